@@ -1,0 +1,67 @@
+// HybridClient: a C++ client of hybrid.v1.HybridService with a deadline on
+// every call.
+//
+//   absl::StatusOr<std::unique_ptr<HybridClient>> c = HybridClient::Connect({.target = "127.0.0.1:50051"});
+//   absl::StatusOr<v1::PredictResponse> r = (*c)->Predict(request);
+//   auto stream = (*c)->OpenCalibrate(absl::Minutes(10));   // one deadline for the whole stream
+//   stream->Write(observation); stream->Read(&answer); stream->Finish();
+//
+// gRPC failures come back as absl::Status with the server's code and message.
+// Thread-safe for unary calls; a CalibrateStream belongs to one thread.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "hybrid/v1/hybrid_service.grpc.pb.h"
+
+namespace grpc {
+class Channel;
+class ClientContext;
+}
+
+namespace hybrid::client {
+
+struct ClientOptions {
+  std::string target = "127.0.0.1:50051";
+  absl::Duration timeout = absl::Seconds(30);  // Per unary call.
+};
+
+class CalibrateStream {
+ public:
+  ~CalibrateStream();
+  bool Write(const v1::CalibrateRequest& request);
+  bool Read(v1::CalibrateResponse* response);
+  bool WritesDone();
+  absl::Status Finish();
+
+ private:
+  friend class HybridClient;
+  CalibrateStream() = default;
+  std::unique_ptr<grpc::ClientContext> context_;
+  std::unique_ptr<grpc::ClientReaderWriter<v1::CalibrateRequest, v1::CalibrateResponse>> stream_;
+};
+
+class HybridClient {
+ public:
+  static absl::StatusOr<std::unique_ptr<HybridClient>> Connect(const ClientOptions& options);
+
+  absl::StatusOr<v1::ListModelsResponse> ListModels();
+  absl::StatusOr<v1::GetModelResponse> GetModel(const std::string& model);
+  absl::StatusOr<v1::PredictResponse> Predict(const v1::PredictRequest& request);
+  // SERVING / NOT_SERVING of the whole server (grpc.health.v1).
+  absl::StatusOr<bool> IsServing();
+  std::unique_ptr<CalibrateStream> OpenCalibrate(absl::Duration deadline);
+
+ private:
+  HybridClient(std::shared_ptr<grpc::Channel> channel, ClientOptions options);
+  std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout) const;
+
+  std::shared_ptr<grpc::Channel> channel_;
+  ClientOptions options_;
+  std::unique_ptr<v1::HybridService::Stub> stub_;
+};
+
+}  // namespace hybrid::client

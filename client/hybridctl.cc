@@ -1,0 +1,285 @@
+// hybridctl: command-line client of hybridserve.
+//
+//   hybridctl models
+//   hybridctl get lorenz63
+//   hybridctl predict lorenz63 --state=1,1,20 --horizon=1 --step=0.1 --levels=0.5,0.9
+//   hybridctl calibrate lorenz63 --synthetic=lorenz63 [--observations=3000 --noise=0.05]
+//   hybridctl calibrate lorenz63 --from=run.csv --window_steps=10
+//   hybridctl generate --out=run.csv --samples=20000 --noise=0.05
+//   hybridctl health
+//
+// Exit status: 0 on success, 1 on an RPC or input error, 2 on bad usage,
+// 3 when --max_rel_error is given and the final estimate misses it.
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "client/calibrate_session.h"
+#include "client/hybrid_client.h"
+#include "client/observation_windows.h"
+
+ABSL_FLAG(std::string, target, "127.0.0.1:50051", "hybridserve address");
+ABSL_FLAG(double, timeout, 30.0, "Deadline of each unary call, seconds");
+ABSL_FLAG(std::string, state, "", "predict: initial state, comma-separated");
+ABSL_FLAG(double, horizon, 1.0, "predict: forecast horizon");
+ABSL_FLAG(double, step, 0.1, "predict: output spacing");
+ABSL_FLAG(std::string, levels, "0.9", "predict: interval levels, comma-separated");
+ABSL_FLAG(std::string, synthetic, "", "calibrate: 'lorenz63' to stream simulated observations");
+ABSL_FLAG(std::string, from, "", "calibrate: CSV file t,x1,...,xD to stream");
+ABSL_FLAG(int64_t, observations, 3000, "calibrate --synthetic: observations to send");
+ABSL_FLAG(int, windows_per_observation, 8, "calibrate: windows in one observation");
+ABSL_FLAG(int, window_steps, 10, "calibrate: samples per window (RK4 steps n)");
+ABSL_FLAG(double, dt, 0.01, "calibrate/generate --synthetic: sample spacing (RK4 step h)");
+ABSL_FLAG(double, noise, 0.05, "calibrate/generate --synthetic: observation noise std");
+ABSL_FLAG(double, true_rho, 28.0, "calibrate/generate --synthetic: ρ of the simulated system");
+ABSL_FLAG(uint64_t, seed, 1, "calibrate/generate --synthetic: noise seed");
+ABSL_FLAG(int64_t, report_every, 250, "calibrate: answers between progress lines");
+ABSL_FLAG(double, forecast_horizon, 0.5, "calibrate: horizon of the Predict shown with each progress line");
+ABSL_FLAG(double, max_rel_error, 0.0, "calibrate --synthetic: exit 3 unless |ρ̂−ρ|/ρ ≤ this (0: no check)");
+ABSL_FLAG(std::string, out, "", "generate: CSV file to write");
+ABSL_FLAG(int64_t, samples, 20000, "generate: rows to write");
+
+namespace {
+
+using hybrid::client::HybridClient;
+namespace v1 = hybrid::v1;
+
+int Fail(const absl::Status& status) {
+  std::fprintf(stderr, "hybridctl: %s\n", status.ToString().c_str());
+  return 1;
+}
+
+absl::StatusOr<std::vector<double>> ParseList(const std::string& text, const char* flag) {
+  std::vector<double> out;
+  for (absl::string_view cell : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    double v;
+    if (!absl::SimpleAtod(cell, &v)) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": '", cell, "' is not a number"));
+    out.push_back(v);
+  }
+  if (out.empty()) return absl::InvalidArgumentError(absl::StrCat("--", flag, " must not be empty"));
+  return out;
+}
+
+double At(const v1::Tensor& t, size_t i) { return t.f64(static_cast<int>(i)); }
+
+int Models(HybridClient& client) {
+  absl::StatusOr<v1::ListModelsResponse> r = client.ListModels();
+  if (!r.ok()) return Fail(r.status());
+  for (const v1::ModelSummary& m : r->models()) {
+    std::printf("%-20s version %-8llu %s\n", m.name().c_str(), static_cast<unsigned long long>(m.version()),
+                m.description().c_str());
+  }
+  return 0;
+}
+
+int Get(HybridClient& client, const std::string& model) {
+  absl::StatusOr<v1::GetModelResponse> r = client.GetModel(model);
+  if (!r.ok()) return Fail(r.status());
+  std::printf("model %s  version %llu  observations accepted %llu\n", model.c_str(),
+              static_cast<unsigned long long>(r->version()), static_cast<unsigned long long>(r->observations_accepted()));
+  for (const v1::ParameterEstimate& p : r->parameters()) {
+    std::printf("  %-8s = %.6g ± %.2g%s\n", p.name().c_str(), p.value(), p.std(), p.trainable() ? "  (trained)" : "");
+  }
+  std::printf("config:\n%s", r->config().DebugString().c_str());
+  return 0;
+}
+
+absl::StatusOr<v1::PredictResponse> Forecast(HybridClient& client, const std::string& model,
+                                             const std::vector<double>& state, double horizon, double step,
+                                             const std::vector<double>& levels) {
+  v1::PredictRequest request;
+  request.set_model(model);
+  v1::Tensor* x0 = request.mutable_initial_state();
+  x0->add_shape(static_cast<int64_t>(state.size()));
+  x0->set_dtype(v1::DTYPE_FLOAT64);
+  x0->mutable_f64()->Add(state.begin(), state.end());
+  request.mutable_horizon()->set_horizon(horizon);
+  request.mutable_horizon()->set_step(step);
+  request.mutable_interval_levels()->Add(levels.begin(), levels.end());
+  return client.Predict(request);
+}
+
+int Predict(HybridClient& client, const std::string& model) {
+  absl::StatusOr<std::vector<double>> state = ParseList(absl::GetFlag(FLAGS_state), "state");
+  if (!state.ok()) return Fail(state.status());
+  absl::StatusOr<std::vector<double>> levels = ParseList(absl::GetFlag(FLAGS_levels), "levels");
+  if (!levels.ok()) return Fail(levels.status());
+  absl::StatusOr<v1::PredictResponse> r =
+      Forecast(client, model, *state, absl::GetFlag(FLAGS_horizon), absl::GetFlag(FLAGS_step), *levels);
+  if (!r.ok()) return Fail(r.status());
+  const size_t dim = state->size();
+  std::printf("model %s version %llu\n", r->model().c_str(), static_cast<unsigned long long>(r->model_version()));
+  for (int t = 0; t < r->times_size(); ++t) {
+    std::printf("t=%-7.4g", r->times(t));
+    for (size_t d = 0; d < dim; ++d) {
+      const size_t i = static_cast<size_t>(t) * dim + d;
+      std::printf("  %10.4f ± %-8.4f", At(r->mean(), i), At(r->std(), i));
+      for (const v1::Interval& interval : r->intervals()) {
+        std::printf(" [%.0f%%: %.3f, %.3f]", 100 * interval.level(), At(interval.lower(), i), At(interval.upper(), i));
+      }
+    }
+    std::printf("\n");
+  }
+  return 0;
+}
+
+const v1::ParameterEstimate* FindParameter(const std::vector<v1::ParameterEstimate>& ps, const std::string& name) {
+  for (const v1::ParameterEstimate& p : ps)
+    if (p.name() == name) return &p;
+  return nullptr;
+}
+
+absl::StatusOr<hybrid::client::WindowSet> LoadWindows() {
+  const std::string synthetic = absl::GetFlag(FLAGS_synthetic), from = absl::GetFlag(FLAGS_from);
+  if (synthetic.empty() == from.empty()) return absl::InvalidArgumentError("give exactly one of --synthetic or --from");
+  if (!from.empty()) return hybrid::client::ReadCsvWindows(from, absl::GetFlag(FLAGS_window_steps));
+  if (synthetic != "lorenz63") return absl::InvalidArgumentError("--synthetic supports only 'lorenz63'");
+  hybrid::client::Lorenz63SimulationOptions o;
+  o.rho = absl::GetFlag(FLAGS_true_rho);
+  o.dt = absl::GetFlag(FLAGS_dt);
+  o.window_steps = absl::GetFlag(FLAGS_window_steps);
+  o.noise_std = absl::GetFlag(FLAGS_noise);
+  o.seed = absl::GetFlag(FLAGS_seed);
+  // One spare observation's windows so that forecasts can start past the last one sent.
+  o.windows = (absl::GetFlag(FLAGS_observations) + 1) * absl::GetFlag(FLAGS_windows_per_observation);
+  return hybrid::client::SimulateLorenz63Windows(o);
+}
+
+// Forecast from the next unseen observation; prints the first component at the
+// horizon with its 90% interval and, for simulations, the truth.
+void ShowForecast(HybridClient& client, const std::string& model, const hybrid::client::WindowSet& set,
+                  int64_t window, double horizon, int64_t* inside, int64_t* total) {
+  if (window >= static_cast<int64_t>(set.windows.size())) return;
+  const hybrid::client::Window& w = set.windows[window];
+  absl::StatusOr<v1::PredictResponse> r = Forecast(client, model, w.start, horizon, horizon, {0.9});
+  if (!r.ok()) {
+    std::printf("    predict failed: %s\n", r.status().ToString().c_str());
+    return;
+  }
+  const size_t last = static_cast<size_t>(r->times_size() - 1) * static_cast<size_t>(set.dim);
+  std::printf("    predict x(t+%.2g) from observed state: mean %8.3f  90%% [%8.3f, %8.3f]", horizon, At(r->mean(), last),
+              At(r->intervals(0).lower(), last), At(r->intervals(0).upper(), last));
+  if (!w.true_start.empty()) {
+    std::vector<double> x = w.true_start;
+    const int64_t steps = std::llround(horizon / set.step);
+    for (int64_t i = 0; i < steps; ++i) x = hybrid::client::Lorenz63Rk4Step(x, set.step, 10.0, absl::GetFlag(FLAGS_true_rho), 8.0 / 3.0);
+    for (int d = 0; d < set.dim; ++d) {
+      const size_t i = last + static_cast<size_t>(d);
+      *inside += (x[d] >= At(r->intervals(0).lower(), i) && x[d] <= At(r->intervals(0).upper(), i)) ? 1 : 0;
+      ++*total;
+    }
+    std::printf("  truth %8.3f", x[0]);
+  }
+  std::printf("  (version %llu)\n", static_cast<unsigned long long>(r->model_version()));
+}
+
+int Calibrate(HybridClient& client, const std::string& model) {
+  absl::StatusOr<hybrid::client::WindowSet> set = LoadWindows();
+  if (!set.ok()) return Fail(set.status());
+  const bool synthetic = !set->true_parameters.empty();
+  hybrid::client::CalibrationRunOptions options;
+  options.model = model;
+  options.windows_per_observation = absl::GetFlag(FLAGS_windows_per_observation);
+  options.max_observations = synthetic ? absl::GetFlag(FLAGS_observations) : 0;
+  options.report_every = absl::GetFlag(FLAGS_report_every);
+  const double horizon = absl::GetFlag(FLAGS_forecast_horizon);
+  int64_t inside = 0, total = 0;
+
+  std::printf("streaming %zu windows (%d steps of %.3g each) into %s, %d windows per observation\n",
+              set->windows.size(), set->steps, set->step, model.c_str(), options.windows_per_observation);
+  absl::StatusOr<hybrid::client::CalibrationReport> final = hybrid::client::StreamCalibration(
+      client, *set, options, [&](const hybrid::client::CalibrationReport& r) {
+        std::printf("obs %6lld  version %6llu  loss %10.4g  coverage(%.0f%%) %.3f",
+                    static_cast<long long>(r.answered), static_cast<unsigned long long>(r.version), r.recent_loss,
+                    100 * r.coverage_level, r.recent_coverage);
+        for (const v1::ParameterEstimate& p : r.parameters) {
+          if (!p.trainable()) continue;
+          std::printf("  %s %.4f ± %.4f", p.name().c_str(), p.value(), p.std());
+          for (const auto& [name, value] : set->true_parameters)
+            if (name == p.name()) std::printf(" (true %.4g, error %.2f%%)", value, 100 * std::abs(p.value() - value) / value);
+        }
+        if (r.rejected > 0) std::printf("  rejected %lld", static_cast<long long>(r.rejected));
+        std::printf("\n");
+        ShowForecast(client, model, *set, r.next_window, horizon, &inside, &total);
+        std::fflush(stdout);
+      });
+  if (!final.ok()) return Fail(final.status());
+  std::printf("done: %lld observations answered, %lld accepted, %lld rejected; final version %llu\n",
+              static_cast<long long>(final->answered), static_cast<long long>(final->accepted),
+              static_cast<long long>(final->rejected), static_cast<unsigned long long>(final->version));
+  if (!final->last_error.empty()) std::printf("last rejection: %s\n", final->last_error.c_str());
+  if (total > 0) {
+    std::printf("forecast 90%% interval coverage over %lld checked values: %.3f\n", static_cast<long long>(total),
+                static_cast<double>(inside) / static_cast<double>(total));
+  }
+  const double limit = absl::GetFlag(FLAGS_max_rel_error);
+  if (limit > 0.0 && synthetic) {
+    const v1::ParameterEstimate* rho = FindParameter(final->parameters, "rho");
+    const double truth = absl::GetFlag(FLAGS_true_rho);
+    if (rho == nullptr || std::abs(rho->value() - truth) / truth > limit) {
+      std::fprintf(stderr, "hybridctl: rho = %.4f misses %.4g by more than %.2g%%\n", rho ? rho->value() : NAN, truth,
+                   100 * limit);
+      return 3;
+    }
+  }
+  return 0;
+}
+
+int Generate() {
+  hybrid::client::Lorenz63SimulationOptions o;
+  o.rho = absl::GetFlag(FLAGS_true_rho);
+  o.dt = absl::GetFlag(FLAGS_dt);
+  o.noise_std = absl::GetFlag(FLAGS_noise);
+  o.seed = absl::GetFlag(FLAGS_seed);
+  const std::string out = absl::GetFlag(FLAGS_out);
+  if (out.empty()) return Fail(absl::InvalidArgumentError("--out must be set"));
+  if (absl::Status s = hybrid::client::WriteLorenz63Csv(out, o, absl::GetFlag(FLAGS_samples)); !s.ok()) return Fail(s);
+  std::printf("wrote %lld samples to %s\n", static_cast<long long>(absl::GetFlag(FLAGS_samples)), out.c_str());
+  return 0;
+}
+
+int Health(HybridClient& client) {
+  absl::StatusOr<bool> serving = client.IsServing();
+  if (!serving.ok()) return Fail(serving.status());
+  std::printf("%s\n", *serving ? "SERVING" : "NOT_SERVING");
+  return *serving ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "hybridctl COMMAND [MODEL] [flags]; commands: models, get, predict, calibrate, generate, health");
+  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+  if (args.size() < 2) {
+    std::fprintf(stderr, "usage: %s\n", absl::ProgramUsageMessage().data());
+    return 2;
+  }
+  const std::string command = args[1];
+  if (command == "generate") return Generate();
+
+  hybrid::client::ClientOptions options;
+  options.target = absl::GetFlag(FLAGS_target);
+  options.timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout));
+  absl::StatusOr<std::unique_ptr<HybridClient>> client = HybridClient::Connect(options);
+  if (!client.ok()) return Fail(client.status());
+  if (command == "models") return Models(**client);
+  if (command == "health") return Health(**client);
+  if (args.size() < 3 && (command == "get" || command == "predict" || command == "calibrate")) {
+    std::fprintf(stderr, "hybridctl %s: MODEL is missing\n", command.c_str());
+    return 2;
+  }
+  if (command == "get") return Get(**client, args[2]);
+  if (command == "predict") return Predict(**client, args[2]);
+  if (command == "calibrate") return Calibrate(**client, args[2]);
+  std::fprintf(stderr, "hybridctl: unknown command '%s'\n", command.c_str());
+  return 2;
+}

@@ -1,0 +1,116 @@
+#include "server/calibration_worker.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "solvers/torch_status.h"
+
+namespace hybrid::server {
+namespace {
+
+constexpr double kCoverageEmaWeight = 0.02;
+
+at::Tensor ToWindows(const DenseArray& a, at::ScalarType dtype) {
+  const int64_t dim = a.shape.back();
+  return at::tensor(a.values, at::kDouble).view({-1, dim}).to(dtype);
+}
+
+}  // namespace
+
+CalibrationWorker::CalibrationWorker(std::unique_ptr<solvers::BackpropCalibrator> calibrator, Options options,
+                                     Publish publish)
+    : calibrator_(std::move(calibrator)),
+      options_(std::move(options)),
+      publish_(std::move(publish)),
+      metrics_(options_.metrics->ForModel(options_.model, calibrator_->options().coverage_level)) {
+  latest_ = TakeSnapshot(*calibrator_, version_, accepted_);
+  for (const ParameterEstimate& p : latest_->parameters) options_.metrics->Parameter(options_.model, p.name).Set(p.value);
+  metrics_.version->Set(0);
+  publish_(latest_);
+  thread_ = std::thread([this] { Run(); });
+}
+
+CalibrationWorker::~CalibrationWorker() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  thread_.join();
+}
+
+absl::Status CalibrationWorker::Enqueue(Observation observation, Done done) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError(absl::StrCat("model '", options_.model, "' is shutting down"));
+  if (queue_.size() >= options_.capacity) {
+    return absl::ResourceExhaustedError(absl::StrCat("calibration queue of model '", options_.model, "' is full (",
+                                                     options_.capacity, " observations); retry later"));
+  }
+  queue_.push_back({std::move(observation), std::move(done)});
+  metrics_.queue_depth->Set(static_cast<double>(queue_.size()));
+  return absl::OkStatus();
+}
+
+void CalibrationWorker::Run() {
+  while (true) {
+    Job job;
+    {
+      absl::MutexLock lock(&mu_);
+      mu_.Await(absl::Condition(
+          +[](CalibrationWorker* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return w->stopping_ || !w->queue_.empty(); },
+          this));
+      if (queue_.empty()) return;  // Stopping and drained.
+      job = std::move(queue_.front());
+      queue_.pop_front();
+      metrics_.queue_depth->Set(static_cast<double>(queue_.size()));
+    }
+    job.done(Process(job.observation));
+  }
+}
+
+ObservationOutcome CalibrationWorker::Process(const Observation& observation) {
+  const auto started = std::chrono::steady_clock::now();
+  ObservationOutcome outcome;
+  outcome.sequence = observation.sequence;
+  outcome.coverage_level = calibrator_->options().coverage_level;
+
+  absl::StatusOr<solvers::CalibrationStep> step =
+      solvers::RunCatchingTorch("calibration update", [&]() -> absl::StatusOr<solvers::CalibrationStep> {
+        solvers::WindowBatch batch;
+        batch.start = ToWindows(observation.start, calibrator_->model().dtype());
+        batch.end = ToWindows(observation.end, calibrator_->model().dtype());
+        batch.step = observation.step;
+        batch.steps = observation.steps;
+        return calibrator_->Update(batch);
+      });
+
+  if (step.ok()) {
+    ++version_;
+    ++accepted_;
+    latest_ = TakeSnapshot(*calibrator_, version_, accepted_);
+    publish_(latest_);
+    coverage_ema_ = coverage_ema_ < 0.0 ? step->coverage
+                                        : (1.0 - kCoverageEmaWeight) * coverage_ema_ + kCoverageEmaWeight * step->coverage;
+    outcome.loss = step->loss;
+    outcome.coverage = step->coverage;
+    metrics_.accepted->Increment();
+    metrics_.updates->Increment();
+    metrics_.loss->Set(step->loss);
+    metrics_.coverage->Set(coverage_ema_);
+    metrics_.version->Set(static_cast<double>(version_));
+    for (const ParameterEstimate& p : latest_->parameters) {
+      options_.metrics->Parameter(options_.model, p.name).Set(p.value);
+    }
+  } else {
+    outcome.status = step.status();
+    metrics_.failed->Increment();
+  }
+  outcome.parameters = latest_->parameters;
+  outcome.version = latest_->version;
+  metrics_.step_duration->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  return outcome;
+}
+
+}  // namespace hybrid::server

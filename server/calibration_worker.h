@@ -1,0 +1,75 @@
+// CalibrationWorker: the single thread that owns a model's mutable state
+// (parameters, optimizer, noise estimate) and applies observations to it in
+// arrival order, from all Calibrate streams of that model.
+//
+//   CalibrationWorker worker(std::move(calibrator), options, publish);
+//   absl::Status queued = worker.Enqueue(observation, [](ObservationOutcome o) { ... });
+//
+// After every accepted update it publishes a new immutable snapshot through
+// `publish`. `done` runs on the worker thread exactly once per queued
+// observation, also for failed updates (status FAILED_PRECONDITION/INTERNAL,
+// model unchanged). Enqueue is thread-safe and never blocks: RESOURCE_EXHAUSTED
+// when `capacity` observations wait, UNAVAILABLE once stopping. The destructor
+// answers everything queued, then joins.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "server/domain_types.h"
+#include "server/metrics.h"
+#include "server/model_snapshot.h"
+#include "solvers/backprop_calibrator.h"
+
+namespace hybrid::server {
+
+class CalibrationWorker {
+ public:
+  using Done = std::function<void(ObservationOutcome)>;
+  using Publish = std::function<void(std::shared_ptr<const ModelSnapshot>)>;
+
+  struct Options {
+    std::string model;
+    size_t capacity = 1024;
+    Metrics* metrics = nullptr;  // Not owned; must outlive the worker.
+  };
+
+  // Publishes the initial snapshot (version 0) before returning.
+  CalibrationWorker(std::unique_ptr<solvers::BackpropCalibrator> calibrator, Options options, Publish publish);
+  ~CalibrationWorker();
+  CalibrationWorker(const CalibrationWorker&) = delete;
+  CalibrationWorker& operator=(const CalibrationWorker&) = delete;
+
+  absl::Status Enqueue(Observation observation, Done done);
+
+ private:
+  struct Job {
+    Observation observation;
+    Done done;
+  };
+  void Run();
+  ObservationOutcome Process(const Observation& observation);
+
+  std::unique_ptr<solvers::BackpropCalibrator> calibrator_;  // Worker thread only.
+  const Options options_;
+  const Publish publish_;
+  ModelMetrics& metrics_;
+  uint64_t version_ = 0;                                      // Worker thread only.
+  uint64_t accepted_ = 0;                                     // Worker thread only.
+  double coverage_ema_ = -1.0;                                // Worker thread only; < 0 before data.
+  std::shared_ptr<const ModelSnapshot> latest_;               // Worker thread only.
+
+  absl::Mutex mu_;
+  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace hybrid::server

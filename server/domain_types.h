@@ -1,0 +1,80 @@
+// Plain C++ request and answer types of the server core.
+//
+// The RPC layer decodes protobuf into these (validating shapes and finiteness
+// once, at the edge) and encodes answers from them, so the core needs neither
+// protobuf for requests nor LibTorch in its interfaces. Arrays are row-major
+// float64; `shape` gives their dimensions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace hybrid::server {
+
+struct DenseArray {
+  std::vector<int64_t> shape;
+  std::vector<double> values;
+};
+
+struct PredictQuery {
+  std::string model;
+  DenseArray initial_state;       // [D] or [B, D].
+  std::vector<double> times;      // Strictly increasing, > 0.
+  double max_step = 0.01;         // > 0.
+  std::vector<double> levels;     // In (0, 1).
+};
+
+struct IntervalArrays {
+  double level = 0.0;
+  DenseArray lower;
+  DenseArray upper;
+};
+
+struct PredictAnswer {
+  std::string model;
+  uint64_t version = 0;
+  std::vector<double> times;
+  DenseArray mean;                // [T, D] or [T, B, D], following the initial state.
+  DenseArray std;
+  std::vector<IntervalArrays> intervals;
+};
+
+struct Observation {
+  std::string model;
+  uint64_t sequence = 0;
+  DenseArray start;               // [D] or [W, D].
+  DenseArray end;                 // Same shape.
+  double step = 0.0;
+  int64_t steps = 0;
+};
+
+struct ParameterEstimate {
+  std::string name;
+  double value = 0.0;             // Mean over members.
+  double std = 0.0;               // Spread over members.
+  std::string unit;
+  bool trainable = false;
+};
+
+struct ObservationOutcome {
+  uint64_t sequence = 0;
+  absl::Status status;
+  double loss = 0.0;
+  double coverage = 0.0;
+  double coverage_level = 0.0;
+  std::vector<ParameterEstimate> parameters;
+  uint64_t version = 0;
+};
+
+struct ModelInfo {
+  std::string name;
+  std::string description;
+  uint64_t version = 0;
+  uint64_t observations_accepted = 0;
+  std::vector<ParameterEstimate> parameters;
+};
+
+}  // namespace hybrid::server

@@ -1,0 +1,67 @@
+// hybridserve: serves the models of a model repository over gRPC, with
+// Prometheus metrics on a separate HTTP port. Stops cleanly on SIGINT/SIGTERM.
+//
+//   hybridserve --model_repository=deploy/model_repository
+//               --grpc_address=127.0.0.1:50051 --metrics_address=127.0.0.1:9464
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <string>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
+#include "server/rpc/hybrid_server.h"
+
+ABSL_FLAG(std::string, model_repository, "deploy/model_repository", "Folder of <model>/config.pbtxt");
+ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "host:port for gRPC (port 0: any free port)");
+ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464", "host:port for Prometheus /metrics (port 0: any)");
+ABSL_FLAG(int, predict_threads, 2, "Threads running Predict");
+ABSL_FLAG(int, torch_threads, 1, "LibTorch intra-op threads");
+ABSL_FLAG(std::string, ports_file, "",
+          "If set, written once serving: 'grpc_port=N\\nmetrics_port=M\\n' (for scripts using port 0)");
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage("Serves hybrid scientific/ML models over gRPC (see README.md)");
+  absl::ParseCommandLine(argc, argv);
+
+  // Block the stop signals in every thread, then wait for them on this one.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  hybrid::server::HybridServer::Options options;
+  options.model_repository = absl::GetFlag(FLAGS_model_repository);
+  options.grpc_address = absl::GetFlag(FLAGS_grpc_address);
+  options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
+  options.predict_threads = absl::GetFlag(FLAGS_predict_threads);
+  options.torch_threads = absl::GetFlag(FLAGS_torch_threads);
+  absl::StatusOr<std::unique_ptr<hybrid::server::HybridServer>> server =
+      hybrid::server::HybridServer::Start(options);
+  if (!server.ok()) {
+    std::fprintf(stderr, "hybridserve: %s\n", server.status().ToString().c_str());
+    return 1;
+  }
+  std::printf("hybridserve: serving %s on gRPC port %d, metrics on port %d\n", options.model_repository.c_str(),
+              (*server)->grpc_port(), (*server)->metrics_port());
+  std::fflush(stdout);
+
+  if (const std::string path = absl::GetFlag(FLAGS_ports_file); !path.empty()) {
+    const std::string tmp = path + ".tmp";
+    std::ofstream(tmp) << "grpc_port=" << (*server)->grpc_port() << "\nmetrics_port=" << (*server)->metrics_port()
+                       << "\n";
+    std::rename(tmp.c_str(), path.c_str());  // Readers never see a half-written file.
+  }
+
+  int signal = 0;
+  sigwait(&stop_signals, &signal);
+  std::printf("hybridserve: signal %d, shutting down\n", signal);
+  std::fflush(stdout);
+  (*server)->Shutdown();
+  server->reset();
+  std::printf("hybridserve: stopped\n");
+  return 0;
+}

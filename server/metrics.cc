@@ -1,0 +1,90 @@
+#include "server/metrics.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace hybrid::server {
+namespace {
+
+// Request latencies span sub-millisecond RPCs to multi-second forecasts.
+const prometheus::Histogram::BucketBoundaries& LatencyBuckets() {
+  static const prometheus::Histogram::BucketBoundaries buckets = {
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+  return buckets;
+}
+
+}  // namespace
+
+Metrics::Metrics()
+    : registry_(std::make_shared<prometheus::Registry>()),
+      requests_(prometheus::BuildCounter()
+                    .Name("hybrid_requests_total")
+                    .Help("Finished RPCs by model, method and gRPC status code")
+                    .Register(*registry_)),
+      request_duration_(prometheus::BuildHistogram()
+                            .Name("hybrid_request_duration_seconds")
+                            .Help("RPC latency from arrival to answer (Calibrate: stream lifetime)")
+                            .Register(*registry_)),
+      version_(prometheus::BuildGauge()
+                   .Name("hybrid_model_version")
+                   .Help("Accepted calibration updates of the served snapshot")
+                   .Register(*registry_)),
+      loss_(prometheus::BuildGauge()
+                .Name("hybrid_calibration_loss")
+                .Help("Window MSE of the last accepted observation, before its update")
+                .Register(*registry_)),
+      coverage_(prometheus::BuildGauge()
+                    .Name("hybrid_interval_coverage_ratio")
+                    .Help("Share of arriving observations inside the central interval predicted for them "
+                          "(exponentially weighted, weight 0.02)")
+                    .Register(*registry_)),
+      queue_depth_(prometheus::BuildGauge()
+                       .Name("hybrid_queue_depth")
+                       .Help("Observations waiting for the model's calibration worker")
+                       .Register(*registry_)),
+      parameter_(prometheus::BuildGauge()
+                     .Name("hybrid_parameter_value")
+                     .Help("Physical parameter estimate (mean over ensemble members)")
+                     .Register(*registry_)),
+      updates_(prometheus::BuildCounter()
+                   .Name("hybrid_calibration_updates_total")
+                   .Help("Optimizer steps applied")
+                   .Register(*registry_)),
+      observations_(prometheus::BuildCounter()
+                        .Name("hybrid_calibration_observations_total")
+                        .Help("Calibration observations by outcome (accepted, rejected, failed)")
+                        .Register(*registry_)),
+      step_duration_(prometheus::BuildHistogram()
+                         .Name("hybrid_calibration_step_duration_seconds")
+                         .Help("Time of one calibration update (forward, backward, step, publish)")
+                         .Register(*registry_)) {}
+
+void Metrics::RecordRequest(absl::string_view model, absl::string_view rpc, absl::string_view code,
+                            double seconds) {
+  const std::string m(model), r(rpc);
+  requests_.Add({{"model", m}, {"rpc", r}, {"code", std::string(code)}}).Increment();
+  request_duration_.Add({{"model", m}, {"rpc", r}}, LatencyBuckets()).Observe(seconds);
+}
+
+ModelMetrics& Metrics::ForModel(const std::string& model, double coverage_level) {
+  absl::MutexLock lock(&mu_);
+  auto [it, inserted] = models_.try_emplace(model);
+  if (inserted) {
+    ModelMetrics& m = it->second;
+    m.version = &version_.Add({{"model", model}});
+    m.loss = &loss_.Add({{"model", model}});
+    m.coverage = &coverage_.Add({{"model", model}, {"level", absl::StrCat(coverage_level)}});
+    m.queue_depth = &queue_depth_.Add({{"model", model}});
+    m.updates = &updates_.Add({{"model", model}});
+    m.accepted = &observations_.Add({{"model", model}, {"status", "accepted"}});
+    m.rejected = &observations_.Add({{"model", model}, {"status", "rejected"}});
+    m.failed = &observations_.Add({{"model", model}, {"status", "failed"}});
+    m.step_duration = &step_duration_.Add({{"model", model}}, LatencyBuckets());
+  }
+  return it->second;
+}
+
+prometheus::Gauge& Metrics::Parameter(const std::string& model, const std::string& param) {
+  return parameter_.Add({{"model", model}, {"param", param}});
+}
+
+}  // namespace hybrid::server

@@ -1,0 +1,73 @@
+// Metrics: the Prometheus catalog of hybridserve (prefix `hybrid_`), one
+// registry per server. See README.md "Metrics" for the list.
+//
+//   Metrics metrics;
+//   metrics.RecordRequest("lorenz63", "Predict", "OK", 0.004);
+//   ModelMetrics& m = metrics.ForModel("lorenz63", /*coverage_level=*/0.9);
+//   m.version->Set(12);
+//
+// Thread-safe: prometheus-cpp metrics are atomic, and ForModel / parameter
+// lookups lock. Returned references live as long as the Metrics object.
+#pragma once
+
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+
+namespace hybrid::server {
+
+// Per-model series, resolved once so the calibration loop does no map lookups.
+struct ModelMetrics {
+  prometheus::Gauge* version = nullptr;
+  prometheus::Gauge* loss = nullptr;
+  prometheus::Gauge* coverage = nullptr;
+  prometheus::Gauge* queue_depth = nullptr;
+  prometheus::Counter* updates = nullptr;
+  prometheus::Counter* accepted = nullptr;
+  prometheus::Counter* rejected = nullptr;
+  prometheus::Counter* failed = nullptr;
+  prometheus::Histogram* step_duration = nullptr;
+};
+
+class Metrics {
+ public:
+  Metrics();
+
+  std::shared_ptr<prometheus::Registry> registry() const { return registry_; }
+
+  // One finished RPC: counts hybrid_requests_total{model,rpc,code} and observes
+  // hybrid_request_duration_seconds{model,rpc}. `model` may be empty (ListModels).
+  void RecordRequest(absl::string_view model, absl::string_view rpc, absl::string_view code, double seconds);
+
+  // Series of one model; the coverage gauge is labelled with `coverage_level`.
+  ModelMetrics& ForModel(const std::string& model, double coverage_level);
+  prometheus::Gauge& Parameter(const std::string& model, const std::string& param);
+
+ private:
+  std::shared_ptr<prometheus::Registry> registry_;
+  prometheus::Family<prometheus::Counter>& requests_;
+  prometheus::Family<prometheus::Histogram>& request_duration_;
+  prometheus::Family<prometheus::Gauge>& version_;
+  prometheus::Family<prometheus::Gauge>& loss_;
+  prometheus::Family<prometheus::Gauge>& coverage_;
+  prometheus::Family<prometheus::Gauge>& queue_depth_;
+  prometheus::Family<prometheus::Gauge>& parameter_;
+  prometheus::Family<prometheus::Counter>& updates_;
+  prometheus::Family<prometheus::Counter>& observations_;
+  prometheus::Family<prometheus::Histogram>& step_duration_;
+
+  absl::Mutex mu_;
+  std::map<std::string, ModelMetrics> models_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace hybrid::server

@@ -1,0 +1,93 @@
+#include "server/model_config.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include <cmath>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace hybrid::server {
+namespace {
+
+// Collects text-format parse errors instead of printing them to stderr.
+class ErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (first_.empty()) first_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string first_;
+};
+
+}  // namespace
+
+void ApplyDefaults(v1::ModelConfig& config) {
+  if (config.ensemble_members() == 0) config.set_ensemble_members(5);
+  if (config.dtype().empty()) config.set_dtype("float64");
+  if (config.correction().output_scale() == 0.0) config.mutable_correction()->set_output_scale(0.01);
+  v1::CalibrationConfig& c = *config.mutable_calibration();
+  if (c.method() == v1::CALIBRATION_METHOD_UNSPECIFIED) c.set_method(v1::CALIBRATION_METHOD_BACKPROP);
+  if (c.learning_rate_theta() == 0.0) c.set_learning_rate_theta(0.02);
+  if (c.learning_rate_phi() == 0.0) c.set_learning_rate_phi(1e-3);
+  if (c.coverage_level() == 0.0) c.set_coverage_level(0.9);
+  if (c.max_window_steps() == 0) c.set_max_window_steps(1000);
+  if (c.max_windows_per_observation() == 0) c.set_max_windows_per_observation(1024);
+  if (c.queue_capacity() == 0) c.set_queue_capacity(1024);
+  if (c.initial_residual_std() == 0.0) c.set_initial_residual_std(1.0);
+  v1::PredictLimits& l = *config.mutable_limits();
+  if (l.max_output_times() == 0) l.set_max_output_times(10000);
+  if (l.max_total_steps() == 0) l.set_max_total_steps(100000);
+  if (l.max_batch() == 0) l.set_max_batch(1024);
+}
+
+absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
+  if (config.name().empty()) return absl::InvalidArgumentError("name must not be empty");
+  if (config.physics() == v1::PHYSICS_KIND_UNSPECIFIED) {
+    return absl::InvalidArgumentError("physics must be set (e.g. PHYSICS_KIND_LORENZ63)");
+  }
+  if (config.ensemble_members() < 1 || config.ensemble_members() > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ensemble_members must be in [1, 256], got ", config.ensemble_members()));
+  }
+  if (config.dtype() != "float64" && config.dtype() != "float32") {
+    return absl::InvalidArgumentError(absl::StrCat("dtype must be float64 or float32, got '", config.dtype(), "'"));
+  }
+  const v1::CalibrationConfig& c = config.calibration();
+  if (c.max_window_steps() < 1) return absl::InvalidArgumentError("calibration.max_window_steps must be ≥ 1");
+  if (c.max_windows_per_observation() < 1) {
+    return absl::InvalidArgumentError("calibration.max_windows_per_observation must be ≥ 1");
+  }
+  if (c.queue_capacity() < 1) return absl::InvalidArgumentError("calibration.queue_capacity must be ≥ 1");
+  const v1::PredictLimits& l = config.limits();
+  if (l.max_output_times() < 1 || l.max_total_steps() < 1 || l.max_batch() < 1) {
+    return absl::InvalidArgumentError("limits.* must be ≥ 1");
+  }
+  for (int i = 0; i < config.parameters_size(); ++i) {
+    if (config.parameters(i).name().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("parameters[", i, "].name must not be empty"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ModelConfig> ParseModelConfig(absl::string_view text, absl::string_view source) {
+  v1::ModelConfig config;
+  google::protobuf::TextFormat::Parser parser;
+  ErrorCollector errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(std::string(text), &config)) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", errors.first()));
+  }
+  ApplyDefaults(config);
+  if (absl::Status s = ValidateModelConfig(config); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
+  }
+  return config;
+}
+
+}  // namespace hybrid::server

@@ -1,0 +1,24 @@
+// ModelConfig handling: defaults, validation and translation to solver options.
+//
+//   absl::StatusOr<v1::ModelConfig> config = ParseModelConfig(text, "lorenz63");
+//
+// Validation errors are INVALID_ARGUMENT and name the config field.
+#pragma once
+
+#include "absl/strings/string_view.h"
+
+#include "absl/status/statusor.h"
+#include "hybrid/v1/model_config.pb.h"
+
+namespace hybrid::server {
+
+// Parses text-format protobuf, fills defaults (documented in model_config.proto)
+// and validates the numeric fields the solvers do not check themselves.
+absl::StatusOr<v1::ModelConfig> ParseModelConfig(absl::string_view text, absl::string_view source);
+
+// Fills zero-valued fields with their documented defaults.
+void ApplyDefaults(v1::ModelConfig& config);
+
+absl::Status ValidateModelConfig(const v1::ModelConfig& config);
+
+}  // namespace hybrid::server

@@ -1,0 +1,36 @@
+// ModelSnapshot: an immutable copy of a model's state that Predict reads.
+//
+// Published by the model's calibration worker after every accepted update and
+// held through shared_ptr<const ModelSnapshot>, so an in-flight Predict keeps
+// its snapshot alive while newer ones are published. Never mutated after
+// TakeSnapshot returns, hence safe to read from any number of threads.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "server/domain_types.h"
+#include "solvers/additive_hybrid.h"
+#include "solvers/backprop_calibrator.h"
+
+namespace hybrid::server {
+
+struct ModelSnapshot {
+  uint64_t version = 0;
+  uint64_t observations_accepted = 0;
+  std::shared_ptr<const solvers::AdditiveHybrid> model;
+  at::Tensor residual_variance;  // [D], the calibrator's noise estimate.
+  std::vector<ParameterEstimate> parameters;
+};
+
+// Mean and spread over members of every physical parameter of `model`.
+std::vector<ParameterEstimate> EstimateParameters(const solvers::AdditiveHybrid& model);
+
+// Deep-copies the calibrator's model and noise estimate.
+std::shared_ptr<const ModelSnapshot> TakeSnapshot(const solvers::BackpropCalibrator& calibrator, uint64_t version,
+                                                  uint64_t observations_accepted);
+
+}  // namespace hybrid::server

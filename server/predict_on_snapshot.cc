@@ -1,0 +1,104 @@
+#include "server/predict_on_snapshot.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "solvers/ensemble_stats.h"
+#include "solvers/rk4.h"
+#include "solvers/torch_status.h"
+
+namespace hybrid::server {
+namespace {
+
+absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig& config, const PredictQuery& q) {
+  const int64_t dim = snapshot.model->state_dim();
+  const auto& shape = q.initial_state.shape;
+  const bool ok_shape = (shape.size() == 1 && shape[0] == dim) || (shape.size() == 2 && shape[1] == dim && shape[0] >= 1);
+  if (!ok_shape) {
+    return absl::InvalidArgumentError(absl::StrCat("initial_state must have shape [", dim, "] or [B, ", dim,
+                                                   "] for model '", config.name(), "'"));
+  }
+  const int64_t batch = shape.size() == 2 ? shape[0] : 1;
+  if (batch > config.limits().max_batch()) {
+    return absl::OutOfRangeError(absl::StrCat("initial_state has ", batch, " states; the model allows at most ",
+                                              config.limits().max_batch()));
+  }
+  if (!(q.max_step > 0.0) || !std::isfinite(q.max_step)) {
+    return absl::InvalidArgumentError(absl::StrCat("max_step must be finite and > 0, got ", q.max_step));
+  }
+  for (size_t i = 0; i < q.levels.size(); ++i) {
+    if (!(q.levels[i] > 0.0 && q.levels[i] < 1.0)) {
+      return absl::InvalidArgumentError(absl::StrCat("interval_levels[", i, "] = ", q.levels[i], " must be in (0, 1)"));
+    }
+  }
+  if (q.times.empty()) return absl::InvalidArgumentError("output times must not be empty");
+  if (static_cast<int64_t>(q.times.size()) > config.limits().max_output_times()) {
+    return absl::OutOfRangeError(absl::StrCat(q.times.size(), " output times; the model allows at most ",
+                                              config.limits().max_output_times()));
+  }
+  double previous = 0.0;
+  for (size_t i = 0; i < q.times.size(); ++i) {
+    if (!std::isfinite(q.times[i]) || !(q.times[i] > previous)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("output_times.times[", i, "] = ", q.times[i], " must be finite and greater than ", previous));
+    }
+    previous = q.times[i];
+  }
+  const int64_t steps = solvers::Rk4StepCount(0.0, q.times, q.max_step);
+  if (steps > config.limits().max_total_steps()) {
+    return absl::OutOfRangeError(absl::StrCat("the forecast needs ", steps, " RK4 steps; the model allows at most ",
+                                              config.limits().max_total_steps(), " (raise max_step or shorten the horizon)"));
+  }
+  return absl::OkStatus();
+}
+
+DenseArray ToArray(const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kDouble).contiguous();
+  DenseArray out;
+  out.shape.assign(c.sizes().begin(), c.sizes().end());
+  out.values.assign(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  return out;
+}
+
+absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::ModelConfig& config,
+                                       const PredictQuery& q) {
+  at::NoGradGuard no_grad;
+  const solvers::AdditiveHybrid& model = *snapshot.model;
+  const int64_t dim = model.state_dim();
+  const bool single = q.initial_state.shape.size() == 1;
+  const int64_t batch = single ? 1 : q.initial_state.shape[0];
+  const at::Tensor x0 = at::tensor(q.initial_state.values, at::kDouble).view({1, batch, dim}).to(model.dtype());
+
+  absl::StatusOr<at::Tensor> states =
+      solvers::Rk4Solve(model, x0.expand({model.members(), batch, dim}), 0.0, q.times, q.max_step);
+  if (!states.ok()) return states.status();
+  const at::Tensor members = states->permute({1, 0, 2, 3});  // [M, T, B, D]
+
+  const std::vector<double> levels = q.levels.empty() ? std::vector<double>{0.9} : q.levels;
+  const solvers::EnsembleSummary summary = solvers::SummarizeEnsemble(members, snapshot.residual_variance, levels);
+  auto shaped = [&](const at::Tensor& t) { return ToArray(single ? t.squeeze(1) : t); };
+
+  PredictAnswer answer;
+  answer.model = config.name();
+  answer.version = snapshot.version;
+  answer.times = q.times;
+  answer.mean = shaped(summary.mean);
+  answer.std = shaped(summary.std);
+  for (size_t i = 0; i < levels.size(); ++i) {
+    answer.intervals.push_back({levels[i], shaped(summary.lower[i]), shaped(summary.upper[i])});
+  }
+  return answer;
+}
+
+}  // namespace
+
+absl::StatusOr<PredictAnswer> PredictOnSnapshot(const ModelSnapshot& snapshot, const v1::ModelConfig& config,
+                                                const PredictQuery& query) {
+  if (absl::Status s = ValidateQuery(snapshot, config, query); !s.ok()) return s;
+  return solvers::RunCatchingTorch("predict", [&] { return Forecast(snapshot, config, query); });
+}
+
+}  // namespace hybrid::server

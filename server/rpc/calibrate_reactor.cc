@@ -1,0 +1,114 @@
+#include "server/rpc/calibrate_reactor.h"
+
+#include <utility>
+
+#include "server/rpc/message_codec.h"
+#include "server/rpc/status_conversion.h"
+
+namespace hybrid::server::rpc {
+
+void CalibrateReactor::Outbox::Deliver(v1::CalibrateResponse response) {
+  absl::MutexLock lock(&mu_);
+  if (reactor_ != nullptr) reactor_->Enqueue(std::move(response));
+}
+
+void CalibrateReactor::Outbox::Detach() {
+  absl::MutexLock lock(&mu_);
+  reactor_ = nullptr;
+}
+
+CalibrateReactor::CalibrateReactor(const ModelRegistry* registry, Metrics* metrics)
+    : registry_(registry), metrics_(metrics), outbox_(std::make_shared<Outbox>(this)) {
+  StartRead(&request_);
+}
+
+void CalibrateReactor::OnReadDone(bool ok) {
+  if (!ok) {  // Client half-closed (or the stream broke: OnCancel handles that).
+    absl::MutexLock lock(&mu_);
+    reads_done_ = true;
+    if (in_flight_ == 0 && !writing_) FinishOnceLocked(grpc::Status::OK);
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    ++in_flight_;
+  }
+  Handle(request_);
+  absl::MutexLock lock(&mu_);
+  if (finished_) return;
+  if (in_flight_ < kMaxInFlight) {
+    StartRead(&request_);
+  } else {
+    reading_paused_ = true;
+  }
+}
+
+void CalibrateReactor::Handle(const v1::CalibrateRequest& request) {
+  absl::StatusOr<Observation> observation = DecodeCalibrateRequest(request);
+  if (!observation.ok()) return Enqueue(EncodeRejection(request.sequence(), observation.status()));
+  absl::StatusOr<ServedModel*> model = registry_->Find(observation->model);
+  if (!model.ok()) return Enqueue(EncodeRejection(request.sequence(), model.status()));
+  {
+    absl::MutexLock lock(&mu_);
+    if (model_label_.empty()) model_label_ = observation->model;
+  }
+  std::shared_ptr<Outbox> outbox = outbox_;
+  const uint64_t sequence = request.sequence();
+  absl::Status queued = (*model)->Submit(*std::move(observation), [outbox](ObservationOutcome outcome) {
+    outbox->Deliver(EncodeOutcome(outcome));
+  });
+  if (!queued.ok()) Enqueue(EncodeRejection(sequence, queued));
+}
+
+void CalibrateReactor::Enqueue(v1::CalibrateResponse response) {
+  absl::MutexLock lock(&mu_);
+  if (finished_) return;
+  pending_.push_back(std::move(response));
+  if (!writing_) WriteNextLocked();
+}
+
+void CalibrateReactor::WriteNextLocked() {
+  writing_response_ = std::move(pending_.front());
+  pending_.pop_front();
+  writing_ = true;
+  StartWrite(&writing_response_);
+}
+
+void CalibrateReactor::OnWriteDone(bool ok) {
+  absl::MutexLock lock(&mu_);
+  writing_ = false;
+  if (!ok) return FinishOnceLocked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "writing an answer failed"));
+  --in_flight_;
+  if (finished_) return;
+  MaybeResumeReadingLocked();
+  if (!pending_.empty()) return WriteNextLocked();
+  if (reads_done_ && in_flight_ == 0) FinishOnceLocked(grpc::Status::OK);
+}
+
+void CalibrateReactor::MaybeResumeReadingLocked() {
+  if (reading_paused_ && in_flight_ < kMaxInFlight) {
+    reading_paused_ = false;
+    StartRead(&request_);
+  }
+}
+
+void CalibrateReactor::OnCancel() {
+  absl::MutexLock lock(&mu_);
+  FinishOnceLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
+}
+
+void CalibrateReactor::FinishOnceLocked(const grpc::Status& status) {
+  if (finished_) return;
+  finished_ = true;
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  metrics_->RecordRequest(model_label_, "Calibrate", CodeName(static_cast<absl::StatusCode>(status.error_code())),
+                          seconds);
+  Finish(status);
+}
+
+void CalibrateReactor::OnDone() {
+  outbox_->Detach();
+  delete this;
+}
+
+}  // namespace hybrid::server::rpc

@@ -1,0 +1,78 @@
+// CalibrateReactor: one server-side Calibrate stream.
+//
+// Reads observations one at a time, decodes them (INVALID_ARGUMENT / NOT_FOUND /
+// OUT_OF_RANGE / RESOURCE_EXHAUSTED are answered in-stream with the sequence
+// number, and the stream stays open) and hands valid ones to their model's
+// calibration worker. Answers are written in the order they become ready —
+// for one model that is arrival order. Backpressure: at most
+// kMaxInFlight observations of a stream may wait for their answer; beyond
+// that the reactor stops reading until answers are written. When the client
+// half-closes, the stream finishes OK once every answer is written.
+//
+// Reactions only decode and queue; torch work happens on the worker thread.
+// Deletes itself in OnDone; answers arriving from a worker after that are
+// dropped (the Outbox it shares with them is detached first).
+#pragma once
+
+#include <grpcpp/support/server_callback.h>
+
+#include <chrono>
+#include <deque>
+#include <memory>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "hybrid/v1/hybrid_service.pb.h"
+#include "server/metrics.h"
+#include "server/model_registry.h"
+
+namespace hybrid::server::rpc {
+
+class CalibrateReactor : public grpc::ServerBidiReactor<v1::CalibrateRequest, v1::CalibrateResponse> {
+ public:
+  static constexpr int kMaxInFlight = 64;
+
+  CalibrateReactor(const ModelRegistry* registry, Metrics* metrics);
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+  // Shared with worker callbacks so that a late answer never touches a deleted reactor.
+  class Outbox {
+   public:
+    explicit Outbox(CalibrateReactor* reactor) : reactor_(reactor) {}
+    void Deliver(v1::CalibrateResponse response);
+    void Detach();
+
+   private:
+    absl::Mutex mu_;
+    CalibrateReactor* reactor_ ABSL_GUARDED_BY(mu_);
+  };
+
+ private:
+  void Handle(const v1::CalibrateRequest& request);
+  void Enqueue(v1::CalibrateResponse response);
+  void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void MaybeResumeReadingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void FinishOnceLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const ModelRegistry* const registry_;
+  Metrics* const metrics_;
+  const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  const std::shared_ptr<Outbox> outbox_;
+  v1::CalibrateRequest request_;  // Owned by the single read in flight.
+
+  absl::Mutex mu_;
+  std::deque<v1::CalibrateResponse> pending_ ABSL_GUARDED_BY(mu_);
+  v1::CalibrateResponse writing_response_ ABSL_GUARDED_BY(mu_);
+  bool writing_ ABSL_GUARDED_BY(mu_) = false;
+  bool reading_paused_ ABSL_GUARDED_BY(mu_) = false;
+  bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool finished_ ABSL_GUARDED_BY(mu_) = false;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // Read but not yet written.
+  std::string model_label_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace hybrid::server::rpc

@@ -1,0 +1,78 @@
+#include "server/rpc/hybrid_server.h"
+
+#include <ATen/Parallel.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <prometheus/exposer.h>
+
+#include <chrono>
+#include <exception>
+
+#include "absl/strings/str_cat.h"
+#include "server/metrics.h"
+#include "server/model_registry.h"
+#include "server/rpc/hybrid_service.h"
+#include "server/thread_pool.h"
+
+namespace hybrid::server {
+
+HybridServer::HybridServer() = default;
+
+HybridServer::~HybridServer() { Shutdown(); }
+
+absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options& options) {
+  if (options.torch_threads < 1 || options.predict_threads < 1 || options.predict_queue < 1) {
+    return absl::InvalidArgumentError("torch_threads, predict_threads and predict_queue must be ≥ 1");
+  }
+  at::set_num_threads(options.torch_threads);
+
+  std::unique_ptr<HybridServer> server(new HybridServer());
+  server->metrics_ = std::make_unique<Metrics>();
+  absl::StatusOr<std::unique_ptr<ModelRegistry>> registry =
+      ModelRegistry::Load(options.model_repository, server->metrics_.get());
+  if (!registry.ok()) return registry.status();
+  server->registry_ = *std::move(registry);
+  server->pool_ = std::make_unique<ThreadPool>(options.predict_threads, options.predict_queue);
+  server->service_ =
+      std::make_unique<rpc::HybridServiceImpl>(server->registry_.get(), server->metrics_.get(), server->pool_.get());
+
+  try {
+    server->exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_address);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("metrics_address ", options.metrics_address, ": ", e.what()));
+  }
+  server->exposer_->RegisterCollectable(server->metrics_->registry());
+  server->metrics_port_ = server->exposer_->GetListeningPorts().at(0);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(options.grpc_address, grpc::InsecureServerCredentials(), &server->grpc_port_);
+  builder.RegisterService(server->service_.get());
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10 * 1000);
+  builder.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  builder.SetMaxSendMessageSize(256 * 1024 * 1024);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->grpc_port_ == 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on grpc_address ", options.grpc_address));
+  }
+  return server;
+}
+
+void HybridServer::Shutdown(double grace_seconds) {
+  if (shut_down_ || server_ == nullptr) return;
+  shut_down_ = true;
+  if (grpc::HealthCheckServiceInterface* health = server_->GetHealthCheckService()) {
+    health->SetServingStatus(false);
+  }
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000)));
+  server_->Wait();
+  pool_.reset();      // Runs queued Predicts (their calls are already finished or cancelled).
+  registry_.reset();  // Each model's worker answers what it holds, then stops.
+  exposer_.reset();
+}
+
+}  // namespace hybrid::server

@@ -1,0 +1,73 @@
+// HybridServer: a running hybridserve — model registry, Predict pool, gRPC
+// server (HybridService + grpc.health.v1) and the Prometheus exposer.
+//
+//   HybridServer::Options options;
+//   options.model_repository = "deploy/model_repository";
+//   options.grpc_address = "127.0.0.1:0";      // port 0: the OS picks one
+//   options.metrics_address = "127.0.0.1:0";
+//   absl::StatusOr<std::unique_ptr<HybridServer>> server = HybridServer::Start(options);
+//   int port = (*server)->grpc_port();
+//   (*server)->Shutdown();                       // also done by the destructor
+//
+// Used by the hybridserve binary and, in-process, by end-to-end tests.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace grpc {
+class Server;
+}
+namespace prometheus {
+class Exposer;
+}
+
+namespace hybrid::server {
+
+class Metrics;
+class ModelRegistry;
+class ThreadPool;
+namespace rpc {
+class HybridServiceImpl;
+}
+
+class HybridServer {
+ public:
+  struct Options {
+    std::string model_repository = "deploy/model_repository";
+    std::string grpc_address = "127.0.0.1:50051";
+    std::string metrics_address = "127.0.0.1:9464";
+    int predict_threads = 2;
+    size_t predict_queue = 256;
+    int torch_threads = 1;  // Intra-op threads; small ops do best with 1.
+  };
+
+  // Loads every model, then listens. NOT_FOUND / INVALID_ARGUMENT from the
+  // repository; UNAVAILABLE when an address cannot be bound.
+  static absl::StatusOr<std::unique_ptr<HybridServer>> Start(const Options& options);
+  ~HybridServer();
+
+  int grpc_port() const { return grpc_port_; }
+  int metrics_port() const { return metrics_port_; }
+
+  // Health goes NOT_SERVING, new calls are refused, in-flight calls get up to
+  // `grace_seconds` to finish; then workers drain and stop. Idempotent.
+  void Shutdown(double grace_seconds = 2.0);
+
+ private:
+  HybridServer();
+
+  std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<ModelRegistry> registry_;
+  std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<rpc::HybridServiceImpl> service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::unique_ptr<prometheus::Exposer> exposer_;
+  int grpc_port_ = 0;
+  int metrics_port_ = 0;
+  bool shut_down_ = false;
+};
+
+}  // namespace hybrid::server

@@ -1,0 +1,124 @@
+#include "server/rpc/message_codec.h"
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "server/rpc/status_conversion.h"
+#include "server/rpc/tensor_codec.h"
+
+namespace hybrid::server::rpc {
+namespace {
+
+constexpr double kMaxGridPoints = 1e7;  // Before any model limit: bounds the allocation.
+
+absl::StatusOr<std::vector<double>> HorizonTimes(const v1::Horizon& h) {
+  if (!(h.horizon() > 0.0) || !std::isfinite(h.horizon())) {
+    return absl::InvalidArgumentError(absl::StrCat("horizon.horizon must be finite and > 0, got ", h.horizon()));
+  }
+  if (!(h.step() > 0.0) || !std::isfinite(h.step())) {
+    return absl::InvalidArgumentError(absl::StrCat("horizon.step must be finite and > 0, got ", h.step()));
+  }
+  const double count = std::floor(h.horizon() / h.step() * (1.0 + 1e-9));
+  if (count > kMaxGridPoints) {
+    return absl::OutOfRangeError(absl::StrCat("horizon / step gives ", count, " output times"));
+  }
+  if (count < 1) return absl::InvalidArgumentError("horizon.step must not exceed horizon.horizon");
+  std::vector<double> times;
+  for (int64_t k = 1; k <= static_cast<int64_t>(count); ++k) times.push_back(static_cast<double>(k) * h.step());
+  return times;
+}
+
+}  // namespace
+
+absl::StatusOr<PredictQuery> DecodePredictRequest(const v1::PredictRequest& request) {
+  PredictQuery q;
+  q.model = request.model();
+  if (q.model.empty()) return absl::InvalidArgumentError("model must be set");
+  if (!request.has_initial_state()) return absl::InvalidArgumentError("initial_state must be set");
+  absl::StatusOr<DenseArray> x0 = DecodeTensor(request.initial_state(), "initial_state");
+  if (!x0.ok()) return x0.status();
+  q.initial_state = *std::move(x0);
+  switch (request.output_case()) {
+    case v1::PredictRequest::kHorizon: {
+      absl::StatusOr<std::vector<double>> times = HorizonTimes(request.horizon());
+      if (!times.ok()) return times.status();
+      q.times = *std::move(times);
+      break;
+    }
+    case v1::PredictRequest::kOutputTimes:
+      q.times.assign(request.output_times().times().begin(), request.output_times().times().end());
+      if (q.times.empty()) return absl::InvalidArgumentError("output_times.times must not be empty");
+      break;
+    default:
+      return absl::InvalidArgumentError("one of horizon or output_times must be set");
+  }
+  q.max_step = request.max_step() == 0.0 ? 0.01 : request.max_step();
+  q.levels.assign(request.interval_levels().begin(), request.interval_levels().end());
+  return q;
+}
+
+v1::PredictResponse EncodePredictAnswer(const PredictAnswer& a) {
+  v1::PredictResponse r;
+  r.set_model(a.model);
+  r.set_model_version(a.version);
+  r.mutable_times()->Add(a.times.begin(), a.times.end());
+  *r.mutable_mean() = EncodeTensor(a.mean);
+  *r.mutable_std() = EncodeTensor(a.std);
+  for (const IntervalArrays& i : a.intervals) {
+    v1::Interval* out = r.add_intervals();
+    out->set_level(i.level);
+    *out->mutable_lower() = EncodeTensor(i.lower);
+    *out->mutable_upper() = EncodeTensor(i.upper);
+  }
+  return r;
+}
+
+absl::StatusOr<Observation> DecodeCalibrateRequest(const v1::CalibrateRequest& request) {
+  Observation o;
+  o.model = request.model();
+  o.sequence = request.sequence();
+  if (o.model.empty()) return absl::InvalidArgumentError("model must be set");
+  if (!request.has_start_state()) return absl::InvalidArgumentError("start_state must be set");
+  if (!request.has_end_state()) return absl::InvalidArgumentError("end_state must be set");
+  absl::StatusOr<DenseArray> start = DecodeTensor(request.start_state(), "start_state");
+  if (!start.ok()) return start.status();
+  absl::StatusOr<DenseArray> end = DecodeTensor(request.end_state(), "end_state");
+  if (!end.ok()) return end.status();
+  o.start = *std::move(start);
+  o.end = *std::move(end);
+  o.step = request.step();
+  o.steps = request.steps();
+  return o;
+}
+
+void EncodeParameters(const std::vector<ParameterEstimate>& parameters,
+                      google::protobuf::RepeatedPtrField<v1::ParameterEstimate>* out) {
+  for (const ParameterEstimate& p : parameters) {
+    v1::ParameterEstimate* e = out->Add();
+    e->set_name(p.name);
+    e->set_value(p.value);
+    e->set_std(p.std);
+    e->set_unit(p.unit);
+    e->set_trainable(p.trainable);
+  }
+}
+
+v1::CalibrateResponse EncodeOutcome(const ObservationOutcome& o) {
+  v1::CalibrateResponse r = EncodeRejection(o.sequence, o.status);
+  r.set_loss(o.loss);
+  r.set_coverage(o.coverage);
+  r.set_coverage_level(o.coverage_level);
+  EncodeParameters(o.parameters, r.mutable_parameters());
+  r.set_model_version(o.version);
+  return r;
+}
+
+v1::CalibrateResponse EncodeRejection(uint64_t sequence, const absl::Status& status) {
+  v1::CalibrateResponse r;
+  r.set_sequence(sequence);
+  r.mutable_status()->set_code(static_cast<int>(status.code()));
+  r.mutable_status()->set_message(TruncatedMessage(status));
+  return r;
+}
+
+}  // namespace hybrid::server::rpc

@@ -1,0 +1,138 @@
+#include "server/served_model.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "server/calibration_worker.h"
+#include "server/model_snapshot.h"
+#include "server/predict_on_snapshot.h"
+#include "solvers/additive_hybrid.h"
+#include "solvers/backprop_calibrator.h"
+#include "solvers/torch_status.h"
+
+namespace hybrid::server {
+namespace {
+
+absl::StatusOr<solvers::HybridModelSpec> ToSpec(const v1::ModelConfig& config) {
+  solvers::HybridModelSpec spec;
+  switch (config.physics()) {
+    case v1::PHYSICS_KIND_LORENZ63:
+      spec.physics = "lorenz63";
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("physics: unsupported kind ", config.physics()));
+  }
+  solvers::PhysicsOptions& p = spec.physics_options;
+  p.members = config.ensemble_members();
+  p.member_jitter = config.member_jitter();
+  p.seed = config.seed();
+  p.dtype = config.dtype() == "float32" ? at::kFloat : at::kDouble;
+  for (const v1::ParameterConfig& param : config.parameters()) {
+    p.initial[param.name()] = param.initial();
+    if (param.trainable()) p.trainable.insert(param.name());
+  }
+  spec.hidden.assign(config.correction().hidden().begin(), config.correction().hidden().end());
+  spec.output_scale = config.correction().output_scale();
+  return spec;
+}
+
+solvers::CalibratorOptions ToCalibratorOptions(const v1::CalibrationConfig& c) {
+  solvers::CalibratorOptions o;
+  o.learning_rate_theta = c.learning_rate_theta();
+  o.learning_rate_phi = c.learning_rate_phi();
+  o.correction_penalty = c.correction_penalty();
+  o.coverage_level = c.coverage_level();
+  o.initial_residual_std = c.initial_residual_std();
+  return o;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::ModelConfig& config, Metrics* metrics) {
+  return solvers::RunCatchingTorch("loading model", [&]() -> absl::StatusOr<std::unique_ptr<ServedModel>> {
+    absl::StatusOr<solvers::HybridModelSpec> spec = ToSpec(config);
+    if (!spec.ok()) return spec.status();
+    absl::StatusOr<std::shared_ptr<solvers::AdditiveHybrid>> model = solvers::AdditiveHybrid::Create(*spec);
+    if (!model.ok()) return model.status();
+    absl::StatusOr<std::unique_ptr<solvers::BackpropCalibrator>> calibrator =
+        solvers::BackpropCalibrator::Create(*model, ToCalibratorOptions(config.calibration()));
+    if (!calibrator.ok()) return calibrator.status();
+
+    std::unique_ptr<ServedModel> served(new ServedModel(config, metrics, (*model)->state_dim()));
+    CalibrationWorker::Options options;
+    options.model = config.name();
+    options.capacity = static_cast<size_t>(config.calibration().queue_capacity());
+    options.metrics = metrics;
+    ServedModel* raw = served.get();
+    served->worker_ = std::make_unique<CalibrationWorker>(
+        *std::move(calibrator), options, [raw](std::shared_ptr<const ModelSnapshot> snapshot) {
+          absl::MutexLock lock(&raw->mu_);
+          raw->snapshot_ = std::move(snapshot);
+        });
+    return served;
+  });
+}
+
+ServedModel::ServedModel(v1::ModelConfig config, Metrics* metrics, int64_t state_dim)
+    : config_(std::move(config)), metrics_(metrics), state_dim_(state_dim) {}
+
+ServedModel::~ServedModel() { worker_.reset(); }
+
+std::shared_ptr<const ModelSnapshot> ServedModel::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return snapshot_;
+}
+
+absl::StatusOr<PredictAnswer> ServedModel::Predict(const PredictQuery& query) const {
+  return PredictOnSnapshot(*Snapshot(), config_, query);
+}
+
+absl::Status ServedModel::ValidateObservation(const Observation& o) const {
+  const auto& shape = o.start.shape;
+  const bool ok_shape =
+      (shape.size() == 1 && shape[0] == state_dim_) || (shape.size() == 2 && shape[1] == state_dim_ && shape[0] >= 1);
+  if (!ok_shape) {
+    return absl::InvalidArgumentError(absl::StrCat("start_state must have shape [", state_dim_, "] or [W, ",
+                                                   state_dim_, "] for model '", name(), "'"));
+  }
+  if (o.end.shape != shape) {
+    return absl::InvalidArgumentError("end_state must have the same shape as start_state");
+  }
+  const int64_t windows = shape.size() == 2 ? shape[0] : 1;
+  if (windows > config_.calibration().max_windows_per_observation()) {
+    return absl::OutOfRangeError(absl::StrCat("start_state holds ", windows, " windows; the model allows at most ",
+                                              config_.calibration().max_windows_per_observation()));
+  }
+  if (!(o.step > 0.0) || !std::isfinite(o.step)) {
+    return absl::InvalidArgumentError(absl::StrCat("step must be finite and > 0, got ", o.step));
+  }
+  if (o.steps < 1) return absl::InvalidArgumentError(absl::StrCat("steps must be ≥ 1, got ", o.steps));
+  if (o.steps > config_.calibration().max_window_steps()) {
+    return absl::OutOfRangeError(absl::StrCat("steps = ", o.steps, " exceeds the model's max_window_steps ",
+                                              config_.calibration().max_window_steps()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ServedModel::Submit(Observation observation, Done done) {
+  absl::Status status = ValidateObservation(observation);
+  if (status.ok()) status = worker_->Enqueue(std::move(observation), std::move(done));
+  if (!status.ok()) metrics_->ForModel(name(), config_.calibration().coverage_level()).rejected->Increment();
+  return status;
+}
+
+ModelInfo ServedModel::Info() const {
+  const std::shared_ptr<const ModelSnapshot> snapshot = Snapshot();
+  ModelInfo info;
+  info.name = config_.name();
+  info.description = config_.description();
+  info.version = snapshot->version;
+  info.observations_accepted = snapshot->observations_accepted;
+  info.parameters = snapshot->parameters;
+  return info;
+}
+
+}  // namespace hybrid::server

@@ -1,0 +1,35 @@
+// VectorField: the right-hand side dx/dt = f(t, x) of an ODE on a batched state.
+//
+//   FunctionField decay([](double, const at::Tensor& x) { return -x; });
+//   at::Tensor x1 = Rk4Integrate(decay, x0, /*t0=*/0.0, /*h=*/0.01, /*steps=*/100);
+//
+// Contract: Evaluate returns a tensor with x's shape, dtype and device, built from
+// differentiable ATen ops so that autograd can pass through it. Const evaluation
+// must be safe to call from several threads at once (Predict does).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <functional>
+#include <utility>
+
+namespace hybrid::solvers {
+
+class VectorField {
+ public:
+  virtual ~VectorField() = default;
+  virtual at::Tensor Evaluate(double t, const at::Tensor& x) const = 0;
+};
+
+// Adapts a callable; for tests and analytic problems.
+class FunctionField : public VectorField {
+ public:
+  using Function = std::function<at::Tensor(double, const at::Tensor&)>;
+  explicit FunctionField(Function f) : f_(std::move(f)) {}
+  at::Tensor Evaluate(double t, const at::Tensor& x) const override { return f_(t, x); }
+
+ private:
+  Function f_;
+};
+
+}  // namespace hybrid::solvers

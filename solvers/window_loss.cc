@@ -1,0 +1,20 @@
+#include "solvers/window_loss.h"
+
+#include <ATen/ATen.h>
+
+#include "solvers/rk4.h"
+
+namespace hybrid::solvers {
+
+WindowRollout RolloutWindows(const AdditiveHybrid& model, const at::Tensor& start, double step,
+                             int64_t steps) {
+  // Every member starts from the same observed state: [W, D] → [M, W, D].
+  const at::Tensor x0 = start.unsqueeze(0).expand({model.members(), start.size(0), start.size(1)});
+  return {Rk4Integrate(model, x0, /*t0=*/0.0, step, steps)};
+}
+
+at::Tensor WindowMse(const at::Tensor& prediction, const at::Tensor& end) {
+  return (prediction - end.unsqueeze(0)).pow(2).mean();
+}
+
+}  // namespace hybrid::solvers
