@@ -197,8 +197,10 @@ int Calibrate(HybridClient& client, const std::string& model) {
               set->windows.size(), set->steps, set->step, model.c_str(), options.windows_per_observation);
   absl::StatusOr<hybrid::client::CalibrationReport> final = hybrid::client::StreamCalibration(
       client, *set, options, [&](const hybrid::client::CalibrationReport& r) {
-        std::printf("obs %6lld  version %6llu  loss %10.4g  coverage(%.0f%%) %.3f",
-                    static_cast<long long>(r.answered), static_cast<unsigned long long>(r.version), r.recent_loss,
+        std::printf("obs %5lld (%6lld windows)  version %5llu  loss %9.4g  coverage(%.0f%%) %.3f",
+                    static_cast<long long>(r.answered),
+                    static_cast<long long>(r.answered) * options.windows_per_observation,
+                    static_cast<unsigned long long>(r.version), r.recent_loss,
                     100 * r.coverage_level, r.recent_coverage);
         for (const v1::ParameterEstimate& p : r.parameters) {
           if (!p.trainable()) continue;

@@ -120,8 +120,12 @@ absl::Status ServedModel::ValidateObservation(const Observation& o) const {
 absl::Status ServedModel::Submit(Observation observation, Done done) {
   absl::Status status = ValidateObservation(observation);
   if (status.ok()) status = worker_->Enqueue(std::move(observation), std::move(done));
-  if (!status.ok()) metrics_->ForModel(name(), config_.calibration().coverage_level()).rejected->Increment();
+  if (!status.ok()) CountRejected();
   return status;
+}
+
+void ServedModel::CountRejected() {
+  metrics_->ForModel(name(), config_.calibration().coverage_level()).rejected->Increment();
 }
 
 ModelInfo ServedModel::Info() const {

@@ -43,6 +43,8 @@ class ServedModel {
 
   absl::StatusOr<PredictAnswer> Predict(const PredictQuery& query) const;
   absl::Status Submit(Observation observation, Done done);
+  // Counts an observation for this model that the RPC layer could not decode.
+  void CountRejected();
   ModelInfo Info() const;
 
  private:

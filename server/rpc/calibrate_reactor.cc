@@ -44,10 +44,16 @@ void CalibrateReactor::OnReadDone(bool ok) {
 }
 
 void CalibrateReactor::Handle(const v1::CalibrateRequest& request) {
-  absl::StatusOr<Observation> observation = DecodeCalibrateRequest(request);
-  if (!observation.ok()) return Enqueue(EncodeRejection(request.sequence(), observation.status()));
-  absl::StatusOr<ServedModel*> model = registry_->Find(observation->model);
+  if (request.model().empty()) {
+    return Enqueue(EncodeRejection(request.sequence(), absl::InvalidArgumentError("model must be set")));
+  }
+  absl::StatusOr<ServedModel*> model = registry_->Find(request.model());
   if (!model.ok()) return Enqueue(EncodeRejection(request.sequence(), model.status()));
+  absl::StatusOr<Observation> observation = DecodeCalibrateRequest(request);
+  if (!observation.ok()) {
+    (*model)->CountRejected();
+    return Enqueue(EncodeRejection(request.sequence(), observation.status()));
+  }
   {
     absl::MutexLock lock(&mu_);
     if (model_label_.empty()) model_label_ = observation->model;

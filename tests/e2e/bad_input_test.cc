@@ -1,0 +1,154 @@
+// Bad input over the wire: every malformed Predict or Calibrate request gets
+// the right code and a message naming the field, Calibrate streams stay open
+// after rejections, and no rejected request changes the model.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "tests/e2e/test_server.h"
+
+namespace hybrid::testing {
+namespace {
+
+v1::Tensor F64(std::vector<int64_t> shape, std::vector<double> values) {
+  v1::Tensor t;
+  for (int64_t d : shape) t.add_shape(d);
+  t.set_dtype(v1::DTYPE_FLOAT64);
+  for (double v : values) t.add_f64(v);
+  return t;
+}
+
+v1::PredictRequest GoodPredict() {
+  v1::PredictRequest r;
+  r.set_model("lorenz63");
+  *r.mutable_initial_state() = F64({3}, {1.0, 1.0, 20.0});
+  r.mutable_horizon()->set_horizon(0.5);
+  r.mutable_horizon()->set_step(0.1);
+  return r;
+}
+
+v1::CalibrateRequest GoodObservation(uint64_t sequence) {
+  v1::CalibrateRequest r;
+  r.set_model("lorenz63");
+  r.set_sequence(sequence);
+  *r.mutable_start_state() = F64({2, 3}, {1.0, 1.0, 20.0, -3.0, -4.0, 22.0});
+  *r.mutable_end_state() = F64({2, 3}, {1.1, 1.3, 19.5, -3.2, -4.5, 21.6});
+  r.set_step(0.01);
+  r.set_steps(5);
+  return r;
+}
+
+struct Case {
+  const char* what;
+  std::function<void(v1::CalibrateRequest&)> spoil;
+  absl::StatusCode code;
+  const char* field;
+};
+
+class BadInput : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    t_ = StartTestServer();
+    ASSERT_NE(t_.server, nullptr);
+  }
+  void ExpectPredictError(const v1::PredictRequest& r, absl::StatusCode code, const std::string& field) {
+    absl::StatusOr<v1::PredictResponse> answer = t_.client->Predict(r);
+    EXPECT_EQ(answer.status().code(), code) << answer.status();
+    EXPECT_NE(answer.status().message().find(field), absl::string_view::npos) << answer.status();
+  }
+  TestServer t_;
+};
+
+TEST_F(BadInput, PredictErrorsNameTheField) {
+  ASSERT_TRUE(t_.client->Predict(GoodPredict()).ok());
+  v1::PredictRequest r = GoodPredict();
+  r.set_model("no_such_model");
+  ExpectPredictError(r, absl::StatusCode::kNotFound, "no_such_model");
+  r = GoodPredict();
+  *r.mutable_initial_state() = F64({2}, {1.0, 2.0});
+  ExpectPredictError(r, absl::StatusCode::kInvalidArgument, "initial_state");
+  r = GoodPredict();
+  *r.mutable_initial_state() = F64({3}, {1.0, NAN, 2.0});
+  ExpectPredictError(r, absl::StatusCode::kInvalidArgument, "initial_state");
+  r = GoodPredict();
+  *r.mutable_initial_state() = F64({3}, {1.0, INFINITY, 2.0});
+  ExpectPredictError(r, absl::StatusCode::kInvalidArgument, "finite");
+  r = GoodPredict();
+  r.mutable_horizon()->set_step(0.0);
+  ExpectPredictError(r, absl::StatusCode::kInvalidArgument, "horizon.step");
+  r = GoodPredict();
+  r.set_max_step(-0.01);
+  ExpectPredictError(r, absl::StatusCode::kInvalidArgument, "max_step");
+  r = GoodPredict();
+  r.add_interval_levels(1.5);
+  ExpectPredictError(r, absl::StatusCode::kInvalidArgument, "interval_levels[0]");
+  r = GoodPredict();
+  r.clear_horizon();
+  r.mutable_output_times()->add_times(0.5);
+  r.mutable_output_times()->add_times(0.2);
+  ExpectPredictError(r, absl::StatusCode::kInvalidArgument, "output_times.times[1]");
+  r = GoodPredict();
+  r.mutable_horizon()->set_horizon(1e4);
+  r.mutable_horizon()->set_step(1e3);  // 10 outputs but 1e6 RK4 steps: above the model's limit.
+  ExpectPredictError(r, absl::StatusCode::kOutOfRange, "RK4 steps");
+  r.mutable_horizon()->set_step(0.5);  // 20000 outputs: above the model's limit.
+  ExpectPredictError(r, absl::StatusCode::kOutOfRange, "output times");
+  ExpectPredictError(v1::PredictRequest(), absl::StatusCode::kInvalidArgument, "model");
+}
+
+TEST_F(BadInput, CalibrateRejectsInStreamAndLeavesTheModelUnchanged) {
+  absl::StatusOr<v1::GetModelResponse> before = t_.client->GetModel("lorenz63");
+  ASSERT_TRUE(before.ok());
+  const std::vector<Case> cases = {
+      {"unknown model", [](auto& r) { r.set_model("nope"); }, absl::StatusCode::kNotFound, "nope"},
+      {"wrong width", [](auto& r) { *r.mutable_start_state() = F64({2, 2}, {1, 2, 3, 4}); },
+       absl::StatusCode::kInvalidArgument, "start_state"},
+      {"shape mismatch", [](auto& r) { *r.mutable_end_state() = F64({3, 2}, {1, 2, 3, 4, 5, 6}); },
+       absl::StatusCode::kInvalidArgument, "end_state"},
+      {"NaN", [](auto& r) { r.mutable_end_state()->set_f64(4, NAN); }, absl::StatusCode::kInvalidArgument, "end_state"},
+      {"values missing", [](auto& r) { r.mutable_start_state()->mutable_f64()->RemoveLast(); },
+       absl::StatusCode::kInvalidArgument, "start_state"},
+      {"zero step", [](auto& r) { r.set_step(0.0); }, absl::StatusCode::kInvalidArgument, "step"},
+      {"negative step", [](auto& r) { r.set_step(-0.01); }, absl::StatusCode::kInvalidArgument, "step"},
+      {"no steps", [](auto& r) { r.set_steps(0); }, absl::StatusCode::kInvalidArgument, "steps"},
+      {"too many steps", [](auto& r) { r.set_steps(100000); }, absl::StatusCode::kOutOfRange, "max_window_steps"},
+      {"no end state", [](auto& r) { r.clear_end_state(); }, absl::StatusCode::kInvalidArgument, "end_state"},
+  };
+  std::unique_ptr<client::CalibrateStream> stream = t_.client->OpenCalibrate(absl::Seconds(60));
+  uint64_t sequence = 0;
+  for (const Case& c : cases) {
+    v1::CalibrateRequest r = GoodObservation(++sequence);
+    c.spoil(r);
+    ASSERT_TRUE(stream->Write(r)) << c.what;
+    v1::CalibrateResponse answer;
+    ASSERT_TRUE(stream->Read(&answer)) << c.what;
+    EXPECT_EQ(answer.sequence(), sequence) << c.what;
+    EXPECT_EQ(answer.status().code(), static_cast<int>(c.code)) << c.what << ": " << answer.status().message();
+    EXPECT_NE(answer.status().message().find(c.field), std::string::npos) << c.what << ": " << answer.status().message();
+  }
+
+  absl::StatusOr<v1::GetModelResponse> unchanged = t_.client->GetModel("lorenz63");
+  ASSERT_TRUE(unchanged.ok());
+  EXPECT_EQ(unchanged->version(), 0u);
+  ASSERT_EQ(unchanged->parameters_size(), before->parameters_size());
+  for (int i = 0; i < before->parameters_size(); ++i) {
+    EXPECT_EQ(unchanged->parameters(i).value(), before->parameters(i).value()) << before->parameters(i).name();
+  }
+
+  // The stream is still open and still works.
+  ASSERT_TRUE(stream->Write(GoodObservation(++sequence)));
+  v1::CalibrateResponse accepted;
+  ASSERT_TRUE(stream->Read(&accepted));
+  EXPECT_EQ(accepted.status().code(), 0) << accepted.status().message();
+  EXPECT_EQ(accepted.model_version(), 1u);
+  ASSERT_TRUE(stream->WritesDone());
+  EXPECT_TRUE(stream->Finish().ok());
+
+  const std::string text = ScrapeMetrics(t_.server->metrics_port());
+  EXPECT_EQ(MetricValue(text, "hybrid_calibration_observations_total{model=\"lorenz63\",status=\"rejected\"}"), 9.0)
+      << "every rejection of a served model's observation counts; the unknown model's does not";
+}
+
+}  // namespace
+}  // namespace hybrid::testing

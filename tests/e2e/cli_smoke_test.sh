@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Smoke test of the real binaries as a user runs them: hybridserve on loopback
+# with OS-chosen ports, then hybridctl (every command), hybridload and a
+# Prometheus scrape against it, then a clean SIGTERM shutdown.
+# Usage: cli_smoke_test.sh HYBRIDSERVE HYBRIDCTL HYBRIDLOAD MODEL_REPOSITORY
+set -euo pipefail
+server_bin=$1 ctl=$2 load=$3 repo=$4
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+  [[ -n "$server_pid" ]] && kill -9 "$server_pid" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; echo "--- server log:" >&2; cat "$work/server.log" >&2; exit 1; }
+
+"$server_bin" --model_repository="$repo" --grpc_address=127.0.0.1:0 --metrics_address=127.0.0.1:0 \
+  --ports_file="$work/ports" >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 300); do [[ -f "$work/ports" ]] && break; sleep 0.1; done
+[[ -f "$work/ports" ]] || fail "server did not start"
+source "$work/ports"
+target="127.0.0.1:$grpc_port"
+
+"$ctl" --target="$target" health | grep -qx SERVING || fail "health"
+"$ctl" --target="$target" models | grep -q '^lorenz63 ' || fail "models"
+"$ctl" --target="$target" get lorenz63 | grep -q 'rho' || fail "get"
+"$ctl" --target="$target" predict lorenz63 --state=1,1,20 --horizon=0.3 --step=0.1 --levels=0.5,0.9 \
+  | grep -q '^t=0.3 .*\[90%' || fail "predict"
+
+set +e
+"$ctl" --target="$target" get no_such_model 2>"$work/err"; rc=$?
+set -e
+[[ $rc -eq 1 ]] && grep -q NOT_FOUND "$work/err" || fail "unknown model: rc=$rc"
+set +e
+"$ctl" --target="$target" predict lorenz63 --state=1,2 2>"$work/err"; rc=$?
+"$ctl" frobnicate 2>/dev/null; rc_usage=$?
+set -e
+[[ $rc -eq 1 ]] && grep -q 'initial_state' "$work/err" || fail "bad state: rc=$rc"
+[[ $rc_usage -eq 2 ]] || fail "bad usage: rc=$rc_usage"
+
+"$ctl" --target="$target" calibrate lorenz63 --synthetic=lorenz63 --observations=150 --report_every=50 \
+  --max_rel_error=0.02 >"$work/calibrate.log" || { cat "$work/calibrate.log"; fail "synthetic calibration"; }
+grep -q '150 accepted, 0 rejected' "$work/calibrate.log" || fail "calibration answers"
+
+"$ctl" generate --out="$work/run.csv" --samples=801 --seed=5 | grep -q 'wrote 801' || fail "generate"
+"$ctl" --target="$target" calibrate lorenz63 --from="$work/run.csv" --report_every=0 >"$work/csv.log" \
+  || { cat "$work/csv.log"; fail "csv calibration"; }
+grep -q '10 accepted, 0 rejected' "$work/csv.log" || { cat "$work/csv.log"; fail "csv answers"; }
+
+"$load" --target="$target" --requests=40 --concurrency=2 >"$work/load.json" || fail "hybridload"
+grep -q '"predict_over_baseline_p50"' "$work/load.json" || fail "hybridload output"
+
+curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$work/metrics.txt" || fail "scrape"
+grep -q '^hybrid_model_version{model="lorenz63"} 160$' "$work/metrics.txt" || fail "version metric"
+grep -q '^hybrid_parameter_value{model="lorenz63",param="rho"} 2[78]\.' "$work/metrics.txt" || fail "rho metric"
+
+kill -TERM "$server_pid"
+set +e
+wait "$server_pid"; rc=$?
+set -e
+server_pid=""
+[[ $rc -eq 0 ]] || fail "server exit status $rc"
+grep -q 'hybridserve: stopped' "$work/server.log" || fail "no clean stop"
+echo "cli smoke test passed"

@@ -1,0 +1,29 @@
+// Helpers for end-to-end tests: a real hybridserve in-process on 127.0.0.1
+// with OS-chosen ports, a client connected to it, and an HTTP scrape of its
+// Prometheus endpoint.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "client/hybrid_client.h"
+#include "server/rpc/hybrid_server.h"
+
+namespace hybrid::testing {
+
+struct TestServer {
+  std::unique_ptr<server::HybridServer> server;
+  std::unique_ptr<client::HybridClient> client;
+};
+
+// Serves the repository shipped in deploy/ (or `repository`). Fails the test on error.
+TestServer StartTestServer(const std::string& repository = std::string(HYBRID_SOURCE_DIR) + "/deploy/model_repository");
+
+// GET http://127.0.0.1:port/metrics body; empty on failure.
+std::string ScrapeMetrics(int port);
+
+// Value of the sample whose line starts with `series` (name plus exact label set).
+std::optional<double> MetricValue(const std::string& text, const std::string& series);
+
+}  // namespace hybrid::testing

@@ -1,0 +1,104 @@
+// ServedModel without gRPC: snapshots, validation before queueing, and model
+// errors that name the config field.
+#include "server/served_model.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+
+#include "server/model_config.h"
+
+namespace hybrid::server {
+namespace {
+
+v1::ModelConfig Config(const std::string& extra = "") {
+  return ParseModelConfig(
+             "name: \"l63\" physics: PHYSICS_KIND_LORENZ63 ensemble_members: 2 "
+             "parameters { name: \"rho\" initial: 20 trainable: true } correction { hidden: [4] } " + extra, "test")
+      .value();
+}
+
+Observation Window(std::vector<int64_t> shape, double step = 0.01, int64_t steps = 5) {
+  Observation o;
+  o.model = "l63";
+  o.sequence = 1;
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  o.start = {shape, std::vector<double>(n, 1.0)};
+  o.end = {shape, std::vector<double>(n, 1.1)};
+  o.step = step;
+  o.steps = steps;
+  return o;
+}
+
+TEST(ServedModel, AcceptedObservationPublishesANewVersion) {
+  Metrics metrics;
+  std::unique_ptr<ServedModel> model = ServedModel::Create(Config(), &metrics).value();
+  EXPECT_EQ(model->Info().version, 0u);
+  std::promise<ObservationOutcome> done;
+  ASSERT_TRUE(model->Submit(Window({4, 3}), [&](ObservationOutcome o) { done.set_value(o); }).ok());
+  const ObservationOutcome outcome = done.get_future().get();
+  EXPECT_TRUE(outcome.status.ok()) << outcome.status;
+  EXPECT_EQ(outcome.version, 1u);
+  EXPECT_EQ(model->Info().version, 1u);
+  EXPECT_NE(model->Info().parameters[1].value, 20.0);  // ρ moved.
+}
+
+TEST(ServedModel, InvalidObservationsAreRejectedBeforeQueueing) {
+  Metrics metrics;
+  std::unique_ptr<ServedModel> model = ServedModel::Create(Config("calibration { max_window_steps: 50 }"), &metrics).value();
+  auto never = [](ObservationOutcome) { ADD_FAILURE() << "rejected observation reached the worker"; };
+  auto expect = [&](Observation o, absl::StatusCode code, const std::string& field) {
+    absl::Status s = model->Submit(std::move(o), never);
+    EXPECT_EQ(s.code(), code) << s;
+    EXPECT_NE(s.message().find(field), absl::string_view::npos) << s;
+  };
+  expect(Window({4, 2}), absl::StatusCode::kInvalidArgument, "start_state");
+  Observation mismatched = Window({4, 3});
+  mismatched.end.shape = {3, 4};
+  expect(mismatched, absl::StatusCode::kInvalidArgument, "end_state");
+  expect(Window({3}, 0.0), absl::StatusCode::kInvalidArgument, "step");
+  expect(Window({3}, 0.01, 0), absl::StatusCode::kInvalidArgument, "steps");
+  expect(Window({3}, 0.01, 51), absl::StatusCode::kOutOfRange, "max_window_steps");
+  EXPECT_EQ(model->Info().version, 0u);
+}
+
+TEST(ServedModel, PredictValidatesAgainstTheModel) {
+  Metrics metrics;
+  std::unique_ptr<ServedModel> model = ServedModel::Create(Config("limits { max_total_steps: 100 }"), &metrics).value();
+  PredictQuery q;
+  q.model = "l63";
+  q.initial_state = {{3}, {1.0, 1.0, 20.0}};
+  q.times = {0.5, 1.0};  // Exactly the 100-step limit.
+  q.max_step = 0.01;
+  q.levels = {0.5, 0.9};
+  absl::StatusOr<PredictAnswer> a = model->Predict(q);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->mean.shape, (std::vector<int64_t>{2, 3}));
+  ASSERT_EQ(a->intervals.size(), 2u);
+  for (size_t i = 0; i < a->mean.values.size(); ++i) {
+    EXPECT_LT(a->intervals[1].lower.values[i], a->intervals[0].lower.values[i]);
+    EXPECT_GT(a->intervals[1].upper.values[i], a->intervals[0].upper.values[i]);
+  }
+  q.times = {0.5, 1.01};
+  EXPECT_EQ(model->Predict(q).status().code(), absl::StatusCode::kOutOfRange);
+  q.times = {0.5, 1.0};
+  q.initial_state = {{2, 2}, {1.0, 1.0, 1.0, 1.0}};
+  absl::Status s = model->Predict(q).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("initial_state"), absl::string_view::npos);
+}
+
+TEST(ServedModel, ConfigErrorsFromTheSolversNameTheField) {
+  Metrics metrics;
+  absl::Status s = ServedModel::Create(Config("parameters { name: \"gamma\" initial: 1 }"), &metrics).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("gamma"), absl::string_view::npos);
+  v1::ModelConfig zero_width = Config();
+  zero_width.mutable_correction()->set_hidden(0, 0);
+  s = ServedModel::Create(zero_width, &metrics).status();
+  EXPECT_NE(s.message().find("correction.hidden[0]"), absl::string_view::npos) << s;
+}
+
+}  // namespace
+}  // namespace hybrid::server

@@ -1,0 +1,171 @@
+// Lorenz-63, the member-batched MLP and the additive hybrid: values against the
+// equations, parameter handling, and exact gradients of the window loss
+// against central finite differences.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "solvers/additive_hybrid.h"
+#include "solvers/lorenz63.h"
+#include "solvers/window_loss.h"
+
+namespace hybrid::solvers {
+namespace {
+
+HybridModelSpec Spec(int64_t members, std::vector<int64_t> hidden) {
+  HybridModelSpec spec;
+  spec.physics_options.members = members;
+  spec.physics_options.initial = {{"rho", 20.0}};
+  spec.physics_options.trainable = {"sigma", "rho", "beta"};
+  spec.physics_options.seed = 3;
+  spec.hidden = std::move(hidden);
+  spec.output_scale = 0.5;  // Large enough that φ matters in the gradient checks.
+  return spec;
+}
+
+TEST(Lorenz63, MatchesTheEquations) {
+  PhysicsOptions options;
+  options.initial = {{"sigma", 9.0}, {"rho", 27.0}, {"beta", 2.5}};
+  std::shared_ptr<Lorenz63> model = Lorenz63::Create(options).value();
+  const at::Tensor x = at::tensor({1.5, -2.0, 20.0}, at::kDouble).view({1, 1, 3});
+  const at::Tensor f = model->Evaluate(0.0, x);
+  EXPECT_DOUBLE_EQ(f[0][0][0].item<double>(), 9.0 * (-2.0 - 1.5));
+  EXPECT_DOUBLE_EQ(f[0][0][1].item<double>(), 1.5 * (27.0 - 20.0) + 2.0);
+  EXPECT_DOUBLE_EQ(f[0][0][2].item<double>(), 1.5 * -2.0 - 2.5 * 20.0);
+}
+
+TEST(Lorenz63, StoresParametersInLogSpaceAndClampsToBounds) {
+  PhysicsOptions options;
+  options.trainable = {"rho"};
+  std::shared_ptr<Lorenz63> model = Lorenz63::Create(options).value();
+  EXPECT_NEAR(model->Value(1).item<double>(), 28.0, 1e-12);
+  EXPECT_FALSE(model->IsTrainable(0));
+  EXPECT_TRUE(model->IsTrainable(1));
+  {
+    at::NoGradGuard no_grad;
+    model->named_parameters()["log_rho"].fill_(-100.0);  // A wild optimizer step.
+  }
+  EXPECT_GT(model->Value(1).item<double>(), 0.0);  // Positive by construction...
+  model->ClampToBounds();
+  EXPECT_NEAR(model->Value(1).item<double>(), Lorenz63::Specs()[1].lower, 1e-15);  // ...and inside bounds.
+}
+
+TEST(Lorenz63, RejectsUnknownOrOutOfBoundsParametersByName) {
+  PhysicsOptions unknown;
+  unknown.initial = {{"gamma", 1.0}};
+  absl::Status s = Lorenz63::Create(unknown).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("gamma"), absl::string_view::npos);
+  PhysicsOptions negative;
+  negative.initial = {{"rho", -1.0}};
+  s = Lorenz63::Create(negative).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("rho"), absl::string_view::npos);
+}
+
+TEST(Lorenz63, MemberJitterSpreadsOnlyTrainableParameters) {
+  PhysicsOptions options;
+  options.members = 8;
+  options.trainable = {"rho"};
+  options.member_jitter = 0.1;
+  std::shared_ptr<Lorenz63> model = Lorenz63::Create(options).value();
+  EXPECT_GT(model->Value(1).std().item<double>(), 0.5);
+  EXPECT_EQ(model->Value(0).std().item<double>(), 0.0);
+}
+
+TEST(AdditiveHybrid, IsPhysicsPlusEachMembersOwnCorrection) {
+  std::shared_ptr<AdditiveHybrid> model = AdditiveHybrid::Create(Spec(3, {8})).value();
+  const at::Tensor x = at::randn({3, 5, 3}, at::kDouble);
+  const at::Tensor total = model->Evaluate(0.0, x);
+  const at::Tensor g = model->Correction(x);
+  EXPECT_TRUE(at::allclose(total, model->physics().Evaluate(0.0, x) + g));
+  // Same input to every member: members' corrections differ (independent weights).
+  const at::Tensor same = at::randn({1, 5, 3}, at::kDouble).expand({3, 5, 3});
+  const at::Tensor gs = model->Correction(same);
+  EXPECT_GT((gs[0] - gs[1]).abs().max().item<double>(), 1e-6);
+}
+
+TEST(AdditiveHybrid, CloneIsADeepCopy) {
+  std::shared_ptr<AdditiveHybrid> model = AdditiveHybrid::Create(Spec(2, {4})).value();
+  std::shared_ptr<AdditiveHybrid> copy = model->Clone();
+  const at::Tensor x = at::randn({2, 3, 3}, at::kDouble);
+  EXPECT_TRUE(at::equal(model->Evaluate(0.0, x), copy->Evaluate(0.0, x)));
+  {
+    at::NoGradGuard no_grad;
+    model->named_parameters()["physics.log_rho"].add_(0.1);
+  }
+  EXPECT_FALSE(at::equal(model->Evaluate(0.0, x), copy->Evaluate(0.0, x)));
+}
+
+// Central difference of `loss` wrt entry `i` of `flat`, Richardson-extrapolated
+// from steps eps and eps/2: error O(eps⁴) plus rounding ~1e-16·loss/eps, so a
+// fairly large eps keeps both far below the 1e-6 tolerance.
+double NumericDerivative(const std::function<at::Tensor()>& loss, at::Tensor flat, int64_t i, double eps) {
+  const double original = flat[i].item<double>();
+  auto central = [&](double h) {
+    flat[i].fill_(original + h);
+    const double up = loss().item<double>();
+    flat[i].fill_(original - h);
+    const double down = loss().item<double>();
+    flat[i].fill_(original);
+    return (up - down) / (2 * h);
+  };
+  return (4 * central(eps / 2) - central(eps)) / 3;
+}
+
+// Worst relative error between autograd and finite differences over every
+// entry of `param` (a leaf tensor that `loss` reads). Entries whose derivative
+// is nearly zero are measured against 1e-3 of the largest one, since no
+// relative measure means anything there.
+double WorstRelativeError(const std::function<at::Tensor()>& loss, at::Tensor param, double eps) {
+  param.mutable_grad() = at::Tensor();
+  loss().backward();
+  const at::Tensor grad = param.grad().clone();
+  const double floor = 1e-3 * grad.abs().max().item<double>();
+  double worst = 0.0;
+  at::NoGradGuard no_grad;
+  at::Tensor flat = param.view({-1});
+  for (int64_t i = 0; i < flat.numel(); ++i) {
+    const double numeric = NumericDerivative(loss, flat, i, eps);
+    const double exact = grad.view({-1})[i].item<double>();
+    worst = std::max(worst, std::abs(exact - numeric) / std::max(std::abs(numeric), floor));
+  }
+  return worst;
+}
+
+constexpr double kEps = 1e-3;
+
+class WindowGradient : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    model_ = AdditiveHybrid::Create(Spec(2, {6})).value();
+    start_ = at::tensor({1.0, 2.0, 20.0, -5.0, -6.0, 25.0, 0.5, 0.1, 10.0}, at::kDouble).view({3, 3});
+    end_ = start_ + 0.3;  // Any target: the check is about derivatives, not fit.
+  }
+  at::Tensor Loss() const { return WindowMse(RolloutWindows(*model_, start_, 0.01, 10).prediction, end_); }
+
+  std::shared_ptr<AdditiveHybrid> model_;
+  at::Tensor start_, end_;
+};
+
+TEST_F(WindowGradient, WrtPhysicalParametersMatchesFiniteDifferences) {
+  for (const char* name : {"physics.log_sigma", "physics.log_rho", "physics.log_beta"}) {
+    EXPECT_LT(WorstRelativeError([&] { return Loss(); }, model_->named_parameters()[name], kEps), 1e-6) << name;
+  }
+}
+
+TEST_F(WindowGradient, WrtNetworkWeightsMatchesFiniteDifferences) {
+  for (const char* name : {"correction.w0", "correction.b0", "correction.w1", "correction.b1"}) {
+    EXPECT_LT(WorstRelativeError([&] { return Loss(); }, model_->named_parameters()[name], kEps), 1e-6) << name;
+  }
+}
+
+TEST_F(WindowGradient, WrtInitialStateMatchesFiniteDifferences) {
+  start_.set_requires_grad(true);
+  EXPECT_LT(WorstRelativeError([&] { return Loss(); }, start_, kEps), 1e-6);
+}
+
+}  // namespace
+}  // namespace hybrid::solvers
