@@ -25,49 +25,27 @@ CalibrationWorker::CalibrationWorker(std::unique_ptr<solvers::BackpropCalibrator
     : calibrator_(std::move(calibrator)),
       options_(std::move(options)),
       publish_(std::move(publish)),
-      metrics_(options_.metrics->ForModel(options_.model, calibrator_->options().coverage_level)) {
+      metrics_(options_.metrics->ForModel(options_.model, calibrator_->options().coverage_level)),
+      thread_(/*threads=*/1, options_.capacity) {
   latest_ = TakeSnapshot(*calibrator_, version_, accepted_);
   for (const ParameterEstimate& p : latest_->parameters) options_.metrics->Parameter(options_.model, p.name).Set(p.value);
   metrics_.version->Set(0);
   publish_(latest_);
-  thread_ = std::thread([this] { Run(); });
 }
 
-CalibrationWorker::~CalibrationWorker() {
-  {
-    absl::MutexLock lock(&mu_);
-    stopping_ = true;
-  }
-  thread_.join();
-}
+CalibrationWorker::~CalibrationWorker() = default;
 
 absl::Status CalibrationWorker::Enqueue(Observation observation, Done done) {
-  absl::MutexLock lock(&mu_);
-  if (stopping_) return absl::UnavailableError(absl::StrCat("model '", options_.model, "' is shutting down"));
-  if (queue_.size() >= options_.capacity) {
+  auto job = [this, observation = std::move(observation), done = std::move(done)] {
+    metrics_.queue_depth->Set(static_cast<double>(thread_.queued()));
+    done(Process(observation));
+  };
+  if (!thread_.TrySchedule(std::move(job))) {
     return absl::ResourceExhaustedError(absl::StrCat("calibration queue of model '", options_.model, "' is full (",
                                                      options_.capacity, " observations); retry later"));
   }
-  queue_.push_back({std::move(observation), std::move(done)});
-  metrics_.queue_depth->Set(static_cast<double>(queue_.size()));
+  metrics_.queue_depth->Set(static_cast<double>(thread_.queued()));
   return absl::OkStatus();
-}
-
-void CalibrationWorker::Run() {
-  while (true) {
-    Job job;
-    {
-      absl::MutexLock lock(&mu_);
-      mu_.Await(absl::Condition(
-          +[](CalibrationWorker* w) ABSL_EXCLUSIVE_LOCKS_REQUIRED(w->mu_) { return w->stopping_ || !w->queue_.empty(); },
-          this));
-      if (queue_.empty()) return;  // Stopping and drained.
-      job = std::move(queue_.front());
-      queue_.pop_front();
-      metrics_.queue_depth->Set(static_cast<double>(queue_.size()));
-    }
-    job.done(Process(job.observation));
-  }
 }
 
 ObservationOutcome CalibrationWorker::Process(const Observation& observation) {

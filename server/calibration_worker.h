@@ -9,23 +9,20 @@
 // `publish`. `done` runs on the worker thread exactly once per queued
 // observation, also for failed updates (status FAILED_PRECONDITION/INTERNAL,
 // model unchanged). Enqueue is thread-safe and never blocks: RESOURCE_EXHAUSTED
-// when `capacity` observations wait, UNAVAILABLE once stopping. The destructor
-// answers everything queued, then joins.
+// when `capacity` observations wait. The destructor answers everything queued,
+// then joins.
 #pragma once
 
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
-#include <thread>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
-#include "absl/synchronization/mutex.h"
 #include "server/domain_types.h"
 #include "server/metrics.h"
 #include "server/model_snapshot.h"
+#include "server/thread_pool.h"
 #include "solvers/backprop_calibrator.h"
 
 namespace hybrid::server {
@@ -50,11 +47,6 @@ class CalibrationWorker {
   absl::Status Enqueue(Observation observation, Done done);
 
  private:
-  struct Job {
-    Observation observation;
-    Done done;
-  };
-  void Run();
   ObservationOutcome Process(const Observation& observation);
 
   std::unique_ptr<solvers::BackpropCalibrator> calibrator_;  // Worker thread only.
@@ -66,10 +58,9 @@ class CalibrationWorker {
   double coverage_ema_ = -1.0;                                // Worker thread only; < 0 before data.
   std::shared_ptr<const ModelSnapshot> latest_;               // Worker thread only.
 
-  absl::Mutex mu_;
-  std::deque<Job> queue_ ABSL_GUARDED_BY(mu_);
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  std::thread thread_;
+  // One thread, FIFO: arrival order. Declared last so that it drains and joins
+  // before anything its jobs use is destroyed.
+  ThreadPool thread_;
 };
 
 }  // namespace hybrid::server

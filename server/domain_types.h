@@ -19,6 +19,11 @@ struct DenseArray {
   std::vector<double> values;
 };
 
+// True when `a` is one state [dim] or a batch of states [B >= 1, dim].
+inline bool IsStateOrBatch(const DenseArray& a, int64_t dim) {
+  return (a.shape.size() == 1 && a.shape[0] == dim) || (a.shape.size() == 2 && a.shape[0] >= 1 && a.shape[1] == dim);
+}
+
 struct PredictQuery {
   std::string model;
   DenseArray initial_state;       // [D] or [B, D].

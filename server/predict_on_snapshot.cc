@@ -1,6 +1,7 @@
 #include "server/predict_on_snapshot.h"
 
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 
 #include <cmath>
 
@@ -16,8 +17,7 @@ namespace {
 absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig& config, const PredictQuery& q) {
   const int64_t dim = snapshot.model->state_dim();
   const auto& shape = q.initial_state.shape;
-  const bool ok_shape = (shape.size() == 1 && shape[0] == dim) || (shape.size() == 2 && shape[1] == dim && shape[0] >= 1);
-  if (!ok_shape) {
+  if (!IsStateOrBatch(q.initial_state, dim)) {
     return absl::InvalidArgumentError(absl::StrCat("initial_state must have shape [", dim, "] or [B, ", dim,
                                                    "] for model '", config.name(), "'"));
   }
@@ -65,7 +65,9 @@ DenseArray ToArray(const at::Tensor& t) {
 
 absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::ModelConfig& config,
                                        const PredictQuery& q) {
-  at::NoGradGuard no_grad;
+  // Snapshots are never trained, so inference mode (no autograd bookkeeping at
+  // all, faster than no-grad) is safe here.
+  c10::InferenceMode inference;
   const solvers::AdditiveHybrid& model = *snapshot.model;
   const int64_t dim = model.state_dim();
   const bool single = q.initial_state.shape.size() == 1;

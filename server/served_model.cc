@@ -92,9 +92,7 @@ absl::StatusOr<PredictAnswer> ServedModel::Predict(const PredictQuery& query) co
 
 absl::Status ServedModel::ValidateObservation(const Observation& o) const {
   const auto& shape = o.start.shape;
-  const bool ok_shape =
-      (shape.size() == 1 && shape[0] == state_dim_) || (shape.size() == 2 && shape[1] == state_dim_ && shape[0] >= 1);
-  if (!ok_shape) {
+  if (!IsStateOrBatch(o.start, state_dim_)) {
     return absl::InvalidArgumentError(absl::StrCat("start_state must have shape [", state_dim_, "] or [W, ",
                                                    state_dim_, "] for model '", name(), "'"));
   }

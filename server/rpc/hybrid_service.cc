@@ -36,7 +36,12 @@ grpc::ServerUnaryReactor* HybridServiceImpl::Predict(grpc::CallbackServerContext
     return reactor;
   }
   const bool scheduled = pool_->TrySchedule(
-      [this, reactor, response, started, model = *model, query = *std::move(query)]() {
+      [this, context, reactor, response, started, model = *model, query = *std::move(query)]() {
+        if (std::chrono::system_clock::now() > context->deadline()) {  // Waited in the queue too long.
+          FinishUnary(reactor, metrics_, model->name(), "Predict", started,
+                      absl::DeadlineExceededError("deadline passed before the forecast started"));
+          return;
+        }
         absl::StatusOr<PredictAnswer> answer = model->Predict(query);
         if (answer.ok()) *response = EncodePredictAnswer(*answer);
         FinishUnary(reactor, metrics_, model->name(), "Predict", started, answer.status());

@@ -7,17 +7,10 @@
 #include <functional>
 
 #include "tests/e2e/test_server.h"
+#include "tests/test_tensors.h"
 
 namespace hybrid::testing {
 namespace {
-
-v1::Tensor F64(std::vector<int64_t> shape, std::vector<double> values) {
-  v1::Tensor t;
-  for (int64_t d : shape) t.add_shape(d);
-  t.set_dtype(v1::DTYPE_FLOAT64);
-  for (double v : values) t.add_f64(v);
-  return t;
-}
 
 v1::PredictRequest GoodPredict() {
   v1::PredictRequest r;

@@ -6,16 +6,12 @@
 #include <cmath>
 #include <limits>
 
+#include "tests/test_tensors.h"
+
 namespace hybrid::server::rpc {
 namespace {
 
-v1::Tensor F64(std::vector<int64_t> shape, std::vector<double> values) {
-  v1::Tensor t;
-  for (int64_t d : shape) t.add_shape(d);
-  t.set_dtype(v1::DTYPE_FLOAT64);
-  for (double v : values) t.add_f64(v);
-  return t;
-}
+using ::hybrid::testing::F64;
 
 void ExpectInvalid(const v1::Tensor& t, const std::string& fragment) {
   absl::StatusOr<DenseArray> a = DecodeTensor(t, "start_state");
