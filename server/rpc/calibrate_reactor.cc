@@ -17,14 +17,17 @@ void CalibrateReactor::Outbox::Detach() {
   reactor_ = nullptr;
 }
 
-CalibrateReactor::CalibrateReactor(const ModelRegistry* registry, Metrics* metrics)
-    : registry_(registry), metrics_(metrics), outbox_(std::make_shared<Outbox>(this)) {
+CalibrateReactor::CalibrateReactor(grpc::CallbackServerContext* context, const ModelRegistry* registry,
+                                   Metrics* metrics)
+    : context_(context),
+      registry_(registry), metrics_(metrics), outbox_(std::make_shared<Outbox>(this)) {
   StartRead(&request_);
 }
 
 void CalibrateReactor::OnReadDone(bool ok) {
-  if (!ok) {  // Client half-closed (or the stream broke: OnCancel handles that).
+  if (!ok) {  // The client half-closed, or the call was cancelled.
     absl::MutexLock lock(&mu_);
+    if (context_->IsCancelled()) return FinishOnceLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
     reads_done_ = true;
     if (in_flight_ == 0 && !writing_) FinishOnceLocked(grpc::Status::OK);
     return;

@@ -14,6 +14,7 @@
 // dropped (the Outbox it shares with them is detached first).
 #pragma once
 
+#include <grpcpp/server_context.h>
 #include <grpcpp/support/server_callback.h>
 
 #include <chrono>
@@ -32,7 +33,7 @@ class CalibrateReactor : public grpc::ServerBidiReactor<v1::CalibrateRequest, v1
  public:
   static constexpr int kMaxInFlight = 64;
 
-  CalibrateReactor(const ModelRegistry* registry, Metrics* metrics);
+  CalibrateReactor(grpc::CallbackServerContext* context, const ModelRegistry* registry, Metrics* metrics);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -58,6 +59,7 @@ class CalibrateReactor : public grpc::ServerBidiReactor<v1::CalibrateRequest, v1
   void MaybeResumeReadingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishOnceLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
+  grpc::CallbackServerContext* const context_;
   const ModelRegistry* const registry_;
   Metrics* const metrics_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();

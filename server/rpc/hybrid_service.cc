@@ -54,8 +54,8 @@ grpc::ServerUnaryReactor* HybridServiceImpl::Predict(grpc::CallbackServerContext
 }
 
 grpc::ServerBidiReactor<v1::CalibrateRequest, v1::CalibrateResponse>* HybridServiceImpl::Calibrate(
-    grpc::CallbackServerContext* /*context*/) {
-  return new CalibrateReactor(registry_, metrics_);
+    grpc::CallbackServerContext* context) {
+  return new CalibrateReactor(context, registry_, metrics_);
 }
 
 grpc::ServerUnaryReactor* HybridServiceImpl::ListModels(grpc::CallbackServerContext* context,

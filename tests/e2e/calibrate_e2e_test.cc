@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <cmath>
+#include <sstream>
 #include <thread>
 
 #include "client/calibrate_session.h"
@@ -111,6 +112,73 @@ TEST(CalibrateEndToEnd, RecoversRhoAndPublishesItEverywhere) {
   std::optional<double> coverage = MetricValue(text, "hybrid_interval_coverage_ratio{level=\"0.9\",model=\"lorenz63\"}");
   ASSERT_TRUE(coverage.has_value());
   EXPECT_GT(*coverage, 0.5);
+}
+
+}  // namespace
+}  // namespace hybrid::testing
+
+namespace hybrid::testing {
+namespace {
+
+TEST(CalibrateEndToEnd, ACancelledStreamLeavesTheServerHealthy) {
+  TestServer t = StartTestServer();
+  ASSERT_NE(t.server, nullptr);
+  client::Lorenz63SimulationOptions sim;
+  sim.windows = 40 * 8;
+  const client::WindowSet windows = client::SimulateLorenz63Windows(sim).value();
+  {
+    std::unique_ptr<client::CalibrateStream> stream = t.client->OpenCalibrate(absl::Seconds(30));
+    for (int k = 0; k < 40; ++k) {
+      v1::CalibrateRequest r;
+      r.set_model("lorenz63");
+      r.set_sequence(k + 1);
+      for (int w = 0; w < 8; ++w) {
+        const client::Window& window = windows.windows[k * 8 + w];
+        r.mutable_start_state()->mutable_f64()->Add(window.start.begin(), window.start.end());
+        r.mutable_end_state()->mutable_f64()->Add(window.end.begin(), window.end.end());
+      }
+      for (v1::Tensor* t : {r.mutable_start_state(), r.mutable_end_state()}) {
+        t->add_shape(8);
+        t->add_shape(3);
+        t->set_dtype(v1::DTYPE_FLOAT64);
+      }
+      r.set_step(0.01);
+      r.set_steps(10);
+      ASSERT_TRUE(stream->Write(r));
+    }
+    // Destroyed without reading or finishing: the client cancels while answers are pending.
+  }
+  // What the server had read is still applied; what it had not is dropped with
+  // the stream. Wait until the worker is idle (version stable), then check that
+  // the server and a new stream still work.
+  uint64_t version = 0;
+  for (int stable = 0, i = 0; stable < 3 && i < 100; ++i) {
+    absl::SleepFor(absl::Milliseconds(100));
+    absl::StatusOr<v1::GetModelResponse> model = t.client->GetModel("lorenz63");
+    ASSERT_TRUE(model.ok()) << model.status();
+    stable = model->version() == version ? stable + 1 : 0;
+    version = model->version();
+  }
+  EXPECT_LE(version, 40u);
+  client::CalibrationRunOptions run;
+  run.model = "lorenz63";
+  run.max_observations = 1;
+  absl::StatusOr<client::CalibrationReport> again = client::StreamCalibration(*t.client, windows, run, nullptr);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->version, version + 1);
+  EXPECT_TRUE(t.client->IsServing().value());
+  const std::string text = ScrapeMetrics(t.server->metrics_port());
+  // Both streams are recorded exactly once, whatever their code and label (the
+  // cancelled one has model="" if the server read nothing of it; a cancel that
+  // races a half-close may read as either).
+  double streams = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("hybrid_requests_total{", 0) == 0 && line.find("rpc=\"Calibrate\"") != std::string::npos) {
+      streams += std::stod(line.substr(line.rfind(' ') + 1));
+    }
+  }
+  EXPECT_EQ(streams, 2.0) << text;
 }
 
 }  // namespace

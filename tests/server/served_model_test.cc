@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <future>
 
 #include "server/model_config.h"
@@ -98,6 +99,37 @@ TEST(ServedModel, ConfigErrorsFromTheSolversNameTheField) {
   zero_width.mutable_correction()->set_hidden(0, 0);
   s = ServedModel::Create(zero_width, &metrics).status();
   EXPECT_NE(s.message().find("correction.hidden[0]"), absl::string_view::npos) << s;
+}
+
+}  // namespace
+}  // namespace hybrid::server
+
+namespace hybrid::server {
+namespace {
+
+TEST(ServedModel, FullQueueIsResourceExhaustedAndCounted) {
+  Metrics metrics;
+  std::unique_ptr<ServedModel> model =
+      ServedModel::Create(Config("calibration { queue_capacity: 1 }"), &metrics).value();
+  // Each of these keeps the worker busy far longer than the three submissions take.
+  Observation heavy = Window({64, 3}, 1e-3, 500);
+  std::atomic<int> answered{0};
+  auto count = [&](ObservationOutcome) { ++answered; };
+  int exhausted = 0;
+  for (int i = 0; i < 3; ++i) {
+    absl::Status s = model->Submit(heavy, count);
+    if (s.code() == absl::StatusCode::kResourceExhausted) {
+      ++exhausted;
+      EXPECT_NE(s.message().find("queue"), absl::string_view::npos);
+    } else {
+      EXPECT_TRUE(s.ok()) << s;
+    }
+  }
+  // One running + one queued at most: the third cannot fit.
+  EXPECT_GE(exhausted, 1);
+  model.reset();  // Answers what was queued, then stops.
+  EXPECT_EQ(answered.load(), 3 - exhausted);
+  EXPECT_EQ(metrics.ForModel("l63", 0.9).rejected->Value(), exhausted);
 }
 
 }  // namespace
