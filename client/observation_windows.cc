@@ -71,7 +71,7 @@ absl::StatusOr<WindowSet> SimulateLorenz63Windows(const Lorenz63SimulationOption
   int64_t k = 0;
   Simulate(o, o.windows * o.window_steps + 1, [&](double, const std::vector<double>& truth, const std::vector<double>& obs) {
     if (k % o.window_steps == 0) {
-      if (k > 0) set.windows.push_back({prev_obs, obs, prev_true, truth});
+      if (k > 0) set.windows.push_back({prev_obs, obs, prev_true});
       prev_true = truth;
       prev_obs = obs;
     }
@@ -140,7 +140,7 @@ absl::StatusOr<WindowSet> ReadCsvWindows(const std::string& path, int window_ste
   set.step = dt;
   set.steps = window_steps;
   for (size_t k = 0; k + window_steps < rows.size(); k += window_steps) {
-    set.windows.push_back({rows[k], rows[k + window_steps], {}, {}});
+    set.windows.push_back({rows[k], rows[k + window_steps], {}});
   }
   return set;
 }

@@ -18,8 +18,8 @@
 namespace hybrid::client {
 
 struct Window {
-  std::vector<double> start, end;            // Observed (noisy) states.
-  std::vector<double> true_start, true_end;  // Noise-free, when known (simulation).
+  std::vector<double> start, end;  // Observed (noisy) states.
+  std::vector<double> true_start;  // Noise-free start, when known (simulation).
 };
 
 struct WindowSet {

@@ -7,8 +7,9 @@
 //
 // After every accepted update it publishes a new immutable snapshot through
 // `publish`. `done` runs on the worker thread exactly once per queued
-// observation, also for failed updates (status FAILED_PRECONDITION/INTERNAL,
-// model unchanged). Enqueue is thread-safe and never blocks: RESOURCE_EXHAUSTED
+// observation, also for failed updates (FAILED_PRECONDITION for a non-finite
+// loss or gradient, which leaves the model unchanged; INTERNAL for an exception
+// from LibTorch). Enqueue is thread-safe and never blocks: RESOURCE_EXHAUSTED
 // when `capacity` observations wait. The destructor answers everything queued,
 // then joins.
 #pragma once

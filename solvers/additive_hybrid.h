@@ -45,7 +45,6 @@ class AdditiveHybrid : public torch::nn::Module, public VectorField {
   int64_t members() const { return physics_->members(); }
   int64_t state_dim() const { return physics_->state_dim(); }
   at::ScalarType dtype() const { return spec_.physics_options.dtype; }
-  const HybridModelSpec& spec() const { return spec_; }
 
   std::vector<at::Tensor> ThetaParameters() const { return physics_->TrainableRaw(); }
   std::vector<at::Tensor> PhiParameters() const;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <future>
 
 #include "server/model_config.h"
@@ -130,6 +131,29 @@ TEST(ServedModel, FullQueueIsResourceExhaustedAndCounted) {
   model.reset();  // Answers what was queued, then stops.
   EXPECT_EQ(answered.load(), 3 - exhausted);
   EXPECT_EQ(metrics.ForModel("l63", 0.9).rejected->Value(), exhausted);
+}
+
+}  // namespace
+}  // namespace hybrid::server
+
+namespace hybrid::server {
+namespace {
+
+TEST(ServedModel, Float32ModelsPredictAndCalibrate) {
+  Metrics metrics;
+  std::unique_ptr<ServedModel> model = ServedModel::Create(Config("dtype: \"float32\""), &metrics).value();
+  std::promise<ObservationOutcome> done;
+  ASSERT_TRUE(model->Submit(Window({4, 3}), [&](ObservationOutcome o) { done.set_value(o); }).ok());
+  const ObservationOutcome outcome = done.get_future().get();
+  ASSERT_TRUE(outcome.status.ok()) << outcome.status;
+  EXPECT_TRUE(std::isfinite(outcome.loss));
+  PredictQuery q;
+  q.initial_state = {{2, 3}, {1.0, 1.0, 20.0, -1.0, 2.0, 25.0}};
+  q.times = {0.1, 0.2};
+  absl::StatusOr<PredictAnswer> a = model->Predict(q);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->mean.shape, (std::vector<int64_t>{2, 2, 3}));
+  EXPECT_EQ(a->version, 1u);
 }
 
 }  // namespace
