@@ -8,7 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "solvers/ensemble_stats.h"
-#include "solvers/rk4.h"
+#include "solvers/ode_solver.h"
 #include "solvers/torch_status.h"
 
 namespace hybrid::server {
@@ -47,7 +47,7 @@ absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig&
     }
     previous = q.times[i];
   }
-  const int64_t steps = solvers::Rk4StepCount(0.0, q.times, q.max_step);
+  const int64_t steps = solvers::FixedStepCount(0.0, q.times, q.max_step);
   if (steps > config.limits().max_total_steps()) {
     return absl::OutOfRangeError(absl::StrCat("the forecast needs ", steps, " RK4 steps; the model allows at most ",
                                               config.limits().max_total_steps(), " (raise max_step or shorten the horizon)"));
@@ -74,10 +74,14 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   const int64_t batch = single ? 1 : q.initial_state.shape[0];
   const at::Tensor x0 = at::tensor(q.initial_state.values, at::kDouble).view({1, batch, dim}).to(model.dtype());
 
-  absl::StatusOr<at::Tensor> states =
-      solvers::Rk4Solve(model, x0.expand({model.members(), batch, dim}), 0.0, q.times, q.max_step);
-  if (!states.ok()) return states.status();
-  const at::Tensor members = states->permute({1, 0, 2, 3});  // [M, T, B, D]
+  solvers::SolverOptions options;  // Fixed-step RK4: what the model was calibrated with.
+  options.method = "rk4";
+  options.step = q.max_step;
+  options.max_steps = config.limits().max_total_steps();
+  absl::StatusOr<solvers::Trajectory> solved =
+      solvers::SolveOde(model, x0.expand({model.members(), batch, dim}), 0.0, q.times, options);
+  if (!solved.ok()) return solved.status();
+  const at::Tensor members = solved->states.permute({1, 0, 2, 3});  // [M, T, B, D]
 
   const std::vector<double> levels = q.levels.empty() ? std::vector<double>{0.9} : q.levels;
   const solvers::EnsembleSummary summary = solvers::SummarizeEnsemble(members, snapshot.residual_variance, levels);

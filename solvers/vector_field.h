@@ -1,7 +1,7 @@
 // VectorField: the right-hand side dx/dt = f(t, x) of an ODE on a batched state.
 //
 //   FunctionField decay([](double, const at::Tensor& x) { return -x; });
-//   at::Tensor x1 = Rk4Integrate(decay, x0, /*t0=*/0.0, /*h=*/0.01, /*steps=*/100);
+//   absl::StatusOr<Trajectory> r = SolveOde(decay, x0, /*t0=*/0.0, {1.0, 2.0}, SolverOptions{});
 //
 // Contract: Evaluate returns a tensor with x's shape, dtype and device, built from
 // differentiable ATen ops so that autograd can pass through it. Const evaluation

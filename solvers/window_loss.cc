@@ -2,7 +2,8 @@
 
 #include <ATen/ATen.h>
 
-#include "solvers/rk4.h"
+#include "solvers/butcher_tableau.h"
+#include "solvers/ode_solver.h"
 
 namespace hybrid::solvers {
 
@@ -10,7 +11,7 @@ WindowRollout RolloutWindows(const AdditiveHybrid& model, const at::Tensor& star
                              int64_t steps) {
   // Every member starts from the same observed state: [W, D] → [M, W, D].
   const at::Tensor x0 = start.unsqueeze(0).expand({model.members(), start.size(0), start.size(1)});
-  return {Rk4Integrate(model, x0, /*t0=*/0.0, step, steps)};
+  return {IntegrateFixed(ClassicRk4(), model, x0, /*t0=*/0.0, step, steps)};
 }
 
 at::Tensor WindowMse(const at::Tensor& prediction, const at::Tensor& end) {

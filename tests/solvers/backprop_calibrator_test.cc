@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "solvers/lorenz63.h"
-#include "solvers/rk4.h"
+#include "solvers/ode_solver.h"
 
 namespace hybrid::solvers {
 namespace {
@@ -29,10 +29,10 @@ WindowBatch TrueWindows(int64_t windows, uint64_t seed) {
   std::shared_ptr<Lorenz63> truth = Lorenz63::Create(PhysicsOptions{}).value();
   at::Generator gen = at::detail::createCPUGenerator(seed);
   at::Tensor x = (at::tensor({1.0, 1.0, 25.0}, at::kDouble) + 5.0 * at::randn({windows, 3}, gen, at::kDouble)).unsqueeze(0);
-  x = Rk4Integrate(*truth, x, 0.0, 0.01, 300);  // Onto the attractor.
+  x = IntegrateFixed(ClassicRk4(), *truth, x, 0.0, 0.01, 300);  // Onto the attractor.
   WindowBatch batch;
   batch.start = x[0];
-  batch.end = Rk4Integrate(*truth, x, 0.0, 0.01, 10)[0];
+  batch.end = IntegrateFixed(ClassicRk4(), *truth, x, 0.0, 0.01, 10)[0];
   batch.step = 0.01;
   batch.steps = 10;
   return batch;
