@@ -68,7 +68,13 @@ absl::StatusOr<Trajectory> SolveFixed(const ButcherTableau& tableau, const Vecto
   double t = t0;
   for (double target : times) {
     const int64_t n = StepsBetween(t, target, o.step);
-    x = IntegrateFixed(tableau, f, x, t, (target - t) / static_cast<double>(n), n);
+    const double h = (target - t) / static_cast<double>(n);
+    x = IntegrateFixed(tableau, f, x, t, h, n);
+    for (int64_t i = 0; i < n; ++i) {
+      out.schedule.t.push_back(t + static_cast<double>(i) * h);
+      out.schedule.h.push_back(h);
+    }
+    out.schedule.outputs.push_back({out.stats.accepted + n - 1, 1.0});
     out.stats.accepted += n;
     t = target;
     if (!AllFinite(x)) {
@@ -151,19 +157,26 @@ absl::StatusOr<Trajectory> SolveAdaptive(const ButcherTableau& tableau, const Ve
 
     ++stats.accepted;
     const double t_new = (h == stop - t) ? stop : t + h;
+    const int64_t index = static_cast<int64_t>(out.schedule.t.size());
+    out.schedule.t.push_back(t);
+    out.schedule.h.push_back(h);
     if (tableau.has_dense_output) {
       std::unique_ptr<DenseSegment> dense;
       while (next < times.size() && times[next] <= t_new) {
         if (times[next] == t_new) {
           states.push_back(step.x);
+          out.schedule.outputs.push_back({index, 1.0});
         } else {
           if (!dense) dense = std::make_unique<DenseSegment>(x, step, h);
-          states.push_back(dense->At((times[next] - t) / h));
+          const double theta = (times[next] - t) / h;
+          states.push_back(dense->At(theta));
+          out.schedule.outputs.push_back({index, theta});
         }
         ++next;
       }
     } else if (t_new == times[next]) {
       states.push_back(step.x);
+      out.schedule.outputs.push_back({index, 1.0});
       ++next;
     }
     t = t_new;
@@ -227,6 +240,28 @@ at::Tensor IntegrateFixed(const ButcherTableau& tableau, const VectorField& f, c
     RkStep step = TakeRkStep(tableau, f, t0 + static_cast<double>(i) * h, x, h, k1, /*want_error=*/false);
     x = step.x;
     if (tableau.fsal) k1 = step.k.back();
+  }
+  return x;
+}
+
+at::Tensor ReplaySteps(const ButcherTableau& tableau, const VectorField& f, const StepSchedule& schedule,
+                       int64_t first, int64_t last, at::Tensor x,
+                       const std::function<void(size_t, const at::Tensor&)>& emit) {
+  // Outputs are ordered by step: find the first one at or after `first`.
+  size_t next = 0;
+  while (next < schedule.outputs.size() && schedule.outputs[next].step < first) ++next;
+  for (int64_t i = first; i < last; ++i) {
+    const double h = schedule.h[i];
+    const bool dense_outputs = next < schedule.outputs.size() && schedule.outputs[next].step == i &&
+                               schedule.outputs[next].theta < 1.0;
+    RkStep step = TakeRkStep(tableau, f, schedule.t[i], x, h, at::Tensor(), /*want_error=*/false);
+    std::unique_ptr<DenseSegment> dense;
+    if (dense_outputs) dense = std::make_unique<DenseSegment>(x, step, h);
+    for (; next < schedule.outputs.size() && schedule.outputs[next].step == i; ++next) {
+      const double theta = schedule.outputs[next].theta;
+      emit(next, theta == 1.0 ? step.x : dense->At(theta));
+    }
+    x = step.x;
   }
   return x;
 }

@@ -31,7 +31,9 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -57,9 +59,21 @@ struct SolveStats {
   int64_t evaluations = 0;
 };
 
+// The steps a solve took and where its outputs sit on them, so that a solve
+// can be replayed exactly (checkpointed gradients recompute segments with it).
+struct StepSchedule {
+  struct Output {
+    int64_t step;  // Index into t/h.
+    double theta;  // Position inside that step; 1 is its end.
+  };
+  std::vector<double> t, h;  // Accepted steps, in order.
+  std::vector<Output> outputs;
+};
+
 struct Trajectory {
   at::Tensor states;  // [T, x0.shape...]
   SolveStats stats;
+  StepSchedule schedule;
 };
 
 absl::Status ValidateSolverOptions(const SolverOptions& options);
@@ -74,5 +88,12 @@ at::Tensor IntegrateFixed(const ButcherTableau& tableau, const VectorField& f, c
 
 // Steps fixed-step mode takes for this grid (for limits checks before solving).
 int64_t FixedStepCount(double t0, absl::Span<const double> times, double step);
+
+// Runs schedule steps [first, last) from x (the state at schedule.t[first]) and
+// calls emit(output index, state) for every output on those steps; returns the
+// state after step last − 1. Reproduces the original solve's values exactly.
+at::Tensor ReplaySteps(const ButcherTableau& tableau, const VectorField& f, const StepSchedule& schedule,
+                       int64_t first, int64_t last, at::Tensor x,
+                       const std::function<void(size_t, const at::Tensor&)>& emit);
 
 }  // namespace hybrid::solvers
