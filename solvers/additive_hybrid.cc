@@ -4,18 +4,32 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "solvers/damped_pendulum.h"
+#include "solvers/fisher_kpp.h"
+#include "solvers/fitzhugh_nagumo.h"
 #include "solvers/lorenz63.h"
+#include "solvers/lorenz96.h"
 
 namespace hybrid::solvers {
 namespace {
 
+template <typename Model>
+absl::StatusOr<std::shared_ptr<ScientificModel>> Make(const PhysicsOptions& options) {
+  absl::StatusOr<std::shared_ptr<Model>> model = Model::Create(options);
+  if (!model.ok()) return model.status();
+  return std::shared_ptr<ScientificModel>(*std::move(model));
+}
+
 absl::StatusOr<std::shared_ptr<ScientificModel>> MakePhysics(const HybridModelSpec& spec) {
-  if (spec.physics == "lorenz63") {
-    absl::StatusOr<std::shared_ptr<Lorenz63>> model = Lorenz63::Create(spec.physics_options);
-    if (!model.ok()) return model.status();
-    return std::shared_ptr<ScientificModel>(*model);
-  }
-  return absl::InvalidArgumentError(absl::StrCat("physics: unknown scientific model '", spec.physics, "'"));
+  const PhysicsOptions& o = spec.physics_options;
+  if (spec.physics == "lorenz63") return Make<Lorenz63>(o);
+  if (spec.physics == "lorenz96") return Make<Lorenz96>(o);
+  if (spec.physics == "damped_pendulum") return Make<DampedPendulum>(o);
+  if (spec.physics == "fitzhugh_nagumo") return Make<FitzHughNagumo>(o);
+  if (spec.physics == "fisher_kpp") return Make<FisherKpp>(o);
+  return absl::InvalidArgumentError(absl::StrCat(
+      "physics: unknown scientific model '", spec.physics,
+      "' (known: lorenz63, lorenz96, damped_pendulum, fitzhugh_nagumo, fisher_kpp)"));
 }
 
 }  // namespace

@@ -18,18 +18,18 @@ const std::vector<ParameterSpec>& Lorenz63::Specs() {
 
 absl::StatusOr<std::shared_ptr<Lorenz63>> Lorenz63::Create(const PhysicsOptions& options) {
   if (absl::Status s = Validate(Specs(), options); !s.ok()) return s;
+  if (absl::Status s = CheckStructureKeys(options, {}); !s.ok()) return s;
   return std::shared_ptr<Lorenz63>(new Lorenz63(options));
 }
 
 at::Tensor Lorenz63::Evaluate(double /*t*/, const at::Tensor& state) const {
-  TORCH_CHECK(state.dim() == 3 && state.size(0) == members() && state.size(2) == 3,
-              "Lorenz63 expects a state [M=", members(), ", B, 3], got ", state.sizes());
+  CheckState(state);
   const at::Tensor x = state.select(2, 0);
   const at::Tensor y = state.select(2, 1);
   const at::Tensor z = state.select(2, 2);
-  const at::Tensor sigma = MemberColumn(0);
-  const at::Tensor rho = MemberColumn(1);
-  const at::Tensor beta = MemberColumn(2);
+  const at::Tensor sigma = MemberValue(0, 2);
+  const at::Tensor rho = MemberValue(1, 2);
+  const at::Tensor beta = MemberValue(2, 2);
   return at::stack({sigma * (y - x), x * (rho - z) - y, x * y - beta * z}, 2);
 }
 

@@ -1,9 +1,11 @@
 // ScientificModel: a physics vector field with named, positive physical
 // parameters that autograd can train, batched over ensemble members.
 //
-// Parameters are stored unconstrained as log(value), one entry per member
-// (tensor [M]), so that any gradient step keeps them positive; after a step the
-// owner calls ClampToBounds() to keep them inside [lower, upper].
+// Positive parameters are stored unconstrained as log(value), one entry per
+// member (tensor [M]), so that any gradient step keeps them positive; others
+// (those that may be zero or negative, such as a damping that can vanish) are
+// stored as they are. After a step the owner calls ClampToBounds() to keep
+// every parameter inside [lower, upper].
 //
 // States are [M, B, D]: member m is evaluated with its own parameters. Evaluate
 // is const and safe to call from several threads; training (backward, optimizer
@@ -27,18 +29,20 @@ struct ParameterSpec {
   std::string name;
   std::string unit;
   double default_value;
-  double lower;  // > 0: parameters are positive.
+  double lower;  // > 0 when positive.
   double upper;
   std::string description;
+  bool positive = true;  // Stored as log(value); otherwise as the value itself.
 };
 
 struct PhysicsOptions {
   int64_t members = 1;                    // M ≥ 1.
   std::map<std::string, double> initial;  // Overrides of defaults, by name.
   std::set<std::string> trainable;        // Names of parameters to train.
-  double member_jitter = 0.0;             // Log-normal relative spread of trainable θ across members.
+  double member_jitter = 0.0;             // Relative spread of trainable θ across members (log-normal if positive).
   uint64_t seed = 0;
   at::ScalarType dtype = at::kDouble;
+  std::map<std::string, double> structure;  // Model-specific sizes (grid points, …); see each model.
 };
 
 class ScientificModel : public torch::nn::Module, public VectorField {
@@ -60,13 +64,25 @@ class ScientificModel : public torch::nn::Module, public VectorField {
   // Precondition: Validate(specs, options) is OK.
   ScientificModel(std::vector<ParameterSpec> specs, const PhysicsOptions& options);
 
-  // Value(index) shaped [M, 1] to broadcast over a [M, B] slice of the state.
-  at::Tensor MemberColumn(size_t index) const { return Value(index).unsqueeze(1); }
+  // Value(index) shaped [M, 1, …, 1] (`rank` dimensions) to broadcast against
+  // a state slice of that rank whose first dimension is the member.
+  at::Tensor MemberValue(size_t index, int64_t rank) const;
+  // Shape check for Evaluate: TORCH_CHECKs that x is [M, B, state_dim()].
+  void CheckState(const at::Tensor& x) const;
+
+  // Reads structure[key] (default when absent) as an integer in [lowest, highest];
+  // INVALID_ARGUMENT naming `structure.<key>` otherwise.
+  static absl::StatusOr<int64_t> StructureInt(const PhysicsOptions& options, const std::string& key,
+                                              int64_t fallback, int64_t lowest, int64_t highest);
+  static absl::StatusOr<double> StructureReal(const PhysicsOptions& options, const std::string& key,
+                                              double fallback, double lowest, double highest);
+  // INVALID_ARGUMENT for structure keys outside `known`.
+  static absl::Status CheckStructureKeys(const PhysicsOptions& options, const std::vector<std::string>& known);
 
  private:
   std::vector<ParameterSpec> specs_;
   int64_t members_;
-  std::vector<at::Tensor> raw_;  // log(value), [M] each.
+  std::vector<at::Tensor> raw_;  // log(value) if positive, else value; [M] each.
 };
 
 }  // namespace hybrid::solvers

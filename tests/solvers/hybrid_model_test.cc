@@ -11,9 +11,12 @@
 #include "solvers/additive_hybrid.h"
 #include "solvers/lorenz63.h"
 #include "solvers/window_loss.h"
+#include "tests/solvers/finite_differences.h"
 
 namespace hybrid::solvers {
 namespace {
+
+using ::hybrid::testing::WorstRelativeError;
 
 HybridModelSpec Spec(int64_t members, std::vector<int64_t> hidden) {
   HybridModelSpec spec;
@@ -98,44 +101,6 @@ TEST(AdditiveHybrid, CloneIsADeepCopy) {
     model->named_parameters()["physics.log_rho"].add_(0.1);
   }
   EXPECT_FALSE(at::equal(model->Evaluate(0.0, x), copy->Evaluate(0.0, x)));
-}
-
-// Central difference of `loss` wrt entry `i` of `flat`, Richardson-extrapolated
-// from steps eps and eps/2: error O(eps⁴) plus rounding ~1e-16·loss/eps, so a
-// fairly large eps keeps both far below the 1e-6 tolerance.
-double NumericDerivative(const std::function<at::Tensor()>& loss, at::Tensor flat, int64_t i, double eps) {
-  const double original = flat[i].item<double>();
-  auto central = [&](double h) {
-    flat[i].fill_(original + h);
-    const double up = loss().item<double>();
-    flat[i].fill_(original - h);
-    const double down = loss().item<double>();
-    flat[i].fill_(original);
-    return (up - down) / (2 * h);
-  };
-  return (4 * central(eps / 2) - central(eps)) / 3;
-}
-
-// Worst relative error between autograd and finite differences over every
-// entry of `param` (a leaf tensor that `loss` reads). Entries whose derivative
-// is nearly zero are measured against 1e-3 of the largest one, since no
-// relative measure means anything there.
-double WorstRelativeError(const std::function<at::Tensor()>& loss, at::Tensor param, double eps) {
-  param.mutable_grad() = at::Tensor();
-  loss().backward();
-  const at::Tensor grad = param.grad().clone();
-  const double floor = 1e-3 * grad.abs().max().item<double>();
-  double worst = 0.0;
-  at::NoGradGuard no_grad;
-  at::Tensor flat = param.view({-1});
-  for (int64_t i = 0; i < flat.numel(); ++i) {
-    const double numeric = NumericDerivative(loss, flat, i, eps);
-    const double exact = grad.view({-1})[i].item<double>();
-    worst = std::max(worst, std::abs(exact - numeric) / std::max(std::abs(numeric), floor));
-  }
-  std::printf("gradient check: worst relative error %.2e over %lld entries\n", worst,
-              static_cast<long long>(flat.numel()));
-  return worst;
 }
 
 // Richardson's truncation grows with eps (w0: 1.2e-7 at 2e-3, 4.9e-6 at 5e-3) and
