@@ -64,6 +64,8 @@ class ScientificModel : public torch::nn::Module, public VectorField {
   // Precondition: Validate(specs, options) is OK.
   ScientificModel(std::vector<ParameterSpec> specs, const PhysicsOptions& options);
 
+  // The stored tensor of parameter `index`: log(value) if positive, else value.
+  const at::Tensor& Raw(size_t index) const { return raw_[index]; }
   // Value(index) shaped [M, 1, …, 1] (`rank` dimensions) to broadcast against
   // a state slice of that rank whose first dimension is the member.
   at::Tensor MemberValue(size_t index, int64_t rank) const;

@@ -127,7 +127,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
   }
 
   void PrintRatios() const {
-    std::printf("\nsteps/s relative to plain C++ RK4 of Lorenz-63 at the same B (measured in this run):\n");
+    std::printf("\nsteps/s relative to plain C++ RK4 of Lorenz-63 at the same B (measured in this run);\n"
+                "D is the state size, so only lorenz63 (D = 3) does the baseline's work per step:\n");
     for (int b : {1, 1024}) {
       const std::string base = "plain_cpp/lorenz63/" + std::to_string(b);
       if (!rate_.count(base)) continue;
@@ -136,8 +137,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
         for (const char* kind : {"forward", "forward_backward"}) {
           const std::string name = std::string(kind) + "/" + c.physics + "/" + std::to_string(b);
           if (!rate_.count(name)) continue;
-          std::printf("    %-34s %10.3g steps/s   plain C++ is %8.2fx faster\n", name.c_str(), rate_.at(name),
-                      rate_.at(base) / rate_.at(name));
+          std::printf("    %-38s D = %-5lld %10.3g steps/s   plain C++ is %8.2fx faster\n", name.c_str(),
+                      static_cast<long long>(Build(c)->state_dim()), rate_.at(name), rate_.at(base) / rate_.at(name));
         }
       }
     }
