@@ -9,6 +9,7 @@
 #include "solvers/fitzhugh_nagumo.h"
 #include "solvers/lorenz63.h"
 #include "solvers/lorenz96.h"
+#include "solvers/pkpd.h"
 
 namespace hybrid::solvers {
 namespace {
@@ -27,9 +28,10 @@ absl::StatusOr<std::shared_ptr<ScientificModel>> MakePhysics(const HybridModelSp
   if (spec.physics == "damped_pendulum") return Make<DampedPendulum>(o);
   if (spec.physics == "fitzhugh_nagumo") return Make<FitzHughNagumo>(o);
   if (spec.physics == "fisher_kpp") return Make<FisherKpp>(o);
+  if (spec.physics == "pkpd_two_compartment") return Make<TwoCompartmentPkPd>(o);
   return absl::InvalidArgumentError(absl::StrCat(
       "physics: unknown scientific model '", spec.physics,
-      "' (known: lorenz63, lorenz96, damped_pendulum, fitzhugh_nagumo, fisher_kpp)"));
+      "' (known: lorenz63, lorenz96, damped_pendulum, fitzhugh_nagumo, fisher_kpp, pkpd_two_compartment)"));
 }
 
 }  // namespace

@@ -23,7 +23,8 @@
 namespace hybrid::solvers {
 
 struct HybridModelSpec {
-  std::string physics = "lorenz63";  // lorenz63 | lorenz96 | damped_pendulum | fitzhugh_nagumo | fisher_kpp
+  std::string physics = "lorenz63";  // lorenz63 | lorenz96 | damped_pendulum | fitzhugh_nagumo | fisher_kpp |
+                                      // pkpd_two_compartment
   PhysicsOptions physics_options;      // members, dtype and seed here are those of the whole model.
   std::vector<int64_t> hidden;         // Empty: physics only, no correction.
   double output_scale = 0.01;
