@@ -7,6 +7,7 @@
 #include "solvers/damped_pendulum.h"
 #include "solvers/fisher_kpp.h"
 #include "solvers/fitzhugh_nagumo.h"
+#include "solvers/kuramoto_sivashinsky.h"
 #include "solvers/lorenz63.h"
 #include "solvers/lorenz96.h"
 #include "solvers/pkpd.h"
@@ -29,9 +30,10 @@ absl::StatusOr<std::shared_ptr<ScientificModel>> MakePhysics(const HybridModelSp
   if (spec.physics == "fitzhugh_nagumo") return Make<FitzHughNagumo>(o);
   if (spec.physics == "fisher_kpp") return Make<FisherKpp>(o);
   if (spec.physics == "pkpd_two_compartment") return Make<TwoCompartmentPkPd>(o);
+  if (spec.physics == "kuramoto_sivashinsky") return Make<KuramotoSivashinsky>(o);
   return absl::InvalidArgumentError(absl::StrCat(
       "physics: unknown scientific model '", spec.physics,
-      "' (known: lorenz63, lorenz96, damped_pendulum, fitzhugh_nagumo, fisher_kpp, pkpd_two_compartment)"));
+      "' (known: lorenz63, lorenz96, damped_pendulum, fitzhugh_nagumo, fisher_kpp, pkpd_two_compartment, kuramoto_sivashinsky)"));
 }
 
 }  // namespace

@@ -111,6 +111,7 @@ const std::vector<ModelCase>& Cases() {
       {"damped_pendulum", {}, {"omega0", "alpha"}, 0.1, 100, 100},
       {"fitzhugh_nagumo", {{"grid", 32}}, {"a", "b", "k"}, 0.01, 10, 2},
       {"fisher_kpp", {{"dims", 1}, {"grid", 64}}, {"D", "r"}, 0.05, 20, 5},
+      {"kuramoto_sivashinsky", {{"n", 64}}, {"nu"}, 1e-4, 20, 5},  // RK4 needs h < ~4e-4 here.
   };
   return cases;
 }
