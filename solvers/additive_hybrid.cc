@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "solvers/damped_pendulum.h"
+#include "solvers/disease_progression.h"
 #include "solvers/fisher_kpp.h"
 #include "solvers/fitzhugh_nagumo.h"
 #include "solvers/kuramoto_sivashinsky.h"
@@ -31,9 +32,10 @@ absl::StatusOr<std::shared_ptr<ScientificModel>> MakePhysics(const HybridModelSp
   if (spec.physics == "fisher_kpp") return Make<FisherKpp>(o);
   if (spec.physics == "pkpd_two_compartment") return Make<TwoCompartmentPkPd>(o);
   if (spec.physics == "kuramoto_sivashinsky") return Make<KuramotoSivashinsky>(o);
+  if (spec.physics == "disease_progression") return Make<DiseaseProgression>(o);
   return absl::InvalidArgumentError(absl::StrCat(
       "physics: unknown scientific model '", spec.physics,
-      "' (known: lorenz63, lorenz96, damped_pendulum, fitzhugh_nagumo, fisher_kpp, pkpd_two_compartment, kuramoto_sivashinsky)"));
+      "' (known: lorenz63, lorenz96, damped_pendulum, fitzhugh_nagumo, fisher_kpp, pkpd_two_compartment, kuramoto_sivashinsky, disease_progression)"));
 }
 
 }  // namespace

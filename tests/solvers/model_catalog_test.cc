@@ -253,7 +253,13 @@ INSTANTIATE_TEST_SUITE_P(
                       CatalogCase{"fisher_kpp", {{"dims", 1}, {"grid", 8}}, {"D", "r"}, 0.05, 1.0},
                       CatalogCase{"fisher_kpp", {{"dims", 2}, {"grid", 4}}, {"D", "r"}, 0.05, 1.0},
                       CatalogCase{"pkpd_two_compartment", {}, {"ka", "CL", "V1", "Q", "V2"}, 0.2, 50.0},
-                      CatalogCase{"kuramoto_sivashinsky", {{"n", 16}}, {"nu"}, 0.01, 1.0}),
+                      CatalogCase{"kuramoto_sivashinsky", {{"n", 16}}, {"nu"}, 0.01, 1.0},
+                      CatalogCase{"disease_progression",
+                                  {},
+                                  {"k_IR", "k_PF", "k_O", "Emax", "EC50", "h_P", "k_Dex", "k_DP", "k_IIR", "k_DC", "h_C",
+                                   "k1", "k2", "k3"},
+                                  0.05,
+                                  1.0}),
     [](const auto& info) {
       return std::string(info.param.physics) + (info.param.structure.count("dims") ? "_" + std::to_string(static_cast<int>(info.param.structure.at("dims"))) + "d" : "");
     });
