@@ -3,6 +3,8 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
+#include <map>
+#include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -17,14 +19,23 @@ namespace hybrid::server {
 namespace {
 
 absl::StatusOr<solvers::HybridModelSpec> ToSpec(const v1::ModelConfig& config) {
+  static const std::map<v1::PhysicsKind, std::string> kNames = {
+      {v1::PHYSICS_KIND_LORENZ63, "lorenz63"},
+      {v1::PHYSICS_KIND_LORENZ96, "lorenz96"},
+      {v1::PHYSICS_KIND_DAMPED_PENDULUM, "damped_pendulum"},
+      {v1::PHYSICS_KIND_FITZHUGH_NAGUMO, "fitzhugh_nagumo"},
+      {v1::PHYSICS_KIND_FISHER_KPP, "fisher_kpp"},
+      {v1::PHYSICS_KIND_KURAMOTO_SIVASHINSKY, "kuramoto_sivashinsky"},
+      {v1::PHYSICS_KIND_PKPD_TWO_COMPARTMENT, "pkpd_two_compartment"},
+      {v1::PHYSICS_KIND_DISEASE_PROGRESSION, "disease_progression"},
+  };
   solvers::HybridModelSpec spec;
-  switch (config.physics()) {
-    case v1::PHYSICS_KIND_LORENZ63:
-      spec.physics = "lorenz63";
-      break;
-    default:
-      return absl::InvalidArgumentError(absl::StrCat("physics: unsupported kind ", config.physics()));
+  const auto name = kNames.find(config.physics());
+  if (name == kNames.end()) {
+    return absl::InvalidArgumentError(absl::StrCat("physics: unsupported kind ", config.physics()));
   }
+  spec.physics = name->second;
+  spec.physics_options.structure.insert(config.structure().begin(), config.structure().end());
   solvers::PhysicsOptions& p = spec.physics_options;
   p.members = config.ensemble_members();
   p.member_jitter = config.member_jitter();

@@ -112,6 +112,8 @@ const std::vector<ModelCase>& Cases() {
       {"fitzhugh_nagumo", {{"grid", 32}}, {"a", "b", "k"}, 0.01, 10, 2},
       {"fisher_kpp", {{"dims", 1}, {"grid", 64}}, {"D", "r"}, 0.05, 20, 5},
       {"kuramoto_sivashinsky", {{"n", 64}}, {"nu"}, 1e-4, 20, 5},  // RK4 needs h < ~4e-4 here.
+      {"pkpd_two_compartment", {}, {"ka", "CL", "V1", "Q", "V2"}, 0.1, 100, 100},
+      {"disease_progression", {}, {"k_IR", "k_DP", "k1"}, 0.05, 100, 100},
   };
   return cases;
 }

@@ -158,3 +158,32 @@ TEST(ServedModel, Float32ModelsPredictAndCalibrate) {
 
 }  // namespace
 }  // namespace hybrid::server
+
+namespace hybrid::server {
+namespace {
+
+TEST(ServedModel, ServesOtherCatalogModelsWithTheirStructure) {
+  Metrics metrics;
+  absl::StatusOr<v1::ModelConfig> config = ParseModelConfig(
+      "name: \"l96\" physics: PHYSICS_KIND_LORENZ96 structure { key: \"n\" value: 8 } "
+      "parameters { name: \"F\" initial: 6 trainable: true } ensemble_members: 2",
+      "test");
+  ASSERT_TRUE(config.ok()) << config.status();
+  std::unique_ptr<ServedModel> model = ServedModel::Create(*config, &metrics).value();
+  PredictQuery q;
+  q.initial_state = {{8}, std::vector<double>(8, 1.0)};
+  q.initial_state.values[3] = 1.01;
+  q.times = {0.1, 0.2};
+  absl::StatusOr<PredictAnswer> a = model->Predict(q);
+  ASSERT_TRUE(a.ok()) << a.status();
+  EXPECT_EQ(a->mean.shape, (std::vector<int64_t>{2, 8}));
+  EXPECT_EQ(model->Info().parameters[0].name, "F");
+
+  config->mutable_structure()->insert({"grid", 4});
+  absl::Status s = ServedModel::Create(*config, &metrics).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("structure.grid"), absl::string_view::npos) << s;
+}
+
+}  // namespace
+}  // namespace hybrid::server
