@@ -24,7 +24,9 @@ absl::StatusOr<std::shared_ptr<KuramotoSivashinsky>> KuramotoSivashinsky::Create
 
 KuramotoSivashinsky::KuramotoSivashinsky(const PhysicsOptions& options, int64_t n, double length)
     : ScientificModel(Specs(), options), n_(n), length_(length) {
-  wavenumbers_ = (2.0 * M_PI / length) * at::arange(n / 2 + 1, at::TensorOptions().dtype(options.dtype));
+  // A buffer, so that module.to(device) moves it with the parameters.
+  wavenumbers_ = register_buffer(
+      "wavenumbers", (2.0 * M_PI / length) * at::arange(n / 2 + 1, at::TensorOptions().dtype(options.dtype)));
 }
 
 at::Tensor KuramotoSivashinsky::ToSpectral(const at::Tensor& u) const { return at::fft_rfft(u, c10::nullopt, -1); }

@@ -20,7 +20,8 @@ struct EtdCoefficients {
 // φ-function combinations at z = hL by averaging over a circle around each z.
 EtdCoefficients Coefficients(const at::Tensor& linear, double h) {
   const at::Tensor hl = (h * linear).unsqueeze(-1).to(at::kComplexDouble);
-  const at::Tensor angles = M_PI * (at::arange(1, kContourPoints + 1, at::kDouble) - 0.5) / kContourPoints;
+  const at::Tensor angles =
+      M_PI * (at::arange(1, kContourPoints + 1, linear.options().dtype(at::kDouble)) - 0.5) / kContourPoints;
   const at::Tensor r = hl + at::polar(at::ones_like(angles), angles);  // [..., K, P]
   auto mean = [&](const at::Tensor& v) { return at::real(v.mean(-1)).to(linear.scalar_type()); };
   const at::Tensor er = at::exp(r), r2 = r * r, r3 = r2 * r;
