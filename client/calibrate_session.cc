@@ -79,7 +79,8 @@ absl::StatusOr<CalibrationReport> StreamCalibration(HybridClient& client, const 
   writer.join();
   if (absl::Status status = stream->Finish(); !status.ok()) return status;
   if (report.answered != observations) {
-    return absl::DataLossError(absl::StrCat("sent ", observations, " observations but got ", report.answered, " answers"));
+    return absl::DataLossError(
+        absl::StrCat("sent ", observations, " observations but got ", report.answered, " answers"));
   }
   return report;
 }

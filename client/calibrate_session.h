@@ -36,10 +36,10 @@ struct CalibrationReport {
   double recent_loss = 0.0;      // Mean loss of accepted answers since the last report.
   double recent_coverage = 0.0;  // Mean coverage since the last report.
   double coverage_level = 0.0;
-  int64_t next_window = 0;       // Index of the first window not yet answered.
+  int64_t next_window = 0;  // Index of the first window not yet answered.
   uint64_t version = 0;
   std::vector<v1::ParameterEstimate> parameters;
-  std::string last_error;        // Message of the latest rejection.
+  std::string last_error;  // Message of the latest rejection.
 };
 
 absl::StatusOr<CalibrationReport> StreamCalibration(HybridClient& client, const WindowSet& windows,

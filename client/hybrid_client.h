@@ -20,7 +20,7 @@
 namespace grpc {
 class Channel;
 class ClientContext;
-}
+}  // namespace grpc
 
 namespace hybrid::client {
 

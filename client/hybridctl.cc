@@ -61,7 +61,8 @@ absl::StatusOr<std::vector<double>> ParseList(const std::string& text, const cha
   std::vector<double> out;
   for (absl::string_view cell : absl::StrSplit(text, ',', absl::SkipEmpty())) {
     double v;
-    if (!absl::SimpleAtod(cell, &v)) return absl::InvalidArgumentError(absl::StrCat("--", flag, ": '", cell, "' is not a number"));
+    if (!absl::SimpleAtod(cell, &v))
+      return absl::InvalidArgumentError(absl::StrCat("--", flag, ": '", cell, "' is not a number"));
     out.push_back(v);
   }
   if (out.empty()) return absl::InvalidArgumentError(absl::StrCat("--", flag, " must not be empty"));
@@ -84,7 +85,8 @@ int Get(HybridClient& client, const std::string& model) {
   absl::StatusOr<v1::GetModelResponse> r = client.GetModel(model);
   if (!r.ok()) return Fail(r.status());
   std::printf("model %s  version %llu  observations accepted %llu\n", model.c_str(),
-              static_cast<unsigned long long>(r->version()), static_cast<unsigned long long>(r->observations_accepted()));
+              static_cast<unsigned long long>(r->version()),
+              static_cast<unsigned long long>(r->observations_accepted()));
   for (const v1::ParameterEstimate& p : r->parameters()) {
     std::printf("  %-8s = %.6g ± %.2g%s\n", p.name().c_str(), p.value(), p.std(), p.trainable() ? "  (trained)" : "");
   }
@@ -155,8 +157,8 @@ absl::StatusOr<hybrid::client::WindowSet> LoadWindows() {
 
 // Forecast from the next unseen observation; prints the first component at the
 // horizon with its 90% interval and, for simulations, the truth.
-void ShowForecast(HybridClient& client, const std::string& model, const hybrid::client::WindowSet& set,
-                  int64_t window, double horizon, int64_t* inside, int64_t* total) {
+void ShowForecast(HybridClient& client, const std::string& model, const hybrid::client::WindowSet& set, int64_t window,
+                  double horizon, int64_t* inside, int64_t* total) {
   if (window >= static_cast<int64_t>(set.windows.size())) return;
   const hybrid::client::Window& w = set.windows[window];
   absl::StatusOr<v1::PredictResponse> r = Forecast(client, model, w.start, horizon, horizon, {0.9});
@@ -165,12 +167,13 @@ void ShowForecast(HybridClient& client, const std::string& model, const hybrid::
     return;
   }
   const size_t last = static_cast<size_t>(r->times_size() - 1) * static_cast<size_t>(set.dim);
-  std::printf("    predict x(t+%.2g) from observed state: mean %8.3f  90%% [%8.3f, %8.3f]", horizon, At(r->mean(), last),
-              At(r->intervals(0).lower(), last), At(r->intervals(0).upper(), last));
+  std::printf("    predict x(t+%.2g) from observed state: mean %8.3f  90%% [%8.3f, %8.3f]", horizon,
+              At(r->mean(), last), At(r->intervals(0).lower(), last), At(r->intervals(0).upper(), last));
   if (!w.true_start.empty()) {
     std::vector<double> x = w.true_start;
     const int64_t steps = std::llround(horizon / set.step);
-    for (int64_t i = 0; i < steps; ++i) x = hybrid::client::Lorenz63Rk4Step(x, set.step, 10.0, absl::GetFlag(FLAGS_true_rho), 8.0 / 3.0);
+    for (int64_t i = 0; i < steps; ++i)
+      x = hybrid::client::Lorenz63Rk4Step(x, set.step, 10.0, absl::GetFlag(FLAGS_true_rho), 8.0 / 3.0);
     for (int d = 0; d < set.dim; ++d) {
       const size_t i = last + static_cast<size_t>(d);
       *inside += (x[d] >= At(r->intervals(0).lower(), i) && x[d] <= At(r->intervals(0).upper(), i)) ? 1 : 0;
@@ -195,18 +198,18 @@ int Calibrate(HybridClient& client, const std::string& model) {
 
   std::printf("streaming %zu windows (%d steps of %.3g each) into %s, %d windows per observation\n",
               set->windows.size(), set->steps, set->step, model.c_str(), options.windows_per_observation);
-  absl::StatusOr<hybrid::client::CalibrationReport> final = hybrid::client::StreamCalibration(
-      client, *set, options, [&](const hybrid::client::CalibrationReport& r) {
-        std::printf("obs %5lld (%6lld windows)  version %5llu  loss %9.4g  coverage(%.0f%%) %.3f",
-                    static_cast<long long>(r.answered),
-                    static_cast<long long>(r.answered) * options.windows_per_observation,
-                    static_cast<unsigned long long>(r.version), r.recent_loss,
-                    100 * r.coverage_level, r.recent_coverage);
+  absl::StatusOr<hybrid::client::CalibrationReport> final =
+      hybrid::client::StreamCalibration(client, *set, options, [&](const hybrid::client::CalibrationReport& r) {
+        std::printf(
+            "obs %5lld (%6lld windows)  version %5llu  loss %9.4g  coverage(%.0f%%) %.3f",
+            static_cast<long long>(r.answered), static_cast<long long>(r.answered) * options.windows_per_observation,
+            static_cast<unsigned long long>(r.version), r.recent_loss, 100 * r.coverage_level, r.recent_coverage);
         for (const v1::ParameterEstimate& p : r.parameters) {
           if (!p.trainable()) continue;
           std::printf("  %s %.4f ± %.4f", p.name().c_str(), p.value(), p.std());
           for (const auto& [name, value] : set->true_parameters)
-            if (name == p.name()) std::printf(" (true %.4g, error %.2f%%)", value, 100 * std::abs(p.value() - value) / value);
+            if (name == p.name())
+              std::printf(" (true %.4g, error %.2f%%)", value, 100 * std::abs(p.value() - value) / value);
         }
         if (r.rejected > 0) std::printf("  rejected %lld", static_cast<long long>(r.rejected));
         std::printf("\n");

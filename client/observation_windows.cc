@@ -38,7 +38,8 @@ void Simulate(const Lorenz63SimulationOptions& o, int64_t count, Sample sample) 
   std::mt19937_64 rng(o.seed);
   std::normal_distribution<double> noise(0.0, o.noise_std);
   std::vector<double> x = {8.0, 0.0, 30.0};  // Ouala et al.'s start; spin-up forgets it.
-  for (int64_t i = 0; i < static_cast<int64_t>(o.spinup / o.dt); ++i) x = Lorenz63Rk4Step(x, o.dt, o.sigma, o.rho, o.beta);
+  for (int64_t i = 0; i < static_cast<int64_t>(o.spinup / o.dt); ++i)
+    x = Lorenz63Rk4Step(x, o.dt, o.sigma, o.rho, o.beta);
   for (int64_t k = 0; k < count; ++k) {
     std::vector<double> observed = x;
     if (o.noise_std > 0.0)
@@ -69,14 +70,15 @@ absl::StatusOr<WindowSet> SimulateLorenz63Windows(const Lorenz63SimulationOption
   set.true_parameters = {{"sigma", o.sigma}, {"rho", o.rho}, {"beta", o.beta}};
   std::vector<double> prev_true, prev_obs;
   int64_t k = 0;
-  Simulate(o, o.windows * o.window_steps + 1, [&](double, const std::vector<double>& truth, const std::vector<double>& obs) {
-    if (k % o.window_steps == 0) {
-      if (k > 0) set.windows.push_back({prev_obs, obs, prev_true});
-      prev_true = truth;
-      prev_obs = obs;
-    }
-    ++k;
-  });
+  Simulate(o, o.windows * o.window_steps + 1,
+           [&](double, const std::vector<double>& truth, const std::vector<double>& obs) {
+             if (k % o.window_steps == 0) {
+               if (k > 0) set.windows.push_back({prev_obs, obs, prev_true});
+               prev_true = truth;
+               prev_obs = obs;
+             }
+             ++k;
+           });
   return set;
 }
 
@@ -118,7 +120,8 @@ absl::StatusOr<WindowSet> ReadCsvWindows(const std::string& path, int window_ste
       if (rows.empty() && times.empty()) continue;  // Header.
       return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": not a row of finite numbers"));
     }
-    if (values.size() < 2) return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": need t and ≥ 1 state column"));
+    if (values.size() < 2)
+      return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": need t and ≥ 1 state column"));
     if (!rows.empty() && values.size() != rows.front().size() + 1) {
       return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": column count differs from the first row"));
     }
@@ -132,7 +135,8 @@ absl::StatusOr<WindowSet> ReadCsvWindows(const std::string& path, int window_ste
   for (size_t i = 1; i < times.size(); ++i) {
     const double gap = times[i] - times[i - 1];
     if (!(gap > 0.0) || std::abs(gap - dt) > 1e-6 * std::abs(dt)) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ": times must be strictly increasing and uniformly spaced (row ", i + 1, ")"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": times must be strictly increasing and uniformly spaced (row ", i + 1, ")"));
     }
   }
   WindowSet set;

@@ -24,8 +24,8 @@ struct Window {
 
 struct WindowSet {
   int dim = 0;
-  double step = 0.0;     // Time between samples = RK4 step sent to the server.
-  int steps = 0;         // Samples per window.
+  double step = 0.0;  // Time between samples = RK4 step sent to the server.
+  int steps = 0;      // Samples per window.
   std::vector<Window> windows;
   std::vector<std::pair<std::string, double>> true_parameters;  // Simulation only.
 };
@@ -35,8 +35,8 @@ struct Lorenz63SimulationOptions {
   double dt = 0.01;
   int window_steps = 10;
   int64_t windows = 1000;
-  double noise_std = 0.0;    // Gaussian noise added to observed states.
-  double spinup = 5.0;       // Time units discarded to reach the attractor.
+  double noise_std = 0.0;  // Gaussian noise added to observed states.
+  double spinup = 5.0;     // Time units discarded to reach the attractor.
   uint64_t seed = 1;
 };
 

@@ -69,10 +69,11 @@ Latencies Measure(int requests, int concurrency, Call call) {
 }
 
 void Print(const char* name, const Latencies& l, bool comma) {
-  std::printf("  \"%s\": {\"p50_ms\": %.4f, \"p90_ms\": %.4f, \"p99_ms\": %.4f, \"max_ms\": %.4f, "
-              "\"errors\": %d, \"per_second\": %.1f}%s\n",
-              name, l.Quantile(0.5), l.Quantile(0.9), l.Quantile(0.99), l.ms.empty() ? 0.0 : l.ms.back(), l.errors,
-              static_cast<double>(l.ms.size()) / l.wall_s, comma ? "," : "");
+  std::printf(
+      "  \"%s\": {\"p50_ms\": %.4f, \"p90_ms\": %.4f, \"p99_ms\": %.4f, \"max_ms\": %.4f, "
+      "\"errors\": %d, \"per_second\": %.1f}%s\n",
+      name, l.Quantile(0.5), l.Quantile(0.9), l.Quantile(0.99), l.ms.empty() ? 0.0 : l.ms.back(), l.errors,
+      static_cast<double>(l.ms.size()) / l.wall_s, comma ? "," : "");
 }
 
 }  // namespace

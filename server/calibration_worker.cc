@@ -28,7 +28,8 @@ CalibrationWorker::CalibrationWorker(std::unique_ptr<solvers::BackpropCalibrator
       metrics_(options_.metrics->ForModel(options_.model, calibrator_->options().coverage_level)),
       thread_(/*threads=*/1, options_.capacity) {
   latest_ = TakeSnapshot(*calibrator_, version_, accepted_);
-  for (const ParameterEstimate& p : latest_->parameters) options_.metrics->Parameter(options_.model, p.name).Set(p.value);
+  for (const ParameterEstimate& p : latest_->parameters)
+    options_.metrics->Parameter(options_.model, p.name).Set(p.value);
   metrics_.version->Set(0);
   publish_(latest_);
 }
@@ -69,8 +70,9 @@ ObservationOutcome CalibrationWorker::Process(const Observation& observation) {
     ++accepted_;
     latest_ = TakeSnapshot(*calibrator_, version_, accepted_);
     publish_(latest_);
-    coverage_ema_ = coverage_ema_ < 0.0 ? step->coverage
-                                        : (1.0 - kCoverageEmaWeight) * coverage_ema_ + kCoverageEmaWeight * step->coverage;
+    coverage_ema_ = coverage_ema_ < 0.0
+                        ? step->coverage
+                        : (1.0 - kCoverageEmaWeight) * coverage_ema_ + kCoverageEmaWeight * step->coverage;
     outcome.loss = step->loss;
     outcome.coverage = step->coverage;
     metrics_.accepted->Increment();

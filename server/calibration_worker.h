@@ -54,10 +54,10 @@ class CalibrationWorker {
   const Options options_;
   const Publish publish_;
   ModelMetrics& metrics_;
-  uint64_t version_ = 0;                                      // Worker thread only.
-  uint64_t accepted_ = 0;                                     // Worker thread only.
-  double coverage_ema_ = -1.0;                                // Worker thread only; < 0 before data.
-  std::shared_ptr<const ModelSnapshot> latest_;               // Worker thread only.
+  uint64_t version_ = 0;                         // Worker thread only.
+  uint64_t accepted_ = 0;                        // Worker thread only.
+  double coverage_ema_ = -1.0;                   // Worker thread only; < 0 before data.
+  std::shared_ptr<const ModelSnapshot> latest_;  // Worker thread only.
 
   // One thread, FIFO: arrival order. Declared last so that it drains and joins
   // before anything its jobs use is destroyed.

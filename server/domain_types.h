@@ -26,10 +26,10 @@ inline bool IsStateOrBatch(const DenseArray& a, int64_t dim) {
 
 struct PredictQuery {
   std::string model;
-  DenseArray initial_state;       // [D] or [B, D].
-  std::vector<double> times;      // Strictly increasing, > 0.
-  double max_step = 0.01;         // > 0.
-  std::vector<double> levels;     // In (0, 1).
+  DenseArray initial_state;    // [D] or [B, D].
+  std::vector<double> times;   // Strictly increasing, > 0.
+  double max_step = 0.01;      // > 0.
+  std::vector<double> levels;  // In (0, 1).
 };
 
 struct IntervalArrays {
@@ -42,7 +42,7 @@ struct PredictAnswer {
   std::string model;
   uint64_t version = 0;
   std::vector<double> times;
-  DenseArray mean;                // [T, D] or [T, B, D], following the initial state.
+  DenseArray mean;  // [T, D] or [T, B, D], following the initial state.
   DenseArray std;
   std::vector<IntervalArrays> intervals;
 };
@@ -50,16 +50,16 @@ struct PredictAnswer {
 struct Observation {
   std::string model;
   uint64_t sequence = 0;
-  DenseArray start;               // [D] or [W, D].
-  DenseArray end;                 // Same shape.
+  DenseArray start;  // [D] or [W, D].
+  DenseArray end;    // Same shape.
   double step = 0.0;
   int64_t steps = 0;
 };
 
 struct ParameterEstimate {
   std::string name;
-  double value = 0.0;             // Mean over members.
-  double std = 0.0;               // Spread over members.
+  double value = 0.0;  // Mean over members.
+  double std = 0.0;    // Spread over members.
   std::string unit;
   bool trainable = false;
 };

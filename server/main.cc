@@ -39,8 +39,7 @@ int main(int argc, char** argv) {
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   options.predict_threads = absl::GetFlag(FLAGS_predict_threads);
   options.torch_threads = absl::GetFlag(FLAGS_torch_threads);
-  absl::StatusOr<std::unique_ptr<hybrid::server::HybridServer>> server =
-      hybrid::server::HybridServer::Start(options);
+  absl::StatusOr<std::unique_ptr<hybrid::server::HybridServer>> server = hybrid::server::HybridServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "hybridserve: %s\n", server.status().ToString().c_str());
     return 1;

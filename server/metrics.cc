@@ -58,8 +58,7 @@ Metrics::Metrics()
                          .Help("Time of one calibration update (forward, backward, step, publish)")
                          .Register(*registry_)) {}
 
-void Metrics::RecordRequest(absl::string_view model, absl::string_view rpc, absl::string_view code,
-                            double seconds) {
+void Metrics::RecordRequest(absl::string_view model, absl::string_view rpc, absl::string_view code, double seconds) {
   const std::string m(model), r(rpc);
   requests_.Add({{"model", m}, {"rpc", r}, {"code", std::string(code)}}).Increment();
   request_duration_.Add({{"model", m}, {"rpc", r}}, LatencyBuckets()).Observe(seconds);

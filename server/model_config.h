@@ -5,9 +5,8 @@
 // Validation errors are INVALID_ARGUMENT and name the config field.
 #pragma once
 
-#include "absl/strings/string_view.h"
-
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "hybrid/v1/model_config.pb.h"
 
 namespace hybrid::server {

@@ -38,7 +38,8 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Load(const std::st
     if (!config.ok()) return config.status();
     if (config->name() != folder.filename().string()) {
       return absl::InvalidArgumentError(absl::StrCat(file.string(), ": name '", config->name(),
-                                                     "' must equal the folder name '", folder.filename().string(), "'"));
+                                                     "' must equal the folder name '", folder.filename().string(),
+                                                     "'"));
     }
     absl::StatusOr<std::unique_ptr<ServedModel>> model = ServedModel::Create(*config, metrics);
     if (!model.ok()) {

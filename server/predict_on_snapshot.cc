@@ -18,13 +18,13 @@ absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig&
   const int64_t dim = snapshot.model->state_dim();
   const auto& shape = q.initial_state.shape;
   if (!IsStateOrBatch(q.initial_state, dim)) {
-    return absl::InvalidArgumentError(absl::StrCat("initial_state must have shape [", dim, "] or [B, ", dim,
-                                                   "] for model '", config.name(), "'"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("initial_state must have shape [", dim, "] or [B, ", dim, "] for model '", config.name(), "'"));
   }
   const int64_t batch = shape.size() == 2 ? shape[0] : 1;
   if (batch > config.limits().max_batch()) {
-    return absl::OutOfRangeError(absl::StrCat("initial_state has ", batch, " states; the model allows at most ",
-                                              config.limits().max_batch()));
+    return absl::OutOfRangeError(
+        absl::StrCat("initial_state has ", batch, " states; the model allows at most ", config.limits().max_batch()));
   }
   if (!(q.max_step > 0.0) || !std::isfinite(q.max_step)) {
     return absl::InvalidArgumentError(absl::StrCat("max_step must be finite and > 0, got ", q.max_step));
@@ -36,8 +36,8 @@ absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig&
   }
   if (q.times.empty()) return absl::InvalidArgumentError("output times must not be empty");
   if (static_cast<int64_t>(q.times.size()) > config.limits().max_output_times()) {
-    return absl::OutOfRangeError(absl::StrCat(q.times.size(), " output times; the model allows at most ",
-                                              config.limits().max_output_times()));
+    return absl::OutOfRangeError(
+        absl::StrCat(q.times.size(), " output times; the model allows at most ", config.limits().max_output_times()));
   }
   double previous = 0.0;
   for (size_t i = 0; i < q.times.size(); ++i) {
@@ -50,7 +50,8 @@ absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig&
   const int64_t steps = solvers::FixedStepCount(0.0, q.times, q.max_step);
   if (steps > config.limits().max_total_steps()) {
     return absl::OutOfRangeError(absl::StrCat("the forecast needs ", steps, " RK4 steps; the model allows at most ",
-                                              config.limits().max_total_steps(), " (raise max_step or shorten the horizon)"));
+                                              config.limits().max_total_steps(),
+                                              " (raise max_step or shorten the horizon)"));
   }
   return absl::OkStatus();
 }

@@ -78,11 +78,11 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
     options.capacity = static_cast<size_t>(config.calibration().queue_capacity());
     options.metrics = metrics;
     ServedModel* raw = served.get();
-    served->worker_ = std::make_unique<CalibrationWorker>(
-        *std::move(calibrator), options, [raw](std::shared_ptr<const ModelSnapshot> snapshot) {
-          absl::MutexLock lock(&raw->mu_);
-          raw->snapshot_ = std::move(snapshot);
-        });
+    served->worker_ = std::make_unique<CalibrationWorker>(*std::move(calibrator), options,
+                                                          [raw](std::shared_ptr<const ModelSnapshot> snapshot) {
+                                                            absl::MutexLock lock(&raw->mu_);
+                                                            raw->snapshot_ = std::move(snapshot);
+                                                          });
     return served;
   });
 }
@@ -104,8 +104,8 @@ absl::StatusOr<PredictAnswer> ServedModel::Predict(const PredictQuery& query) co
 absl::Status ServedModel::ValidateObservation(const Observation& o) const {
   const auto& shape = o.start.shape;
   if (!IsStateOrBatch(o.start, state_dim_)) {
-    return absl::InvalidArgumentError(absl::StrCat("start_state must have shape [", state_dim_, "] or [W, ",
-                                                   state_dim_, "] for model '", name(), "'"));
+    return absl::InvalidArgumentError(absl::StrCat("start_state must have shape [", state_dim_, "] or [W, ", state_dim_,
+                                                   "] for model '", name(), "'"));
   }
   if (o.end.shape != shape) {
     return absl::InvalidArgumentError("end_state must have the same shape as start_state");

@@ -33,9 +33,10 @@ absl::StatusOr<std::shared_ptr<ScientificModel>> MakePhysics(const HybridModelSp
   if (spec.physics == "pkpd_two_compartment") return Make<TwoCompartmentPkPd>(o);
   if (spec.physics == "kuramoto_sivashinsky") return Make<KuramotoSivashinsky>(o);
   if (spec.physics == "disease_progression") return Make<DiseaseProgression>(o);
-  return absl::InvalidArgumentError(absl::StrCat(
-      "physics: unknown scientific model '", spec.physics,
-      "' (known: lorenz63, lorenz96, damped_pendulum, fitzhugh_nagumo, fisher_kpp, pkpd_two_compartment, kuramoto_sivashinsky, disease_progression)"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("physics: unknown scientific model '", spec.physics,
+                   "' (known: lorenz63, lorenz96, damped_pendulum, fitzhugh_nagumo, fisher_kpp, pkpd_two_compartment, "
+                   "kuramoto_sivashinsky, disease_progression)"));
 }
 
 }  // namespace

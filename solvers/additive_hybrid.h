@@ -24,9 +24,9 @@ namespace hybrid::solvers {
 
 struct HybridModelSpec {
   std::string physics = "lorenz63";  // lorenz63 | lorenz96 | damped_pendulum | fitzhugh_nagumo | fisher_kpp |
-                                      // pkpd_two_compartment | kuramoto_sivashinsky | disease_progression
-  PhysicsOptions physics_options;      // members, dtype and seed here are those of the whole model.
-  std::vector<int64_t> hidden;         // Empty: physics only, no correction.
+                                     // pkpd_two_compartment | kuramoto_sivashinsky | disease_progression
+  PhysicsOptions physics_options;    // members, dtype and seed here are those of the whole model.
+  std::vector<int64_t> hidden;       // Empty: physics only, no correction.
   double output_scale = 0.01;
 };
 

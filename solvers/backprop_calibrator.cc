@@ -25,28 +25,28 @@ bool AllFinite(const std::vector<at::Tensor>& tensors) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<BackpropCalibrator>> BackpropCalibrator::Create(
-    std::shared_ptr<AdditiveHybrid> model, const CalibratorOptions& options) {
+absl::StatusOr<std::unique_ptr<BackpropCalibrator>> BackpropCalibrator::Create(std::shared_ptr<AdditiveHybrid> model,
+                                                                               const CalibratorOptions& options) {
   auto positive = [](double v) { return v > 0.0 && std::isfinite(v); };
   if (!positive(options.learning_rate_theta)) {
-    return absl::InvalidArgumentError(absl::StrCat("calibration.learning_rate_theta must be > 0, got ",
-                                                   options.learning_rate_theta));
+    return absl::InvalidArgumentError(
+        absl::StrCat("calibration.learning_rate_theta must be > 0, got ", options.learning_rate_theta));
   }
   if (!positive(options.learning_rate_phi)) {
     return absl::InvalidArgumentError(
         absl::StrCat("calibration.learning_rate_phi must be > 0, got ", options.learning_rate_phi));
   }
   if (!(options.correction_penalty >= 0.0) || !std::isfinite(options.correction_penalty)) {
-    return absl::InvalidArgumentError(absl::StrCat("calibration.correction_penalty must be ≥ 0, got ",
-                                                   options.correction_penalty));
+    return absl::InvalidArgumentError(
+        absl::StrCat("calibration.correction_penalty must be ≥ 0, got ", options.correction_penalty));
   }
   if (!(options.coverage_level > 0.0 && options.coverage_level < 1.0)) {
     return absl::InvalidArgumentError(
         absl::StrCat("calibration.coverage_level must be in (0, 1), got ", options.coverage_level));
   }
   if (!positive(options.initial_residual_std)) {
-    return absl::InvalidArgumentError(absl::StrCat("calibration.initial_residual_std must be > 0, got ",
-                                                   options.initial_residual_std));
+    return absl::InvalidArgumentError(
+        absl::StrCat("calibration.initial_residual_std must be > 0, got ", options.initial_residual_std));
   }
   return std::unique_ptr<BackpropCalibrator>(new BackpropCalibrator(std::move(model), options));
 }
@@ -74,7 +74,8 @@ absl::StatusOr<CalibrationStep> BackpropCalibrator::Update(const WindowBatch& ba
   const at::Tensor mse = WindowMse(rollout.prediction, batch.end);
   at::Tensor loss = mse;
   if (options_.correction_penalty > 0.0 && model_->has_correction()) {
-    const at::Tensor x0 = batch.start.unsqueeze(0).expand({model_->members(), batch.start.size(0), batch.start.size(1)});
+    const at::Tensor x0 =
+        batch.start.unsqueeze(0).expand({model_->members(), batch.start.size(0), batch.start.size(1)});
     loss = loss + options_.correction_penalty * model_->Correction(x0).pow(2).sum(-1).mean();
   }
 
@@ -88,8 +89,8 @@ absl::StatusOr<CalibrationStep> BackpropCalibrator::Update(const WindowBatch& ba
   // Score the data against what the model predicted before seeing it.
   const at::Tensor prediction = rollout.prediction.detach();
   const EnsembleSummary summary = SummarizeEnsemble(prediction, residual_variance_, {options_.coverage_level});
-  result.coverage = ((batch.end >= summary.lower[0]) & (batch.end <= summary.upper[0]))
-                        .to(at::kDouble).mean().item<double>();
+  result.coverage =
+      ((batch.end >= summary.lower[0]) & (batch.end <= summary.upper[0])).to(at::kDouble).mean().item<double>();
 
   if (optimizer_) {
     optimizer_->zero_grad();

@@ -54,8 +54,7 @@ absl::StatusOr<const ButcherTableau*> TableauByName(absl::string_view method) {
   for (const ButcherTableau* t : {&ExplicitEuler(), &Heun(), &ClassicRk4(), &DormandPrince54()}) {
     if (t->name == method) return t;
   }
-  return absl::InvalidArgumentError(
-      absl::StrCat("method must be one of euler, heun, rk4, dopri5; got '", method, "'"));
+  return absl::InvalidArgumentError(absl::StrCat("method must be one of euler, heun, rk4, dopri5; got '", method, "'"));
 }
 
 }  // namespace hybrid::solvers

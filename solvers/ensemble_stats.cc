@@ -14,8 +14,7 @@ EnsembleSummary SummarizeEnsemble(const at::Tensor& members, const at::Tensor& e
                                   absl::Span<const double> levels) {
   EnsembleSummary summary;
   summary.mean = members.mean(0);
-  at::Tensor variance =
-      members.size(0) > 1 ? members.var(0, /*unbiased=*/true) : at::zeros_like(summary.mean);
+  at::Tensor variance = members.size(0) > 1 ? members.var(0, /*unbiased=*/true) : at::zeros_like(summary.mean);
   if (extra_variance.defined()) variance = variance + extra_variance;
   summary.std = variance.sqrt();
   for (double level : levels) {

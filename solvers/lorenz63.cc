@@ -37,27 +37,27 @@ using torch::autograd::variable_list;
 // contiguous CPU states; first derivatives only (no double backward).
 // `log_values`: the parameters come as logarithms (the stored form) and are
 // exponentiated here, saving three tensor operations per evaluation.
-at::Tensor FusedForward(const at::Tensor& state, const at::Tensor& sigma, const at::Tensor& rho,
-                        const at::Tensor& beta, bool log_values = false) {
-    at::Tensor out = at::empty_like(state);
-    const int64_t members = state.size(0), batch = state.size(1);
-    AT_DISPATCH_FLOATING_TYPES(state.scalar_type(), "lorenz63_forward", [&] {
-      const scalar_t* s = state.data_ptr<scalar_t>();
-      scalar_t* d = out.data_ptr<scalar_t>();
-      const scalar_t *sgp = sigma.data_ptr<scalar_t>(), *rp = rho.data_ptr<scalar_t>(), *bp = beta.data_ptr<scalar_t>();
-      for (int64_t m = 0; m < members; ++m) {
-        const scalar_t sg = log_values ? std::exp(sgp[m]) : sgp[m];
-        const scalar_t r = log_values ? std::exp(rp[m]) : rp[m];
-        const scalar_t b = log_values ? std::exp(bp[m]) : bp[m];
-        for (int64_t i = (m * batch) * 3, end = ((m + 1) * batch) * 3; i < end; i += 3) {
-          const scalar_t x = s[i], y = s[i + 1], z = s[i + 2];
-          d[i] = sg * (y - x);
-          d[i + 1] = x * (r - z) - y;
-          d[i + 2] = x * y - b * z;
-        }
+at::Tensor FusedForward(const at::Tensor& state, const at::Tensor& sigma, const at::Tensor& rho, const at::Tensor& beta,
+                        bool log_values = false) {
+  at::Tensor out = at::empty_like(state);
+  const int64_t members = state.size(0), batch = state.size(1);
+  AT_DISPATCH_FLOATING_TYPES(state.scalar_type(), "lorenz63_forward", [&] {
+    const scalar_t* s = state.data_ptr<scalar_t>();
+    scalar_t* d = out.data_ptr<scalar_t>();
+    const scalar_t *sgp = sigma.data_ptr<scalar_t>(), *rp = rho.data_ptr<scalar_t>(), *bp = beta.data_ptr<scalar_t>();
+    for (int64_t m = 0; m < members; ++m) {
+      const scalar_t sg = log_values ? std::exp(sgp[m]) : sgp[m];
+      const scalar_t r = log_values ? std::exp(rp[m]) : rp[m];
+      const scalar_t b = log_values ? std::exp(bp[m]) : bp[m];
+      for (int64_t i = (m * batch) * 3, end = ((m + 1) * batch) * 3; i < end; i += 3) {
+        const scalar_t x = s[i], y = s[i + 1], z = s[i + 2];
+        d[i] = sg * (y - x);
+        d[i + 1] = x * (r - z) - y;
+        d[i + 2] = x * y - b * z;
       }
-    });
-    return out;
+    }
+  });
+  return out;
 }
 
 struct FusedLorenz63 : torch::autograd::Function<FusedLorenz63> {
@@ -81,7 +81,8 @@ struct FusedLorenz63 : torch::autograd::Function<FusedLorenz63> {
       scalar_t* go = g_state.data_ptr<scalar_t>();
       const scalar_t *sgp = saved[1].data_ptr<scalar_t>(), *rp = saved[2].data_ptr<scalar_t>(),
                      *bp = saved[3].data_ptr<scalar_t>();
-      scalar_t *dsp = g_sigma.data_ptr<scalar_t>(), *drp = g_rho.data_ptr<scalar_t>(), *dbp = g_beta.data_ptr<scalar_t>();
+      scalar_t *dsp = g_sigma.data_ptr<scalar_t>(), *drp = g_rho.data_ptr<scalar_t>(),
+               *dbp = g_beta.data_ptr<scalar_t>();
       for (int64_t m = 0; m < members; ++m) {
         const scalar_t sg = sgp[m], r = rp[m], b = bp[m];
         scalar_t d_sigma = 0, d_rho = 0, d_beta = 0;

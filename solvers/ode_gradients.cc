@@ -82,12 +82,12 @@ struct CheckpointedSolve : torch::autograd::Function<CheckpointedSolve> {
       at::AutoGradMode grad_on(true);
       const at::Tensor start = spec.checkpoints[segment].detach().requires_grad_(true);
       variable_list roots, weights;
-      const at::Tensor end = ReplaySteps(*spec.tableau, *spec.field, spec.schedule, first,
-                                         std::min(steps, first + spec.checkpoint_every), start,
-                                         [&](size_t i, const at::Tensor& state) {
-                                           roots.push_back(state);
-                                           weights.push_back(grad_states[static_cast<int64_t>(i)]);
-                                         });
+      const at::Tensor end =
+          ReplaySteps(*spec.tableau, *spec.field, spec.schedule, first, std::min(steps, first + spec.checkpoint_every),
+                      start, [&](size_t i, const at::Tensor& state) {
+                        roots.push_back(state);
+                        weights.push_back(grad_states[static_cast<int64_t>(i)]);
+                      });
       roots.push_back(end);
       weights.push_back(carried);
       variable_list inputs = {start};
@@ -184,11 +184,11 @@ absl::StatusOr<Trajectory> SolveOdeDifferentiable(std::shared_ptr<const VectorFi
                                                   const SolverOptions& options, const GradientOptions& gradients) {
   if (gradients.method == GradientMethod::kBackprop) return SolveOde(*field, x0, t0, times, options);
   if (gradients.method == GradientMethod::kCheckpoint && gradients.checkpoint_every < 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("checkpoint_every must be ≥ 1, got ", gradients.checkpoint_every));
+    return absl::InvalidArgumentError(absl::StrCat("checkpoint_every must be ≥ 1, got ", gradients.checkpoint_every));
   }
   for (size_t i = 0; i < gradients.parameters.size(); ++i) {
-    if (!gradients.parameters[i].defined()) return absl::InvalidArgumentError(absl::StrCat("parameters[", i, "] is undefined"));
+    if (!gradients.parameters[i].defined())
+      return absl::InvalidArgumentError(absl::StrCat("parameters[", i, "] is undefined"));
   }
   // The forward pass without autograd: it fixes the steps (and, for the adjoint, the outputs).
   absl::StatusOr<Trajectory> forward = [&] {

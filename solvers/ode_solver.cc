@@ -58,8 +58,8 @@ absl::StatusOr<Trajectory> SolveFixed(const ButcherTableau& tableau, const Vecto
                                       double t0, absl::Span<const double> times, const SolverOptions& o) {
   const int64_t total = FixedStepCount(t0, times, o.step);
   if (total > o.max_steps) {
-    return absl::FailedPreconditionError(absl::StrCat("max_steps (", o.max_steps, ") exceeded: the grid needs ",
-                                                      total, " steps of at most ", o.step, " from t = ", Time(t0)));
+    return absl::FailedPreconditionError(absl::StrCat("max_steps (", o.max_steps, ") exceeded: the grid needs ", total,
+                                                      " steps of at most ", o.step, " from t = ", Time(t0)));
   }
   Trajectory out;
   std::vector<at::Tensor> states;
@@ -78,7 +78,8 @@ absl::StatusOr<Trajectory> SolveFixed(const ButcherTableau& tableau, const Vecto
     out.stats.accepted += n;
     t = target;
     if (!AllFinite(x)) {
-      return absl::FailedPreconditionError(absl::StrCat("state became non-finite by t = ", Time(target), " (diverged)"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("state became non-finite by t = ", Time(target), " (diverged)"));
     }
     states.push_back(x);
   }
@@ -204,13 +205,13 @@ absl::Status ValidateSolverOptions(const SolverOptions& o) {
   }
   if (o.adaptive) {
     if (!(*tableau)->adaptive()) {
-      return absl::InvalidArgumentError(absl::StrCat("method ", o.method,
-                                                     " has no error estimate; adaptive mode needs heun or dopri5"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("method ", o.method, " has no error estimate; adaptive mode needs heun or dopri5"));
     }
     if (!(o.step >= 0.0) || std::isnan(o.step)) return absl::InvalidArgumentError("step must be ≥ 0 in adaptive mode");
     if (!(o.rtol >= 0.0) || !(o.atol >= 0.0) || !(o.rtol + o.atol > 0.0)) {
-      return absl::InvalidArgumentError(absl::StrCat("rtol and atol must be ≥ 0 and not both 0, got rtol = ",
-                                                     o.rtol, ", atol = ", o.atol));
+      return absl::InvalidArgumentError(
+          absl::StrCat("rtol and atol must be ≥ 0 and not both 0, got rtol = ", o.rtol, ", atol = ", o.atol));
     }
     if (o.rtol > 0.0 && o.rtol < 1e3 * DBL_EPSILON && o.atol == 0.0) {
       return absl::InvalidArgumentError(absl::StrCat("rtol = ", o.rtol, " is below what float64 can deliver"));
@@ -244,16 +245,15 @@ at::Tensor IntegrateFixed(const ButcherTableau& tableau, const VectorField& f, c
   return x;
 }
 
-at::Tensor ReplaySteps(const ButcherTableau& tableau, const VectorField& f, const StepSchedule& schedule,
-                       int64_t first, int64_t last, at::Tensor x,
-                       const std::function<void(size_t, const at::Tensor&)>& emit) {
+at::Tensor ReplaySteps(const ButcherTableau& tableau, const VectorField& f, const StepSchedule& schedule, int64_t first,
+                       int64_t last, at::Tensor x, const std::function<void(size_t, const at::Tensor&)>& emit) {
   // Outputs are ordered by step: find the first one at or after `first`.
   size_t next = 0;
   while (next < schedule.outputs.size() && schedule.outputs[next].step < first) ++next;
   for (int64_t i = first; i < last; ++i) {
     const double h = schedule.h[i];
-    const bool dense_outputs = next < schedule.outputs.size() && schedule.outputs[next].step == i &&
-                               schedule.outputs[next].theta < 1.0;
+    const bool dense_outputs =
+        next < schedule.outputs.size() && schedule.outputs[next].step == i && schedule.outputs[next].theta < 1.0;
     RkStep step = TakeRkStep(tableau, f, schedule.t[i], x, h, at::Tensor(), /*want_error=*/false);
     std::unique_ptr<DenseSegment> dense;
     if (dense_outputs) dense = std::make_unique<DenseSegment>(x, step, h);

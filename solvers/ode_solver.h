@@ -92,8 +92,7 @@ int64_t FixedStepCount(double t0, absl::Span<const double> times, double step);
 // Runs schedule steps [first, last) from x (the state at schedule.t[first]) and
 // calls emit(output index, state) for every output on those steps; returns the
 // state after step last − 1. Reproduces the original solve's values exactly.
-at::Tensor ReplaySteps(const ButcherTableau& tableau, const VectorField& f, const StepSchedule& schedule,
-                       int64_t first, int64_t last, at::Tensor x,
-                       const std::function<void(size_t, const at::Tensor&)>& emit);
+at::Tensor ReplaySteps(const ButcherTableau& tableau, const VectorField& f, const StepSchedule& schedule, int64_t first,
+                       int64_t last, at::Tensor x, const std::function<void(size_t, const at::Tensor&)>& emit);
 
 }  // namespace hybrid::solvers

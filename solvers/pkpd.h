@@ -54,8 +54,8 @@ enum class DoseRoute {
 };
 
 struct Dose {
-  double time = 0.0;      // h
-  double amount = 0.0;    // mg, > 0
+  double time = 0.0;    // h
+  double amount = 0.0;  // mg, > 0
   DoseRoute route = DoseRoute::kOral;
   double duration = 0.0;  // h, > 0 for infusions
 };

@@ -36,8 +36,8 @@ RkStep TakeRkStep(const ButcherTableau& tableau, const VectorField& f, double t,
 
 DenseSegment::DenseSegment(const at::Tensor& x0, const RkStep& step, double h) {
   // Hairer's dopri5.f (CONTD5) coefficients of the continuous extension.
-  static const std::vector<double> d = {-12715105075.0 / 11282082432.0, 0.0,
-                                        87487479700.0 / 32700410799.0,  -10690763975.0 / 1880347072.0,
+  static const std::vector<double> d = {-12715105075.0 / 11282082432.0,  0.0,
+                                        87487479700.0 / 32700410799.0,   -10690763975.0 / 1880347072.0,
                                         701980252875.0 / 199316789632.0, -1453857185.0 / 822651844.0,
                                         69997945.0 / 29380423.0};
   const at::Tensor& x1 = step.x;

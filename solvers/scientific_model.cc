@@ -11,8 +11,7 @@
 
 namespace hybrid::solvers {
 
-absl::Status ScientificModel::Validate(const std::vector<ParameterSpec>& specs,
-                                       const PhysicsOptions& options) {
+absl::Status ScientificModel::Validate(const std::vector<ParameterSpec>& specs, const PhysicsOptions& options) {
   if (options.members < 1) {
     return absl::InvalidArgumentError(absl::StrCat("ensemble_members must be ≥ 1, got ", options.members));
   }
@@ -29,8 +28,8 @@ absl::Status ScientificModel::Validate(const std::vector<ParameterSpec>& specs,
     const ParameterSpec* spec = known(name);
     if (spec == nullptr) return absl::InvalidArgumentError(absl::StrCat("parameters: unknown parameter '", name, "'"));
     if (!std::isfinite(value) || value < spec->lower || value > spec->upper) {
-      return absl::InvalidArgumentError(absl::StrCat("parameters['", name, "'].initial = ", value,
-                                                     " is outside [", spec->lower, ", ", spec->upper, "]"));
+      return absl::InvalidArgumentError(absl::StrCat("parameters['", name, "'].initial = ", value, " is outside [",
+                                                     spec->lower, ", ", spec->upper, "]"));
     }
   }
   for (const std::string& name : options.trainable) {
@@ -48,7 +47,8 @@ ScientificModel::ScientificModel(std::vector<ParameterSpec> specs, const Physics
     const auto it = options.initial.find(spec.name);
     const double value = it == options.initial.end() ? spec.default_value : it->second;
     const bool trainable = options.trainable.count(spec.name) > 0;
-    at::Tensor raw = at::full({members_}, spec.positive ? std::log(value) : value, at::TensorOptions().dtype(at::kDouble));
+    at::Tensor raw =
+        at::full({members_}, spec.positive ? std::log(value) : value, at::TensorOptions().dtype(at::kDouble));
     if (trainable && members_ > 1 && options.member_jitter > 0.0) {
       // Members start apart so that their spread says how well the data pins θ down.
       const double scale = spec.positive ? 1.0 : std::max(std::abs(value), 1e-12);
@@ -98,8 +98,7 @@ absl::StatusOr<double> ScientificModel::StructureReal(const PhysicsOptions& opti
   return it->second;
 }
 
-absl::Status ScientificModel::CheckStructureKeys(const PhysicsOptions& options,
-                                                 const std::vector<std::string>& known) {
+absl::Status ScientificModel::CheckStructureKeys(const PhysicsOptions& options, const std::vector<std::string>& known) {
   for (const auto& [key, value] : options.structure) {
     if (std::find(known.begin(), known.end(), key) == known.end()) {
       return absl::InvalidArgumentError(absl::StrCat("structure.", key, " is not a setting of this model"));

@@ -74,10 +74,10 @@ class ScientificModel : public torch::nn::Module, public VectorField {
 
   // Reads structure[key] (default when absent) as an integer in [lowest, highest];
   // INVALID_ARGUMENT naming `structure.<key>` otherwise.
-  static absl::StatusOr<int64_t> StructureInt(const PhysicsOptions& options, const std::string& key,
-                                              int64_t fallback, int64_t lowest, int64_t highest);
-  static absl::StatusOr<double> StructureReal(const PhysicsOptions& options, const std::string& key,
-                                              double fallback, double lowest, double highest);
+  static absl::StatusOr<int64_t> StructureInt(const PhysicsOptions& options, const std::string& key, int64_t fallback,
+                                              int64_t lowest, int64_t highest);
+  static absl::StatusOr<double> StructureReal(const PhysicsOptions& options, const std::string& key, double fallback,
+                                              double lowest, double highest);
   // INVALID_ARGUMENT for structure keys outside `known`.
   static absl::Status CheckStructureKeys(const PhysicsOptions& options, const std::vector<std::string>& known);
 

@@ -62,7 +62,8 @@ absl::StatusOr<Trajectory> SolveEtdRk4(const SemilinearModel& model, const at::T
   EtdCoefficients c;
   for (size_t i = 0; i < times.size(); ++i) {
     if (!std::isfinite(times[i]) || !(times[i] > t)) {
-      return absl::InvalidArgumentError(absl::StrCat("times[", i, "] = ", times[i], " must be finite and greater than ", t));
+      return absl::InvalidArgumentError(
+          absl::StrCat("times[", i, "] = ", times[i], " must be finite and greater than ", t));
     }
     const int64_t n = std::max<int64_t>(1, static_cast<int64_t>(std::ceil((times[i] - t) / step - 1e-9)));
     const double h = (times[i] - t) / static_cast<double>(n);

@@ -7,11 +7,11 @@
 #pragma once
 
 #include <exception>
-#include "absl/strings/string_view.h"
 #include <type_traits>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace hybrid::solvers {
 

@@ -19,8 +19,7 @@ void CalibrateReactor::Outbox::Detach() {
 
 CalibrateReactor::CalibrateReactor(grpc::CallbackServerContext* context, const ModelRegistry* registry,
                                    Metrics* metrics)
-    : context_(context),
-      registry_(registry), metrics_(metrics), outbox_(std::make_shared<Outbox>(this)) {
+    : context_(context), registry_(registry), metrics_(metrics), outbox_(std::make_shared<Outbox>(this)) {
   StartRead(&request_);
 }
 
@@ -63,9 +62,8 @@ void CalibrateReactor::Handle(const v1::CalibrateRequest& request) {
   }
   std::shared_ptr<Outbox> outbox = outbox_;
   const uint64_t sequence = request.sequence();
-  absl::Status queued = (*model)->Submit(*std::move(observation), [outbox](ObservationOutcome outcome) {
-    outbox->Deliver(EncodeOutcome(outcome));
-  });
+  absl::Status queued = (*model)->Submit(
+      *std::move(observation), [outbox](ObservationOutcome outcome) { outbox->Deliver(EncodeOutcome(outcome)); });
   if (!queued.ok()) Enqueue(EncodeRejection(sequence, queued));
 }
 

@@ -23,8 +23,7 @@ void FinishUnary(grpc::ServerUnaryReactor* reactor, Metrics* metrics, const std:
 }  // namespace
 
 grpc::ServerUnaryReactor* HybridServiceImpl::Predict(grpc::CallbackServerContext* context,
-                                                     const v1::PredictRequest* request,
-                                                     v1::PredictResponse* response) {
+                                                     const v1::PredictRequest* request, v1::PredictResponse* response) {
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::StatusOr<PredictQuery> query = DecodePredictRequest(*request);
@@ -35,8 +34,8 @@ grpc::ServerUnaryReactor* HybridServiceImpl::Predict(grpc::CallbackServerContext
     FinishUnary(reactor, metrics_, "", "Predict", started, model.status());
     return reactor;
   }
-  const bool scheduled = pool_->TrySchedule(
-      [this, context, reactor, response, started, model = *model, query = *std::move(query)]() {
+  const bool scheduled =
+      pool_->TrySchedule([this, context, reactor, response, started, model = *model, query = *std::move(query)]() {
         if (std::chrono::system_clock::now() > context->deadline()) {  // Waited in the queue too long.
           FinishUnary(reactor, metrics_, model->name(), "Predict", started,
                       absl::DeadlineExceededError("deadline passed before the forecast started"));
@@ -79,9 +78,9 @@ grpc::ServerUnaryReactor* HybridServiceImpl::GetModel(grpc::CallbackServerContex
                                                       v1::GetModelResponse* response) {
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<ServedModel*> model = request->model().empty()
-                                           ? absl::StatusOr<ServedModel*>(absl::InvalidArgumentError("model must be set"))
-                                           : registry_->Find(request->model());
+  absl::StatusOr<ServedModel*> model =
+      request->model().empty() ? absl::StatusOr<ServedModel*>(absl::InvalidArgumentError("model must be set"))
+                               : registry_->Find(request->model());
   if (model.ok()) {
     const ModelInfo info = (*model)->Info();
     *response->mutable_config() = (*model)->config();

@@ -39,12 +39,14 @@ absl::StatusOr<DenseArray> DecodeTensor(const v1::Tensor& tensor, absl::string_v
   absl::Status copied;
   switch (tensor.dtype()) {
     case v1::DTYPE_FLOAT64:
-      if (tensor.f32_size() != 0) return absl::InvalidArgumentError(absl::StrCat(field, ": dtype is FLOAT64 but f32 is set"));
+      if (tensor.f32_size() != 0)
+        return absl::InvalidArgumentError(absl::StrCat(field, ": dtype is FLOAT64 but f32 is set"));
       provided = tensor.f64_size();
       if (provided == count) copied = CopyFinite(tensor.f64(), field, out.values);
       break;
     case v1::DTYPE_FLOAT32:
-      if (tensor.f64_size() != 0) return absl::InvalidArgumentError(absl::StrCat(field, ": dtype is FLOAT32 but f64 is set"));
+      if (tensor.f64_size() != 0)
+        return absl::InvalidArgumentError(absl::StrCat(field, ": dtype is FLOAT32 but f64 is set"));
       provided = tensor.f32_size();
       if (provided == count) copied = CopyFinite(tensor.f32(), field, out.values);
       break;

@@ -130,8 +130,9 @@ class RatioReporter : public benchmark::ConsoleReporter {
   }
 
   void PrintRatios() const {
-    std::printf("\nsteps/s relative to plain C++ RK4 of Lorenz-63 at the same B (measured in this run);\n"
-                "D is the state size, so only lorenz63 (D = 3) does the baseline's work per step:\n");
+    std::printf(
+        "\nsteps/s relative to plain C++ RK4 of Lorenz-63 at the same B (measured in this run);\n"
+        "D is the state size, so only lorenz63 (D = 3) does the baseline's work per step:\n");
     for (int b : {1, 1024}) {
       const std::string base = "plain_cpp/lorenz63/" + std::to_string(b);
       if (!rate_.count(base)) continue;

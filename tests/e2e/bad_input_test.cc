@@ -95,9 +95,15 @@ TEST_F(BadInput, CalibrateRejectsInStreamAndLeavesTheModelUnchanged) {
   ASSERT_TRUE(before.ok());
   const std::vector<Case> cases = {
       {"unknown model", [](auto& r) { r.set_model("nope"); }, absl::StatusCode::kNotFound, "nope"},
-      {"wrong width", [](auto& r) { *r.mutable_start_state() = F64({2, 2}, {1, 2, 3, 4}); },
+      {"wrong width",
+       [](auto& r) {
+         *r.mutable_start_state() = F64({2, 2}, {1, 2, 3, 4});
+       },
        absl::StatusCode::kInvalidArgument, "start_state"},
-      {"shape mismatch", [](auto& r) { *r.mutable_end_state() = F64({3, 2}, {1, 2, 3, 4, 5, 6}); },
+      {"shape mismatch",
+       [](auto& r) {
+         *r.mutable_end_state() = F64({3, 2}, {1, 2, 3, 4, 5, 6});
+       },
        absl::StatusCode::kInvalidArgument, "end_state"},
       {"NaN", [](auto& r) { r.mutable_end_state()->set_f64(4, NAN); }, absl::StatusCode::kInvalidArgument, "end_state"},
       {"values missing", [](auto& r) { r.mutable_start_state()->mutable_f64()->RemoveLast(); },
@@ -118,7 +124,8 @@ TEST_F(BadInput, CalibrateRejectsInStreamAndLeavesTheModelUnchanged) {
     ASSERT_TRUE(stream->Read(&answer)) << c.what;
     EXPECT_EQ(answer.sequence(), sequence) << c.what;
     EXPECT_EQ(answer.status().code(), static_cast<int>(c.code)) << c.what << ": " << answer.status().message();
-    EXPECT_NE(answer.status().message().find(c.field), std::string::npos) << c.what << ": " << answer.status().message();
+    EXPECT_NE(answer.status().message().find(c.field), std::string::npos)
+        << c.what << ": " << answer.status().message();
   }
 
   absl::StatusOr<v1::GetModelResponse> unchanged = t_.client->GetModel("lorenz63");

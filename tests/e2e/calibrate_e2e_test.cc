@@ -109,7 +109,8 @@ TEST(CalibrateEndToEnd, RecoversRhoAndPublishesItEverywhere) {
   EXPECT_EQ(MetricValue(text, "hybrid_calibration_observations_total{model=\"lorenz63\",status=\"accepted\"}"),
             static_cast<double>(kObservations));
   EXPECT_EQ(MetricValue(text, "hybrid_requests_total{code=\"OK\",model=\"lorenz63\",rpc=\"Calibrate\"}"), 1.0);
-  std::optional<double> coverage = MetricValue(text, "hybrid_interval_coverage_ratio{level=\"0.9\",model=\"lorenz63\"}");
+  std::optional<double> coverage =
+      MetricValue(text, "hybrid_interval_coverage_ratio{level=\"0.9\",model=\"lorenz63\"}");
   ASSERT_TRUE(coverage.has_value());
   EXPECT_GT(*coverage, 0.5);
 }

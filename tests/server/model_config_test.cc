@@ -24,7 +24,8 @@ TEST(ModelConfig, ShippedDefaultParsesWithDefaultsFilled) {
 TEST(ModelConfig, SyntaxErrorsNameTheFileAndLine) {
   absl::StatusOr<v1::ModelConfig> config = ParseModelConfig("name: \"x\"\nbogus_field: 1\n", "x/config.pbtxt");
   EXPECT_EQ(config.status().code(), absl::StatusCode::kInvalidArgument);
-  EXPECT_NE(config.status().message().find("x/config.pbtxt: line 2, column 1"), absl::string_view::npos) << config.status();
+  EXPECT_NE(config.status().message().find("x/config.pbtxt: line 2, column 1"), absl::string_view::npos)
+      << config.status();
 }
 
 TEST(ModelConfig, BadFieldsAreNamed) {

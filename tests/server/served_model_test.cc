@@ -16,7 +16,9 @@ namespace {
 v1::ModelConfig Config(const std::string& extra = "") {
   return ParseModelConfig(
              "name: \"l63\" physics: PHYSICS_KIND_LORENZ63 ensemble_members: 2 "
-             "parameters { name: \"rho\" initial: 20 trainable: true } correction { hidden: [4] } " + extra, "test")
+             "parameters { name: \"rho\" initial: 20 trainable: true } correction { hidden: [4] } " +
+                 extra,
+             "test")
       .value();
 }
 
@@ -48,7 +50,8 @@ TEST(ServedModel, AcceptedObservationPublishesANewVersion) {
 
 TEST(ServedModel, InvalidObservationsAreRejectedBeforeQueueing) {
   Metrics metrics;
-  std::unique_ptr<ServedModel> model = ServedModel::Create(Config("calibration { max_window_steps: 50 }"), &metrics).value();
+  std::unique_ptr<ServedModel> model =
+      ServedModel::Create(Config("calibration { max_window_steps: 50 }"), &metrics).value();
   auto never = [](ObservationOutcome) { ADD_FAILURE() << "rejected observation reached the worker"; };
   auto expect = [&](Observation o, absl::StatusCode code, const std::string& field) {
     absl::Status s = model->Submit(std::move(o), never);

@@ -21,7 +21,8 @@ size_t PeakBytes(GradientMethod method, int64_t steps) {
   PhysicsOptions options;
   options.trainable = {"sigma", "rho", "beta"};
   std::shared_ptr<Lorenz63> model = Lorenz63::Create(options).value();
-  const at::Tensor x0 = (at::ones({1, 256, 3}, at::kDouble) * at::tensor({1.0, 1.0, 20.0}, at::kDouble)).requires_grad_(true);
+  const at::Tensor x0 =
+      (at::ones({1, 256, 3}, at::kDouble) * at::tensor({1.0, 1.0, 20.0}, at::kDouble)).requires_grad_(true);
   const size_t before = counter.live_bytes();
   counter.ResetPeak();
   {
@@ -44,10 +45,11 @@ TEST(AdjointMemory, StaysFlatFrom100To10000StepsWhileBackpropGrows) {
   const size_t adjoint_10000 = PeakBytes(GradientMethod::kAdjoint, 10000);
   const size_t backprop_100 = PeakBytes(GradientMethod::kBackprop, 100);
   const size_t backprop_1000 = PeakBytes(GradientMethod::kBackprop, 1000);
-  std::printf("peak tensor memory: adjoint 100 steps %zu B, 10000 steps %zu B (x%.2f); "
-              "backprop 100 steps %zu B, 1000 steps %zu B (x%.2f)\n",
-              adjoint_100, adjoint_10000, static_cast<double>(adjoint_10000) / adjoint_100, backprop_100,
-              backprop_1000, static_cast<double>(backprop_1000) / backprop_100);
+  std::printf(
+      "peak tensor memory: adjoint 100 steps %zu B, 10000 steps %zu B (x%.2f); "
+      "backprop 100 steps %zu B, 1000 steps %zu B (x%.2f)\n",
+      adjoint_100, adjoint_10000, static_cast<double>(adjoint_10000) / adjoint_100, backprop_100, backprop_1000,
+      static_cast<double>(backprop_1000) / backprop_100);
   EXPECT_LT(static_cast<double>(adjoint_10000), 2.0 * static_cast<double>(adjoint_100));
   EXPECT_GT(static_cast<double>(backprop_1000), 5.0 * static_cast<double>(backprop_100));  // The measure sees growth.
 }

@@ -28,7 +28,8 @@ std::shared_ptr<AdditiveHybrid> Model(double rho, std::vector<int64_t> hidden) {
 WindowBatch TrueWindows(int64_t windows, uint64_t seed) {
   std::shared_ptr<Lorenz63> truth = Lorenz63::Create(PhysicsOptions{}).value();
   at::Generator gen = at::detail::createCPUGenerator(seed);
-  at::Tensor x = (at::tensor({1.0, 1.0, 25.0}, at::kDouble) + 5.0 * at::randn({windows, 3}, gen, at::kDouble)).unsqueeze(0);
+  at::Tensor x =
+      (at::tensor({1.0, 1.0, 25.0}, at::kDouble) + 5.0 * at::randn({windows, 3}, gen, at::kDouble)).unsqueeze(0);
   x = IntegrateFixed(ClassicRk4(), *truth, x, 0.0, 0.01, 300);  // Onto the attractor.
   WindowBatch batch;
   batch.start = x[0];
@@ -55,7 +56,7 @@ TEST(BackpropCalibrator, RecoversRhoFromTrueWindows) {
   const double rho = model->physics().Value(1).mean().item<double>();
   EXPECT_NEAR(rho, 28.0, 0.01 * 28.0);
   EXPECT_LT(last_loss, 1e-3 * first_loss);
-  EXPECT_LT(model->physics().Value(1).std().item<double>(), 0.1);  // Members agree once the data decide.
+  EXPECT_LT(model->physics().Value(1).std().item<double>(), 0.1);             // Members agree once the data decide.
   EXPECT_NEAR(model->physics().Value(0).mean().item<double>(), 10.0, 1e-12);  // Frozen σ untouched.
 }
 

@@ -9,24 +9,15 @@
 #include <cmath>
 
 #include "solvers/ode_solver.h"
+#include "tests/solvers/solver_presets.h"
 
 namespace hybrid::solvers {
 namespace {
 
-SolverOptions Tight() {
-  SolverOptions o;
-  o.method = "dopri5";
-  o.adaptive = true;
-  o.step = 0.0;
-  o.rtol = 1e-10;
-  o.atol = 1e-12;
-  return o;
-}
-
 TEST(DiseaseProgression, MatchesTheEquations) {
   PhysicsOptions o;
-  o.initial = {{"k_IR", 0.3}, {"k_PF", 0.7}, {"k_O", 1.1}, {"Emax", 2.0}, {"EC50", 0.5}, {"h_P", 2.0}, {"k_Dex", 1.3},
-               {"k_DP", 0.9}, {"k_IIR", 0.4}, {"k_DC", 0.6}, {"h_C", 3.0}, {"k1", 0.2}, {"k2", 0.5}, {"k3", 1.5}};
+  o.initial = {{"k_IR", 0.3}, {"k_PF", 0.7},  {"k_O", 1.1},  {"Emax", 2.0}, {"EC50", 0.5}, {"h_P", 2.0}, {"k_Dex", 1.3},
+               {"k_DP", 0.9}, {"k_IIR", 0.4}, {"k_DC", 0.6}, {"h_C", 3.0},  {"k1", 0.2},   {"k2", 0.5},  {"k3", 1.5}};
   auto model = DiseaseProgression::Create(o).value();
   const double z1 = 0.8, z2 = 0.3, z3 = 1.2, z4 = 0.6, z5 = 0.9;
   const at::Tensor f = model->Evaluate(0.0, at::tensor({z1, z2, z3, z4, z5}, at::kDouble).view({1, 1, 5}))[0][0];
@@ -45,13 +36,15 @@ TEST(DiseaseProgression, DexamethasoneFollowsTwoCompartmentKinetics) {
   o.initial = {{"k2", 0.5}, {"k3", 1.5}};
   auto model = DiseaseProgression::Create(o).value();
   absl::StatusOr<Trajectory> r =
-      SolveOde(*model, at::tensor({0.0, 0.0, 4.0, 0.0, 0.0}, at::kDouble).view({1, 1, 5}), 0.0, {0.5, 2.0, 6.0}, Tight());
+      SolveOde(*model, at::tensor({0.0, 0.0, 4.0, 0.0, 0.0}, at::kDouble).view({1, 1, 5}), 0.0, {0.5, 2.0, 6.0},
+               ::hybrid::testing::AdaptiveSolver("dopri5", 1e-10, 1e-12));
   ASSERT_TRUE(r.ok()) << r.status();
   const double times[] = {0.5, 2.0, 6.0};
   for (int i = 0; i < 3; ++i) {
     const double t = times[i];
     EXPECT_NEAR(r->states[i][0][0][2].item<double>(), 4.0 * std::exp(-1.5 * t), 1e-9) << t;
-    EXPECT_NEAR(r->states[i][0][0][1].item<double>(), 4.0 * 1.5 / 1.0 * (std::exp(-0.5 * t) - std::exp(-1.5 * t)), 1e-9) << t;
+    EXPECT_NEAR(r->states[i][0][0][1].item<double>(), 4.0 * 1.5 / 1.0 * (std::exp(-0.5 * t) - std::exp(-1.5 * t)), 1e-9)
+        << t;
   }
 }
 
@@ -67,8 +60,8 @@ TEST(DiseaseProgression, ViralLoadStaysPositiveAndAdaptiveImmunityOnlyGrows) {
   auto model = DiseaseProgression::Create(PhysicsOptions{}).value();
   std::vector<double> times;
   for (int i = 1; i <= 56; ++i) times.push_back(0.25 * i);  // 14 days.
-  absl::StatusOr<Trajectory> r =
-      SolveOde(*model, at::tensor({0.0, 0.0, 5.0, 0.1, 0.0}, at::kDouble).view({1, 1, 5}), 0.0, times, Tight());
+  absl::StatusOr<Trajectory> r = SolveOde(*model, at::tensor({0.0, 0.0, 5.0, 0.1, 0.0}, at::kDouble).view({1, 1, 5}),
+                                          0.0, times, ::hybrid::testing::AdaptiveSolver("dopri5", 1e-10, 1e-12));
   ASSERT_TRUE(r.ok()) << r.status();
   const at::Tensor z = r->states.select(1, 0).select(1, 0);  // [T, 5]
   EXPECT_GT(z.select(1, 3).min().item<double>(), 0.0);

@@ -12,6 +12,7 @@
 
 #include "solvers/ode_solver.h"
 #include "tests/solvers/finite_differences.h"
+#include "tests/solvers/solver_presets.h"
 
 namespace hybrid::solvers {
 namespace {
@@ -38,7 +39,7 @@ TEST(KuramotoSivashinsky, ConservesTheMean) {
   absl::StatusOr<Trajectory> r = SolveEtdRk4(*ks, u0, 0.0, {10.0, 50.0}, 0.25);
   ASSERT_TRUE(r.ok()) << r.status();
   EXPECT_GT((r->states[1] - u0).abs().max().item<double>(), 0.5);  // Chaos moved it far...
-  EXPECT_NEAR(r->states[1].mean().item<double>(), 0.1, 1e-12);    // ...but not its mean.
+  EXPECT_NEAR(r->states[1].mean().item<double>(), 0.1, 1e-12);     // ...but not its mean.
 }
 
 TEST(KuramotoSivashinsky, SmallModesGrowAtTheLinearRate) {
@@ -64,7 +65,8 @@ std::vector<double> EtdOrders(int64_t n, const std::vector<double>& hs) {
   const at::Tensor u0 = Start(*ks);
   const at::Tensor reference = SolveEtdRk4(*ks, u0, 0.0, {4.0}, 1.0 / 1024).value().states[0];
   std::vector<double> errors, orders;
-  for (double h : hs) errors.push_back((SolveEtdRk4(*ks, u0, 0.0, {4.0}, h).value().states[0] - reference).abs().max().item<double>());
+  for (double h : hs)
+    errors.push_back((SolveEtdRk4(*ks, u0, 0.0, {4.0}, h).value().states[0] - reference).abs().max().item<double>());
   for (size_t i = 1; i < hs.size(); ++i) {
     orders.push_back(std::log2(errors[i - 1] / errors[i]));
     std::printf("ETDRK4 on KS, n = %lld, h %.3g → %.3g: error %.3g → %.3g, order %.2f\n", static_cast<long long>(n),
@@ -90,12 +92,7 @@ TEST(KuramotoSivashinsky, EtdRk4AgreesWithAnExplicitAdaptiveSolve) {
   // Dormand–Prince at tight tolerance (small steps forced by the stiffness).
   auto ks = Model(32);
   const at::Tensor u0 = Start(*ks);
-  SolverOptions o;
-  o.method = "dopri5";
-  o.adaptive = true;
-  o.step = 0.0;
-  o.rtol = 1e-11;
-  o.atol = 1e-12;
+  SolverOptions o = ::hybrid::testing::TightDopri5();
   o.max_steps = 1000000;
   absl::StatusOr<Trajectory> explicit_solve = SolveOde(*ks, u0, 0.0, {2.0, 5.0}, o);
   ASSERT_TRUE(explicit_solve.ok()) << explicit_solve.status();

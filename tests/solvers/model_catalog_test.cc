@@ -20,6 +20,7 @@
 #include "solvers/lorenz96.h"
 #include "solvers/ode_solver.h"
 #include "tests/solvers/finite_differences.h"
+#include "tests/solvers/solver_presets.h"
 
 namespace hybrid::solvers {
 namespace {
@@ -29,16 +30,6 @@ using ::hybrid::testing::WorstRelativeError;
 at::Tensor Random(std::vector<int64_t> shape, uint64_t seed, double scale = 1.0, double shift = 0.0) {
   at::Generator gen = at::detail::createCPUGenerator(seed);
   return shift + scale * at::rand(shape, gen, at::kDouble);
-}
-
-SolverOptions Tight() {
-  SolverOptions o;
-  o.method = "dopri5";
-  o.adaptive = true;
-  o.step = 0.0;
-  o.rtol = 1e-11;
-  o.atol = 1e-12;
-  return o;
 }
 
 // --- Lorenz-96 ---------------------------------------------------------------
@@ -88,7 +79,7 @@ TEST(DampedPendulum, ConservesEnergyWithoutDamping) {
   const at::Tensor x0 = at::tensor({2.0, 0.1}, at::kDouble).view({1, 1, 2});  // Large swing: nonlinear.
   std::vector<double> times;
   for (int i = 1; i <= 20; ++i) times.push_back(5.0 * i);
-  absl::StatusOr<Trajectory> r = SolveOde(*model, x0, 0.0, times, Tight());
+  absl::StatusOr<Trajectory> r = SolveOde(*model, x0, 0.0, times, ::hybrid::testing::TightDopri5());
   ASSERT_TRUE(r.ok()) << r.status();
   const double e0 = PendulumEnergy(x0[0][0], omega0);
   for (size_t i = 0; i < times.size(); ++i) {
@@ -112,8 +103,8 @@ TEST(DampedPendulum, SmallSwingsFollowTheLinearSolution) {
   o.initial = {{"alpha", 0.0}};
   auto model = DampedPendulum::Create(o).value();
   const double omega0 = 2 * M_PI / 12, theta0 = 1e-3;
-  absl::StatusOr<Trajectory> r =
-      SolveOde(*model, at::tensor({theta0, 0.0}, at::kDouble).view({1, 1, 2}), 0.0, {3.0, 12.0}, Tight());
+  absl::StatusOr<Trajectory> r = SolveOde(*model, at::tensor({theta0, 0.0}, at::kDouble).view({1, 1, 2}), 0.0,
+                                          {3.0, 12.0}, ::hybrid::testing::TightDopri5());
   ASSERT_TRUE(r.ok());
   // θ(t) = θ0 cos(ω0 t) + O(θ0³).
   EXPECT_NEAR(r->states[0][0][0][0].item<double>(), theta0 * std::cos(omega0 * 3.0), 1e-9);
@@ -129,7 +120,8 @@ TEST(FitzHughNagumo, LaplacianHasTheDiscreteFourierEigenvalues) {
   const double length = 2.0, dx = length / n;
   const at::Tensor xs = at::arange(n, at::kDouble) * dx;
   for (int j : {1, 3, 7}) {
-    const at::Tensor mode = at::cos(2 * M_PI * j * xs / length).unsqueeze(0).expand({n, n});  // Varies along the last axis.
+    const at::Tensor mode =
+        at::cos(2 * M_PI * j * xs / length).unsqueeze(0).expand({n, n});  // Varies along the last axis.
     const double eigen = -4.0 / (dx * dx) * std::pow(std::sin(M_PI * j * dx / length), 2);
     EXPECT_LT((PeriodicLaplacian2d(mode, dx) - eigen * mode).abs().max().item<double>(), 1e-10) << "j = " << j;
   }
@@ -144,7 +136,8 @@ TEST(FitzHughNagumo, MatchesTheEquationsAndSpatialMeansFollowTheKinetics) {
   const at::Tensor fields = x.view({2, 2, 8, 8});
   const at::Tensor u = fields.select(1, 0), v = fields.select(1, 1);
   const double dx = 2.0 / 8;
-  EXPECT_LT((f.select(1, 0) - (1e-3 * PeriodicLaplacian2d(u, dx) + u - u.pow(3) - v - 5e-3)).abs().max().item<double>(), 1e-14);
+  EXPECT_LT((f.select(1, 0) - (1e-3 * PeriodicLaplacian2d(u, dx) + u - u.pow(3) - v - 5e-3)).abs().max().item<double>(),
+            1e-14);
   EXPECT_LT((f.select(1, 1) - (5e-3 * PeriodicLaplacian2d(v, dx) + u - v)).abs().max().item<double>(), 1e-14);
   // Periodic diffusion moves mass without creating it.
   const at::Tensor mean_dv = f.select(1, 1).mean({1, 2});
@@ -178,7 +171,8 @@ TEST(FisherKpp, UniformDensityFollowsTheLogisticSolution) {
   o.initial = {{"r", 1.5}};
   auto model = FisherKpp::Create(o).value();
   const double u0 = 0.05;
-  absl::StatusOr<Trajectory> r = SolveOde(*model, at::full({1, 1, 64}, u0, at::kDouble), 0.0, {1.0, 4.0}, Tight());
+  absl::StatusOr<Trajectory> r =
+      SolveOde(*model, at::full({1, 1, 64}, u0, at::kDouble), 0.0, {1.0, 4.0}, ::hybrid::testing::TightDopri5());
   ASSERT_TRUE(r.ok()) << r.status();
   for (int i = 0; i < 2; ++i) {
     const double t = i == 0 ? 1.0 : 4.0;
@@ -244,25 +238,28 @@ TEST_P(EveryModel, TrajectoryGradientsMatchFiniteDifferences) {
   EXPECT_LT(WorstRelativeError(loss, x0, 2e-3 * GetParam().scale), 1e-6) << GetParam().physics << " x0";
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Catalog, EveryModel,
-    ::testing::Values(CatalogCase{"lorenz63", {}, {"sigma", "rho", "beta"}, 0.01, 10.0},
-                      CatalogCase{"lorenz96", {{"n", 6}}, {"F"}, 0.01, 5.0},
-                      CatalogCase{"damped_pendulum", {}, {"omega0", "alpha"}, 0.1, 2.0},
-                      CatalogCase{"fitzhugh_nagumo", {{"grid", 4}}, {"a", "b", "k"}, 0.01, 1.0},
-                      CatalogCase{"fisher_kpp", {{"dims", 1}, {"grid", 8}}, {"D", "r"}, 0.05, 1.0},
-                      CatalogCase{"fisher_kpp", {{"dims", 2}, {"grid", 4}}, {"D", "r"}, 0.05, 1.0},
-                      CatalogCase{"pkpd_two_compartment", {}, {"ka", "CL", "V1", "Q", "V2"}, 0.2, 50.0},
-                      CatalogCase{"kuramoto_sivashinsky", {{"n", 16}}, {"nu"}, 0.01, 1.0},
-                      CatalogCase{"disease_progression",
-                                  {},
-                                  {"k_IR", "k_PF", "k_O", "Emax", "EC50", "h_P", "k_Dex", "k_DP", "k_IIR", "k_DC", "h_C",
-                                   "k1", "k2", "k3"},
-                                  0.05,
-                                  1.0}),
-    [](const auto& info) {
-      return std::string(info.param.physics) + (info.param.structure.count("dims") ? "_" + std::to_string(static_cast<int>(info.param.structure.at("dims"))) + "d" : "");
-    });
+INSTANTIATE_TEST_SUITE_P(Catalog, EveryModel,
+                         ::testing::Values(CatalogCase{"lorenz63", {}, {"sigma", "rho", "beta"}, 0.01, 10.0},
+                                           CatalogCase{"lorenz96", {{"n", 6}}, {"F"}, 0.01, 5.0},
+                                           CatalogCase{"damped_pendulum", {}, {"omega0", "alpha"}, 0.1, 2.0},
+                                           CatalogCase{"fitzhugh_nagumo", {{"grid", 4}}, {"a", "b", "k"}, 0.01, 1.0},
+                                           CatalogCase{"fisher_kpp", {{"dims", 1}, {"grid", 8}}, {"D", "r"}, 0.05, 1.0},
+                                           CatalogCase{"fisher_kpp", {{"dims", 2}, {"grid", 4}}, {"D", "r"}, 0.05, 1.0},
+                                           CatalogCase{
+                                               "pkpd_two_compartment", {}, {"ka", "CL", "V1", "Q", "V2"}, 0.2, 50.0},
+                                           CatalogCase{"kuramoto_sivashinsky", {{"n", 16}}, {"nu"}, 0.01, 1.0},
+                                           CatalogCase{"disease_progression",
+                                                       {},
+                                                       {"k_IR", "k_PF", "k_O", "Emax", "EC50", "h_P", "k_Dex", "k_DP",
+                                                        "k_IIR", "k_DC", "h_C", "k1", "k2", "k3"},
+                                                       0.05,
+                                                       1.0}),
+                         [](const auto& info) {
+                           return std::string(info.param.physics) +
+                                  (info.param.structure.count("dims")
+                                       ? "_" + std::to_string(static_cast<int>(info.param.structure.at("dims"))) + "d"
+                                       : "");
+                         });
 
 }  // namespace
 }  // namespace hybrid::solvers

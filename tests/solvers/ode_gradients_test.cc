@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "solvers/additive_hybrid.h"
+#include "tests/solvers/solver_presets.h"
 
 namespace hybrid::solvers {
 namespace {
@@ -38,7 +39,8 @@ struct Gradients {
 // d/d(x0, θ) of Σ_i <w_i, x(t_i)> with the given gradient method.
 Gradients Differentiate(const std::shared_ptr<AdditiveHybrid>& model, const std::vector<double>& times,
                         const SolverOptions& solver, GradientMethod method, int64_t checkpoint_every = 7) {
-  const at::Tensor x0 = at::tensor({1.0, 1.0, 20.0, -5.0, -6.0, 24.0}, at::kDouble).view({1, 2, 3}).requires_grad_(true);
+  const at::Tensor x0 =
+      at::tensor({1.0, 1.0, 20.0, -5.0, -6.0, 24.0}, at::kDouble).view({1, 2, 3}).requires_grad_(true);
   GradientOptions g;
   g.method = method;
   g.parameters = Trainable(*model);
@@ -75,23 +77,13 @@ SolverOptions Fixed(double step) {
   return o;
 }
 
-SolverOptions Adaptive(double tol) {
-  SolverOptions o;
-  o.method = "dopri5";
-  o.adaptive = true;
-  o.step = 0.0;
-  o.rtol = tol;
-  o.atol = tol;
-  return o;
-}
-
 TEST(Checkpointing, ReproducesBackpropWithFixedSteps) {
   auto model = Hybrid();
   const std::vector<double> times = {0.25, 0.5, 0.75, 1.0};
   const Gradients backprop = Differentiate(model, times, Fixed(0.01), GradientMethod::kBackprop);
   for (int64_t k : {1, 7, 100, 1000}) {  // Segments of one step, uneven, exactly one output span, everything.
-    const double d = WorstRelativeDifference(Differentiate(model, times, Fixed(0.01), GradientMethod::kCheckpoint, k),
-                                             backprop);
+    const double d =
+        WorstRelativeDifference(Differentiate(model, times, Fixed(0.01), GradientMethod::kCheckpoint, k), backprop);
     EXPECT_LT(d, 1e-10) << "checkpoint_every " << k;
   }
 }
@@ -99,18 +91,23 @@ TEST(Checkpointing, ReproducesBackpropWithFixedSteps) {
 TEST(Checkpointing, ReproducesBackpropWithAdaptiveStepsAndDenseOutput) {
   auto model = Hybrid();
   const std::vector<double> times = {0.3, 0.55, 1.0};  // Between steps: dense output.
-  const Gradients backprop = Differentiate(model, times, Adaptive(1e-8), GradientMethod::kBackprop);
-  const double d = WorstRelativeDifference(
-      Differentiate(model, times, Adaptive(1e-8), GradientMethod::kCheckpoint, 5), backprop);
+  const Gradients backprop =
+      Differentiate(model, times, ::hybrid::testing::AdaptiveSolver("dopri5", 1e-8, 1e-8), GradientMethod::kBackprop);
+  const double d =
+      WorstRelativeDifference(Differentiate(model, times, ::hybrid::testing::AdaptiveSolver("dopri5", 1e-8, 1e-8),
+                                            GradientMethod::kCheckpoint, 5),
+                              backprop);
   EXPECT_LT(d, 1e-10);
 }
 
 TEST(Adjoint, MatchesBackpropToTheSolverAccuracy) {
   auto model = Hybrid();
   const std::vector<double> times = {0.3, 0.55, 1.0};
-  const Gradients backprop = Differentiate(model, times, Adaptive(1e-12), GradientMethod::kBackprop);
-  const double d = WorstRelativeDifference(Differentiate(model, times, Adaptive(1e-12), GradientMethod::kAdjoint),
-                                           backprop);
+  const Gradients backprop =
+      Differentiate(model, times, ::hybrid::testing::AdaptiveSolver("dopri5", 1e-12, 1e-12), GradientMethod::kBackprop);
+  const double d = WorstRelativeDifference(
+      Differentiate(model, times, ::hybrid::testing::AdaptiveSolver("dopri5", 1e-12, 1e-12), GradientMethod::kAdjoint),
+      backprop);
   std::printf("adjoint vs backprop (dopri5, tol 1e-12): worst relative difference %.2e\n", d);
   EXPECT_LT(d, 1e-6);
 }
@@ -129,7 +126,8 @@ TEST(Adjoint, MatchesTheAnalyticDerivative) {
   GradientOptions g;
   g.method = GradientMethod::kAdjoint;
   g.parameters = {decay->k};
-  absl::StatusOr<Trajectory> r = SolveOdeDifferentiable(decay, x0, 0.0, {1.3}, Adaptive(1e-11), g);
+  absl::StatusOr<Trajectory> r =
+      SolveOdeDifferentiable(decay, x0, 0.0, {1.3}, ::hybrid::testing::AdaptiveSolver("dopri5", 1e-11, 1e-11), g);
   ASSERT_TRUE(r.ok()) << r.status();
   r->states.sum().backward();
   const double xT = 2.0 * std::exp(-0.7 * 1.3);
@@ -159,7 +157,8 @@ TEST(GradientOptions, RejectsBadCheckpointInterval) {
   GradientOptions g;
   g.method = GradientMethod::kCheckpoint;
   g.checkpoint_every = 0;
-  absl::Status s = SolveOdeDifferentiable(Hybrid(), at::zeros({1, 1, 3}, at::kDouble), 0.0, {1.0}, Fixed(0.1), g).status();
+  absl::Status s =
+      SolveOdeDifferentiable(Hybrid(), at::zeros({1, 1, 3}, at::kDouble), 0.0, {1.0}, Fixed(0.1), g).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(s.message().find("checkpoint_every"), absl::string_view::npos);
 }

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/solvers/solver_presets.h"
+
 namespace hybrid::solvers {
 namespace {
 
@@ -111,21 +113,11 @@ TEST(FixedStep, WorksInFloat32AndOnHigherRankStates) {
   }
 }
 
-SolverOptions Adaptive(const std::string& method, double tol) {
-  SolverOptions o;
-  o.method = method;
-  o.adaptive = true;
-  o.step = 0.0;
-  o.rtol = tol;
-  o.atol = tol;
-  return o;
-}
-
 TEST(Adaptive, ErrorFollowsTheToleranceAndStepsGrowAsItLoosens) {
   const at::Tensor x0 = at::tensor({1.0, 0.0}, at::kDouble).view({1, 2});
   int64_t previous_steps = 0;
   for (double tol : {1e-4, 1e-6, 1e-8, 1e-10}) {
-    absl::StatusOr<Trajectory> out = SolveOde(kOscillator, x0, 0.0, {10.0}, Adaptive("dopri5", tol));
+    absl::StatusOr<Trajectory> out = SolveOde(kOscillator, x0, 0.0, {10.0}, ::hybrid::testing::AdaptiveSolver("dopri5", tol, tol));
     ASSERT_TRUE(out.ok()) << out.status();
     const double error = (out->states[0] - OscillatorExact(x0, 10.0)).abs().max().item<double>();
     EXPECT_LT(error, 100 * tol) << "tol " << tol;  // Global error over ~1.6 periods.
@@ -139,7 +131,8 @@ TEST(Adaptive, DenseOutputIsAccurateBetweenSteps) {
   const at::Tensor x0 = at::tensor({1.0, 0.0}, at::kDouble).view({1, 2});
   std::vector<double> times;
   for (int i = 1; i <= 400; ++i) times.push_back(0.025 * i);  // Many outputs per step.
-  absl::StatusOr<Trajectory> out = SolveOde(kOscillator, x0, 0.0, times, Adaptive("dopri5", 1e-9));
+  absl::StatusOr<Trajectory> out =
+      SolveOde(kOscillator, x0, 0.0, times, ::hybrid::testing::AdaptiveSolver("dopri5", 1e-9, 1e-9));
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_LT(out->stats.accepted, 200) << "dense output should not force steps onto the output grid";
   double worst = 0.0;
@@ -151,7 +144,8 @@ TEST(Adaptive, DenseOutputIsAccurateBetweenSteps) {
 
 TEST(Adaptive, HeunAdaptsToo) {
   const at::Tensor x0 = at::ones({2, 1}, at::kDouble);
-  absl::StatusOr<Trajectory> out = SolveOde(kGaussian, x0, 0.0, {0.5, 1.5}, Adaptive("heun", 1e-6));
+  absl::StatusOr<Trajectory> out =
+      SolveOde(kGaussian, x0, 0.0, {0.5, 1.5}, ::hybrid::testing::AdaptiveSolver("heun", 1e-6, 1e-6));
   ASSERT_TRUE(out.ok()) << out.status();
   EXPECT_NEAR(out->states[1][0][0].item<double>(), std::exp(-2.25), 1e-4);
   EXPECT_NEAR(out->states[0][1][0].item<double>(), std::exp(-0.25), 1e-4);
@@ -160,7 +154,7 @@ TEST(Adaptive, HeunAdaptsToo) {
 TEST(Adaptive, EachBatchRowKeepsItsOwnStartAndAccuracy) {
   // Rows on very different scales: the error control must hold for each one.
   const at::Tensor x0 = at::tensor({1.0, 0.0, 1e-3, 0.0, 0.0, 50.0}, at::kDouble).view({3, 2});
-  SolverOptions o = Adaptive("dopri5", 1e-9);
+  SolverOptions o = ::hybrid::testing::AdaptiveSolver("dopri5", 1e-9, 1e-9);
   o.atol = 1e-14;  // Relative control for every row.
   absl::StatusOr<Trajectory> out = SolveOde(kOscillator, x0, 0.0, {3.0}, o);
   ASSERT_TRUE(out.ok()) << out.status();
@@ -176,7 +170,8 @@ TEST(Adaptive, GradientsFlowThroughTheSteps) {
   const at::Tensor k = at::full({1}, 0.7, at::kDouble).set_requires_grad(true);
   const at::Tensor x0 = at::full({1, 1}, 2.0, at::kDouble).set_requires_grad(true);
   const FunctionField decay([&](double, const at::Tensor& x) { return -k * x; });
-  absl::StatusOr<Trajectory> out = SolveOde(decay, x0, 0.0, {1.3}, Adaptive("dopri5", 1e-10));
+  absl::StatusOr<Trajectory> out =
+      SolveOde(decay, x0, 0.0, {1.3}, ::hybrid::testing::AdaptiveSolver("dopri5", 1e-10, 1e-10));
   ASSERT_TRUE(out.ok()) << out.status();
   out->states.sum().backward();
   const double exact = 2.0 * std::exp(-0.7 * 1.3);
@@ -192,10 +187,10 @@ TEST(Failures, BadOptionsAndGridsNameTheField) {
   o = SolverOptions{};
   o.method = "rk45";
   EXPECT_NE(SolveOde(kOscillator, x0, 0.0, {1.0}, o).status().message().find("method"), absl::string_view::npos);
-  o = Adaptive("rk4", 1e-6);
+  o = ::hybrid::testing::AdaptiveSolver("rk4", 1e-6, 1e-6);
   EXPECT_NE(SolveOde(kOscillator, x0, 0.0, {1.0}, o).status().message().find("no error estimate"),
             absl::string_view::npos);
-  o = Adaptive("dopri5", 0.0);
+  o = ::hybrid::testing::AdaptiveSolver("dopri5", 0.0, 0.0);
   EXPECT_NE(SolveOde(kOscillator, x0, 0.0, {1.0}, o).status().message().find("rtol"), absl::string_view::npos);
   absl::Status s = SolveOde(kOscillator, x0, 0.0, {1.0, 0.5}, SolverOptions{}).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
@@ -214,7 +209,9 @@ TEST(Failures, FixedStepBlowUpIsFailedPreconditionWithTheTime) {
 }
 
 TEST(Failures, AdaptiveBlowUpIsAStepSizeUnderflowNearTheSingularity) {
-  absl::Status s = SolveOde(kBlowUp, at::ones({1, 1}, at::kDouble), 0.0, {2.0}, Adaptive("dopri5", 1e-8)).status();
+  absl::Status s = SolveOde(kBlowUp, at::ones({1, 1}, at::kDouble), 0.0, {2.0},
+                            ::hybrid::testing::AdaptiveSolver("dopri5", 1e-8, 1e-8))
+                       .status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   const std::string message(s.message());
   const std::string prefix = "step size underflow at t = ";
@@ -223,7 +220,7 @@ TEST(Failures, AdaptiveBlowUpIsAStepSizeUnderflowNearTheSingularity) {
 }
 
 TEST(Failures, MaxStepsIsFailedPrecondition) {
-  SolverOptions o = Adaptive("dopri5", 1e-12);
+  SolverOptions o = ::hybrid::testing::AdaptiveSolver("dopri5", 1e-12, 1e-12);
   o.max_steps = 20;
   absl::Status s = SolveOde(kOscillator, at::tensor({1.0, 0.0}, at::kDouble).view({1, 2}), 0.0, {50.0}, o).status();
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);

@@ -9,18 +9,10 @@
 #include <cmath>
 #include <vector>
 
+#include "tests/solvers/solver_presets.h"
+
 namespace hybrid::solvers {
 namespace {
-
-SolverOptions Tight() {
-  SolverOptions o;
-  o.method = "dopri5";
-  o.adaptive = true;
-  o.step = 0.0;
-  o.rtol = 1e-11;
-  o.atol = 1e-12;
-  return o;
-}
 
 std::vector<double> Grid(double end, double dt) {
   std::vector<double> t;
@@ -43,7 +35,7 @@ TEST(PkPd, MassBalanceHoldsThroughEveryKindOfDose) {
                                    {8.5, 60.0, DoseRoute::kInfusion, 3.0},
                                    {10.0, 25.0, DoseRoute::kOral}};
   const std::vector<double> times = Grid(24.0, 0.5);  // Includes dosing times 6 and 10.
-  absl::StatusOr<Trajectory> r = SolveWithDosing(*model, kEmpty, 0.0, times, Tight(), doses);
+  absl::StatusOr<Trajectory> r = SolveWithDosing(*model, kEmpty, 0.0, times, ::hybrid::testing::TightDopri5(), doses);
   ASSERT_TRUE(r.ok()) << r.status();
   for (size_t i = 0; i < times.size(); ++i) {
     double given = 0.0;
@@ -55,7 +47,7 @@ TEST(PkPd, MassBalanceHoldsThroughEveryKindOfDose) {
     EXPECT_GE(r->states[i].min().item<double>(), -1e-12) << "amounts stay non-negative";
   }
   // At t = 6 the IV bolus has just been given: the central amount jumps by 40.
-  const double before = r->states[10][0][0][TwoCompartmentPkPd::kCentral].item<double>();  // t = 5.5
+  const double before = r->states[10][0][0][TwoCompartmentPkPd::kCentral].item<double>();   // t = 5.5
   const double at_dose = r->states[11][0][0][TwoCompartmentPkPd::kCentral].item<double>();  // t = 6
   EXPECT_GT(at_dose - before, 35.0);
 }
@@ -66,7 +58,8 @@ TEST(PkPd, OralDoseFollowsTheBatemanFunction) {
   auto model = Model({{"Q", 1e-9}});
   const double dose = 100.0, ka = 1.0, k = 5.0 / 50.0;
   const std::vector<double> times = Grid(12.0, 1.0);
-  absl::StatusOr<Trajectory> r = SolveWithDosing(*model, kEmpty, 0.0, times, Tight(), {{0.0, dose, DoseRoute::kOral}});
+  absl::StatusOr<Trajectory> r =
+      SolveWithDosing(*model, kEmpty, 0.0, times, ::hybrid::testing::TightDopri5(), {{0.0, dose, DoseRoute::kOral}});
   ASSERT_TRUE(r.ok()) << r.status();
   for (size_t i = 0; i < times.size(); ++i) {
     const double t = times[i];
@@ -81,7 +74,7 @@ TEST(PkPd, InfusionApproachesItsPlateauAndDecaysAfterwards) {
   // it runs, then decays as e^{−k(t − T)}.
   auto model = Model({{"Q", 1e-9}});
   const double rate = 10.0, duration = 6.0, k = 0.1;
-  absl::StatusOr<Trajectory> r = SolveWithDosing(*model, kEmpty, 0.0, {3.0, 6.0, 9.0}, Tight(),
+  absl::StatusOr<Trajectory> r = SolveWithDosing(*model, kEmpty, 0.0, {3.0, 6.0, 9.0}, ::hybrid::testing::TightDopri5(),
                                                  {{0.0, rate * duration, DoseRoute::kInfusion, duration}});
   ASSERT_TRUE(r.ok()) << r.status();
   auto plateau = [&](double t) { return rate / k * (1 - std::exp(-k * t)); };
@@ -93,7 +86,8 @@ TEST(PkPd, InfusionApproachesItsPlateauAndDecaysAfterwards) {
 TEST(PkPd, EmaxEffectHasItsHalfMaximumAtEc50) {
   auto model = Model({{"V1", 10.0}, {"EC50", 2.0}, {"hill", 3.0}});
   // Central amounts giving C = 0, EC50, 10·EC50.
-  const at::Tensor x = at::tensor({0.0, 0.0, 0.0, 0.0, 0.0, 20.0, 0.0, 0.0, 0.0, 200.0, 0.0, 0.0}, at::kDouble).view({1, 3, 4});
+  const at::Tensor x =
+      at::tensor({0.0, 0.0, 0.0, 0.0, 0.0, 20.0, 0.0, 0.0, 0.0, 200.0, 0.0, 0.0}, at::kDouble).view({1, 3, 4});
   const at::Tensor e = model->Effect(x);
   EXPECT_NEAR(e[0][0].item<double>(), 0.0, 1e-12);
   EXPECT_NEAR(e[0][1].item<double>(), 50.0, 1e-12);
@@ -103,7 +97,8 @@ TEST(PkPd, EmaxEffectHasItsHalfMaximumAtEc50) {
 TEST(PkPd, BadDosesAreNamed) {
   auto model = Model();
   auto error = [&](Dose d) {
-    return std::string(SolveWithDosing(*model, kEmpty, 0.0, {10.0}, Tight(), {{0.0, 1.0, DoseRoute::kOral}, d})
+    return std::string(SolveWithDosing(*model, kEmpty, 0.0, {10.0}, ::hybrid::testing::TightDopri5(),
+                                       {{0.0, 1.0, DoseRoute::kOral}, d})
                            .status()
                            .message());
   };
