@@ -14,21 +14,24 @@ namespace {
 
 enum Parameter : size_t { kKa, kCl, kV1, kQ, kV2, kEmax, kEc50, kHill };
 
-// The model plus a constant infusion rate into the central compartment.
+// The model plus a constant infusion rate into the central compartment; the
+// rate vector is built once per piece, not per evaluation.
 class InfusedField : public VectorField {
  public:
-  InfusedField(const TwoCompartmentPkPd& model, double rate) : model_(model), rate_(rate) {}
+  InfusedField(const TwoCompartmentPkPd& model, double rate, const at::TensorOptions& options) : model_(model) {
+    if (rate != 0.0) {
+      input_ = at::zeros({4}, options);
+      input_[TwoCompartmentPkPd::kCentral] = rate;
+    }
+  }
   at::Tensor Evaluate(double t, const at::Tensor& x) const override {
-    at::Tensor f = model_.Evaluate(t, x);
-    if (rate_ == 0.0) return f;
-    at::Tensor input = at::zeros({4}, x.options());
-    input[TwoCompartmentPkPd::kCentral] = rate_;
-    return f + input;
+    const at::Tensor f = model_.Evaluate(t, x);
+    return input_.defined() ? f + input_ : f;
   }
 
  private:
   const TwoCompartmentPkPd& model_;
-  double rate_;
+  at::Tensor input_;  // Undefined without infusion.
 };
 
 absl::Status ValidateDoses(const std::vector<Dose>& doses, double t0, double t_end) {
@@ -127,7 +130,7 @@ absl::StatusOr<Trajectory> SolveWithDosing(const TwoCompartmentPkPd& model, cons
     while (next < times.size() && times[next] <= piece_end) piece_times.push_back(times[next++]);
     const bool end_is_output = !piece_times.empty() && piece_times.back() == piece_end;
     if (!end_is_output) piece_times.push_back(piece_end);
-    const InfusedField field(model, rate_at(t));
+    const InfusedField field(model, rate_at(t), x.options());
     absl::StatusOr<Trajectory> piece = SolveOde(field, x, t, piece_times, options);
     if (!piece.ok()) return piece.status();
     out.stats.accepted += piece->stats.accepted;
