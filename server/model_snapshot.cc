@@ -4,7 +4,7 @@
 
 namespace hybrid::server {
 
-std::vector<ParameterEstimate> EstimateParameters(const solvers::AdditiveHybrid& model) {
+std::vector<ParameterEstimate> EstimateParameters(const solvers::HybridModel& model) {
   at::NoGradGuard no_grad;
   const solvers::ScientificModel& physics = model.physics();
   std::vector<ParameterEstimate> out;

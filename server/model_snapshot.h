@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "server/domain_types.h"
-#include "solvers/additive_hybrid.h"
+#include "solvers/hybrid_model.h"
 #include "solvers/backprop_calibrator.h"
 
 namespace hybrid::server {
@@ -21,13 +21,13 @@ namespace hybrid::server {
 struct ModelSnapshot {
   uint64_t version = 0;
   uint64_t observations_accepted = 0;
-  std::shared_ptr<const solvers::AdditiveHybrid> model;
+  std::shared_ptr<const solvers::HybridModel> model;
   at::Tensor residual_variance;  // [D], the calibrator's noise estimate.
   std::vector<ParameterEstimate> parameters;
 };
 
 // Mean and spread over members of every physical parameter of `model`.
-std::vector<ParameterEstimate> EstimateParameters(const solvers::AdditiveHybrid& model);
+std::vector<ParameterEstimate> EstimateParameters(const solvers::HybridModel& model);
 
 // Deep-copies the calibrator's model and noise estimate.
 std::shared_ptr<const ModelSnapshot> TakeSnapshot(const solvers::BackpropCalibrator& calibrator, uint64_t version,

@@ -69,7 +69,7 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   // Snapshots are never trained, so inference mode (no autograd bookkeeping at
   // all, faster than no-grad) is safe here.
   c10::InferenceMode inference;
-  const solvers::AdditiveHybrid& model = *snapshot.model;
+  const solvers::HybridModel& model = *snapshot.model;
   const int64_t dim = model.state_dim();
   const bool single = q.initial_state.shape.size() == 1;
   const int64_t batch = single ? 1 : q.initial_state.shape[0];

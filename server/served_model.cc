@@ -11,7 +11,7 @@
 #include "server/calibration_worker.h"
 #include "server/model_snapshot.h"
 #include "server/predict_on_snapshot.h"
-#include "solvers/additive_hybrid.h"
+#include "solvers/hybrid_model.h"
 #include "solvers/backprop_calibrator.h"
 #include "solvers/torch_status.h"
 
@@ -66,7 +66,7 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
   return solvers::RunCatchingTorch("loading model", [&]() -> absl::StatusOr<std::unique_ptr<ServedModel>> {
     absl::StatusOr<solvers::HybridModelSpec> spec = ToSpec(config);
     if (!spec.ok()) return spec.status();
-    absl::StatusOr<std::shared_ptr<solvers::AdditiveHybrid>> model = solvers::AdditiveHybrid::Create(*spec);
+    absl::StatusOr<std::shared_ptr<solvers::HybridModel>> model = solvers::HybridModel::Create(*spec);
     if (!model.ok()) return model.status();
     absl::StatusOr<std::unique_ptr<solvers::BackpropCalibrator>> calibrator =
         solvers::BackpropCalibrator::Create(*model, ToCalibratorOptions(config.calibration()));

@@ -25,7 +25,7 @@ bool AllFinite(const std::vector<at::Tensor>& tensors) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<BackpropCalibrator>> BackpropCalibrator::Create(std::shared_ptr<AdditiveHybrid> model,
+absl::StatusOr<std::unique_ptr<BackpropCalibrator>> BackpropCalibrator::Create(std::shared_ptr<HybridModel> model,
                                                                                const CalibratorOptions& options) {
   auto positive = [](double v) { return v > 0.0 && std::isfinite(v); };
   if (!positive(options.learning_rate_theta)) {
@@ -51,7 +51,7 @@ absl::StatusOr<std::unique_ptr<BackpropCalibrator>> BackpropCalibrator::Create(s
   return std::unique_ptr<BackpropCalibrator>(new BackpropCalibrator(std::move(model), options));
 }
 
-BackpropCalibrator::BackpropCalibrator(std::shared_ptr<AdditiveHybrid> model, const CalibratorOptions& options)
+BackpropCalibrator::BackpropCalibrator(std::shared_ptr<HybridModel> model, const CalibratorOptions& options)
     : model_(std::move(model)), options_(options) {
   std::vector<torch::optim::OptimizerParamGroup> groups;
   auto add_group = [&](std::vector<at::Tensor> params, double lr) {

@@ -1,4 +1,4 @@
-// BackpropCalibrator: online calibration of an AdditiveHybrid by exact
+// BackpropCalibrator: online calibration of an HybridModel by exact
 // gradients through the RK4 window and Adam, with separate learning rates for
 // the physical parameters θ and the network weights φ.
 //
@@ -24,7 +24,7 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "solvers/additive_hybrid.h"
+#include "solvers/hybrid_model.h"
 
 namespace torch::optim {
 class Adam;
@@ -55,21 +55,21 @@ struct CalibrationStep {
 
 class BackpropCalibrator {
  public:
-  static absl::StatusOr<std::unique_ptr<BackpropCalibrator>> Create(std::shared_ptr<AdditiveHybrid> model,
+  static absl::StatusOr<std::unique_ptr<BackpropCalibrator>> Create(std::shared_ptr<HybridModel> model,
                                                                     const CalibratorOptions& options);
   ~BackpropCalibrator();
 
   absl::StatusOr<CalibrationStep> Update(const WindowBatch& batch);
 
-  const AdditiveHybrid& model() const { return *model_; }
+  const HybridModel& model() const { return *model_; }
   // Per-component variance of one-window forecast errors, [D].
   const at::Tensor& residual_variance() const { return residual_variance_; }
   const CalibratorOptions& options() const { return options_; }
 
  private:
-  BackpropCalibrator(std::shared_ptr<AdditiveHybrid> model, const CalibratorOptions& options);
+  BackpropCalibrator(std::shared_ptr<HybridModel> model, const CalibratorOptions& options);
 
-  std::shared_ptr<AdditiveHybrid> model_;
+  std::shared_ptr<HybridModel> model_;
   CalibratorOptions options_;
   std::unique_ptr<torch::optim::Adam> optimizer_;  // Null when nothing is trainable.
   at::Tensor residual_variance_;

@@ -20,6 +20,7 @@ class FitzHughNagumo : public ScientificModel {
   static const std::vector<ParameterSpec>& Specs();
 
   int64_t state_dim() const override { return 2 * grid_ * grid_; }
+  std::vector<int64_t> FieldShape() const override { return {2, grid_, grid_}; }
   int64_t grid() const { return grid_; }
   double dx() const { return dx_; }
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;

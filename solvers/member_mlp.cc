@@ -29,7 +29,10 @@ at::Tensor MemberMlpImpl::Forward(const at::Tensor& x) const {
   at::Tensor h = x;
   for (size_t k = 0; k < weights_.size(); ++k) {
     h = at::baddbmm(biases_[k], h, weights_[k]);
-    if (k + 1 < weights_.size()) h = at::tanh(h);
+    if (k + 1 < weights_.size()) {
+      h = at::tanh(h);
+      if (options_.dropout > 0.0 && is_training()) h = at::dropout(h, options_.dropout, /*train=*/true);
+    }
   }
   return h;
 }

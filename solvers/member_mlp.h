@@ -7,6 +7,9 @@
 // Layer k of member m: h ← tanh(h · W_k[m] + b_k[m]) (no tanh on the last).
 // Initialisation: U(±1/√fan_in) per member from `seed`; the last layer is scaled
 // by `output_scale` so that a fresh hybrid starts close to its physics.
+// Dropout (probability `dropout`) acts on hidden activations while the module
+// is in training mode (torch::nn::Module::train), which is also how MC dropout
+// samples.
 #pragma once
 
 #include <torch/nn/module.h>
@@ -23,6 +26,7 @@ struct MemberMlpOptions {
   int64_t output = 0;
   int64_t members = 1;
   double output_scale = 0.01;
+  double dropout = 0.0;  // On hidden activations, in training mode only.
   uint64_t seed = 0;
   at::ScalarType dtype = at::kDouble;
 };

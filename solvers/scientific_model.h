@@ -50,6 +50,9 @@ class ScientificModel : public torch::nn::Module, public VectorField {
   const std::vector<ParameterSpec>& specs() const { return specs_; }
   int64_t members() const { return members_; }
   virtual int64_t state_dim() const = 0;
+  // {channels, height, width} when the state is a flattened field (channel-major,
+  // row-major), for convolutional corrections; empty for vector states.
+  virtual std::vector<int64_t> FieldShape() const { return {}; }
 
   // Physical value of parameter `index`, shape [M].
   at::Tensor Value(size_t index) const;

@@ -14,7 +14,7 @@
 
 #include <cstdint>
 
-#include "solvers/additive_hybrid.h"
+#include "solvers/hybrid_model.h"
 
 namespace hybrid::solvers {
 
@@ -22,7 +22,7 @@ struct WindowRollout {
   at::Tensor prediction;  // [M, W, D]: each member's RK4 forecast of the end state.
 };
 
-WindowRollout RolloutWindows(const AdditiveHybrid& model, const at::Tensor& start, double step, int64_t steps);
+WindowRollout RolloutWindows(const HybridModel& model, const at::Tensor& start, double step, int64_t steps);
 
 // Mean over members, windows and components of (prediction − end)².
 at::Tensor WindowMse(const at::Tensor& prediction, const at::Tensor& end);

@@ -17,12 +17,12 @@
 #include <string>
 #include <vector>
 
-#include "solvers/additive_hybrid.h"
+#include "solvers/hybrid_model.h"
 #include "solvers/ode_solver.h"
 
 namespace {
 
-using hybrid::solvers::AdditiveHybrid;
+using hybrid::solvers::HybridModel;
 using hybrid::solvers::ClassicRk4;
 using hybrid::solvers::HybridModelSpec;
 using hybrid::solvers::IntegrateFixed;
@@ -73,15 +73,15 @@ struct ModelCase {
   int steps_backward;  // Fewer for large fields: backprop keeps every stage.
 };
 
-std::shared_ptr<AdditiveHybrid> Build(const ModelCase& c) {
+std::shared_ptr<HybridModel> Build(const ModelCase& c) {
   HybridModelSpec spec;
   spec.physics = c.physics;
   spec.physics_options.structure = c.structure;
   spec.physics_options.trainable = c.trainable;
-  return AdditiveHybrid::Create(spec).value();
+  return HybridModel::Create(spec).value();
 }
 
-at::Tensor Start(const AdditiveHybrid& model, int64_t b) {
+at::Tensor Start(const HybridModel& model, int64_t b) {
   return 0.5 + 0.1 * at::rand({1, b, model.state_dim()}, at::kDouble);
 }
 

@@ -13,7 +13,7 @@
 namespace hybrid::solvers {
 namespace {
 
-std::shared_ptr<AdditiveHybrid> Model(double rho, std::vector<int64_t> hidden) {
+std::shared_ptr<HybridModel> Model(double rho, std::vector<int64_t> hidden) {
   HybridModelSpec spec;
   spec.physics_options.members = 3;
   spec.physics_options.initial = {{"rho", rho}};
@@ -21,7 +21,7 @@ std::shared_ptr<AdditiveHybrid> Model(double rho, std::vector<int64_t> hidden) {
   spec.physics_options.member_jitter = 0.05;
   spec.physics_options.seed = 1;
   spec.hidden = std::move(hidden);
-  return AdditiveHybrid::Create(spec).value();
+  return HybridModel::Create(spec).value();
 }
 
 // Windows of the true Lorenz-63 (ρ = 28) from states spread over the attractor.
@@ -40,7 +40,7 @@ WindowBatch TrueWindows(int64_t windows, uint64_t seed) {
 }
 
 TEST(BackpropCalibrator, RecoversRhoFromTrueWindows) {
-  std::shared_ptr<AdditiveHybrid> model = Model(20.0, {8});
+  std::shared_ptr<HybridModel> model = Model(20.0, {8});
   auto calibrator = BackpropCalibrator::Create(model, {.learning_rate_theta = 0.02, .correction_penalty = 1.0}).value();
   const WindowBatch data = TrueWindows(8 * 300, 42);
   double first_loss = 0.0, last_loss = 0.0;
@@ -69,9 +69,9 @@ TEST(BackpropCalibrator, CoverageIsMeasuredBeforeTheUpdate) {
 }
 
 TEST(BackpropCalibrator, NonFiniteLossLeavesTheModelUnchanged) {
-  std::shared_ptr<AdditiveHybrid> model = Model(20.0, {4});
+  std::shared_ptr<HybridModel> model = Model(20.0, {4});
   auto calibrator = BackpropCalibrator::Create(model, {}).value();
-  std::shared_ptr<AdditiveHybrid> before = model->Clone();
+  std::shared_ptr<HybridModel> before = model->Clone();
   WindowBatch batch = TrueWindows(4, 7);
   batch.start = batch.start * 1e200;  // Overflows inside the first RK4 stage.
   absl::StatusOr<CalibrationStep> step = calibrator->Update(batch);

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <functional>
 
-#include "solvers/additive_hybrid.h"
+#include "solvers/hybrid_model.h"
 #include "solvers/lorenz63.h"
 #include "solvers/window_loss.h"
 #include "tests/solvers/finite_differences.h"
@@ -104,8 +104,8 @@ TEST(Lorenz63, MemberJitterSpreadsOnlyTrainableParameters) {
   EXPECT_EQ(model->Value(0).std().item<double>(), 0.0);
 }
 
-TEST(AdditiveHybrid, IsPhysicsPlusEachMembersOwnCorrection) {
-  std::shared_ptr<AdditiveHybrid> model = AdditiveHybrid::Create(Spec(3, {8})).value();
+TEST(HybridModel, IsPhysicsPlusEachMembersOwnCorrection) {
+  std::shared_ptr<HybridModel> model = HybridModel::Create(Spec(3, {8})).value();
   const at::Tensor x = at::randn({3, 5, 3}, at::kDouble);
   const at::Tensor total = model->Evaluate(0.0, x);
   const at::Tensor g = model->Correction(x);
@@ -116,9 +116,9 @@ TEST(AdditiveHybrid, IsPhysicsPlusEachMembersOwnCorrection) {
   EXPECT_GT((gs[0] - gs[1]).abs().max().item<double>(), 1e-6);
 }
 
-TEST(AdditiveHybrid, CloneIsADeepCopy) {
-  std::shared_ptr<AdditiveHybrid> model = AdditiveHybrid::Create(Spec(2, {4})).value();
-  std::shared_ptr<AdditiveHybrid> copy = model->Clone();
+TEST(HybridModel, CloneIsADeepCopy) {
+  std::shared_ptr<HybridModel> model = HybridModel::Create(Spec(2, {4})).value();
+  std::shared_ptr<HybridModel> copy = model->Clone();
   const at::Tensor x = at::randn({2, 3, 3}, at::kDouble);
   EXPECT_TRUE(at::equal(model->Evaluate(0.0, x), copy->Evaluate(0.0, x)));
   {
@@ -135,7 +135,7 @@ constexpr double kEps = 2e-3;
 class WindowGradient : public ::testing::Test {
  protected:
   void SetUp() override {
-    model_ = AdditiveHybrid::Create(Spec(2, {6})).value();
+    model_ = HybridModel::Create(Spec(2, {6})).value();
     start_ = at::tensor({1.0, 2.0, 20.0, -5.0, -6.0, 25.0, 0.5, 0.1, 10.0}, at::kDouble).view({3, 3});
     // A target 0.3 off the model's own forecast: residuals O(0.3) keep the loss
     // O(0.1), so finite differences are not swamped by rounding (~1e-16·loss/eps).
@@ -144,7 +144,7 @@ class WindowGradient : public ::testing::Test {
   }
   at::Tensor Loss() const { return WindowMse(RolloutWindows(*model_, start_, 0.01, 10).prediction, end_); }
 
-  std::shared_ptr<AdditiveHybrid> model_;
+  std::shared_ptr<HybridModel> model_;
   at::Tensor start_, end_;
 };
 

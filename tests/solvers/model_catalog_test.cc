@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "solvers/additive_hybrid.h"
+#include "solvers/hybrid_model.h"
 #include "solvers/damped_pendulum.h"
 #include "solvers/fisher_kpp.h"
 #include "solvers/fitzhugh_nagumo.h"
@@ -193,13 +193,13 @@ struct CatalogCase {
 
 class EveryModel : public ::testing::TestWithParam<CatalogCase> {
  protected:
-  std::shared_ptr<AdditiveHybrid> Build(std::vector<int64_t> hidden = {}) const {
+  std::shared_ptr<HybridModel> Build(std::vector<int64_t> hidden = {}) const {
     HybridModelSpec spec;
     spec.physics = GetParam().physics;
     spec.physics_options.structure = GetParam().structure;
     spec.physics_options.trainable = GetParam().trainable;
     spec.hidden = std::move(hidden);
-    absl::StatusOr<std::shared_ptr<AdditiveHybrid>> model = AdditiveHybrid::Create(spec);
+    absl::StatusOr<std::shared_ptr<HybridModel>> model = HybridModel::Create(spec);
     EXPECT_TRUE(model.ok()) << model.status();
     return model.ok() ? *model : nullptr;
   }

@@ -10,19 +10,19 @@
 #include <cstdio>
 #include <vector>
 
-#include "solvers/additive_hybrid.h"
+#include "solvers/hybrid_model.h"
 #include "tests/solvers/solver_presets.h"
 
 namespace hybrid::solvers {
 namespace {
 
-std::shared_ptr<AdditiveHybrid> Hybrid() {
+std::shared_ptr<HybridModel> Hybrid() {
   HybridModelSpec spec;
   spec.physics_options.initial = {{"rho", 26.0}};
   spec.physics_options.trainable = {"sigma", "rho", "beta"};
   spec.hidden = {8};
   spec.output_scale = 0.5;
-  return AdditiveHybrid::Create(spec).value();
+  return HybridModel::Create(spec).value();
 }
 
 std::vector<at::Tensor> Trainable(const torch::nn::Module& m) {
@@ -37,7 +37,7 @@ struct Gradients {
 };
 
 // d/d(x0, θ) of Σ_i <w_i, x(t_i)> with the given gradient method.
-Gradients Differentiate(const std::shared_ptr<AdditiveHybrid>& model, const std::vector<double>& times,
+Gradients Differentiate(const std::shared_ptr<HybridModel>& model, const std::vector<double>& times,
                         const SolverOptions& solver, GradientMethod method, int64_t checkpoint_every = 7) {
   const at::Tensor x0 =
       at::tensor({1.0, 1.0, 20.0, -5.0, -6.0, 24.0}, at::kDouble).view({1, 2, 3}).requires_grad_(true);

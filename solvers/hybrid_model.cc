@@ -1,0 +1,233 @@
+#include "solvers/hybrid_model.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "solvers/damped_pendulum.h"
+#include "solvers/disease_progression.h"
+#include "solvers/fisher_kpp.h"
+#include "solvers/fitzhugh_nagumo.h"
+#include "solvers/kuramoto_sivashinsky.h"
+#include "solvers/lorenz63.h"
+#include "solvers/lorenz96.h"
+#include "solvers/pkpd.h"
+
+namespace hybrid::solvers {
+namespace {
+
+template <typename Model>
+absl::StatusOr<std::shared_ptr<ScientificModel>> Make(const PhysicsOptions& options) {
+  absl::StatusOr<std::shared_ptr<Model>> model = Model::Create(options);
+  if (!model.ok()) return model.status();
+  return std::shared_ptr<ScientificModel>(*std::move(model));
+}
+
+absl::StatusOr<std::shared_ptr<ScientificModel>> MakePhysics(const HybridModelSpec& spec) {
+  const PhysicsOptions& o = spec.physics_options;
+  if (spec.physics == "lorenz63") return Make<Lorenz63>(o);
+  if (spec.physics == "lorenz96") return Make<Lorenz96>(o);
+  if (spec.physics == "damped_pendulum") return Make<DampedPendulum>(o);
+  if (spec.physics == "fitzhugh_nagumo") return Make<FitzHughNagumo>(o);
+  if (spec.physics == "fisher_kpp") return Make<FisherKpp>(o);
+  if (spec.physics == "pkpd_two_compartment") return Make<TwoCompartmentPkPd>(o);
+  if (spec.physics == "kuramoto_sivashinsky") return Make<KuramotoSivashinsky>(o);
+  if (spec.physics == "disease_progression") return Make<DiseaseProgression>(o);
+  return absl::InvalidArgumentError(
+      absl::StrCat("physics: unknown scientific model '", spec.physics,
+                   "' (known: lorenz63, lorenz96, damped_pendulum, fitzhugh_nagumo, fisher_kpp, pkpd_two_compartment, "
+                   "kuramoto_sivashinsky, disease_progression)"));
+}
+
+absl::Status CheckSizes(const std::vector<int64_t>& sizes, const std::string& field) {
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    if (sizes[i] < 1 || sizes[i] > 4096) {
+      return absl::InvalidArgumentError(absl::StrCat(field, "[", i, "] = ", sizes[i], " must be in [1, 4096]"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+bool UsesNetwork(Composition c) { return c != Composition::kPhysicsOnly; }
+
+}  // namespace
+
+absl::StatusOr<Composition> ParseComposition(const std::string& name) {
+  if (name == "additive") return Composition::kAdditive;
+  if (name == "serial") return Composition::kSerial;
+  if (name == "parallel") return Composition::kParallel;
+  if (name == "physics_only") return Composition::kPhysicsOnly;
+  if (name == "network_only") return Composition::kNetworkOnly;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "composition: unknown '", name, "' (known: additive, serial, parallel, physics_only, network_only)"));
+}
+
+std::string CompositionName(Composition composition) {
+  switch (composition) {
+    case Composition::kAdditive:
+      return "additive";
+    case Composition::kSerial:
+      return "serial";
+    case Composition::kParallel:
+      return "parallel";
+    case Composition::kPhysicsOnly:
+      return "physics_only";
+    case Composition::kNetworkOnly:
+      return "network_only";
+  }
+  return "unknown";
+}
+
+absl::StatusOr<std::shared_ptr<HybridModel>> HybridModel::Create(const HybridModelSpec& spec) {
+  if (absl::Status s = CheckSizes(spec.hidden, "correction.hidden"); !s.ok()) return s;
+  if (absl::Status s = CheckSizes(spec.noise_hidden, "noise_hidden"); !s.ok()) return s;
+  if (spec.physics_options.dtype != at::kDouble && spec.physics_options.dtype != at::kFloat) {
+    return absl::InvalidArgumentError("dtype must be float64 or float32");
+  }
+  const bool needs_network = spec.composition != Composition::kAdditive && UsesNetwork(spec.composition);
+  if (needs_network && spec.hidden.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("correction.hidden must not be empty for composition ",
+                                                   CompositionName(spec.composition)));
+  }
+  if (!(spec.dropout >= 0.0 && spec.dropout < 1.0)) {
+    return absl::InvalidArgumentError(absl::StrCat("dropout must be in [0, 1), got ", spec.dropout));
+  }
+  if (!(spec.parallel_alpha > 0.0 && spec.parallel_alpha < 1.0)) {
+    return absl::InvalidArgumentError(absl::StrCat("parallel_alpha must be in (0, 1), got ", spec.parallel_alpha));
+  }
+  absl::StatusOr<std::shared_ptr<ScientificModel>> physics = MakePhysics(spec);
+  if (!physics.ok()) return physics.status();
+  if (spec.network == NetworkKind::kConv && (*physics)->FieldShape().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("network: conv needs a field model; ", spec.physics, " has a vector state (use mlp)"));
+  }
+  if (spec.network == NetworkKind::kConv && spec.composition == Composition::kSerial) {
+    return absl::InvalidArgumentError("network: conv supports additive, parallel and network_only compositions");
+  }
+  return std::shared_ptr<HybridModel>(new HybridModel(spec, *std::move(physics)));
+}
+
+HybridModel::HybridModel(HybridModelSpec spec, std::shared_ptr<ScientificModel> physics)
+    : spec_(std::move(spec)), physics_(register_module("physics", std::move(physics))) {
+  const int64_t d = physics_->state_dim();
+  const int64_t m = physics_->members();
+  const at::ScalarType dtype = spec_.physics_options.dtype;
+  if (UsesNetwork(spec_.composition) && !spec_.hidden.empty()) {
+    const uint64_t seed = spec_.physics_options.seed + 1;  // Independent of the θ jitter draw.
+    if (spec_.network == NetworkKind::kConv) {
+      MemberConvOptions options;
+      options.field_shape = physics_->FieldShape();
+      options.hidden = spec_.hidden;
+      options.members = m;
+      options.output_scale = spec_.output_scale;
+      options.seed = seed;
+      options.dtype = dtype;
+      conv_ = register_module("correction", MemberConv(options));
+    } else {
+      MemberMlpOptions options;
+      options.input = d;
+      options.hidden = spec_.hidden;
+      options.output = d;
+      options.members = m;
+      options.output_scale = spec_.output_scale;
+      options.dropout = spec_.dropout;
+      options.seed = seed;
+      options.dtype = dtype;
+      mlp_ = register_module("correction", MemberMlp(options));
+    }
+  }
+  if (!spec_.noise_hidden.empty()) {
+    MemberMlpOptions options;
+    options.input = d;
+    options.hidden = spec_.noise_hidden;
+    options.output = d;
+    options.members = m;
+    options.output_scale = 0.01;  // Starts near log σ² = bias ≈ 0.
+    options.seed = spec_.physics_options.seed + 2;
+    options.dtype = dtype;
+    noise_head_ = register_module("noise_head", MemberMlp(options));
+  }
+  if (spec_.composition == Composition::kParallel) {
+    const double logit = std::log(spec_.parallel_alpha / (1.0 - spec_.parallel_alpha));
+    alpha_logit_ = register_parameter("alpha_logit", at::full({m}, logit, at::TensorOptions().dtype(dtype)));
+  }
+}
+
+at::Tensor HybridModel::Network(const at::Tensor& x) const { return conv_ ? conv_->Forward(x) : mlp_->Forward(x); }
+
+at::Tensor HybridModel::Evaluate(double t, const at::Tensor& x) const {
+  switch (spec_.composition) {
+    case Composition::kPhysicsOnly:
+      return physics_->Evaluate(t, x);
+    case Composition::kNetworkOnly:
+      return Network(x);
+    case Composition::kSerial: {
+      const at::Tensor u = physics_->Evaluate(t, x);
+      return u + Network(u);
+    }
+    case Composition::kParallel: {
+      const at::Tensor alpha = at::sigmoid(alpha_logit_).view({-1, 1, 1});
+      return alpha * physics_->Evaluate(t, x) + (1.0 - alpha) * Network(x);
+    }
+    case Composition::kAdditive:
+      break;
+  }
+  at::Tensor dxdt = physics_->Evaluate(t, x);
+  if (has_correction()) dxdt = dxdt + Network(x);
+  return dxdt;
+}
+
+at::Tensor HybridModel::Correction(const at::Tensor& x) const {
+  if (!has_correction()) return at::zeros_like(x);
+  switch (spec_.composition) {
+    case Composition::kSerial:
+      return Network(physics_->Evaluate(0.0, x));
+    case Composition::kParallel:
+      return (1.0 - at::sigmoid(alpha_logit_).view({-1, 1, 1})) * Network(x);
+    default:
+      return Network(x);
+  }
+}
+
+at::Tensor HybridModel::LogVariance(const at::Tensor& x) const {
+  TORCH_CHECK(noise_head_, "LogVariance: the model has no heteroscedastic head");
+  return noise_head_->Forward(x);
+}
+
+at::Tensor HybridModel::Alpha() const {
+  TORCH_CHECK(alpha_logit_.defined(), "Alpha: the model is not a parallel composition");
+  return at::sigmoid(alpha_logit_);
+}
+
+std::vector<at::Tensor> HybridModel::ThetaParameters() const {
+  if (spec_.composition == Composition::kNetworkOnly) return {};
+  return physics_->TrainableRaw();
+}
+
+std::vector<at::Tensor> HybridModel::PhiParameters() const {
+  std::vector<at::Tensor> phi;
+  auto append = [&phi](const std::vector<at::Tensor>& more) { phi.insert(phi.end(), more.begin(), more.end()); };
+  if (mlp_) append(mlp_->parameters());
+  if (conv_) append(conv_->parameters());
+  if (noise_head_) append(noise_head_->parameters());
+  if (alpha_logit_.defined()) phi.push_back(alpha_logit_);
+  return phi;
+}
+
+std::shared_ptr<HybridModel> HybridModel::Clone() const {
+  std::shared_ptr<HybridModel> copy = Create(spec_).value();  // spec_ was valid at Create.
+  copy->CopyParametersFrom(*this);
+  return copy;
+}
+
+void HybridModel::CopyParametersFrom(const HybridModel& other) {
+  at::NoGradGuard no_grad;
+  const auto source = other.named_parameters(/*recurse=*/true);
+  for (auto& item : named_parameters(/*recurse=*/true)) {
+    item.value().copy_(source[item.key()]);
+  }
+}
+
+}  // namespace hybrid::solvers

@@ -1,0 +1,107 @@
+// HybridModel: a scientific model f(x; θ) composed with neural networks
+// g(x; φ), for M ensemble members at once. State [M, B, D].
+//
+//   HybridModelSpec spec;  // physics "lorenz63", composition kAdditive, hidden {32, 32}, members 5, …
+//   absl::StatusOr<std::shared_ptr<HybridModel>> model = HybridModel::Create(spec);
+//   at::Tensor dxdt = (*model)->Evaluate(0.0, x);
+//
+// Compositions (all are vector fields, so every integrator and gradient mode
+// applies; the names follow REFERENCES.md):
+//   kAdditive     dx/dt = f(x; θ) + g(x; φ)           (APHYNITY closure)
+//   kSerial       dx/dt = u + g(u; φ), u = f(x; θ)     (physics output → network;
+//                 the residual form starts at the physics and sees only u, not x)
+//   kParallel     dx/dt = α f(x; θ) + (1 − α) g(x; φ), α = sigmoid(a) ∈ (0, 1)
+//                 learned per member, starting at `parallel_alpha`
+//   kPhysicsOnly  dx/dt = f(x; θ)                       (baseline; no network)
+//   kNetworkOnly  dx/dt = g(x; φ)                       (neural-ODE baseline; θ unused)
+// g is an MLP (vector states) or a periodic 3×3 CNN (fields, kConv: the physics
+// must report a FieldShape). An optional heteroscedastic head maps a state to
+// per-component log-variances, log σ²(x) [M, B, D], trained by Gaussian NLL.
+// Dropout (MLP hidden layers) is active in training mode only: MC dropout
+// samples by calling train(true) under no-grad.
+//
+// θ = the physics' trainable raw parameters; φ = network, α and head weights.
+// Const methods are thread-safe; training needs a single owner. Clone() gives an
+// independent deep copy (for the immutable snapshots that Predict reads).
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "solvers/member_conv.h"
+#include "solvers/member_mlp.h"
+#include "solvers/scientific_model.h"
+
+namespace hybrid::solvers {
+
+enum class Composition { kAdditive, kSerial, kParallel, kPhysicsOnly, kNetworkOnly };
+enum class NetworkKind { kMlp, kConv };
+
+// "additive" | "serial" | "parallel" | "physics_only" | "network_only".
+absl::StatusOr<Composition> ParseComposition(const std::string& name);
+std::string CompositionName(Composition composition);
+
+struct HybridModelSpec {
+  std::string physics = "lorenz63";  // lorenz63 | lorenz96 | damped_pendulum | fitzhugh_nagumo | fisher_kpp |
+                                     // pkpd_two_compartment | kuramoto_sivashinsky | disease_progression
+  PhysicsOptions physics_options;    // members, dtype and seed here are those of the whole model.
+  Composition composition = Composition::kAdditive;
+  NetworkKind network = NetworkKind::kMlp;
+  std::vector<int64_t> hidden;  // Additive with none: physics only. Others that use g need at least one layer.
+  double output_scale = 0.01;   // Init scale of g's last layer (a fresh hybrid starts close to its physics).
+  double dropout = 0.0;         // On MLP hidden layers, in [0, 1).
+  double parallel_alpha = 0.9;  // Initial α of kParallel, in (0, 1).
+  std::vector<int64_t> noise_hidden;  // Heteroscedastic head's hidden sizes; empty: no head.
+};
+
+class HybridModel : public torch::nn::Module, public VectorField {
+ public:
+  // INVALID_ARGUMENT naming the field for an unknown physics, bad parameter
+  // names/values, members < 1, bad hidden sizes, a composition that needs a
+  // network without one, or kConv on a physics without a field shape.
+  static absl::StatusOr<std::shared_ptr<HybridModel>> Create(const HybridModelSpec& spec);
+
+  at::Tensor Evaluate(double t, const at::Tensor& x) const override;
+  // The network's contribution to dx/dt as Evaluate adds it (g, (1 − α)g or
+  // g(u)); zeros without a network. The APHYNITY penalty is its mean square.
+  at::Tensor Correction(const at::Tensor& x) const;
+  // The physics' contribution f(x; θ) alone (also for kNetworkOnly, for residual penalties).
+  at::Tensor Physics(const at::Tensor& x) const { return physics_->Evaluate(0.0, x); }
+  // log σ²(x), [M, B, D]; requires has_noise_head().
+  at::Tensor LogVariance(const at::Tensor& x) const;
+  // α per member, [M]; requires kParallel.
+  at::Tensor Alpha() const;
+
+  const ScientificModel& physics() const { return *physics_; }
+  ScientificModel& physics() { return *physics_; }
+  const HybridModelSpec& spec() const { return spec_; }
+  Composition composition() const { return spec_.composition; }
+  bool has_correction() const { return static_cast<bool>(mlp_) || static_cast<bool>(conv_); }
+  bool has_noise_head() const { return static_cast<bool>(noise_head_); }
+  int64_t members() const { return physics_->members(); }
+  int64_t state_dim() const { return physics_->state_dim(); }
+  at::ScalarType dtype() const { return spec_.physics_options.dtype; }
+
+  // Empty for kNetworkOnly: its physics takes no part in the forecast.
+  std::vector<at::Tensor> ThetaParameters() const;
+  std::vector<at::Tensor> PhiParameters() const;
+
+  std::shared_ptr<HybridModel> Clone() const;
+  // Copies every parameter value from `other`, built from the same spec.
+  void CopyParametersFrom(const HybridModel& other);
+
+ private:
+  HybridModel(HybridModelSpec spec, std::shared_ptr<ScientificModel> physics);
+  at::Tensor Network(const at::Tensor& x) const;
+
+  HybridModelSpec spec_;
+  std::shared_ptr<ScientificModel> physics_;
+  MemberMlp mlp_{nullptr};
+  MemberConv conv_{nullptr};
+  MemberMlp noise_head_{nullptr};
+  at::Tensor alpha_logit_;  // [M], kParallel only.
+};
+
+}  // namespace hybrid::solvers

@@ -1,0 +1,220 @@
+#include "solvers/hybrid_trainer.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adam.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+#include <map>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "solvers/trajectory_rollout.h"
+
+namespace hybrid::solvers {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+absl::Status CheckOptions(const TrainerOptions& o) {
+  auto positive = [](double v) { return v > 0.0 && std::isfinite(v); };
+  if (o.iterations < 1) return absl::InvalidArgumentError("trainer.iterations must be ≥ 1");
+  if (o.batch_size < 1) return absl::InvalidArgumentError("trainer.batch_size must be ≥ 1");
+  if (o.window_length < 0) return absl::InvalidArgumentError("trainer.window_length must be ≥ 0");
+  if (o.substeps < 1) return absl::InvalidArgumentError("trainer.substeps must be ≥ 1");
+  if (!positive(o.learning_rate_theta)) return absl::InvalidArgumentError("trainer.learning_rate_theta must be > 0");
+  if (!positive(o.learning_rate_phi)) return absl::InvalidArgumentError("trainer.learning_rate_phi must be > 0");
+  if (o.lr_decay_every < 0) return absl::InvalidArgumentError("trainer.lr_decay_every must be ≥ 0");
+  if (!positive(o.lr_decay_factor)) return absl::InvalidArgumentError("trainer.lr_decay_factor must be > 0");
+  if (!(o.gradient_clip >= 0.0)) return absl::InvalidArgumentError("trainer.gradient_clip must be ≥ 0");
+  if (o.validate_every < 1) return absl::InvalidArgumentError("trainer.validate_every must be ≥ 1");
+  if (o.patience < 0) return absl::InvalidArgumentError("trainer.patience must be ≥ 0");
+  return absl::OkStatus();
+}
+
+std::string Duration(double seconds) {
+  const auto s = static_cast<int64_t>(std::llround(seconds));
+  return s >= 60 ? absl::StrFormat("%dm%02ds", s / 60, s % 60) : absl::StrFormat("%ds", s);
+}
+
+using ParameterCopy = std::map<std::string, at::Tensor>;
+
+ParameterCopy CopyParameters(const HybridModel& model) {
+  ParameterCopy copy;
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) copy[item.key()] = item.value().detach().clone();
+  return copy;
+}
+
+void RestoreParameters(HybridModel& model, const ParameterCopy& copy) {
+  at::NoGradGuard no_grad;
+  for (auto& item : model.named_parameters(/*recurse=*/true)) item.value().copy_(copy.at(item.key()));
+}
+
+bool GradientsFinite(const std::vector<at::Tensor>& params) {
+  for (const at::Tensor& p : params) {
+    if (p.grad().defined() && !at::isfinite(p.grad()).all().item<bool>()) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string FormatProgress(const TrainingProgress& p) {
+  std::string line = absl::StrFormat("it %d/%d  loss %.3e  val %.3e (best %.3e)", p.iteration, p.iterations,
+                                     p.train_loss, p.validation_mse, p.best_validation_mse);
+  if (p.lambda != 1.0) absl::StrAppendFormat(&line, "  lambda %.3g", p.lambda);
+  for (const auto& [name, value] : p.theta) absl::StrAppendFormat(&line, "  %s=%.5g", name, value);
+  absl::StrAppend(&line, "  elapsed ", Duration(p.elapsed_s), "  eta ", Duration(p.eta_s));
+  return line;
+}
+
+std::vector<std::pair<std::string, double>> TrainableTheta(const HybridModel& model) {
+  std::vector<std::pair<std::string, double>> theta;
+  if (model.composition() == Composition::kNetworkOnly) return theta;
+  const ScientificModel& physics = model.physics();
+  for (size_t i = 0; i < physics.specs().size(); ++i) {
+    if (physics.IsTrainable(i)) theta.emplace_back(physics.specs()[i].name, physics.Value(i).mean().item<double>());
+  }
+  return theta;
+}
+
+absl::StatusOr<WindowSet> MakeWindows(const TrajectoryData& data, int64_t length) {
+  if (!data.states.defined() || data.states.dim() != 3) {
+    return absl::InvalidArgumentError("states must be [sequences, times, components]");
+  }
+  const int64_t n = data.states.size(0);
+  const int64_t t = data.states.size(1);
+  if (n < 1 || t < 2) return absl::InvalidArgumentError("states needs ≥ 1 sequence of ≥ 2 observations");
+  if (length == 0) return WindowSet{data.states.select(1, 0), data.states.narrow(1, 1, t - 1)};
+  if (length >= t) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("window_length ", length, " must be < the ", t, " observations per sequence"));
+  }
+  // unfold: [N, T−L, D, L+1] — every start j with its next L observations.
+  const at::Tensor windows = data.states.unfold(1, length + 1, 1).permute({0, 1, 3, 2}).reshape({-1, length + 1,
+                                                                                                 data.states.size(2)});
+  return WindowSet{windows.select(1, 0).contiguous(), windows.narrow(1, 1, length).contiguous()};
+}
+
+at::Tensor ForecastWindows(HybridModel& model, const WindowSet& windows, double dt, int64_t substeps) {
+  at::NoGradGuard no_grad;
+  model.eval();
+  return RolloutTrajectory(model, windows.start, dt, windows.targets.size(1), substeps);
+}
+
+absl::StatusOr<TrainingResult> TrainHybrid(HybridModel& model, const TrajectoryData& train,
+                                           const TrajectoryData& validation, const TrainerOptions& options,
+                                           const ObjectiveOptions& objective_options) {
+  if (absl::Status s = CheckOptions(options); !s.ok()) return s;
+  if (!(train.dt > 0.0)) return absl::InvalidArgumentError("train.dt must be > 0");
+  for (const auto* data : {&train, &validation}) {
+    if (data->states.defined() && data->states.dim() == 3 && data->states.size(2) != model.state_dim()) {
+      return absl::InvalidArgumentError(absl::StrCat("states have ", data->states.size(2), " components, the model ",
+                                                     model.state_dim()));
+    }
+  }
+  absl::StatusOr<WindowSet> train_windows = MakeWindows(train, options.window_length);
+  if (!train_windows.ok()) return absl::InvalidArgumentError(absl::StrCat("train: ", train_windows.status().message()));
+  absl::StatusOr<WindowSet> val_windows = MakeWindows(validation, options.window_length);
+  if (!val_windows.ok()) return absl::InvalidArgumentError(absl::StrCat("validation: ", val_windows.status().message()));
+  absl::StatusOr<HybridObjective> objective = HybridObjective::Create(model, objective_options);
+  if (!objective.ok()) return objective.status();
+
+  std::vector<torch::optim::OptimizerParamGroup> groups;
+  std::vector<at::Tensor> trained;
+  auto add_group = [&](std::vector<at::Tensor> params, double lr) {
+    if (params.empty()) return;
+    trained.insert(trained.end(), params.begin(), params.end());
+    groups.emplace_back(std::move(params), std::make_unique<torch::optim::AdamOptions>(lr));
+  };
+  if (!options.freeze_theta) add_group(model.ThetaParameters(), options.learning_rate_theta);
+  if (!options.freeze_phi) add_group(model.PhiParameters(), options.learning_rate_phi);
+  if (groups.empty()) return absl::InvalidArgumentError("nothing to train: θ and φ are frozen or empty");
+  torch::optim::Adam optimizer(std::move(groups), torch::optim::AdamOptions());
+
+  at::manual_seed(options.seed);  // Dropout masks.
+  at::Generator generator = at::detail::createCPUGenerator(options.seed + 17);
+  const int64_t w = train_windows->start.size(0);
+  const int64_t m = model.members();
+  // Each member's pool of training windows: all of them, or its bootstrap resample.
+  const at::Tensor pools = options.bootstrap ? at::randint(w, {m, w}, generator, at::kLong)
+                                             : at::arange(w, at::kLong).expand({m, w});
+
+  TrainingResult result;
+  result.best_validation_mse = std::numeric_limits<double>::infinity();
+  ParameterCopy best = CopyParameters(model);
+  int64_t stale = 0;
+  double last_loss = 0.0;
+  const Clock::time_point started = Clock::now();
+  for (int64_t it = 1; it <= options.iterations; ++it) {
+    model.train(true);
+    const int64_t b = std::min(options.batch_size, w);
+    at::Tensor picks = at::randint(w, {options.bootstrap ? m : 1, b}, generator, at::kLong);
+    at::Tensor index = pools.gather(1, picks.expand({m, b}));  // [M, B] window indices.
+    const at::Tensor x0 = train_windows->start.index_select(0, index.reshape(-1)).view({m, b, -1});
+    const at::Tensor y = train_windows->targets.index_select(0, index.reshape(-1))
+                             .view({m, b, train_windows->targets.size(1), -1});
+    optimizer.zero_grad();
+    ObjectiveTerms terms = objective->Evaluate(model, x0, y, train.dt, options.substeps);
+    if (!std::isfinite(terms.total.item<double>())) {
+      RestoreParameters(model, best);
+      return absl::FailedPreconditionError(absl::StrCat("training loss became non-finite at iteration ", it));
+    }
+    terms.total.backward();
+    if (!GradientsFinite(trained)) {
+      RestoreParameters(model, best);
+      return absl::FailedPreconditionError(absl::StrCat("a gradient became non-finite at iteration ", it));
+    }
+    if (options.gradient_clip > 0.0) torch::nn::utils::clip_grad_norm_(trained, options.gradient_clip);
+    optimizer.step();
+    model.physics().ClampToBounds();
+    objective->AfterStep(terms);
+    last_loss = terms.data;
+    if (options.lr_decay_every > 0 && it % options.lr_decay_every == 0) {
+      for (auto& group : optimizer.param_groups()) {
+        auto& adam = static_cast<torch::optim::AdamOptions&>(group.options());
+        adam.lr(adam.lr() * options.lr_decay_factor);
+      }
+    }
+    result.iterations_run = it;
+    if (it % options.validate_every != 0 && it != options.iterations) continue;
+
+    const at::Tensor forecast = ForecastWindows(model, *val_windows, validation.dt, options.substeps);
+    const double val = (forecast.mean(0) - val_windows->targets).pow(2).mean().item<double>();
+    if (val < result.best_validation_mse) {
+      result.best_validation_mse = val;
+      result.best_iteration = it;
+      best = CopyParameters(model);
+      stale = 0;
+    } else {
+      ++stale;
+    }
+    TrainingProgress progress;
+    progress.iteration = it;
+    progress.iterations = options.iterations;
+    progress.train_loss = last_loss;
+    progress.validation_mse = val;
+    progress.best_validation_mse = result.best_validation_mse;
+    progress.lambda = objective->lambda();
+    progress.elapsed_s = std::chrono::duration<double>(Clock::now() - started).count();
+    progress.eta_s = progress.elapsed_s / static_cast<double>(it) * static_cast<double>(options.iterations - it);
+    progress.theta = TrainableTheta(model);
+    result.history.push_back(progress);
+    if (options.progress) options.progress(progress);
+    if (options.patience > 0 && stale >= options.patience) {
+      result.stopped_early = true;
+      break;
+    }
+  }
+  RestoreParameters(model, best);
+  model.eval();
+  result.seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  result.seconds_per_iteration = result.seconds / static_cast<double>(result.iterations_run);
+  return result;
+}
+
+}  // namespace hybrid::solvers
