@@ -97,8 +97,22 @@ absl::StatusOr<std::shared_ptr<HybridModel>> HybridModel::Create(const HybridMod
   if (!(spec.parallel_alpha > 0.0 && spec.parallel_alpha < 1.0)) {
     return absl::InvalidArgumentError(absl::StrCat("parallel_alpha must be in (0, 1), got ", spec.parallel_alpha));
   }
+  if (!(spec.output_gain > 0.0) || !std::isfinite(spec.output_gain)) {
+    return absl::InvalidArgumentError(absl::StrCat("output_gain must be > 0, got ", spec.output_gain));
+  }
   absl::StatusOr<std::shared_ptr<ScientificModel>> physics = MakePhysics(spec);
   if (!physics.ok()) return physics.status();
+  const auto d = static_cast<size_t>((*physics)->state_dim());
+  if (spec.input_center.size() != spec.input_scale.size() ||
+      (!spec.input_center.empty() && spec.input_center.size() != d)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("input_center and input_scale must both be empty or have ", d, " entries"));
+  }
+  for (size_t i = 0; i < spec.input_scale.size(); ++i) {
+    if (!(spec.input_scale[i] > 0.0) || !std::isfinite(spec.input_center[i])) {
+      return absl::InvalidArgumentError(absl::StrCat("input_scale[", i, "] must be > 0 (and input_center finite)"));
+    }
+  }
   if (spec.network == NetworkKind::kConv && (*physics)->FieldShape().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("network: conv needs a field model; ", spec.physics, " has a vector state (use mlp)"));
@@ -149,13 +163,22 @@ HybridModel::HybridModel(HybridModelSpec spec, std::shared_ptr<ScientificModel> 
     options.dtype = dtype;
     noise_head_ = register_module("noise_head", MemberMlp(options));
   }
+  if (!spec_.input_center.empty()) {
+    const auto options = at::TensorOptions().dtype(at::kDouble);
+    input_center_ = register_buffer("input_center", at::tensor(spec_.input_center, options).to(dtype));
+    input_scale_ = register_buffer("input_scale", at::tensor(spec_.input_scale, options).to(dtype));
+  }
   if (spec_.composition == Composition::kParallel) {
     const double logit = std::log(spec_.parallel_alpha / (1.0 - spec_.parallel_alpha));
     alpha_logit_ = register_parameter("alpha_logit", at::full({m}, logit, at::TensorOptions().dtype(dtype)));
   }
 }
 
-at::Tensor HybridModel::Network(const at::Tensor& x) const { return conv_ ? conv_->Forward(x) : mlp_->Forward(x); }
+at::Tensor HybridModel::Network(const at::Tensor& x) const {
+  if (conv_) return conv_->Forward(x);
+  at::Tensor g = mlp_->Forward(input_center_.defined() ? (x - input_center_) / input_scale_ : x);
+  return spec_.output_gain == 1.0 ? g : g * spec_.output_gain;
+}
 
 at::Tensor HybridModel::Evaluate(double t, const at::Tensor& x) const {
   switch (spec_.composition) {

@@ -54,6 +54,12 @@ struct HybridModelSpec {
   double dropout = 0.0;         // On MLP hidden layers, in [0, 1).
   double parallel_alpha = 0.9;  // Initial α of kParallel, in (0, 1).
   std::vector<int64_t> noise_hidden;  // Heteroscedastic head's hidden sizes; empty: no head.
+  // MLP networks see (x − input_center) / input_scale and their output is
+  // multiplied by output_gain: standardised inputs keep tanh out of saturation
+  // and the gain puts g on the scale of dx/dt. Empty vectors: no scaling.
+  std::vector<double> input_center;  // D entries, or empty.
+  std::vector<double> input_scale;   // D entries > 0, or empty.
+  double output_gain = 1.0;          // > 0.
 };
 
 class HybridModel : public torch::nn::Module, public VectorField {
@@ -101,7 +107,9 @@ class HybridModel : public torch::nn::Module, public VectorField {
   MemberMlp mlp_{nullptr};
   MemberConv conv_{nullptr};
   MemberMlp noise_head_{nullptr};
-  at::Tensor alpha_logit_;  // [M], kParallel only.
+  at::Tensor alpha_logit_;   // [M], kParallel only.
+  at::Tensor input_center_;  // [D] buffers, when set.
+  at::Tensor input_scale_;
 };
 
 }  // namespace hybrid::solvers

@@ -22,8 +22,10 @@ const std::vector<ParameterSpec>& Lorenz63::Specs() {
 
 absl::StatusOr<std::shared_ptr<Lorenz63>> Lorenz63::Create(const PhysicsOptions& options) {
   if (absl::Status s = Validate(Specs(), options); !s.ok()) return s;
-  if (absl::Status s = CheckStructureKeys(options, {}); !s.ok()) return s;
-  return std::shared_ptr<Lorenz63>(new Lorenz63(options));
+  if (absl::Status s = CheckStructureKeys(options, {"beta_term"}); !s.ok()) return s;
+  absl::StatusOr<int64_t> beta_term = StructureInt(options, "beta_term", 1, 0, 1);
+  if (!beta_term.ok()) return beta_term.status();
+  return std::shared_ptr<Lorenz63>(new Lorenz63(options, *beta_term == 1));
 }
 
 namespace {
@@ -113,6 +115,9 @@ at::Tensor Lorenz63::Evaluate(double /*t*/, const at::Tensor& state) const {
     const bool recording = at::GradMode::is_enabled() && (state.requires_grad() || Raw(0).requires_grad() ||
                                                           Raw(1).requires_grad() || Raw(2).requires_grad());
     // Building an autograd node costs more than the arithmetic: skip it when nothing is recorded.
+    if (!beta_term_) {  // β = 0 in the same kernel; its gradient is dropped with the constant.
+      return FusedLorenz63::apply(state, Value(0), Value(1), at::zeros_like(Raw(2)));
+    }
     if (!recording) return FusedForward(state, Raw(0), Raw(1), Raw(2), /*log_values=*/true);
     return FusedLorenz63::apply(state, Value(0), Value(1), Value(2));
   }
@@ -122,7 +127,7 @@ at::Tensor Lorenz63::Evaluate(double /*t*/, const at::Tensor& state) const {
   const at::Tensor z = state.select(2, 2);
   const at::Tensor sigma = MemberValue(0, 2);
   const at::Tensor rho = MemberValue(1, 2);
-  const at::Tensor beta = MemberValue(2, 2);
+  const at::Tensor beta = beta_term_ ? MemberValue(2, 2) : at::zeros_like(MemberValue(2, 2));
   return at::stack({sigma * (y - x), x * (rho - z) - y, x * y - beta * z}, 2);
 }
 

@@ -2,6 +2,8 @@
 //   dx/dt = σ (y − x),   dy/dt = x (ρ − z) − y,   dz/dt = x y − β z
 // with defaults σ = 10, ρ = 28, β = 8/3 (the chaotic regime). Dimensionless.
 // State [M, B, 3]; parameters "sigma", "rho", "beta", one value per member.
+// Structure "beta_term" (1 default, 0: the physics omits −βz, the imperfect
+// core of the online-calibration literature, whose gap a closure must learn).
 #pragma once
 
 #include <memory>
@@ -20,7 +22,8 @@ class Lorenz63 : public ScientificModel {
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;
 
  private:
-  explicit Lorenz63(const PhysicsOptions& options) : ScientificModel(Specs(), options) {}
+  Lorenz63(const PhysicsOptions& options, bool beta_term) : ScientificModel(Specs(), options), beta_term_(beta_term) {}
+  bool beta_term_;
 };
 
 }  // namespace hybrid::solvers

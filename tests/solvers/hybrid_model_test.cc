@@ -65,6 +65,19 @@ TEST(Lorenz63, FusedKernelAgreesWithTheAtenPathInValuesAndGradients) {
   EXPECT_TRUE(at::allclose(model->Evaluate(0.0, packed), fused[0], 1e-13, 1e-12));
 }
 
+TEST(Lorenz63, WithoutTheBetaTermBothPathsDropExactlyMinusBetaZ) {
+  PhysicsOptions options;
+  options.structure = {{"beta_term", 0}};
+  options.trainable = {"rho"};
+  std::shared_ptr<Lorenz63> model = Lorenz63::Create(options).value();
+  const at::Tensor x = at::tensor({1.5, -2.0, 20.0}, at::kDouble).view({1, 1, 3});
+  EXPECT_DOUBLE_EQ(model->Evaluate(0.0, x)[0][0][2].item<double>(), 1.5 * -2.0);
+  const at::Tensor strided = at::randn({1, 3, 4}, at::kDouble).transpose(1, 2);
+  EXPECT_TRUE(at::allclose(model->Evaluate(0.0, strided), model->Evaluate(0.0, strided.contiguous())));
+  options.structure = {{"beta_term", 2}};
+  EXPECT_NE(Lorenz63::Create(options).status().message().find("structure.beta_term"), std::string::npos);
+}
+
 TEST(Lorenz63, StoresParametersInLogSpaceAndClampsToBounds) {
   PhysicsOptions options;
   options.trainable = {"rho"};
