@@ -65,10 +65,15 @@ int Main(int argc, char** argv) {
       {"hybrid_no_penalty", "ablation: no ‖F_a‖² penalty", Composition::kAdditive, 0.0},
   };
   nlohmann::json results = {{"experiment", "damped_pendulum"}, {"smoke", smoke}, {"runs", nlohmann::json::array()}};
-  nlohmann::json rmse_plot = {{"title", "test RMSE by lead time"}, {"xlabel", "t"}, {"ylabel", "RMSE"},
-                              {"logy", true}, {"series", nlohmann::json::array()}};
-  nlohmann::json omega_plot = {{"title", "omega0 during training"}, {"xlabel", "iteration"},
-                               {"ylabel", "omega0 (truth 0.5236)"}, {"series", nlohmann::json::array()}};
+  nlohmann::json rmse_plot = {{"title", "test RMSE by lead time"},
+                              {"xlabel", "t"},
+                              {"ylabel", "RMSE"},
+                              {"logy", true},
+                              {"series", nlohmann::json::array()}};
+  nlohmann::json omega_plot = {{"title", "omega0 during training"},
+                               {"xlabel", "iteration"},
+                               {"ylabel", "omega0 (truth 0.5236)"},
+                               {"series", nlohmann::json::array()}};
   std::vector<double> lead_times;
   for (int64_t k = 1; k < times; ++k) lead_times.push_back(kDt * static_cast<double>(k));
   std::vector<std::vector<std::string>> rows;
@@ -97,17 +102,14 @@ int Main(int argc, char** argv) {
     options.validate_every = smoke ? 5 : 50;
     options.patience = 8;
     options.seed = 2;
-    options.progress = PrintProgress(run.name);
     solvers::ObjectiveOptions objective;
     objective.correction_penalty = run.penalty;
     objective.adaptive_weight = run.penalty > 0.0;
     objective.lambda_initial = 1.0;
     objective.lambda_tau = 1.0;
-    absl::StatusOr<solvers::TrainingResult> trained = TrainHybrid(*model, train, validation, options, objective);
-    if (!trained.ok()) {
-      std::fprintf(stderr, "[%s] training failed: %s\n", run.name.c_str(), trained.status().ToString().c_str());
-      return 1;
-    }
+    absl::StatusOr<solvers::TrainingResult> trained =
+        TrainLogged(run.name, *model, train, validation, options, objective);
+    if (!trained.ok()) return 1;
     const ForecastScores s = ScoreForecasts(*model, calibration_windows, test_windows, kDt, options.substeps);
     const bool uses_theta = run.composition != Composition::kNetworkOnly;
     const double omega0 = model->physics().Value(0).mean().item<double>();

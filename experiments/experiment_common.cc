@@ -118,15 +118,22 @@ void ComponentStats(const at::Tensor& states, std::vector<double>* mean, std::ve
 }
 
 double RateScale(const TrajectoryData& data) {
-  const at::Tensor rate = (data.states.narrow(1, 1, data.states.size(1) - 1) -
-                           data.states.narrow(1, 0, data.states.size(1) - 1)) / data.dt;
+  const at::Tensor rate =
+      (data.states.narrow(1, 1, data.states.size(1) - 1) - data.states.narrow(1, 0, data.states.size(1) - 1)) / data.dt;
   return rate.std().item<double>();
 }
 
-std::function<void(const solvers::TrainingProgress&)> PrintProgress(const std::string& run) {
-  return [run](const solvers::TrainingProgress& p) {
+absl::StatusOr<solvers::TrainingResult> TrainLogged(const std::string& run, HybridModel& model,
+                                                    const TrajectoryData& train, const TrajectoryData& validation,
+                                                    solvers::TrainerOptions options,
+                                                    const solvers::ObjectiveOptions& objective) {
+  options.progress = [run](const solvers::TrainingProgress& p) {
     std::fprintf(stderr, "[%s] %s\n", run.c_str(), solvers::FormatProgress(p).c_str());
   };
+  absl::StatusOr<solvers::TrainingResult> trained = solvers::TrainHybrid(model, train, validation, options, objective);
+  if (!trained.ok())
+    std::fprintf(stderr, "[%s] training failed: %s\n", run.c_str(), trained.status().ToString().c_str());
+  return trained;
 }
 
 std::string MarkdownTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
@@ -166,8 +173,7 @@ ExperimentArgs ParseArgs(int argc, char** argv) {
     } else if (a == "--threads" && i + 1 < argc) {
       args.threads = std::atoi(argv[++i]);
     } else {
-      std::fprintf(stderr, "usage: %s [--out DIR] [--smoke] [--threads N]\nunknown argument: %s\n", argv[0],
-                   a.c_str());
+      std::fprintf(stderr, "usage: %s [--out DIR] [--smoke] [--threads N]\nunknown argument: %s\n", argv[0], a.c_str());
       std::exit(2);
     }
   }

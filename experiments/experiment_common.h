@@ -39,9 +39,9 @@ struct ForecastScores {
   double picp90 = 0, width90 = 0;                      // Mixture intervals.
   double picp90_conformal = 0, width90_conformal = 0;  // After split conformal.
   double quantile_calibration_error = 0;
-  std::vector<double> rmse_by_lead;     // [L]
-  std::vector<double> picp90_by_lead;   // [L], mixture intervals.
-  at::Tensor mean, lower, upper;        // [W, L, D] of the test windows (mixture 90%).
+  std::vector<double> rmse_by_lead;    // [L]
+  std::vector<double> picp90_by_lead;  // [L], mixture intervals.
+  at::Tensor mean, lower, upper;       // [W, L, D] of the test windows (mixture 90%).
 };
 
 ForecastScores ScoreForecasts(solvers::HybridModel& model, const solvers::WindowSet& calibration,
@@ -54,8 +54,13 @@ void ComponentStats(const at::Tensor& states, std::vector<double>* mean, std::ve
 // Std of the finite-difference rates of the data, over all components: the scale of dx/dt.
 double RateScale(const solvers::TrajectoryData& data);
 
-// Trainer progress as lines on stderr, prefixed with the run's name.
-std::function<void(const solvers::TrainingProgress&)> PrintProgress(const std::string& run);
+// TrainHybrid with progress lines on stderr prefixed with the run's name; a
+// failure is printed there too (callers just stop).
+absl::StatusOr<solvers::TrainingResult> TrainLogged(const std::string& run, solvers::HybridModel& model,
+                                                    const solvers::TrajectoryData& train,
+                                                    const solvers::TrajectoryData& validation,
+                                                    solvers::TrainerOptions options,
+                                                    const solvers::ObjectiveOptions& objective);
 
 // Markdown table: header then rows, cells already formatted.
 std::string MarkdownTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);

@@ -122,14 +122,11 @@ int Main(int argc, char** argv) {
     options.patience = 10;
     options.freeze_theta = run.freeze_theta;
     options.seed = 1;
-    options.progress = PrintProgress(run.name);
     solvers::ObjectiveOptions objective;
     objective.correction_penalty = run.penalty;
-    absl::StatusOr<solvers::TrainingResult> trained = TrainHybrid(*model, train, validation, options, objective);
-    if (!trained.ok()) {
-      std::fprintf(stderr, "[%s] training failed: %s\n", run.name.c_str(), trained.status().ToString().c_str());
-      return 1;
-    }
+    absl::StatusOr<solvers::TrainingResult> trained =
+        TrainLogged(run.name, *model, train, validation, options, objective);
+    if (!trained.ok()) return 1;
     Outcome o{run, *trained, ScoreForecasts(*model, calibration_windows, test_windows, kDt, 1),
               ScoreForecasts(*model, calibration_windows, ood_windows, kDt, 1)};
     o.sigma = model->physics().Value(0).mean().item<double>();
@@ -137,15 +134,25 @@ int Main(int argc, char** argv) {
     outcomes.push_back(std::move(o));
   }
 
-  nlohmann::json results = {{"experiment", "lorenz63_closure"}, {"smoke", smoke}, {"dt", kDt},
-                            {"train_windows", train_sequences * 90}, {"runs", nlohmann::json::array()}};
+  nlohmann::json results = {{"experiment", "lorenz63_closure"},
+                            {"smoke", smoke},
+                            {"dt", kDt},
+                            {"train_windows", train_sequences * 90},
+                            {"runs", nlohmann::json::array()}};
   std::vector<std::vector<std::string>> rows;
-  nlohmann::json rmse_plot = {{"title", "test RMSE by lead time"}, {"xlabel", "steps (dt = 0.01)"},
-                              {"ylabel", "RMSE"}, {"logy", true}, {"series", nlohmann::json::array()}};
-  nlohmann::json coverage_plot = {{"title", "90% interval coverage by lead"}, {"xlabel", "steps"},
-                                  {"ylabel", "PICP"}, {"series", nlohmann::json::array()}};
-  nlohmann::json theta_plot = {{"title", "rho during training"}, {"xlabel", "iteration"},
-                               {"ylabel", "rho (truth 28)"}, {"series", nlohmann::json::array()}};
+  nlohmann::json rmse_plot = {{"title", "test RMSE by lead time"},
+                              {"xlabel", "steps (dt = 0.01)"},
+                              {"ylabel", "RMSE"},
+                              {"logy", true},
+                              {"series", nlohmann::json::array()}};
+  nlohmann::json coverage_plot = {{"title", "90% interval coverage by lead"},
+                                  {"xlabel", "steps"},
+                                  {"ylabel", "PICP"},
+                                  {"series", nlohmann::json::array()}};
+  nlohmann::json theta_plot = {{"title", "rho during training"},
+                               {"xlabel", "iteration"},
+                               {"ylabel", "rho (truth 28)"},
+                               {"series", nlohmann::json::array()}};
   std::vector<double> steps;
   for (int64_t k = 1; k <= lead; ++k) steps.push_back(static_cast<double>(k));
   auto at_step = [](const std::vector<double>& v, size_t step) { return v[std::min(step, v.size()) - 1]; };

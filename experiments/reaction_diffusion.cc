@@ -66,12 +66,20 @@ int Main(int argc, char** argv) {
       {"hybrid_no_penalty", "ablation: no ‖F_a‖² penalty", Composition::kAdditive, 0.0},
       {"hybrid_frozen_theta", "ablation: a, b frozen at 2e-3, 1e-2", Composition::kAdditive, 1.0, true},
   };
-  nlohmann::json results = {{"experiment", "reaction_diffusion"}, {"smoke", smoke},
-                            {"train_sequences", train.states.size(0)}, {"runs", nlohmann::json::array()}};
-  nlohmann::json rmse_plot = {{"title", "test RMSE by lead time"}, {"xlabel", "t"}, {"ylabel", "RMSE"},
-                              {"logy", true}, {"series", nlohmann::json::array()}};
-  nlohmann::json theta_plot = {{"title", "(a, b) relative error during training"}, {"xlabel", "iteration"},
-                               {"ylabel", "||θ̂−θ*||/||θ*||"}, {"logy", true}, {"series", nlohmann::json::array()}};
+  nlohmann::json results = {{"experiment", "reaction_diffusion"},
+                            {"smoke", smoke},
+                            {"train_sequences", train.states.size(0)},
+                            {"runs", nlohmann::json::array()}};
+  nlohmann::json rmse_plot = {{"title", "test RMSE by lead time"},
+                              {"xlabel", "t"},
+                              {"ylabel", "RMSE"},
+                              {"logy", true},
+                              {"series", nlohmann::json::array()}};
+  nlohmann::json theta_plot = {{"title", "(a, b) relative error during training"},
+                               {"xlabel", "iteration"},
+                               {"ylabel", "||θ̂−θ*||/||θ*||"},
+                               {"logy", true},
+                               {"series", nlohmann::json::array()}};
   std::vector<double> lead_times;
   for (int64_t k = 1; k < kTimes; ++k) lead_times.push_back(kDt * static_cast<double>(k));
   std::vector<std::vector<std::string>> rows;
@@ -101,15 +109,12 @@ int Main(int argc, char** argv) {
     options.patience = 6;
     options.freeze_theta = run.freeze_theta;
     options.seed = 3;
-    options.progress = PrintProgress(run.name);
     solvers::ObjectiveOptions objective;
     objective.correction_penalty = run.penalty;
     objective.adaptive_weight = run.penalty > 0.0;
-    absl::StatusOr<solvers::TrainingResult> trained = TrainHybrid(*model, train, validation, options, objective);
-    if (!trained.ok()) {
-      std::fprintf(stderr, "[%s] training failed: %s\n", run.name.c_str(), trained.status().ToString().c_str());
-      return 1;
-    }
+    absl::StatusOr<solvers::TrainingResult> trained =
+        TrainLogged(run.name, *model, train, validation, options, objective);
+    if (!trained.ok()) return 1;
     const ForecastScores s = ScoreForecasts(*model, calibration_windows, test_windows, kDt, options.substeps);
     const bool uses_theta = run.composition != Composition::kNetworkOnly;
     const double a = model->physics().Value(0).mean().item<double>();
