@@ -57,6 +57,7 @@ int Main(int argc, char** argv) {
   const solvers::WindowSet test_windows = solvers::MakeWindows(test, 0).value();
   std::vector<double> mean, scale;
   ComponentStats(train.states, &mean, &scale);
+  const double rate_scale = RateScale(train);
 
   const std::vector<Run> runs = {
       {"physics", "physics-only: ω0 calibrated, no damping", Composition::kPhysicsOnly, 0.0},
@@ -65,19 +66,13 @@ int Main(int argc, char** argv) {
       {"hybrid_no_penalty", "ablation: no ‖F_a‖² penalty", Composition::kAdditive, 0.0},
   };
   nlohmann::json results = {{"experiment", "damped_pendulum"}, {"smoke", smoke}, {"runs", nlohmann::json::array()}};
-  nlohmann::json rmse_plot = {{"title", "test RMSE by lead time"},
-                              {"xlabel", "t"},
-                              {"ylabel", "RMSE"},
-                              {"logy", true},
-                              {"series", nlohmann::json::array()}};
-  nlohmann::json omega_plot = {{"title", "omega0 during training"},
-                               {"xlabel", "iteration"},
-                               {"ylabel", "omega0 (truth 0.5236)"},
-                               {"series", nlohmann::json::array()}};
+  nlohmann::json rmse_plot = PlotPanel("test RMSE by lead time", "t", "RMSE", /*logy=*/true);
+  nlohmann::json omega_plot = PlotPanel("omega0 during training", "iteration", "omega0 (truth 0.5236)");
   std::vector<double> lead_times;
   for (int64_t k = 1; k < times; ++k) lead_times.push_back(kDt * static_cast<double>(k));
   std::vector<std::vector<std::string>> rows;
   for (const Run& run : runs) {
+    if (!args.Selected(run.name)) continue;
     HybridModelSpec spec;
     spec.physics = "damped_pendulum";
     spec.composition = run.composition;
@@ -89,11 +84,17 @@ int Main(int argc, char** argv) {
     spec.output_scale = run.composition == Composition::kNetworkOnly ? 0.1 : 0.01;
     spec.input_center = mean;
     spec.input_scale = scale;
+    spec.output_gain = rate_scale;
     auto model = HybridModel::Create(spec).value();
     solvers::TrainerOptions options;
     options.iterations = smoke ? 10 : 1000;
-    options.batch_size = 25;
-    options.window_length = 0;  // Whole sequences, as APHYNITY trains.
+    options.batch_size = 64;
+    // Windows of 5 time units rather than APHYNITY's whole 20-unit sequences:
+    // over 20 units the trajectory loss of ω0 has local minima at aliased
+    // frequencies (physics-only settled at ω0 ≈ 1.24 from 0.4), and short
+    // windows are also 4× cheaper per step. Forecasts are still scored over
+    // the whole horizon.
+    options.window_length = 10;
     options.substeps = 5;
     options.learning_rate_theta = 0.01;
     options.learning_rate_phi = 1e-3;
@@ -110,6 +111,7 @@ int Main(int argc, char** argv) {
     absl::StatusOr<solvers::TrainingResult> trained =
         TrainLogged(run.name, *model, train, validation, options, objective);
     if (!trained.ok()) return 1;
+    if (run.name == "hybrid" && !ExportForServing(args, *model, "damped_pendulum", run.name, run.description)) return 1;
     const ForecastScores s = ScoreForecasts(*model, calibration_windows, test_windows, kDt, options.substeps);
     const bool uses_theta = run.composition != Composition::kNetworkOnly;
     const double omega0 = model->physics().Value(0).mean().item<double>();

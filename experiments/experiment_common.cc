@@ -4,6 +4,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/Parallel.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -12,6 +13,8 @@
 #include <iostream>
 
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "server/model_export.h"
 #include "solvers/forecast_metrics.h"
 #include "solvers/gaussian_mixture.h"
 #include "solvers/trajectory_rollout.h"
@@ -41,20 +44,30 @@ namespace {
 
 // Aleatoric σ of every member's forecast: the head's, or homoscedastic per lead
 // time and component from the calibration windows.
+// `members` is [S·M, W, L, D] (S MC-dropout passes, sample-major).
 at::Tensor MemberStd(HybridModel& model, const at::Tensor& members, const at::Tensor& noise_std) {
   if (model.has_noise_head()) {
     at::NoGradGuard no_grad;
-    return at::exp(0.5 * model.LogVariance(members.flatten(1, 2)).view_as(members));
+    const int64_t m = model.members();
+    const int64_t s = members.size(0) / m;
+    // The head batches over members first: [M, S·W·L, D].
+    const at::Tensor x = members.reshape({s, m, -1, members.size(3)}).transpose(0, 1).reshape({m, -1, members.size(3)});
+    const at::Tensor log_var = model.LogVariance(x).reshape({m, s, -1, members.size(3)}).transpose(0, 1);
+    return at::exp(0.5 * log_var).reshape(members.sizes());
   }
   return noise_std.expand_as(members);
 }
+
+// MC-dropout passes per forecast for models trained with dropout.
+constexpr int64_t kDropoutSamples = 10;
 
 }  // namespace
 
 ForecastScores ScoreForecasts(HybridModel& model, const WindowSet& calibration, const WindowSet& test, double dt,
                               int64_t substeps) {
-  const at::Tensor cal = solvers::ForecastWindows(model, calibration, dt, substeps);  // [M, W, L, D]
-  const at::Tensor members = solvers::ForecastWindows(model, test, dt, substeps);
+  const int64_t samples = model.spec().dropout > 0.0 ? kDropoutSamples : 1;
+  const at::Tensor cal = solvers::ForecastWindows(model, calibration, dt, substeps, samples);  // [S·M, W, L, D]
+  const at::Tensor members = solvers::ForecastWindows(model, test, dt, substeps, samples);
   const at::Tensor cal_error = (cal.mean(0) - calibration.targets).pow(2).mean(0);  // [L, D]
   const at::Tensor cal_spread = cal.var(0, /*unbiased=*/false).mean(0);
   const at::Tensor noise_std = at::sqrt(at::clamp_min(cal_error - cal_spread, 1e-12 * (1 + cal_error.mean())));
@@ -107,6 +120,11 @@ nlohmann::json ScoresJson(const ForecastScores& s) {
           {"quantile_calibration_error", s.quantile_calibration_error},
           {"rmse_by_lead", s.rmse_by_lead},
           {"picp90_by_lead", s.picp90_by_lead}};
+}
+
+nlohmann::json PlotPanel(const std::string& title, const std::string& xlabel, const std::string& ylabel, bool logy) {
+  return {
+      {"title", title}, {"xlabel", xlabel}, {"ylabel", ylabel}, {"logy", logy}, {"series", nlohmann::json::array()}};
 }
 
 void ComponentStats(const at::Tensor& states, std::vector<double>* mean, std::vector<double>* std) {
@@ -172,8 +190,11 @@ ExperimentArgs ParseArgs(int argc, char** argv) {
       args.out = argv[++i];
     } else if (a == "--threads" && i + 1 < argc) {
       args.threads = std::atoi(argv[++i]);
+    } else if (a == "--only" && i + 1 < argc) {
+      args.only = absl::StrSplit(argv[++i], ',', absl::SkipEmpty());
     } else {
-      std::fprintf(stderr, "usage: %s [--out DIR] [--smoke] [--threads N]\nunknown argument: %s\n", argv[0], a.c_str());
+      std::fprintf(stderr, "usage: %s [--out DIR] [--smoke] [--threads N] [--only RUN,...]\nunknown argument: %s\n",
+                   argv[0], a.c_str());
       std::exit(2);
     }
   }
@@ -183,6 +204,23 @@ ExperimentArgs ParseArgs(int argc, char** argv) {
   }
   at::set_num_threads(args.threads);
   return args;
+}
+
+bool ExportForServing(const ExperimentArgs& args, const solvers::HybridModel& model, const std::string& experiment,
+                      const std::string& run, const std::string& description) {
+  const std::string repository = args.out + "/model_repository";
+  const std::string name = experiment + "_" + run;
+  const absl::Status s = server::ExportModelEntry(model, repository, name, description);
+  if (!s.ok()) {
+    std::fprintf(stderr, "[%s] exporting for serving failed: %s\n", run.c_str(), s.ToString().c_str());
+    return false;
+  }
+  std::fprintf(stderr, "[%s] model-repository entry: %s/%s\n", run.c_str(), repository.c_str(), name.c_str());
+  return true;
+}
+
+bool ExperimentArgs::Selected(const std::string& run) const {
+  return only.empty() || std::find(only.begin(), only.end(), run) != only.end();
 }
 
 }  // namespace hybrid::experiments

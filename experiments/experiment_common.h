@@ -4,7 +4,8 @@
 //
 // Protocol of ScoreForecasts (the same for physics-only, network-only and
 // hybrid models, so that comparisons are fair):
-//   1. every member forecasts every window (no grad, eval mode);
+//   1. every member forecasts every window (no grad, eval mode; a model
+//      trained with dropout: 10 MC-dropout passes, each a mixture component);
 //   2. each member's aleatoric σ is the heteroscedastic head's, if the model
 //      has one, else a homoscedastic σ per lead time and component estimated
 //      on the calibration windows as √max(MSE of the ensemble mean − mean
@@ -62,6 +63,11 @@ absl::StatusOr<solvers::TrainingResult> TrainLogged(const std::string& run, solv
                                                     solvers::TrainerOptions options,
                                                     const solvers::ObjectiveOptions& objective);
 
+// An empty panel of results.json's "plots" (drawn by plot.py): add
+// {"label", "x", "y"} objects to its "series".
+nlohmann::json PlotPanel(const std::string& title, const std::string& xlabel, const std::string& ylabel,
+                         bool logy = false);
+
 // Markdown table: header then rows, cells already formatted.
 std::string MarkdownTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
 std::string Fixed(double v, int digits = 3);
@@ -70,12 +76,22 @@ std::string Sci(double v);
 // Writes <dir>/results.json and <dir>/results.md (creating dir) and echoes the table.
 void WriteResults(const std::string& dir, const nlohmann::json& results, const std::string& markdown);
 
-// Common flags of every experiment binary: --out DIR, --smoke, --threads N.
+// Common flags of every experiment binary: --out DIR, --smoke, --threads N,
+// --only RUN[,RUN…] (train and score only the named runs; for iterating on one).
 struct ExperimentArgs {
   std::string out = "experiment-results";
   bool smoke = false;  // A tiny run that exercises every code path (the test suite's version).
   int threads = 2;
+  std::vector<std::string> only;  // Empty: every run.
+  bool Selected(const std::string& run) const;
 };
 ExperimentArgs ParseArgs(int argc, char** argv);
+
+// Writes the trained `model` as the model-repository entry
+// <out>/model_repository/<experiment>_<run>/ (config.pbtxt + checkpoint.pt),
+// which `hybridserve --model_repository=<out>/model_repository` serves.
+// Returns false (after printing why) on failure.
+bool ExportForServing(const ExperimentArgs& args, const solvers::HybridModel& model, const std::string& experiment,
+                      const std::string& run, const std::string& description);
 
 }  // namespace hybrid::experiments

@@ -70,20 +70,14 @@ int Main(int argc, char** argv) {
                             {"smoke", smoke},
                             {"train_sequences", train.states.size(0)},
                             {"runs", nlohmann::json::array()}};
-  nlohmann::json rmse_plot = {{"title", "test RMSE by lead time"},
-                              {"xlabel", "t"},
-                              {"ylabel", "RMSE"},
-                              {"logy", true},
-                              {"series", nlohmann::json::array()}};
-  nlohmann::json theta_plot = {{"title", "(a, b) relative error during training"},
-                               {"xlabel", "iteration"},
-                               {"ylabel", "||θ̂−θ*||/||θ*||"},
-                               {"logy", true},
-                               {"series", nlohmann::json::array()}};
+  nlohmann::json rmse_plot = PlotPanel("test RMSE by lead time", "t", "RMSE", /*logy=*/true);
+  nlohmann::json theta_plot =
+      PlotPanel("(a, b) relative error during training", "iteration", "||θ̂−θ*||/||θ*||", /*logy=*/true);
   std::vector<double> lead_times;
   for (int64_t k = 1; k < kTimes; ++k) lead_times.push_back(kDt * static_cast<double>(k));
   std::vector<std::vector<std::string>> rows;
   for (const Run& run : runs) {
+    if (!args.Selected(run.name)) continue;
     HybridModelSpec spec;
     spec.physics = "fitzhugh_nagumo";
     spec.composition = run.composition;
@@ -115,6 +109,8 @@ int Main(int argc, char** argv) {
     absl::StatusOr<solvers::TrainingResult> trained =
         TrainLogged(run.name, *model, train, validation, options, objective);
     if (!trained.ok()) return 1;
+    if (run.name == "hybrid" && !ExportForServing(args, *model, "reaction_diffusion", run.name, run.description))
+      return 1;
     const ForecastScores s = ScoreForecasts(*model, calibration_windows, test_windows, kDt, options.substeps);
     const bool uses_theta = run.composition != Composition::kNetworkOnly;
     const double a = model->physics().Value(0).mean().item<double>();

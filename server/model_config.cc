@@ -29,7 +29,12 @@ class ErrorCollector : public google::protobuf::io::ErrorCollector {
 void ApplyDefaults(v1::ModelConfig& config) {
   if (config.ensemble_members() == 0) config.set_ensemble_members(5);
   if (config.dtype().empty()) config.set_dtype("float64");
-  if (config.correction().output_scale() == 0.0) config.mutable_correction()->set_output_scale(0.01);
+  v1::CorrectionConfig& correction = *config.mutable_correction();
+  if (correction.output_scale() == 0.0) correction.set_output_scale(0.01);
+  if (correction.composition() == v1::COMPOSITION_UNSPECIFIED) correction.set_composition(v1::COMPOSITION_ADDITIVE);
+  if (correction.network() == v1::NETWORK_KIND_UNSPECIFIED) correction.set_network(v1::NETWORK_KIND_MLP);
+  if (correction.parallel_alpha() == 0.0) correction.set_parallel_alpha(0.9);
+  if (correction.output_gain() == 0.0) correction.set_output_gain(1.0);
   v1::CalibrationConfig& c = *config.mutable_calibration();
   if (c.method() == v1::CALIBRATION_METHOD_UNSPECIFIED) c.set_method(v1::CALIBRATION_METHOD_BACKPROP);
   if (c.learning_rate_theta() == 0.0) c.set_learning_rate_theta(0.02);

@@ -41,7 +41,7 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Load(const std::st
                                                      "' must equal the folder name '", folder.filename().string(),
                                                      "'"));
     }
-    absl::StatusOr<std::unique_ptr<ServedModel>> model = ServedModel::Create(*config, metrics);
+    absl::StatusOr<std::unique_ptr<ServedModel>> model = ServedModel::Create(*config, metrics, folder.string());
     if (!model.ok()) {
       return absl::Status(model.status().code(), absl::StrCat(file.string(), ": ", model.status().message()));
     }

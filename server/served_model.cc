@@ -3,52 +3,22 @@
 #include <ATen/ATen.h>
 
 #include <cmath>
-#include <map>
+#include <filesystem>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/calibration_worker.h"
 #include "server/model_snapshot.h"
+#include "server/model_spec.h"
 #include "server/predict_on_snapshot.h"
-#include "solvers/hybrid_model.h"
 #include "solvers/backprop_calibrator.h"
+#include "solvers/hybrid_checkpoint.h"
+#include "solvers/hybrid_model.h"
 #include "solvers/torch_status.h"
 
 namespace hybrid::server {
 namespace {
-
-absl::StatusOr<solvers::HybridModelSpec> ToSpec(const v1::ModelConfig& config) {
-  static const std::map<v1::PhysicsKind, std::string> kNames = {
-      {v1::PHYSICS_KIND_LORENZ63, "lorenz63"},
-      {v1::PHYSICS_KIND_LORENZ96, "lorenz96"},
-      {v1::PHYSICS_KIND_DAMPED_PENDULUM, "damped_pendulum"},
-      {v1::PHYSICS_KIND_FITZHUGH_NAGUMO, "fitzhugh_nagumo"},
-      {v1::PHYSICS_KIND_FISHER_KPP, "fisher_kpp"},
-      {v1::PHYSICS_KIND_KURAMOTO_SIVASHINSKY, "kuramoto_sivashinsky"},
-      {v1::PHYSICS_KIND_PKPD_TWO_COMPARTMENT, "pkpd_two_compartment"},
-      {v1::PHYSICS_KIND_DISEASE_PROGRESSION, "disease_progression"},
-  };
-  solvers::HybridModelSpec spec;
-  const auto name = kNames.find(config.physics());
-  if (name == kNames.end()) {
-    return absl::InvalidArgumentError(absl::StrCat("physics: unsupported kind ", config.physics()));
-  }
-  spec.physics = name->second;
-  spec.physics_options.structure.insert(config.structure().begin(), config.structure().end());
-  solvers::PhysicsOptions& p = spec.physics_options;
-  p.members = config.ensemble_members();
-  p.member_jitter = config.member_jitter();
-  p.seed = config.seed();
-  p.dtype = config.dtype() == "float32" ? at::kFloat : at::kDouble;
-  for (const v1::ParameterConfig& param : config.parameters()) {
-    p.initial[param.name()] = param.initial();
-    if (param.trainable()) p.trainable.insert(param.name());
-  }
-  spec.hidden.assign(config.correction().hidden().begin(), config.correction().hidden().end());
-  spec.output_scale = config.correction().output_scale();
-  return spec;
-}
 
 solvers::CalibratorOptions ToCalibratorOptions(const v1::CalibrationConfig& c) {
   solvers::CalibratorOptions o;
@@ -62,12 +32,19 @@ solvers::CalibratorOptions ToCalibratorOptions(const v1::CalibrationConfig& c) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::ModelConfig& config, Metrics* metrics) {
+absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::ModelConfig& config, Metrics* metrics,
+                                                                 const std::string& model_dir) {
   return solvers::RunCatchingTorch("loading model", [&]() -> absl::StatusOr<std::unique_ptr<ServedModel>> {
-    absl::StatusOr<solvers::HybridModelSpec> spec = ToSpec(config);
+    absl::StatusOr<solvers::HybridModelSpec> spec = SpecFromConfig(config);
     if (!spec.ok()) return spec.status();
     absl::StatusOr<std::shared_ptr<solvers::HybridModel>> model = solvers::HybridModel::Create(*spec);
     if (!model.ok()) return model.status();
+    if (!config.checkpoint().empty()) {
+      const std::string path = (std::filesystem::path(model_dir) / config.checkpoint()).string();
+      if (absl::Status s = solvers::LoadHybridCheckpoint(**model, path); !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("checkpoint: ", s.message()));
+      }
+    }
     absl::StatusOr<std::unique_ptr<solvers::BackpropCalibrator>> calibrator =
         solvers::BackpropCalibrator::Create(*model, ToCalibratorOptions(config.calibration()));
     if (!calibrator.ok()) return calibrator.status();

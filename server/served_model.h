@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -34,8 +35,11 @@ class ServedModel {
   using Done = std::function<void(ObservationOutcome)>;
 
   // `config` must have defaults applied (ParseModelConfig does). `metrics` must
-  // outlive the model. INVALID_ARGUMENT naming the field for a bad config.
-  static absl::StatusOr<std::unique_ptr<ServedModel>> Create(const v1::ModelConfig& config, Metrics* metrics);
+  // outlive the model. A relative config.checkpoint is read from `model_dir`.
+  // INVALID_ARGUMENT naming the field for a bad config or a checkpoint that
+  // does not fit it; NOT_FOUND for a missing checkpoint file.
+  static absl::StatusOr<std::unique_ptr<ServedModel>> Create(const v1::ModelConfig& config, Metrics* metrics,
+                                                             const std::string& model_dir = "");
   ~ServedModel();  // Answers queued observations, then stops the worker.
 
   const v1::ModelConfig& config() const { return config_; }

@@ -117,6 +117,19 @@ absl::StatusOr<std::shared_ptr<HybridModel>> HybridModel::Create(const HybridMod
     return absl::InvalidArgumentError(
         absl::StrCat("network: conv needs a field model; ", spec.physics, " has a vector state (use mlp)"));
   }
+  if (!spec.correction_components.empty()) {
+    if (spec.composition == Composition::kNetworkOnly || spec.composition == Composition::kPhysicsOnly) {
+      return absl::InvalidArgumentError(absl::StrCat("correction_components needs a hybrid composition, not ",
+                                                     CompositionName(spec.composition)));
+    }
+    for (size_t i = 0; i < spec.correction_components.size(); ++i) {
+      const int64_t c = spec.correction_components[i];
+      if (c < 0 || c >= static_cast<int64_t>(d)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("correction_components[", i, "] = ", c, " is not a state component in [0, ", d, ")"));
+      }
+    }
+  }
   if (spec.network == NetworkKind::kConv && spec.composition == Composition::kSerial) {
     return absl::InvalidArgumentError("network: conv supports additive, parallel and network_only compositions");
   }
@@ -168,6 +181,11 @@ HybridModel::HybridModel(HybridModelSpec spec, std::shared_ptr<ScientificModel> 
     input_center_ = register_buffer("input_center", at::tensor(spec_.input_center, options).to(dtype));
     input_scale_ = register_buffer("input_scale", at::tensor(spec_.input_scale, options).to(dtype));
   }
+  if (!spec_.correction_components.empty()) {
+    at::Tensor mask = at::zeros({d}, at::TensorOptions().dtype(dtype));
+    for (int64_t c : spec_.correction_components) mask[c] = 1.0;
+    correction_mask_ = register_buffer("correction_mask", mask);
+  }
   if (spec_.composition == Composition::kParallel) {
     const double logit = std::log(spec_.parallel_alpha / (1.0 - spec_.parallel_alpha));
     alpha_logit_ = register_parameter("alpha_logit", at::full({m}, logit, at::TensorOptions().dtype(dtype)));
@@ -175,9 +193,10 @@ HybridModel::HybridModel(HybridModelSpec spec, std::shared_ptr<ScientificModel> 
 }
 
 at::Tensor HybridModel::Network(const at::Tensor& x) const {
-  if (conv_) return conv_->Forward(x);
-  at::Tensor g = mlp_->Forward(input_center_.defined() ? (x - input_center_) / input_scale_ : x);
-  return spec_.output_gain == 1.0 ? g : g * spec_.output_gain;
+  at::Tensor g = conv_ ? conv_->Forward(x)
+                      : mlp_->Forward(input_center_.defined() ? (x - input_center_) / input_scale_ : x);
+  if (spec_.output_gain != 1.0) g = g * spec_.output_gain;
+  return correction_mask_.defined() ? g * correction_mask_ : g;
 }
 
 at::Tensor HybridModel::Evaluate(double t, const at::Tensor& x) const {

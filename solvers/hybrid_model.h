@@ -60,6 +60,11 @@ struct HybridModelSpec {
   std::vector<double> input_center;  // D entries, or empty.
   std::vector<double> input_scale;   // D entries > 0, or empty.
   double output_gain = 1.0;          // > 0.
+  // State components the network may correct (the others' g is 0): where the
+  // physics is known to be incomplete, e.g. only the response of a PK/PD model
+  // whose pharmacokinetics are trusted. Keeps θ identifiable. Empty: all.
+  // Not for physics-only or network-only compositions.
+  std::vector<int64_t> correction_components;
 };
 
 class HybridModel : public torch::nn::Module, public VectorField {
@@ -110,6 +115,7 @@ class HybridModel : public torch::nn::Module, public VectorField {
   at::Tensor alpha_logit_;   // [M], kParallel only.
   at::Tensor input_center_;  // [D] buffers, when set.
   at::Tensor input_scale_;
+  at::Tensor correction_mask_;  // [D] of 0/1, when correction_components is set.
 };
 
 }  // namespace hybrid::solvers

@@ -100,10 +100,21 @@ absl::StatusOr<WindowSet> MakeWindows(const TrajectoryData& data, int64_t length
   return WindowSet{windows.select(1, 0).contiguous(), windows.narrow(1, 1, length).contiguous()};
 }
 
-at::Tensor ForecastWindows(HybridModel& model, const WindowSet& windows, double dt, int64_t substeps) {
+at::Tensor ForecastWindows(HybridModel& model, const WindowSet& windows, double dt, int64_t substeps,
+                           int64_t dropout_samples) {
+  TORCH_CHECK(dropout_samples >= 1, "ForecastWindows: dropout_samples must be >= 1, got ", dropout_samples);
   at::NoGradGuard no_grad;
+  if (dropout_samples == 1 || model.spec().dropout == 0.0) {
+    model.eval();
+    return RolloutTrajectory(model, windows.start, dt, windows.targets.size(1), substeps);
+  }
+  model.train(true);  // Dropout active; nothing else in the model depends on the mode.
+  std::vector<at::Tensor> passes;
+  for (int64_t s = 0; s < dropout_samples; ++s) {
+    passes.push_back(RolloutTrajectory(model, windows.start, dt, windows.targets.size(1), substeps));
+  }
   model.eval();
-  return RolloutTrajectory(model, windows.start, dt, windows.targets.size(1), substeps);
+  return at::cat(passes, 0);
 }
 
 absl::StatusOr<TrainingResult> TrainHybrid(HybridModel& model, const TrajectoryData& train,

@@ -99,8 +99,13 @@ struct WindowSet {
 };
 absl::StatusOr<WindowSet> MakeWindows(const TrajectoryData& data, int64_t length);
 
-// Ensemble forecasts of every window, no grad, eval mode: [M, W, L, D].
-at::Tensor ForecastWindows(HybridModel& model, const WindowSet& windows, double dt, int64_t substeps);
+// Ensemble forecasts of every window, no grad: [M, W, L, D] in eval mode.
+// With dropout_samples S > 1 on a model with dropout, MC dropout (Gal &
+// Ghahramani 2016): S passes with dropout active, [S·M, W, L, D] sample-major
+// (pass s, member m at s·M + m), each pass one draw of every member's
+// network. Leaves the model in eval mode. S must be ≥ 1.
+at::Tensor ForecastWindows(HybridModel& model, const WindowSet& windows, double dt, int64_t substeps,
+                           int64_t dropout_samples = 1);
 
 // Trainable θ as member means, by name.
 std::vector<std::pair<std::string, double>> TrainableTheta(const HybridModel& model);

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <set>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -12,7 +13,7 @@
 namespace hybrid::solvers {
 namespace {
 
-enum Parameter : size_t { kKa, kCl, kV1, kQ, kV2, kEmax, kEc50, kHill };
+enum Parameter : size_t { kKa, kCl, kV1, kQ, kV2, kEmax, kEc50, kHill, kKin, kKout };
 
 // The model plus a constant infusion rate into the central compartment; the
 // rate vector is built once per piece, not per evaluation.
@@ -20,7 +21,7 @@ class InfusedField : public VectorField {
  public:
   InfusedField(const TwoCompartmentPkPd& model, double rate, const at::TensorOptions& options) : model_(model) {
     if (rate != 0.0) {
-      input_ = at::zeros({4}, options);
+      input_ = at::zeros({model.state_dim()}, options);
       input_[TwoCompartmentPkPd::kCentral] = rate;
     }
   }
@@ -63,14 +64,18 @@ const std::vector<ParameterSpec>& TwoCompartmentPkPd::Specs() {
       {"Emax", "effect units", 100.0, 1e-6, 1e6, "maximal effect"},
       {"EC50", "mg/L", 1.0, 1e-9, 1e6, "concentration at half-maximal effect"},
       {"hill", "1", 1.5, 1e-2, 100.0, "Hill coefficient"},
+      {"kin", "units/h", 10.0, 1e-9, 1e6, "zero-order production of the response (structure response ≥ 1)"},
+      {"kout", "1/h", 0.1, 1e-9, 1e3, "first-order loss of the response (structure response ≥ 1)"},
   };
   return specs;
 }
 
 absl::StatusOr<std::shared_ptr<TwoCompartmentPkPd>> TwoCompartmentPkPd::Create(const PhysicsOptions& options) {
   if (absl::Status s = Validate(Specs(), options); !s.ok()) return s;
-  if (absl::Status s = CheckStructureKeys(options, {}); !s.ok()) return s;
-  return std::shared_ptr<TwoCompartmentPkPd>(new TwoCompartmentPkPd(options));
+  if (absl::Status s = CheckStructureKeys(options, {"response"}); !s.ok()) return s;
+  absl::StatusOr<int64_t> response = StructureInt(options, "response", 0, 0, 2);
+  if (!response.ok()) return response.status();
+  return std::shared_ptr<TwoCompartmentPkPd>(new TwoCompartmentPkPd(options, static_cast<Response>(*response)));
 }
 
 at::Tensor TwoCompartmentPkPd::Evaluate(double /*t*/, const at::Tensor& x) const {
@@ -80,7 +85,14 @@ at::Tensor TwoCompartmentPkPd::Evaluate(double /*t*/, const at::Tensor& x) const
   const at::Tensor elimination = MemberValue(kCl, 2) / v1 * central;
   const at::Tensor exchange = MemberValue(kQ, 2) * (central / v1 - peripheral / MemberValue(kV2, 2));
   const at::Tensor absorption = ka * depot;
-  return at::stack({-absorption, absorption - elimination - exchange, exchange, elimination}, 2);
+  std::vector<at::Tensor> rates = {-absorption, absorption - elimination - exchange, exchange, elimination};
+  if (response_ != Response::kNone) {
+    const at::Tensor r = x.select(2, kResponse);
+    at::Tensor loss = MemberValue(kKout, 2) * r;
+    if (response_ == Response::kIndirect) loss = loss * (1.0 + Effect(x));
+    rates.push_back(MemberValue(kKin, 2) - loss);
+  }
+  return at::stack(rates, 2);
 }
 
 at::Tensor TwoCompartmentPkPd::Effect(const at::Tensor& x) const {
@@ -111,7 +123,7 @@ absl::StatusOr<Trajectory> SolveWithDosing(const TwoCompartmentPkPd& model, cons
   auto give_boluses = [&](double t, at::Tensor x) {
     for (const Dose& d : doses) {
       if (d.time != t || d.route == DoseRoute::kInfusion) continue;
-      at::Tensor jump = at::zeros({4}, x.options());
+      at::Tensor jump = at::zeros({model.state_dim()}, x.options());
       jump[d.route == DoseRoute::kOral ? TwoCompartmentPkPd::kDepot : TwoCompartmentPkPd::kCentral] = d.amount;
       x = x + jump;
     }

@@ -15,6 +15,15 @@
 // Time in hours. Defaults are illustrative (ka 1/h, CL 5 L/h, V1 50 L,
 // Q 10 L/h, V2 100 L, Emax 100, EC50 1 mg/L, hill 1.5): calibrate them.
 //
+// Structure "response" adds a fifth state, a turnover response R (e.g. a
+// biomarker) with production kin and loss kout (baseline R = kin/kout):
+//   0 (default)  no response state, D = 4;
+//   1            dR/dt = kin − kout R             (turnover only: the drug's
+//                effect unknown, the physics of a hybrid that learns it);
+//   2            dR/dt = kin − kout (1 + E(C)) R  (indirect response, type IV:
+//                the drug stimulates loss; Emax is then the maximal
+//                fold-stimulation, dimensionless).
+//
 //   std::vector<Dose> doses = {{0.0, 100.0, DoseRoute::kOral}, {12.0, 50.0, DoseRoute::kInfusion, 2.0}};
 //   absl::StatusOr<Trajectory> r = SolveWithDosing(*model, x0, 0.0, times, options, doses);
 #pragma once
@@ -35,16 +44,19 @@ class TwoCompartmentPkPd : public ScientificModel {
  public:
   static absl::StatusOr<std::shared_ptr<TwoCompartmentPkPd>> Create(const PhysicsOptions& options);
   static const std::vector<ParameterSpec>& Specs();
-  enum Compartment : int64_t { kDepot = 0, kCentral = 1, kPeripheral = 2, kEliminated = 3 };
+  enum Compartment : int64_t { kDepot = 0, kCentral = 1, kPeripheral = 2, kEliminated = 3, kResponse = 4 };
+  enum class Response { kNone = 0, kTurnover = 1, kIndirect = 2 };
 
-  int64_t state_dim() const override { return 4; }
+  int64_t state_dim() const override { return response_ == Response::kNone ? 4 : 5; }
   // Without infusion (R = 0); SolveWithDosing adds R piece by piece.
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;
   // Emax effect of the central concentration, shape of x without the last dimension.
   at::Tensor Effect(const at::Tensor& x) const;
 
  private:
-  explicit TwoCompartmentPkPd(const PhysicsOptions& options) : ScientificModel(Specs(), options) {}
+  TwoCompartmentPkPd(const PhysicsOptions& options, Response response)
+      : ScientificModel(Specs(), options), response_(response) {}
+  const Response response_;
 };
 
 enum class DoseRoute {

@@ -61,6 +61,26 @@ TEST(Composition, EachVectorFieldFollowsItsFormula) {
   EXPECT_TRUE(at::allclose(serial->Correction(x), g_of_f));
 }
 
+TEST(Composition, CorrectionComponentsLeaveTheOtherComponentsToThePhysics) {
+  const at::Tensor x = States(2, 4, 2);
+  const auto full = HybridModel::Create(LorenzSpec(Composition::kAdditive)).value();
+  HybridModelSpec spec = LorenzSpec(Composition::kAdditive);
+  spec.correction_components = {2};  // z only, as for Lorenz-63 without −βz.
+  const auto masked = HybridModel::Create(spec).value();
+  const at::Tensor f = masked->Physics(x);
+  const at::Tensor g = full->Correction(x);  // Same seed: the same network.
+  const at::Tensor out = masked->Evaluate(0, x);
+  EXPECT_TRUE(out.narrow(2, 0, 2).equal(f.narrow(2, 0, 2)));
+  EXPECT_TRUE(at::allclose(out.select(2, 2), f.select(2, 2) + g.select(2, 2)));
+  EXPECT_GT(g.narrow(2, 0, 2).abs().max().item<double>(), 0.0) << "the unmasked network does touch x and y";
+
+  spec.correction_components = {3};
+  EXPECT_NE(HybridModel::Create(spec).status().message().find("correction_components[0] = 3"), std::string::npos);
+  spec = LorenzSpec(Composition::kNetworkOnly);
+  spec.correction_components = {0};
+  EXPECT_NE(HybridModel::Create(spec).status().message().find("correction_components"), std::string::npos);
+}
+
 TEST(Composition, RejectsInconsistentSpecsByField) {
   HybridModelSpec spec = LorenzSpec(Composition::kSerial);
   spec.hidden.clear();

@@ -125,6 +125,37 @@ TEST(Trainer, FreezingAndSeedsAreHonoured) {
   EXPECT_FALSE(a->named_parameters()["correction.w0"].equal(c->named_parameters()["correction.w0"]));
 }
 
+TEST(Forecasts, McDropoutDrawsSamplesWhoseMeanIsTheEvalNetwork) {
+  HybridModelSpec spec;
+  spec.physics_options.members = 2;
+  spec.hidden = {32};  // One dropout layer before the linear output: E[g] is exactly the eval-mode g.
+  spec.dropout = 0.3;
+  spec.output_scale = 1.0;
+  auto model = HybridModel::Create(spec).value();
+  const WindowSet windows = MakeWindows(LorenzData(3, 6, 5), 0).value();
+  const at::Tensor eval = ForecastWindows(*model, windows, 0.02, 2);
+  EXPECT_TRUE(ForecastWindows(*model, windows, 0.02, 2, 1).equal(eval));
+  const at::Tensor samples = ForecastWindows(*model, windows, 0.02, 2, 5);
+  ASSERT_EQ(samples.sizes(), (std::vector<int64_t>{10, 3, 5, 3}));
+  EXPECT_FALSE(samples[0].equal(samples[2])) << "two passes of member 0 drew the same dropout masks";
+  EXPECT_FALSE(model->is_training());
+  EXPECT_TRUE(ForecastWindows(*model, windows, 0.02, 2).equal(eval)) << "eval forecasts changed after MC dropout";
+
+  // Inverted dropout is unbiased: the MC mean of g converges to the eval g at rate 1/√S.
+  const at::Tensor x = windows.targets.flatten(0, 1).unsqueeze(0).expand({2, -1, -1}).contiguous();
+  at::NoGradGuard no_grad;
+  const at::Tensor g_eval = model->Correction(x);
+  model->train(true);
+  std::vector<at::Tensor> draws;
+  for (int s = 0; s < 4000; ++s) draws.push_back(model->Correction(x));
+  model->eval();
+  const at::Tensor stacked = at::stack(draws);
+  const at::Tensor standard_error = stacked.std(0) / std::sqrt(4000.0);
+  const at::Tensor z = (stacked.mean(0) - g_eval).abs() / standard_error.clamp_min(1e-300);
+  EXPECT_LT(z.max().item<double>(), 5.0);
+  EXPECT_GT(stacked.std(0).mean().item<double>(), 1e-3 * g_eval.abs().mean().item<double>());
+}
+
 TEST(Trainer, RejectsBadOptionsByField) {
   const TrajectoryData data = LorenzData(2, 6, 7);
   auto model = HybridModel::Create(PhysicsRhoFrom(20.0, 1)).value();

@@ -107,5 +107,48 @@ TEST(PkPd, BadDosesAreNamed) {
   EXPECT_NE(error({1.0, 5.0, DoseRoute::kInfusion, 0.0}).find("doses[1].duration"), std::string::npos);
 }
 
+std::shared_ptr<TwoCompartmentPkPd> ResponseModel(int response, std::map<std::string, double> initial) {
+  PhysicsOptions o;
+  o.initial = std::move(initial);
+  o.structure = {{"response", response}};
+  return TwoCompartmentPkPd::Create(o).value();
+}
+
+TEST(PkPd, TurnoverResponseRelaxesExponentiallyToKinOverKout) {
+  // Without drug: R(t) = kin/kout + (R0 − kin/kout) e^{−kout t}.
+  auto model = ResponseModel(1, {{"kin", 10.0}, {"kout", 0.1}});
+  ASSERT_EQ(model->state_dim(), 5);
+  const at::Tensor x0 = at::tensor({0.0, 0.0, 0.0, 0.0, 40.0}, at::kDouble).reshape({1, 1, 5});
+  const std::vector<double> times = Grid(24.0, 2.0);
+  absl::StatusOr<Trajectory> r = SolveWithDosing(*model, x0, 0.0, times, ::hybrid::testing::TightDopri5(), {});
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (size_t i = 0; i < times.size(); ++i) {
+    const double expected = 100.0 + (40.0 - 100.0) * std::exp(-0.1 * times[i]);
+    EXPECT_NEAR(r->states[i][0][0][TwoCompartmentPkPd::kResponse].item<double>(), expected, 1e-8) << times[i];
+  }
+}
+
+TEST(PkPd, IndirectResponseAtConstantConcentrationHasItsClosedForm) {
+  // No elimination or distribution (CL, Q → 0): after an IV bolus of 50 mg
+  // into V1 = 50 L, C stays 1 mg/L = EC50, so E = Emax/2 = 1 and
+  //   R(t) = R_ss + (R0 − R_ss) e^{−kout (1 + E) t},  R_ss = kin / (kout (1 + E)).
+  auto model =
+      ResponseModel(2, {{"CL", 1e-6}, {"Q", 1e-9}, {"Emax", 2.0}, {"EC50", 1.0}, {"kin", 10.0}, {"kout", 0.1}});
+  const at::Tensor x0 = at::tensor({0.0, 0.0, 0.0, 0.0, 100.0}, at::kDouble).reshape({1, 1, 5});
+  const std::vector<double> times = Grid(24.0, 2.0);
+  absl::StatusOr<Trajectory> r =
+      SolveWithDosing(*model, x0, 0.0, times, ::hybrid::testing::TightDopri5(), {{0.0, 50.0, DoseRoute::kIvBolus}});
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (size_t i = 0; i < times.size(); ++i) {
+    const double expected = 50.0 + (100.0 - 50.0) * std::exp(-0.2 * times[i]);
+    // CL = 1e-6 L/h removes < 1e-6 of the drug over 24 h: far below this tolerance.
+    EXPECT_NEAR(r->states[i][0][0][TwoCompartmentPkPd::kResponse].item<double>(), expected, 1e-5) << times[i];
+    EXPECT_NEAR(r->states[i].narrow(2, 0, 4).sum().item<double>(), 50.0, 1e-9) << "the response adds no mass";
+  }
+  PhysicsOptions bad;
+  bad.structure = {{"response", 3}};
+  EXPECT_NE(TwoCompartmentPkPd::Create(bad).status().message().find("structure.response"), absl::string_view::npos);
+}
+
 }  // namespace
 }  // namespace hybrid::solvers

@@ -1,0 +1,41 @@
+#include "server/model_export.h"
+
+#include <google/protobuf/text_format.h>
+
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "server/model_config.h"
+#include "server/model_spec.h"
+#include "solvers/atomic_file.h"
+#include "solvers/hybrid_checkpoint.h"
+
+namespace hybrid::server {
+
+absl::Status ExportModelEntry(const solvers::HybridModel& model, const std::string& repository, const std::string& name,
+                              const std::string& description) {
+  namespace fs = std::filesystem;
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+    return absl::InvalidArgumentError(absl::StrCat("model name '", name, "' must be a plain folder name"));
+  }
+  absl::StatusOr<v1::ModelConfig> config = ConfigFromModel(model, name, description);
+  if (!config.ok()) return config.status();
+  config->set_checkpoint("checkpoint.pt");
+  ApplyDefaults(*config);
+  if (absl::Status s = ValidateModelConfig(*config); !s.ok()) return s;
+
+  const fs::path folder = fs::path(repository) / name;
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot create '", folder.string(), "': ", ec.message()));
+  if (absl::Status s = solvers::SaveHybridCheckpoint(model, (folder / config->checkpoint()).string()); !s.ok()) {
+    return s;
+  }
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(*config, &text);
+  return solvers::WriteFileAtomically(
+      (folder / "config.pbtxt").string(),
+      absl::StrCat("# Written by ExportModelEntry (server/model_export.h): trained values in checkpoint.pt.\n", text));
+}
+
+}  // namespace hybrid::server

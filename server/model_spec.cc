@@ -1,0 +1,121 @@
+#include "server/model_spec.h"
+
+#include <ATen/ATen.h>
+
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace hybrid::server {
+namespace {
+
+const std::vector<std::pair<v1::PhysicsKind, std::string>>& PhysicsNames() {
+  static const auto* names = new std::vector<std::pair<v1::PhysicsKind, std::string>>{
+      {v1::PHYSICS_KIND_LORENZ63, "lorenz63"},
+      {v1::PHYSICS_KIND_LORENZ96, "lorenz96"},
+      {v1::PHYSICS_KIND_DAMPED_PENDULUM, "damped_pendulum"},
+      {v1::PHYSICS_KIND_FITZHUGH_NAGUMO, "fitzhugh_nagumo"},
+      {v1::PHYSICS_KIND_FISHER_KPP, "fisher_kpp"},
+      {v1::PHYSICS_KIND_KURAMOTO_SIVASHINSKY, "kuramoto_sivashinsky"},
+      {v1::PHYSICS_KIND_PKPD_TWO_COMPARTMENT, "pkpd_two_compartment"},
+      {v1::PHYSICS_KIND_DISEASE_PROGRESSION, "disease_progression"},
+  };
+  return *names;
+}
+
+const std::vector<std::pair<v1::Composition, solvers::Composition>>& Compositions() {
+  static const auto* compositions = new std::vector<std::pair<v1::Composition, solvers::Composition>>{
+      {v1::COMPOSITION_ADDITIVE, solvers::Composition::kAdditive},
+      {v1::COMPOSITION_SERIAL, solvers::Composition::kSerial},
+      {v1::COMPOSITION_PARALLEL, solvers::Composition::kParallel},
+      {v1::COMPOSITION_PHYSICS_ONLY, solvers::Composition::kPhysicsOnly},
+      {v1::COMPOSITION_NETWORK_ONLY, solvers::Composition::kNetworkOnly},
+  };
+  return *compositions;
+}
+
+}  // namespace
+
+absl::StatusOr<solvers::HybridModelSpec> SpecFromConfig(const v1::ModelConfig& config) {
+  solvers::HybridModelSpec spec;
+  bool known = false;
+  for (const auto& [kind, name] : PhysicsNames()) {
+    if (kind == config.physics()) spec.physics = name, known = true;
+  }
+  if (!known) return absl::InvalidArgumentError(absl::StrCat("physics: unsupported kind ", config.physics()));
+  solvers::PhysicsOptions& p = spec.physics_options;
+  p.structure.insert(config.structure().begin(), config.structure().end());
+  p.members = config.ensemble_members();
+  p.member_jitter = config.member_jitter();
+  p.seed = config.seed();
+  p.dtype = config.dtype() == "float32" ? at::kFloat : at::kDouble;
+  for (const v1::ParameterConfig& param : config.parameters()) {
+    p.initial[param.name()] = param.initial();
+    if (param.trainable()) p.trainable.insert(param.name());
+  }
+  const v1::CorrectionConfig& c = config.correction();
+  spec.hidden.assign(c.hidden().begin(), c.hidden().end());
+  spec.output_scale = c.output_scale();
+  known = false;
+  for (const auto& [proto, composition] : Compositions()) {
+    if (proto == c.composition()) spec.composition = composition, known = true;
+  }
+  if (!known) {
+    return absl::InvalidArgumentError(absl::StrCat("correction.composition: unsupported value ", c.composition()));
+  }
+  spec.network = c.network() == v1::NETWORK_KIND_CONV ? solvers::NetworkKind::kConv : solvers::NetworkKind::kMlp;
+  spec.dropout = c.dropout();
+  spec.parallel_alpha = c.parallel_alpha();
+  spec.noise_hidden.assign(c.noise_hidden().begin(), c.noise_hidden().end());
+  spec.input_center.assign(c.input_center().begin(), c.input_center().end());
+  spec.input_scale.assign(c.input_scale().begin(), c.input_scale().end());
+  spec.output_gain = c.output_gain();
+  spec.correction_components.assign(c.components().begin(), c.components().end());
+  return spec;
+}
+
+absl::StatusOr<v1::ModelConfig> ConfigFromModel(const solvers::HybridModel& model, const std::string& name,
+                                                const std::string& description) {
+  const solvers::HybridModelSpec& spec = model.spec();
+  v1::ModelConfig config;
+  config.set_name(name);
+  config.set_description(description);
+  for (const auto& [kind, physics] : PhysicsNames()) {
+    if (physics == spec.physics) config.set_physics(kind);
+  }
+  if (config.physics() == v1::PHYSICS_KIND_UNSPECIFIED) {
+    return absl::InvalidArgumentError(absl::StrCat("physics '", spec.physics, "' has no PhysicsKind"));
+  }
+  const solvers::PhysicsOptions& p = spec.physics_options;
+  config.mutable_structure()->insert(p.structure.begin(), p.structure.end());
+  config.set_ensemble_members(static_cast<int32_t>(model.members()));
+  config.set_member_jitter(p.member_jitter);
+  config.set_seed(p.seed);
+  config.set_dtype(model.dtype() == at::kFloat ? "float32" : "float64");
+  const auto& parameters = model.physics().specs();
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    v1::ParameterConfig* param = config.add_parameters();
+    param->set_name(parameters[i].name);
+    param->set_initial(model.physics().Value(i).to(at::kDouble).mean().item<double>());
+    param->set_trainable(p.trainable.count(parameters[i].name) > 0);
+  }
+  v1::CorrectionConfig& c = *config.mutable_correction();
+  for (int64_t h : spec.hidden) c.add_hidden(static_cast<int32_t>(h));
+  c.set_output_scale(spec.output_scale);
+  for (const auto& [proto, composition] : Compositions()) {
+    if (composition == spec.composition) c.set_composition(proto);
+  }
+  c.set_network(spec.network == solvers::NetworkKind::kConv ? v1::NETWORK_KIND_CONV : v1::NETWORK_KIND_MLP);
+  c.set_dropout(spec.dropout);
+  c.set_parallel_alpha(spec.parallel_alpha);
+  for (int64_t h : spec.noise_hidden) c.add_noise_hidden(static_cast<int32_t>(h));
+  for (double v : spec.input_center) c.add_input_center(v);
+  for (double v : spec.input_scale) c.add_input_scale(v);
+  c.set_output_gain(spec.output_gain);
+  for (int64_t k : spec.correction_components) c.add_components(static_cast<int32_t>(k));
+  return config;
+}
+
+}  // namespace hybrid::server

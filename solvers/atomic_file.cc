@@ -1,0 +1,62 @@
+#include "solvers/atomic_file.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+
+namespace hybrid::solvers {
+namespace {
+
+absl::Status OsError(const std::string& what, const std::string& path) {
+  return absl::UnavailableError(absl::StrCat(what, " '", path, "': ", std::strerror(errno)));
+}
+
+// Writes all of `bytes` to `fd`, retrying short writes and EINTR.
+bool WriteAll(int fd, absl::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status WriteFileAtomically(const std::string& path, absl::string_view bytes) {
+  const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return OsError("cannot create", tmp);
+  const bool written = WriteAll(fd, bytes) && ::fsync(fd) == 0;
+  const int saved_errno = errno;
+  ::close(fd);
+  if (!written) {
+    errno = saved_errno;
+    absl::Status status = OsError("cannot write", tmp);
+    std::remove(tmp.c_str());
+    return status;
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    absl::Status status = OsError("cannot rename onto", path);
+    std::remove(tmp.c_str());
+    return status;
+  }
+  // The rename itself is durable only once the folder's entry is on disk.
+  std::string folder = std::filesystem::path(path).parent_path().string();
+  if (folder.empty()) folder = ".";
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return OsError("cannot open folder", folder);
+  const bool synced = ::fsync(dir) == 0;
+  ::close(dir);
+  if (!synced) return OsError("cannot fsync folder", folder);
+  return absl::OkStatus();
+}
+
+}  // namespace hybrid::solvers

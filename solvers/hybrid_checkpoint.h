@@ -1,0 +1,28 @@
+// Checkpoints of a HybridModel's trained values: every parameter (θ raw
+// values, network weights, α) and buffer (input scaling), by module path
+// (e.g. "physics.raw_rho", "correction.w0"), in a LibTorch archive.
+//
+//   absl::Status s = SaveHybridCheckpoint(model, "repo/lorenz63/checkpoint.pt");
+//   absl::Status l = LoadHybridCheckpoint(*fresh, "repo/lorenz63/checkpoint.pt");
+//
+// The archive records the physics and composition names; the architecture
+// itself comes from the model's config, so loading needs a model built from
+// the same spec. Save is atomic (WriteFileAtomically). Load is all or
+// nothing: every tensor is checked before any is copied, so on error the model
+// is unchanged. Errors: NOT_FOUND for a missing file; INVALID_ARGUMENT naming
+// the tensor for a missing, extra, mis-shaped or non-finite tensor, or another
+// physics/composition; INTERNAL for an unreadable archive. Neither call is
+// safe concurrently with training the same model.
+#pragma once
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "solvers/hybrid_model.h"
+
+namespace hybrid::solvers {
+
+absl::Status SaveHybridCheckpoint(const HybridModel& model, const std::string& path);
+absl::Status LoadHybridCheckpoint(HybridModel& model, const std::string& path);
+
+}  // namespace hybrid::solvers
