@@ -111,7 +111,9 @@ int Main(int argc, char** argv) {
     absl::StatusOr<solvers::TrainingResult> trained =
         TrainLogged(run.name, *model, train, validation, options, objective);
     if (!trained.ok()) return 1;
-    if (run.name == "hybrid" && !ExportForServing(args, *model, "damped_pendulum", run.name, run.description)) return 1;
+    if (run.name == "hybrid" &&
+        !ExportForServing(args, *model, "damped_pendulum", run.name, run.description, trained->best_validation_mse))
+      return 1;
     const ForecastScores s = ScoreForecasts(*model, calibration_windows, test_windows, kDt, options.substeps);
     const bool uses_theta = run.composition != Composition::kNetworkOnly;
     const double omega0 = model->physics().Value(0).mean().item<double>();

@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -207,10 +208,10 @@ ExperimentArgs ParseArgs(int argc, char** argv) {
 }
 
 bool ExportForServing(const ExperimentArgs& args, const solvers::HybridModel& model, const std::string& experiment,
-                      const std::string& run, const std::string& description) {
+                      const std::string& run, const std::string& description, double validation_mse) {
   const std::string repository = args.out + "/model_repository";
   const std::string name = experiment + "_" + run;
-  const absl::Status s = server::ExportModelEntry(model, repository, name, description);
+  const absl::Status s = server::ExportModelEntry(model, repository, name, description, std::sqrt(validation_mse));
   if (!s.ok()) {
     std::fprintf(stderr, "[%s] exporting for serving failed: %s\n", run.c_str(), s.ToString().c_str());
     return false;

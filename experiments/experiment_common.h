@@ -89,9 +89,10 @@ ExperimentArgs ParseArgs(int argc, char** argv);
 
 // Writes the trained `model` as the model-repository entry
 // <out>/model_repository/<experiment>_<run>/ (config.pbtxt + checkpoint.pt),
-// which `hybridserve --model_repository=<out>/model_repository` serves.
-// Returns false (after printing why) on failure.
+// which `hybridserve --model_repository=<out>/model_repository` serves, with
+// √validation_mse as the noise its intervals start from. Returns false (after
+// printing why) on failure.
 bool ExportForServing(const ExperimentArgs& args, const solvers::HybridModel& model, const std::string& experiment,
-                      const std::string& run, const std::string& description);
+                      const std::string& run, const std::string& description, double validation_mse);
 
 }  // namespace hybrid::experiments

@@ -132,7 +132,8 @@ int Main(int argc, char** argv) {
     absl::StatusOr<solvers::TrainingResult> trained =
         TrainLogged(run.name, *model, train, validation, options, objective);
     if (!trained.ok()) return 1;
-    if (run.name == "hybrid" && !ExportForServing(args, *model, "lorenz63_closure", run.name, run.description))
+    if (run.name == "hybrid" &&
+        !ExportForServing(args, *model, "lorenz63_closure", run.name, run.description, trained->best_validation_mse))
       return 1;
     Outcome o{run, *trained, ScoreForecasts(*model, calibration_windows, test_windows, kDt, 1),
               ScoreForecasts(*model, calibration_windows, ood_windows, kDt, 1)};

@@ -104,8 +104,7 @@ int Main(int argc, char** argv) {
   nlohmann::json results = {{"experiment", "pkpd_response"}, {"smoke", smoke}, {"runs", nlohmann::json::array()}};
   nlohmann::json rmse_plot =
       PlotPanel("held-out patients: RMSE by lead time", "hours after dose", "RMSE (mg, response units)", /*logy=*/true);
-  nlohmann::json coverage_plot =
-      PlotPanel("held-out patients: 90% interval coverage (before conformal)", "hours after dose", "PICP90");
+  nlohmann::json coverage_plot = PlotPanel("held-out patients: PICP90 before conformal", "hours after dose", "PICP90");
   nlohmann::json ood_plot =
       PlotPanel("doses 300–500 mg (out of distribution): RMSE by lead time", "hours after dose", "RMSE", /*logy=*/true);
   std::vector<double> lead_times;
@@ -159,7 +158,9 @@ int Main(int argc, char** argv) {
     absl::StatusOr<solvers::TrainingResult> trained =
         TrainLogged(run.name, *model, train, validation, options, objective);
     if (!trained.ok()) return 1;
-    if (run.name == "hybrid" && !ExportForServing(args, *model, "pkpd_response", run.name, run.description)) return 1;
+    if (run.name == "hybrid" &&
+        !ExportForServing(args, *model, "pkpd_response", run.name, run.description, trained->best_validation_mse))
+      return 1;
     const ForecastScores s = ScoreForecasts(*model, calibration_windows, test_windows, kDt, kSubsteps);
     const ForecastScores ood = ScoreForecasts(*model, calibration_windows, ood_windows, kDt, kSubsteps);
     const bool uses_theta = run.composition != Composition::kNetworkOnly;

@@ -25,12 +25,17 @@ def main(directory: str) -> None:
     columns = min(3, len(plots))
     rows = math.ceil(len(plots) / columns)
     fig, axes = plt.subplots(rows, columns, figsize=(5.5 * columns, 4.2 * rows), squeeze=False)
+    # One colour per run label across every panel, so a run reads the same everywhere.
+    labels = list(dict.fromkeys(series["label"] for plot in plots for series in plot["series"]))
+    palette = plt.get_cmap("tab10")
+    colour = {label: palette(i % 10) for i, label in enumerate(labels)}
     for ax, plot in zip(axes.flat, plots):
         for series in plot["series"]:
             ys = [math.nan if y is None else y for y in series["y"]]
-            ax.plot(series["x"], ys, label=series["label"], linewidth=1.4)
+            c = colour[series["label"]]
+            ax.plot(series["x"], ys, label=series["label"], linewidth=1.4, color=c)
             if "lower" in series and "upper" in series:
-                ax.fill_between(series["x"], series["lower"], series["upper"], alpha=0.2)
+                ax.fill_between(series["x"], series["lower"], series["upper"], alpha=0.2, color=c)
         if plot.get("logy"):
             ax.set_yscale("log")
         ax.set_title(plot["title"])

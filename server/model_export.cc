@@ -2,6 +2,7 @@
 
 #include <google/protobuf/text_format.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
@@ -13,7 +14,7 @@
 namespace hybrid::server {
 
 absl::Status ExportModelEntry(const solvers::HybridModel& model, const std::string& repository, const std::string& name,
-                              const std::string& description) {
+                              const std::string& description, double residual_std) {
   namespace fs = std::filesystem;
   if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
     return absl::InvalidArgumentError(absl::StrCat("model name '", name, "' must be a plain folder name"));
@@ -21,6 +22,10 @@ absl::Status ExportModelEntry(const solvers::HybridModel& model, const std::stri
   absl::StatusOr<v1::ModelConfig> config = ConfigFromModel(model, name, description);
   if (!config.ok()) return config.status();
   config->set_checkpoint("checkpoint.pt");
+  if (!(residual_std >= 0.0) || !std::isfinite(residual_std)) {
+    return absl::InvalidArgumentError(absl::StrCat("residual_std must be finite and >= 0, got ", residual_std));
+  }
+  config->mutable_calibration()->set_initial_residual_std(residual_std);  // 0: ApplyDefaults fills it.
   ApplyDefaults(*config);
   if (absl::Status s = ValidateModelConfig(*config); !s.ok()) return s;
 

@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <utility>
 #include <vector>
 
@@ -98,7 +99,11 @@ absl::StatusOr<v1::ModelConfig> ConfigFromModel(const solvers::HybridModel& mode
   for (size_t i = 0; i < parameters.size(); ++i) {
     v1::ParameterConfig* param = config.add_parameters();
     param->set_name(parameters[i].name);
-    param->set_initial(model.physics().Value(i).to(at::kDouble).mean().item<double>());
+    // The checkpoint holds the exact values; this one is for people and for
+    // validation, so keep it inside the bounds that float32 rounding of
+    // exp(log value) can overstep by an ulp.
+    const double mean = model.physics().Value(i).to(at::kDouble).mean().item<double>();
+    param->set_initial(std::clamp(mean, parameters[i].lower, parameters[i].upper));
     param->set_trainable(p.trainable.count(parameters[i].name) > 0);
   }
   v1::CorrectionConfig& c = *config.mutable_correction();

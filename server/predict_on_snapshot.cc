@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "solvers/ensemble_stats.h"
+#include "solvers/gaussian_mixture.h"
 #include "solvers/ode_solver.h"
 #include "solvers/torch_status.h"
 
@@ -64,6 +65,26 @@ DenseArray ToArray(const at::Tensor& t) {
   return out;
 }
 
+// For a model with a heteroscedastic head: member m predicts N(x_m, σ_m²(x_m))
+// with log σ² from the head at its own forecast state; the predictive
+// distribution is their equal-weight mixture and the intervals its exact
+// quantiles. members: [M, T, B, D].
+solvers::EnsembleSummary HeadMixtureSummary(const solvers::HybridModel& model, const at::Tensor& members,
+                                            const std::vector<double>& levels) {
+  const int64_t m = members.size(0), d = members.size(3);
+  const at::Tensor stds = at::exp(0.5 * model.LogVariance(members.reshape({m, -1, d}))).view_as(members);
+  const solvers::GaussianMixture mixture{members, stds};
+  solvers::EnsembleSummary summary;
+  summary.mean = mixture.Mean();
+  summary.std = mixture.Std();
+  summary.levels = levels;
+  for (double level : levels) {
+    summary.lower.push_back(mixture.Quantile(0.5 - level / 2));
+    summary.upper.push_back(mixture.Quantile(0.5 + level / 2));
+  }
+  return summary;
+}
+
 absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::ModelConfig& config,
                                        const PredictQuery& q) {
   // Snapshots are never trained, so inference mode (no autograd bookkeeping at
@@ -85,7 +106,9 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   const at::Tensor members = solved->states.permute({1, 0, 2, 3});  // [M, T, B, D]
 
   const std::vector<double> levels = q.levels.empty() ? std::vector<double>{0.9} : q.levels;
-  const solvers::EnsembleSummary summary = solvers::SummarizeEnsemble(members, snapshot.residual_variance, levels);
+  const solvers::EnsembleSummary summary =
+      model.has_noise_head() ? HeadMixtureSummary(model, members, levels)
+                             : solvers::SummarizeEnsemble(members, snapshot.residual_variance, levels);
   auto shaped = [&](const at::Tensor& t) { return ToArray(single ? t.squeeze(1) : t); };
 
   PredictAnswer answer;

@@ -3,7 +3,9 @@
 // Validates the query against the model (state dimension, limits), integrates
 // every member with RK4 under no-grad from the given initial states to every
 // output time, and summarises with solvers::SummarizeEnsemble (ensemble spread +
-// the snapshot's residual variance).
+// the snapshot's residual variance) — or, for a model with a heteroscedastic
+// head, as the Gaussian mixture of the members with the head's σ(x) at each
+// forecast state, intervals being the mixture's exact quantiles.
 // Errors: INVALID_ARGUMENT naming the field (initial_state, max_step,
 // interval_levels, times); OUT_OF_RANGE for batch, output-time or step-count
 // limits; FAILED_PRECONDITION when the forecast diverges. Thread-safe.

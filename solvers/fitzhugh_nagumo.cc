@@ -17,12 +17,14 @@ const std::vector<ParameterSpec>& FitzHughNagumo::Specs() {
 
 absl::StatusOr<std::shared_ptr<FitzHughNagumo>> FitzHughNagumo::Create(const PhysicsOptions& options) {
   if (absl::Status s = Validate(Specs(), options); !s.ok()) return s;
-  if (absl::Status s = CheckStructureKeys(options, {"grid", "length"}); !s.ok()) return s;
+  if (absl::Status s = CheckStructureKeys(options, {"grid", "length", "reaction"}); !s.ok()) return s;
   absl::StatusOr<int64_t> grid = StructureInt(options, "grid", 32, 4, 512);
   if (!grid.ok()) return grid.status();
   absl::StatusOr<double> length = StructureReal(options, "length", 2.0, 1e-6, 1e6);
   if (!length.ok()) return length.status();
-  return std::shared_ptr<FitzHughNagumo>(new FitzHughNagumo(options, *grid, *length));
+  absl::StatusOr<int64_t> reaction = StructureInt(options, "reaction", 1, 0, 1);
+  if (!reaction.ok()) return reaction.status();
+  return std::shared_ptr<FitzHughNagumo>(new FitzHughNagumo(options, *grid, *length, *reaction == 1));
 }
 
 at::Tensor FitzHughNagumo::Evaluate(double /*t*/, const at::Tensor& x) const {
@@ -31,8 +33,12 @@ at::Tensor FitzHughNagumo::Evaluate(double /*t*/, const at::Tensor& x) const {
   const at::Tensor fields = x.view({m, b, 2, n, n});
   const at::Tensor u = fields.select(2, 0);
   const at::Tensor v = fields.select(2, 1);
-  const at::Tensor du = MemberValue(0, 4) * PeriodicLaplacian2d(u, dx_) + u - u.pow(3) - v - MemberValue(2, 4);
-  const at::Tensor dv = MemberValue(1, 4) * PeriodicLaplacian2d(v, dx_) + u - v;
+  at::Tensor du = MemberValue(0, 4) * PeriodicLaplacian2d(u, dx_);
+  at::Tensor dv = MemberValue(1, 4) * PeriodicLaplacian2d(v, dx_);
+  if (reaction_) {
+    du = du + u - u.pow(3) - v - MemberValue(2, 4);
+    dv = dv + u - v;
+  }
   return at::stack({du, dv}, 2).view({m, b, 2 * n * n});
 }
 

@@ -8,6 +8,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -43,7 +44,7 @@ std::shared_ptr<solvers::HybridModel> TrainedPendulum() {
 TEST(ModelExport, TheServerPredictsWhatTheTrainedModelForecasts) {
   ScopedTempDir repository;
   const auto trained = TrainedPendulum();
-  const absl::Status exported = ExportModelEntry(*trained, repository.path(), "pendulum", "trained offline");
+  const absl::Status exported = ExportModelEntry(*trained, repository.path(), "pendulum", "trained offline", 0.25);
   ASSERT_TRUE(exported.ok()) << exported;
 
   Metrics metrics;
@@ -51,6 +52,9 @@ TEST(ModelExport, TheServerPredictsWhatTheTrainedModelForecasts) {
   ASSERT_TRUE(registry.ok()) << registry.status();
   ServedModel* served = (*registry)->Find("pendulum").value();
   EXPECT_EQ(served->config().description(), "trained offline");
+  EXPECT_EQ(served->config().calibration().initial_residual_std(), 0.25);
+  EXPECT_EQ(ExportModelEntry(*trained, repository.path(), "nan_noise", "", std::nan("")).code(),
+            absl::StatusCode::kInvalidArgument);
   const ModelInfo info = served->Info();
   ASSERT_EQ(info.parameters[0].name, "omega0");
   EXPECT_NEAR(info.parameters[0].value, trained->physics().Value(0).mean().item<double>(), 1e-12);
@@ -73,6 +77,62 @@ TEST(ModelExport, TheServerPredictsWhatTheTrainedModelForecasts) {
   auto fresh = solvers::HybridModel::Create(trained->spec()).value();
   const at::Tensor untrained = solvers::RolloutTrajectory(*fresh, x0, 0.1, 10, 5).mean(0).transpose(0, 1);
   EXPECT_GT((got - untrained).abs().max().item<double>(), 1e-3);
+}
+
+TEST(ModelExport, Float32ParametersAtTheirBoundsExportToAValidConfig) {
+  // exp(log 1e-3) in float32 is an ulp below the bound 1e-3; the exported
+  // config must still load (the reaction–diffusion experiment's k hit this).
+  solvers::HybridModelSpec spec;
+  spec.physics = "damped_pendulum";
+  spec.physics_options.members = 2;
+  spec.physics_options.dtype = at::kFloat;
+  spec.physics_options.initial = {{"omega0", 1e-3}};
+  spec.hidden = {4};
+  auto model = solvers::HybridModel::Create(spec).value();
+  ScopedTempDir repository;
+  ASSERT_TRUE(ExportModelEntry(*model, repository.path(), "f32", "").ok());
+  Metrics metrics;
+  auto registry = ModelRegistry::Load(repository.path(), &metrics);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  EXPECT_EQ((*registry)->Find("f32").value()->config().dtype(), "float32");
+}
+
+TEST(ModelExport, AServedHeteroscedasticHeadSetsTheIntervals) {
+  // One member whose head says σ = 2 everywhere (zero last-layer weights, bias
+  // log 4): the predictive distribution is N(forecast, 4), so every 90%
+  // interval is the forecast ± 1.6448536·2 whatever the state.
+  solvers::HybridModelSpec spec;
+  spec.physics = "damped_pendulum";
+  spec.physics_options.members = 1;
+  spec.physics_options.trainable = {"omega0"};
+  spec.hidden = {8};
+  spec.noise_hidden = {4};
+  auto model = solvers::HybridModel::Create(spec).value();
+  {
+    at::NoGradGuard no_grad;
+    for (auto& item : model->named_parameters()) {
+      if (item.key() == "noise_head.w1") item.value().zero_();
+      if (item.key() == "noise_head.b1") item.value().fill_(std::log(4.0));
+    }
+  }
+  ScopedTempDir repository;
+  ASSERT_TRUE(ExportModelEntry(*model, repository.path(), "noisy", "").ok());
+  Metrics metrics;
+  auto registry = ModelRegistry::Load(repository.path(), &metrics);
+  ASSERT_TRUE(registry.ok()) << registry.status();
+  PredictQuery query;
+  query.model = "noisy";
+  query.initial_state = {{2}, {1.0, 0.5}};
+  query.times = {0.5, 1.0, 2.0};
+  query.levels = {0.9};
+  absl::StatusOr<PredictAnswer> answer = (*registry)->Find("noisy").value()->Predict(query);
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  const IntervalArrays& interval = answer->intervals.at(0);
+  for (size_t i = 0; i < answer->mean.values.size(); ++i) {
+    EXPECT_NEAR(interval.upper.values[i] - answer->mean.values[i], 1.6448536269514722 * 2.0, 1e-8);
+    EXPECT_NEAR(answer->mean.values[i] - interval.lower.values[i], 1.6448536269514722 * 2.0, 1e-8);
+    EXPECT_NEAR(answer->std.values[i], 2.0, 1e-12);
+  }
 }
 
 TEST(ModelExport, ACheckpointThatDoesNotFitItsConfigIsRefusedByFileAndTensor) {

@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "solvers/hybrid_model.h"
 #include "solvers/damped_pendulum.h"
 #include "solvers/fisher_kpp.h"
 #include "solvers/fitzhugh_nagumo.h"
 #include "solvers/grid_laplacian.h"
+#include "solvers/hybrid_model.h"
 #include "solvers/lorenz96.h"
 #include "solvers/ode_solver.h"
 #include "tests/solvers/finite_differences.h"
@@ -142,6 +142,12 @@ TEST(FitzHughNagumo, MatchesTheEquationsAndSpatialMeansFollowTheKinetics) {
   // Periodic diffusion moves mass without creating it.
   const at::Tensor mean_dv = f.select(1, 1).mean({1, 2});
   EXPECT_LT((mean_dv - (u.mean({1, 2}) - v.mean({1, 2}))).abs().max().item<double>(), 1e-14);
+
+  // reaction: 0 — APHYNITY's incomplete physics — is the diffusion alone.
+  o.structure["reaction"] = 0;
+  const at::Tensor diffusion = FitzHughNagumo::Create(o).value()->Evaluate(0.0, x).view({2, 2, 8, 8});
+  EXPECT_LT((diffusion.select(1, 0) - 1e-3 * PeriodicLaplacian2d(u, dx)).abs().max().item<double>(), 1e-14);
+  EXPECT_LT((diffusion.select(1, 1) - 5e-3 * PeriodicLaplacian2d(v, dx)).abs().max().item<double>(), 1e-14);
 }
 
 TEST(FitzHughNagumo, DefaultsAreTheAphynitySetting) {
