@@ -16,10 +16,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
-#include <cstdio>
 
 #include "experiments/experiment_common.h"
-#include "solvers/forecast_metrics.h"
 #include "solvers/trajectory_rollout.h"
 
 namespace hybrid::experiments {
