@@ -162,7 +162,7 @@ int Main(int argc, char** argv) {
   }
   results["plots"] = {rmse_plot, theta_plot};
   const std::string markdown =
-      "# Reaction–diffusion (FitzHugh–Nagumo, APHYNITY): (a, b) with k missing\n\n"
+      "# Reaction–diffusion (FitzHugh–Nagumo, APHYNITY): diffusion-only physics, (a, b) + CNN closure\n\n"
       "Published: APHYNITY log MSE −5.10 ± 0.21, (a, b) error 2.3%; physics-only 67.6%; no norm penalty 6.39%.\n\n" +
       MarkdownTable({"run", "a", "b", "(a, b) error", "ln MSE (horizon 3)", "CRPS", "PICP90", "PICP90 conformal",
                      "iterations", "s/iter"},
