@@ -20,7 +20,7 @@ at::Tensor ToWindows(const DenseArray& a, at::ScalarType dtype) {
 
 }  // namespace
 
-CalibrationWorker::CalibrationWorker(std::unique_ptr<solvers::BackpropCalibrator> calibrator, Options options,
+CalibrationWorker::CalibrationWorker(std::unique_ptr<solvers::OnlineCalibrator> calibrator, Options options,
                                      Publish publish)
     : calibrator_(std::move(calibrator)),
       options_(std::move(options)),
@@ -55,6 +55,7 @@ ObservationOutcome CalibrationWorker::Process(const Observation& observation) {
   outcome.sequence = observation.sequence;
   outcome.coverage_level = calibrator_->options().coverage_level;
 
+  const int64_t rollbacks_before = calibrator_->rollbacks();
   absl::StatusOr<solvers::CalibrationStep> step =
       solvers::RunCatchingTorch("calibration update", [&]() -> absl::StatusOr<solvers::CalibrationStep> {
         solvers::WindowBatch batch;
@@ -86,6 +87,7 @@ ObservationOutcome CalibrationWorker::Process(const Observation& observation) {
   } else {
     outcome.status = step.status();
     metrics_.failed->Increment();
+    metrics_.rollbacks->Increment(static_cast<double>(calibrator_->rollbacks() - rollbacks_before));
   }
   outcome.parameters = latest_->parameters;
   outcome.version = latest_->version;

@@ -8,7 +8,9 @@
 // After every accepted update it publishes a new immutable snapshot through
 // `publish`. `done` runs on the worker thread exactly once per queued
 // observation, also for failed updates (FAILED_PRECONDITION for a non-finite
-// loss or gradient, which leaves the model unchanged; INTERNAL for an exception
+// loss or gradient or an update the divergence guard rolled back, which leave
+// the model unchanged and keep the last good snapshot serving, the rollbacks
+// counted in hybrid_calibration_rollbacks_total; INTERNAL for an exception
 // from LibTorch). Enqueue is thread-safe and never blocks: RESOURCE_EXHAUSTED
 // when `capacity` observations wait. The destructor answers everything queued,
 // then joins.
@@ -24,7 +26,7 @@
 #include "server/metrics.h"
 #include "server/model_snapshot.h"
 #include "server/thread_pool.h"
-#include "solvers/backprop_calibrator.h"
+#include "solvers/online_calibrator.h"
 
 namespace hybrid::server {
 
@@ -40,7 +42,7 @@ class CalibrationWorker {
   };
 
   // Publishes the initial snapshot (version 0) before returning.
-  CalibrationWorker(std::unique_ptr<solvers::BackpropCalibrator> calibrator, Options options, Publish publish);
+  CalibrationWorker(std::unique_ptr<solvers::OnlineCalibrator> calibrator, Options options, Publish publish);
   ~CalibrationWorker();
   CalibrationWorker(const CalibrationWorker&) = delete;
   CalibrationWorker& operator=(const CalibrationWorker&) = delete;
@@ -50,7 +52,7 @@ class CalibrationWorker {
  private:
   ObservationOutcome Process(const Observation& observation);
 
-  std::unique_ptr<solvers::BackpropCalibrator> calibrator_;  // Worker thread only.
+  std::unique_ptr<solvers::OnlineCalibrator> calibrator_;  // Worker thread only.
   const Options options_;
   const Publish publish_;
   ModelMetrics& metrics_;

@@ -53,6 +53,10 @@ Metrics::Metrics()
                         .Name("hybrid_calibration_observations_total")
                         .Help("Calibration observations by outcome (accepted, rejected, failed)")
                         .Register(*registry_)),
+      rollbacks_(prometheus::BuildCounter()
+                     .Name("hybrid_calibration_rollbacks_total")
+                     .Help("Updates undone by the divergence guard (non-finite, loss spike, θ out of bounds)")
+                     .Register(*registry_)),
       step_duration_(prometheus::BuildHistogram()
                          .Name("hybrid_calibration_step_duration_seconds")
                          .Help("Time of one calibration update (forward, backward, step, publish)")
@@ -77,6 +81,7 @@ ModelMetrics& Metrics::ForModel(const std::string& model, double coverage_level)
     m.accepted = &observations_.Add({{"model", model}, {"status", "accepted"}});
     m.rejected = &observations_.Add({{"model", model}, {"status", "rejected"}});
     m.failed = &observations_.Add({{"model", model}, {"status", "failed"}});
+    m.rollbacks = &rollbacks_.Add({{"model", model}});
     m.step_duration = &step_duration_.Add({{"model", model}}, LatencyBuckets());
   }
   return it->second;

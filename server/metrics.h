@@ -36,6 +36,7 @@ struct ModelMetrics {
   prometheus::Counter* accepted = nullptr;
   prometheus::Counter* rejected = nullptr;
   prometheus::Counter* failed = nullptr;
+  prometheus::Counter* rollbacks = nullptr;
   prometheus::Histogram* step_duration = nullptr;
 };
 
@@ -64,6 +65,7 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& parameter_;
   prometheus::Family<prometheus::Counter>& updates_;
   prometheus::Family<prometheus::Counter>& observations_;
+  prometheus::Family<prometheus::Counter>& rollbacks_;
   prometheus::Family<prometheus::Histogram>& step_duration_;
 
   absl::Mutex mu_;

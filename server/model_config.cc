@@ -44,6 +44,14 @@ void ApplyDefaults(v1::ModelConfig& config) {
   if (c.max_windows_per_observation() == 0) c.set_max_windows_per_observation(1024);
   if (c.queue_capacity() == 0) c.set_queue_capacity(1024);
   if (c.initial_residual_std() == 0.0) c.set_initial_residual_std(1.0);
+  if (c.theta_update() == v1::THETA_UPDATE_UNSPECIFIED) c.set_theta_update(v1::THETA_UPDATE_GRADIENT);
+  if (c.ensemble_size() == 0) c.set_ensemble_size(8);
+  if (c.ensemble_perturbation() == 0.0) c.set_ensemble_perturbation(1e-4);
+  if (c.kalman_inflation() == 0.0) c.set_kalman_inflation(1.01);
+  if (c.lr_decay() == 0.0) c.set_lr_decay(1.0);
+  if (c.guard_loss_ratio() == 0.0) c.set_guard_loss_ratio(10.0);
+  if (c.guard_warmup() == 0) c.set_guard_warmup(10);
+  if (c.guard_window() == 0) c.set_guard_window(50);
   v1::PredictLimits& l = *config.mutable_limits();
   if (l.max_output_times() == 0) l.set_max_output_times(10000);
   if (l.max_total_steps() == 0) l.set_max_total_steps(100000);

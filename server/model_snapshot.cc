@@ -21,7 +21,7 @@ std::vector<ParameterEstimate> EstimateParameters(const solvers::HybridModel& mo
   return out;
 }
 
-std::shared_ptr<const ModelSnapshot> TakeSnapshot(const solvers::BackpropCalibrator& calibrator, uint64_t version,
+std::shared_ptr<const ModelSnapshot> TakeSnapshot(const solvers::OnlineCalibrator& calibrator, uint64_t version,
                                                   uint64_t observations_accepted) {
   auto snapshot = std::make_shared<ModelSnapshot>();
   snapshot->version = version;

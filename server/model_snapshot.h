@@ -14,7 +14,7 @@
 
 #include "server/domain_types.h"
 #include "solvers/hybrid_model.h"
-#include "solvers/backprop_calibrator.h"
+#include "solvers/online_calibrator.h"
 
 namespace hybrid::server {
 
@@ -30,7 +30,7 @@ struct ModelSnapshot {
 std::vector<ParameterEstimate> EstimateParameters(const solvers::HybridModel& model);
 
 // Deep-copies the calibrator's model and noise estimate.
-std::shared_ptr<const ModelSnapshot> TakeSnapshot(const solvers::BackpropCalibrator& calibrator, uint64_t version,
+std::shared_ptr<const ModelSnapshot> TakeSnapshot(const solvers::OnlineCalibrator& calibrator, uint64_t version,
                                                   uint64_t observations_accepted);
 
 }  // namespace hybrid::server

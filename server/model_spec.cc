@@ -22,6 +22,9 @@ const std::vector<std::pair<v1::PhysicsKind, std::string>>& PhysicsNames() {
       {v1::PHYSICS_KIND_KURAMOTO_SIVASHINSKY, "kuramoto_sivashinsky"},
       {v1::PHYSICS_KIND_PKPD_TWO_COMPARTMENT, "pkpd_two_compartment"},
       {v1::PHYSICS_KIND_DISEASE_PROGRESSION, "disease_progression"},
+      {v1::PHYSICS_KIND_LORENZ63_STEP, "lorenz63_step"},
+      {v1::PHYSICS_KIND_LORENZ96_STEP, "lorenz96_step"},
+      {v1::PHYSICS_KIND_PLUGIN, "plugin"},
   };
   return *names;
 }
@@ -46,6 +49,17 @@ absl::StatusOr<solvers::HybridModelSpec> SpecFromConfig(const v1::ModelConfig& c
     if (kind == config.physics()) spec.physics = name, known = true;
   }
   if (!known) return absl::InvalidArgumentError(absl::StrCat("physics: unsupported kind ", config.physics()));
+  if (config.physics() == v1::PHYSICS_KIND_PLUGIN) {
+    const v1::PluginConfig& plugin = config.plugin();
+    spec.plugin.library = plugin.library();
+    spec.plugin.state_dim = plugin.state_dim();
+    for (const v1::PluginParameter& q : plugin.parameters()) {
+      spec.plugin.parameters.push_back(
+          {q.name(), q.unit(), q.default_value(), q.lower(), q.upper(), !q.may_be_negative(), q.description()});
+    }
+  } else if (config.has_plugin()) {
+    return absl::InvalidArgumentError("plugin: only for physics PHYSICS_KIND_PLUGIN");
+  }
   solvers::PhysicsOptions& p = spec.physics_options;
   p.structure.insert(config.structure().begin(), config.structure().end());
   p.members = config.ensemble_members();
@@ -88,6 +102,21 @@ absl::StatusOr<v1::ModelConfig> ConfigFromModel(const solvers::HybridModel& mode
   }
   if (config.physics() == v1::PHYSICS_KIND_UNSPECIFIED) {
     return absl::InvalidArgumentError(absl::StrCat("physics '", spec.physics, "' has no PhysicsKind"));
+  }
+  if (spec.physics == "plugin") {
+    v1::PluginConfig& plugin = *config.mutable_plugin();
+    plugin.set_library(spec.plugin.library);
+    plugin.set_state_dim(static_cast<int32_t>(spec.plugin.state_dim));
+    for (const solvers::BlackBoxParameter& q : spec.plugin.parameters) {
+      v1::PluginParameter& out = *plugin.add_parameters();
+      out.set_name(q.name);
+      out.set_unit(q.unit);
+      out.set_default_value(q.default_value);
+      out.set_lower(q.lower);
+      out.set_upper(q.upper);
+      out.set_may_be_negative(!q.positive);
+      out.set_description(q.description);
+    }
   }
   const solvers::PhysicsOptions& p = spec.physics_options;
   config.mutable_structure()->insert(p.structure.begin(), p.structure.end());

@@ -12,16 +12,48 @@
 #include "server/model_snapshot.h"
 #include "server/model_spec.h"
 #include "server/predict_on_snapshot.h"
-#include "solvers/backprop_calibrator.h"
 #include "solvers/hybrid_checkpoint.h"
 #include "solvers/hybrid_model.h"
+#include "solvers/online_calibrator.h"
 #include "solvers/torch_status.h"
 
 namespace hybrid::server {
 namespace {
 
-solvers::CalibratorOptions ToCalibratorOptions(const v1::CalibrationConfig& c) {
+solvers::GradientMethod ToGradientMethod(v1::CalibrationMethod method) {
+  switch (method) {
+    case v1::CALIBRATION_METHOD_EGA_STATIC:
+      return solvers::GradientMethod::kEgaStatic;
+    case v1::CALIBRATION_METHOD_EGA_JACOBIAN:
+      return solvers::GradientMethod::kEgaJacobian;
+    case v1::CALIBRATION_METHOD_EGA_TLM:
+      return solvers::GradientMethod::kEgaTlm;
+    case v1::CALIBRATION_METHOD_EGA_ENSEMBLE:
+      return solvers::GradientMethod::kEgaEnsemble;
+    default:
+      return solvers::GradientMethod::kBackprop;
+  }
+}
+
+// Config (after ApplyDefaults) → options; OnlineCalibrator::Create validates them.
+solvers::CalibratorOptions ToCalibratorOptions(const v1::ModelConfig& config) {
+  const v1::CalibrationConfig& c = config.calibration();
   solvers::CalibratorOptions o;
+  o.gradient.method = ToGradientMethod(c.method());
+  o.gradient.ensemble_size = c.ensemble_size();
+  o.gradient.ensemble_perturbation = c.ensemble_perturbation();
+  o.theta_ensemble_kalman = c.theta_update() == v1::THETA_UPDATE_ENSEMBLE_KALMAN;
+  o.kalman_observation_std = c.kalman_observation_std();
+  o.kalman_inflation = c.kalman_inflation();
+  o.replay_capacity = c.replay_capacity();
+  o.replay_batch = c.replay_batch();
+  o.clip_norm = c.clip_norm();
+  o.lr_decay = c.lr_decay();
+  o.lr_decay_every = c.lr_decay_every();
+  o.guard.loss_ratio = c.guard_loss_ratio() < 0.0 ? 0.0 : c.guard_loss_ratio();
+  o.guard.warmup = c.guard_warmup();
+  o.guard.window = c.guard_window();
+  o.seed = config.seed();
   o.learning_rate_theta = c.learning_rate_theta();
   o.learning_rate_phi = c.learning_rate_phi();
   o.correction_penalty = c.correction_penalty();
@@ -37,6 +69,9 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
   return solvers::RunCatchingTorch("loading model", [&]() -> absl::StatusOr<std::unique_ptr<ServedModel>> {
     absl::StatusOr<solvers::HybridModelSpec> spec = SpecFromConfig(config);
     if (!spec.ok()) return spec.status();
+    if (!spec->plugin.library.empty() && std::filesystem::path(spec->plugin.library).is_relative()) {
+      spec->plugin.library = (std::filesystem::path(model_dir) / spec->plugin.library).string();
+    }
     absl::StatusOr<std::shared_ptr<solvers::HybridModel>> model = solvers::HybridModel::Create(*spec);
     if (!model.ok()) return model.status();
     if (!config.checkpoint().empty()) {
@@ -45,8 +80,8 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
         return absl::Status(s.code(), absl::StrCat("checkpoint: ", s.message()));
       }
     }
-    absl::StatusOr<std::unique_ptr<solvers::BackpropCalibrator>> calibrator =
-        solvers::BackpropCalibrator::Create(*model, ToCalibratorOptions(config.calibration()));
+    absl::StatusOr<std::unique_ptr<solvers::OnlineCalibrator>> calibrator =
+        solvers::OnlineCalibrator::Create(*model, ToCalibratorOptions(config));
     if (!calibrator.ok()) return calibrator.status();
 
     std::unique_ptr<ServedModel> served(new ServedModel(config, metrics, (*model)->state_dim()));

@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "solvers/black_box_physics.h"
 #include "solvers/damped_pendulum.h"
 #include "solvers/disease_progression.h"
 #include "solvers/fisher_kpp.h"
@@ -13,6 +14,7 @@
 #include "solvers/kuramoto_sivashinsky.h"
 #include "solvers/lorenz63.h"
 #include "solvers/lorenz96.h"
+#include "solvers/native_lorenz_steps.h"
 #include "solvers/pkpd.h"
 
 namespace hybrid::solvers {
@@ -25,8 +27,46 @@ absl::StatusOr<std::shared_ptr<ScientificModel>> Make(const PhysicsOptions& opti
   return std::shared_ptr<ScientificModel>(*std::move(model));
 }
 
+absl::StatusOr<std::shared_ptr<ScientificModel>> MakeBlackBox(absl::StatusOr<std::shared_ptr<const BlackBoxStep>> step,
+                                                              const PhysicsOptions& options) {
+  if (!step.ok()) return step.status();
+  absl::StatusOr<std::shared_ptr<BlackBoxPhysics>> physics = BlackBoxPhysics::Create(*std::move(step), options);
+  if (!physics.ok()) return physics.status();
+  return std::shared_ptr<ScientificModel>(*std::move(physics));
+}
+
+// The plain-C++ steps take the structure keys of their LibTorch twins.
+absl::StatusOr<std::shared_ptr<const BlackBoxStep>> NativeStep(const std::string& physics, const PhysicsOptions& o) {
+  const std::string key = physics == "lorenz63_step" ? "beta_term" : "n";
+  for (const auto& [name, value] : o.structure) {
+    if (name != key) {
+      return absl::InvalidArgumentError(absl::StrCat("structure: unknown key '", name, "' for ", physics));
+    }
+  }
+  auto it = o.structure.find(key);
+  if (physics == "lorenz63_step") {
+    const double beta_term = it == o.structure.end() ? 1.0 : it->second;
+    if (beta_term != 0.0 && beta_term != 1.0) {
+      return absl::InvalidArgumentError(absl::StrCat("structure.beta_term must be 0 or 1, got ", beta_term));
+    }
+    return MakeLorenz63Step(beta_term == 1.0);
+  }
+  const double n = it == o.structure.end() ? 40.0 : it->second;
+  if (!(n >= 4.0 && n <= 100000.0) || n != std::floor(n)) {
+    return absl::InvalidArgumentError(absl::StrCat("structure.n must be an integer in [4, 100000], got ", n));
+  }
+  return MakeLorenz96Step(static_cast<int64_t>(n));
+}
+
 absl::StatusOr<std::shared_ptr<ScientificModel>> MakePhysics(const HybridModelSpec& spec) {
   const PhysicsOptions& o = spec.physics_options;
+  if (spec.physics == "lorenz63_step" || spec.physics == "lorenz96_step") {
+    return MakeBlackBox(NativeStep(spec.physics, o), o);
+  }
+  if (spec.physics == "plugin") {
+    if (!o.structure.empty()) return absl::InvalidArgumentError("structure: a plugin takes no structure keys");
+    return MakeBlackBox(LoadPluginStep(spec.plugin), o);
+  }
   if (spec.physics == "lorenz63") return Make<Lorenz63>(o);
   if (spec.physics == "lorenz96") return Make<Lorenz96>(o);
   if (spec.physics == "damped_pendulum") return Make<DampedPendulum>(o);
@@ -38,7 +78,7 @@ absl::StatusOr<std::shared_ptr<ScientificModel>> MakePhysics(const HybridModelSp
   return absl::InvalidArgumentError(
       absl::StrCat("physics: unknown scientific model '", spec.physics,
                    "' (known: lorenz63, lorenz96, damped_pendulum, fitzhugh_nagumo, fisher_kpp, pkpd_two_compartment, "
-                   "kuramoto_sivashinsky, disease_progression)"));
+                   "kuramoto_sivashinsky, disease_progression, lorenz63_step, lorenz96_step, plugin)"));
 }
 
 absl::Status CheckSizes(const std::vector<int64_t>& sizes, const std::string& field) {
@@ -60,8 +100,8 @@ absl::StatusOr<Composition> ParseComposition(const std::string& name) {
   if (name == "parallel") return Composition::kParallel;
   if (name == "physics_only") return Composition::kPhysicsOnly;
   if (name == "network_only") return Composition::kNetworkOnly;
-  return absl::InvalidArgumentError(absl::StrCat(
-      "composition: unknown '", name, "' (known: additive, serial, parallel, physics_only, network_only)"));
+  return absl::InvalidArgumentError(absl::StrCat("composition: unknown '", name,
+                                                 "' (known: additive, serial, parallel, physics_only, network_only)"));
 }
 
 std::string CompositionName(Composition composition) {
@@ -88,8 +128,8 @@ absl::StatusOr<std::shared_ptr<HybridModel>> HybridModel::Create(const HybridMod
   }
   const bool needs_network = spec.composition != Composition::kAdditive && UsesNetwork(spec.composition);
   if (needs_network && spec.hidden.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("correction.hidden must not be empty for composition ",
-                                                   CompositionName(spec.composition)));
+    return absl::InvalidArgumentError(
+        absl::StrCat("correction.hidden must not be empty for composition ", CompositionName(spec.composition)));
   }
   if (!(spec.dropout >= 0.0 && spec.dropout < 1.0)) {
     return absl::InvalidArgumentError(absl::StrCat("dropout must be in [0, 1), got ", spec.dropout));
@@ -119,8 +159,8 @@ absl::StatusOr<std::shared_ptr<HybridModel>> HybridModel::Create(const HybridMod
   }
   if (!spec.correction_components.empty()) {
     if (spec.composition == Composition::kNetworkOnly || spec.composition == Composition::kPhysicsOnly) {
-      return absl::InvalidArgumentError(absl::StrCat("correction_components needs a hybrid composition, not ",
-                                                     CompositionName(spec.composition)));
+      return absl::InvalidArgumentError(
+          absl::StrCat("correction_components needs a hybrid composition, not ", CompositionName(spec.composition)));
     }
     for (size_t i = 0; i < spec.correction_components.size(); ++i) {
       const int64_t c = spec.correction_components[i];
@@ -130,6 +170,12 @@ absl::StatusOr<std::shared_ptr<HybridModel>> HybridModel::Create(const HybridMod
       }
     }
   }
+  const bool black_box = dynamic_cast<const BlackBoxPhysics*>(physics->get()) != nullptr;
+  if (black_box && spec.composition != Composition::kAdditive && spec.composition != Composition::kPhysicsOnly) {
+    return absl::InvalidArgumentError(absl::StrCat("composition: black-box physics '", spec.physics,
+                                                   "' supports additive and physics_only (x ← Ψ(x) + h·g(x)), not ",
+                                                   CompositionName(spec.composition)));
+  }
   if (spec.network == NetworkKind::kConv && spec.composition == Composition::kSerial) {
     return absl::InvalidArgumentError("network: conv supports additive, parallel and network_only compositions");
   }
@@ -138,6 +184,7 @@ absl::StatusOr<std::shared_ptr<HybridModel>> HybridModel::Create(const HybridMod
 
 HybridModel::HybridModel(HybridModelSpec spec, std::shared_ptr<ScientificModel> physics)
     : spec_(std::move(spec)), physics_(register_module("physics", std::move(physics))) {
+  black_box_ = dynamic_cast<const BlackBoxPhysics*>(physics_.get());
   const int64_t d = physics_->state_dim();
   const int64_t m = physics_->members();
   const at::ScalarType dtype = spec_.physics_options.dtype;
@@ -192,9 +239,15 @@ HybridModel::HybridModel(HybridModelSpec spec, std::shared_ptr<ScientificModel> 
   }
 }
 
+at::Tensor HybridModel::DiscreteStep(double, const at::Tensor& x, double h) const {
+  TORCH_CHECK(black_box_ != nullptr, "DiscreteStep: ", spec_.physics, " is a vector field, not a black-box step");
+  const at::Tensor psi = black_box_->Advance(x, h, 1);
+  return has_correction() ? psi + h * Correction(x) : psi;
+}
+
 at::Tensor HybridModel::Network(const at::Tensor& x) const {
-  at::Tensor g = conv_ ? conv_->Forward(x)
-                      : mlp_->Forward(input_center_.defined() ? (x - input_center_) / input_scale_ : x);
+  at::Tensor g =
+      conv_ ? conv_->Forward(x) : mlp_->Forward(input_center_.defined() ? (x - input_center_) / input_scale_ : x);
   if (spec_.output_gain != 1.0) g = g * spec_.output_gain;
   return correction_mask_.defined() ? g * correction_mask_ : g;
 }

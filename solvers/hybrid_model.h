@@ -32,9 +32,12 @@
 #include "absl/status/statusor.h"
 #include "solvers/member_conv.h"
 #include "solvers/member_mlp.h"
+#include "solvers/plugin_step.h"
 #include "solvers/scientific_model.h"
 
 namespace hybrid::solvers {
+
+class BlackBoxPhysics;
 
 enum class Composition { kAdditive, kSerial, kParallel, kPhysicsOnly, kNetworkOnly };
 enum class NetworkKind { kMlp, kConv };
@@ -46,13 +49,15 @@ std::string CompositionName(Composition composition);
 struct HybridModelSpec {
   std::string physics = "lorenz63";  // lorenz63 | lorenz96 | damped_pendulum | fitzhugh_nagumo | fisher_kpp |
                                      // pkpd_two_compartment | kuramoto_sivashinsky | disease_progression
+                                     // Black-box steps: lorenz63_step | lorenz96_step (plain C++) | plugin
   PhysicsOptions physics_options;    // members, dtype and seed here are those of the whole model.
+  PluginDescription plugin;          // physics "plugin" only: library path, state size, parameters.
   Composition composition = Composition::kAdditive;
   NetworkKind network = NetworkKind::kMlp;
-  std::vector<int64_t> hidden;  // Additive with none: physics only. Others that use g need at least one layer.
-  double output_scale = 0.01;   // Init scale of g's last layer (a fresh hybrid starts close to its physics).
-  double dropout = 0.0;         // On MLP hidden layers, in [0, 1).
-  double parallel_alpha = 0.9;  // Initial α of kParallel, in (0, 1).
+  std::vector<int64_t> hidden;        // Additive with none: physics only. Others that use g need at least one layer.
+  double output_scale = 0.01;         // Init scale of g's last layer (a fresh hybrid starts close to its physics).
+  double dropout = 0.0;               // On MLP hidden layers, in [0, 1).
+  double parallel_alpha = 0.9;        // Initial α of kParallel, in (0, 1).
   std::vector<int64_t> noise_hidden;  // Heteroscedastic head's hidden sizes; empty: no head.
   // MLP networks see (x − input_center) / input_scale and their output is
   // multiplied by output_gain: standardised inputs keep tanh out of saturation
@@ -75,6 +80,12 @@ class HybridModel : public torch::nn::Module, public VectorField {
   static absl::StatusOr<std::shared_ptr<HybridModel>> Create(const HybridModelSpec& spec);
 
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;
+  // Black-box physics: x(t + h) = Ψ(x; θ, h) + h·g(x; φ), the solver's step
+  // with the network's correction added (autograd sees only the g term).
+  bool HasDiscreteStep() const override { return black_box_ != nullptr; }
+  at::Tensor DiscreteStep(double t, const at::Tensor& x, double h) const override;
+  // The black-box physics, or null for a vector-field physics.
+  const BlackBoxPhysics* black_box() const { return black_box_; }
   // The network's contribution to dx/dt as Evaluate adds it (g, (1 − α)g or
   // g(u)); zeros without a network. The APHYNITY penalty is its mean square.
   at::Tensor Correction(const at::Tensor& x) const;
@@ -115,7 +126,8 @@ class HybridModel : public torch::nn::Module, public VectorField {
   at::Tensor alpha_logit_;   // [M], kParallel only.
   at::Tensor input_center_;  // [D] buffers, when set.
   at::Tensor input_scale_;
-  at::Tensor correction_mask_;  // [D] of 0/1, when correction_components is set.
+  at::Tensor correction_mask_;                  // [D] of 0/1, when correction_components is set.
+  const BlackBoxPhysics* black_box_ = nullptr;  // physics_ itself, when it is a black-box step.
 };
 
 }  // namespace hybrid::solvers

@@ -228,6 +228,10 @@ absl::StatusOr<Trajectory> SolveOde(const VectorField& f, const at::Tensor& x0, 
                                     absl::Span<const double> times, const SolverOptions& options) {
   if (absl::Status s = ValidateSolverOptions(options); !s.ok()) return s;
   if (absl::Status s = ValidateTimes(t0, times); !s.ok()) return s;
+  if (options.adaptive && f.HasDiscreteStep()) {
+    return absl::InvalidArgumentError(
+        "adaptive: step-size control needs a vector field; black-box physics advances by fixed steps only");
+  }
   const ButcherTableau& tableau = **TableauByName(options.method);
   return options.adaptive ? SolveAdaptive(tableau, f, x0, t0, times, options)
                           : SolveFixed(tableau, f, x0, t0, times, options);
@@ -236,6 +240,10 @@ absl::StatusOr<Trajectory> SolveOde(const VectorField& f, const at::Tensor& x0, 
 at::Tensor IntegrateFixed(const ButcherTableau& tableau, const VectorField& f, const at::Tensor& x0, double t0,
                           double h, int64_t steps) {
   at::Tensor x = x0;
+  if (f.HasDiscreteStep()) {
+    for (int64_t i = 0; i < steps; ++i) x = f.DiscreteStep(t0 + static_cast<double>(i) * h, x, h);
+    return x;
+  }
   at::Tensor k1;  // FSAL methods reuse the last stage.
   for (int64_t i = 0; i < steps; ++i) {
     RkStep step = TakeRkStep(tableau, f, t0 + static_cast<double>(i) * h, x, h, k1, /*want_error=*/false);
@@ -249,6 +257,7 @@ at::Tensor ReplaySteps(const ButcherTableau& tableau, const VectorField& f, cons
                        int64_t last, at::Tensor x, const std::function<void(size_t, const at::Tensor&)>& emit) {
   // Outputs are ordered by step: find the first one at or after `first`.
   size_t next = 0;
+  TORCH_CHECK(!f.HasDiscreteStep(), "replaying Runge-Kutta steps needs a vector field, not black-box physics");
   while (next < schedule.outputs.size() && schedule.outputs[next].step < first) ++next;
   for (int64_t i = first; i < last; ++i) {
     const double h = schedule.h[i];
@@ -274,6 +283,10 @@ int64_t FixedStepCount(double t0, absl::Span<const double> times, double step) {
     from = to;
   }
   return total;
+}
+
+at::Tensor VectorField::DiscreteStep(double, const at::Tensor&, double) const {
+  TORCH_CHECK(false, "this vector field has no discrete step of its own");
 }
 
 }  // namespace hybrid::solvers

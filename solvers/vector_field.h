@@ -19,6 +19,13 @@ class VectorField {
  public:
   virtual ~VectorField() = default;
   virtual at::Tensor Evaluate(double t, const at::Tensor& x) const = 0;
+
+  // A field whose dynamics are a solver step of its own (black-box physics,
+  // black_box_physics.h) has no usable Evaluate: fixed-step integration calls
+  // DiscreteStep(t, x, h) = x(t + h) instead of a Runge–Kutta tableau, and
+  // adaptive or adjoint solves refuse it.
+  virtual bool HasDiscreteStep() const { return false; }
+  virtual at::Tensor DiscreteStep(double t, const at::Tensor& x, double h) const;
 };
 
 // Adapts a callable; for tests and analytic problems.

@@ -13,8 +13,10 @@ WindowRollout RolloutWindows(const HybridModel& model, const at::Tensor& start, 
   return {IntegrateFixed(ClassicRk4(), model, x0, /*t0=*/0.0, step, steps)};
 }
 
-at::Tensor WindowMse(const at::Tensor& prediction, const at::Tensor& end) {
-  return (prediction - end.unsqueeze(0)).pow(2).mean();
+at::Tensor WindowMse(const at::Tensor& prediction, const at::Tensor& end, const at::Tensor& mask) {
+  const at::Tensor squared = (prediction - end.unsqueeze(0)).pow(2);
+  if (!mask.defined()) return squared.mean();
+  return (squared * mask).sum() / (mask.sum() * static_cast<double>(prediction.size(0)));
 }
 
 }  // namespace hybrid::solvers

@@ -18,13 +18,25 @@
 
 namespace hybrid::solvers {
 
+// W observation windows: start and end are [W, D] in the model's dtype; the
+// optional mask [W, D] (1 observed, 0 not) limits losses and scores to the
+// observed components of `end`. step > 0; steps ≥ 1.
+struct WindowBatch {
+  at::Tensor start;
+  at::Tensor end;
+  at::Tensor mask;  // Undefined: every component observed.
+  double step = 0.0;
+  int64_t steps = 0;
+};
+
 struct WindowRollout {
   at::Tensor prediction;  // [M, W, D]: each member's RK4 forecast of the end state.
 };
 
 WindowRollout RolloutWindows(const HybridModel& model, const at::Tensor& start, double step, int64_t steps);
 
-// Mean over members, windows and components of (prediction − end)².
-at::Tensor WindowMse(const at::Tensor& prediction, const at::Tensor& end);
+// Mean over members, windows and components of (prediction − end)²; with a
+// mask [W, D], the mean over the observed components only.
+at::Tensor WindowMse(const at::Tensor& prediction, const at::Tensor& end, const at::Tensor& mask = at::Tensor());
 
 }  // namespace hybrid::solvers

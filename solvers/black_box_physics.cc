@@ -1,0 +1,91 @@
+#include "solvers/black_box_physics.h"
+
+#include <ATen/ATen.h>
+
+#include <string>
+
+namespace hybrid::solvers {
+namespace {
+
+std::vector<ParameterSpec> SpecsOf(const BlackBoxStep& step) {
+  std::vector<ParameterSpec> specs;
+  for (const BlackBoxParameter& p : step.parameters()) {
+    ParameterSpec spec{p.name, p.unit, p.default_value, p.lower, p.upper, p.description};
+    spec.positive = p.positive;
+    specs.push_back(spec);
+  }
+  return specs;
+}
+
+// x as contiguous doubles [M, B, D].
+at::Tensor AsDoubles(const at::Tensor& x) { return x.detach().to(at::kDouble).contiguous(); }
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<BlackBoxPhysics>> BlackBoxPhysics::Create(std::shared_ptr<const BlackBoxStep> step,
+                                                                         const PhysicsOptions& options) {
+  std::vector<ParameterSpec> specs = SpecsOf(*step);
+  if (absl::Status s = Validate(specs, options); !s.ok()) return s;
+  return std::shared_ptr<BlackBoxPhysics>(new BlackBoxPhysics(std::move(step), std::move(specs), options));
+}
+
+BlackBoxPhysics::BlackBoxPhysics(std::shared_ptr<const BlackBoxStep> step, std::vector<ParameterSpec> specs,
+                                 const PhysicsOptions& options)
+    : ScientificModel(std::move(specs), options), step_(std::move(step)) {}
+
+at::Tensor BlackBoxPhysics::Evaluate(double, const at::Tensor&) const {
+  TORCH_CHECK(false, "black-box physics '", step_->name(), "' has no vector field; it advances by its own step");
+}
+
+std::vector<std::vector<double>> BlackBoxPhysics::MemberTheta() const {
+  std::vector<std::vector<double>> theta(static_cast<size_t>(members()));
+  for (size_t p = 0; p < specs().size(); ++p) {
+    const at::Tensor v = Value(p).detach().to(at::kDouble).contiguous();
+    for (int64_t m = 0; m < members(); ++m) theta[m].push_back(v.data_ptr<double>()[m]);
+  }
+  return theta;
+}
+
+at::Tensor BlackBoxPhysics::Advance(const at::Tensor& x, double h, int64_t steps) const {
+  CheckState(x);
+  const at::Tensor in = AsDoubles(x);
+  at::Tensor out = at::empty_like(in);
+  const std::vector<std::vector<double>> theta = MemberTheta();
+  const int64_t batch = in.size(1), dim = in.size(2);
+  const double* src = in.data_ptr<double>();
+  double* dst = out.data_ptr<double>();
+  for (int64_t m = 0; m < members(); ++m) {
+    for (int64_t b = 0; b < batch; ++b) {
+      const int64_t offset = (m * batch + b) * dim;
+      const absl::Status s = step_->Advance(src + offset, theta[m].data(), h, steps, dst + offset);
+      TORCH_CHECK(s.ok(), std::string(s.message()));
+    }
+  }
+  return out.to(x.scalar_type());
+}
+
+at::Tensor BlackBoxPhysics::Jacobian(const at::Tensor& x, double h, int64_t steps) const {
+  CheckState(x);
+  TORCH_CHECK(step_->has_tangent_linear(), "black-box physics '", step_->name(), "' supplies no tangent-linear model");
+  const at::Tensor in = AsDoubles(x);
+  const int64_t batch = in.size(1), dim = in.size(2);
+  at::Tensor jacobian = at::zeros({members(), batch, dim, dim}, at::kDouble);  // [.., output i, input j]
+  const std::vector<std::vector<double>> theta = MemberTheta();
+  std::vector<double> direction(static_cast<size_t>(dim), 0.0), column(static_cast<size_t>(dim));
+  auto rows = jacobian.accessor<double, 4>();
+  for (int64_t m = 0; m < members(); ++m) {
+    for (int64_t b = 0; b < batch; ++b) {
+      const double* state = in.data_ptr<double>() + (m * batch + b) * dim;
+      for (int64_t j = 0; j < dim; ++j) {
+        direction[j] = 1.0;
+        const absl::Status s = step_->TangentLinear(state, theta[m].data(), h, steps, direction.data(), column.data());
+        TORCH_CHECK(s.ok(), std::string(s.message()));
+        direction[j] = 0.0;
+        for (int64_t i = 0; i < dim; ++i) rows[m][b][i][j] = column[i];
+      }
+    }
+  }
+  return jacobian.to(x.scalar_type());
+}
+
+}  // namespace hybrid::solvers

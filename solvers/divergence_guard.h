@@ -1,0 +1,43 @@
+// DivergenceGuard: decides whether a calibration update may stand. It keeps
+// the losses of the last `window` accepted updates and rejects a loss that is
+// not finite or, once `warmup` updates were accepted, above `loss_ratio` × their
+// median — a poisoned observation (sensor glitch, wrong units) or an update
+// that made the model diverge. The owner rolls the update back and counts it.
+//
+//   DivergenceGuard guard({.loss_ratio = 10, .warmup = 10, .window = 50});
+//   if (absl::Status s = guard.Check(loss, "before the update"); !s.ok()) return s;  // FAILED_PRECONDITION
+//   guard.Record(loss);
+//
+// loss_ratio ≤ 0 disables the ratio test (non-finite losses are still
+// rejected). Not thread-safe: one owner.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+
+#include "absl/status/status.h"
+
+namespace hybrid::solvers {
+
+class DivergenceGuard {
+ public:
+  struct Options {
+    double loss_ratio = 10.0;
+    int64_t warmup = 10;
+    int64_t window = 50;
+  };
+
+  explicit DivergenceGuard(Options options) : options_(options) {}
+
+  // OK, or FAILED_PRECONDITION saying which test failed; `when` goes into the message.
+  absl::Status Check(double loss, const char* when) const;
+  void Record(double loss);
+  // Median of the recorded losses; 0 when none.
+  double Median() const;
+
+ private:
+  Options options_;
+  std::deque<double> recent_;
+};
+
+}  // namespace hybrid::solvers

@@ -1,0 +1,47 @@
+// ReplayBuffer: the most recent observation windows, replayed as extra
+// minibatch rows so that an online update does not chase only the newest
+// window (catastrophic forgetting on a stream that dwells in one regime).
+//
+//   ReplayBuffer buffer(/*capacity=*/512, /*seed=*/7);
+//   buffer.Add(batch);                                    // start/end [W, D]
+//   std::optional<WindowBatch> extra = buffer.Sample(32, batch.step, batch.steps);
+//
+// Only windows with the same step and step count are replayed together (one
+// rollout per update). Deterministic for a given seed and call sequence, so a
+// replayed stream reaches the same parameters. Not thread-safe: one owner.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <random>
+
+#include "solvers/window_loss.h"
+
+namespace hybrid::solvers {
+
+class ReplayBuffer {
+ public:
+  ReplayBuffer(int64_t capacity, uint64_t seed) : capacity_(capacity), random_(seed) {}
+
+  // Stores every window of the batch (oldest dropped beyond capacity).
+  void Add(const WindowBatch& batch);
+  // Up to `count` windows drawn uniformly with replacement among the stored
+  // ones of this step and step count; nullopt when there are none.
+  std::optional<WindowBatch> Sample(int64_t count, double step, int64_t steps);
+  int64_t size() const { return static_cast<int64_t>(windows_.size()); }
+
+ private:
+  struct Window {
+    at::Tensor start, end, mask;  // [D] each; mask undefined when fully observed.
+    double step;
+    int64_t steps;
+  };
+  int64_t capacity_;
+  std::mt19937_64 random_;
+  std::deque<Window> windows_;
+};
+
+}  // namespace hybrid::solvers
