@@ -188,5 +188,39 @@ TEST(ServedModel, ServesOtherCatalogModelsWithTheirStructure) {
   EXPECT_NE(s.message().find("structure.grid"), absl::string_view::npos) << s;
 }
 
+TEST(ServedModel, EveryCalibrationMethodUpdatesTheModel) {
+  for (const std::string method : {"BACKPROP", "EGA_STATIC", "EGA_JACOBIAN", "EGA_TLM", "EGA_ENSEMBLE"}) {
+    Metrics metrics;
+    std::unique_ptr<ServedModel> model =
+        ServedModel::Create(Config("calibration { method: CALIBRATION_METHOD_" + method + " }"), &metrics).value();
+    std::promise<ObservationOutcome> done;
+    ASSERT_TRUE(model->Submit(Window({4, 3}), [&](ObservationOutcome o) { done.set_value(o); }).ok());
+    const ObservationOutcome outcome = done.get_future().get();
+    EXPECT_TRUE(outcome.status.ok()) << method << ": " << outcome.status;
+    EXPECT_EQ(outcome.version, 1u) << method;
+    EXPECT_NE(model->Info().parameters[1].value, 20.0) << method;  // ρ moved (by its Euler gradient for EGA).
+  }
+}
+
+TEST(ServedModel, BlackBoxPhysicsRefusesCalibratorsItCannotSupport) {
+  Metrics metrics;
+  const std::string base =
+      "name: \"l96\" physics: PHYSICS_KIND_LORENZ96_STEP ensemble_members: 4 structure { key: \"n\" value: 8 } "
+      "parameters { name: \"F\" initial: 6 trainable: true } ";
+  auto create = [&](const std::string& calibration) {
+    return ServedModel::Create(ParseModelConfig(base + calibration, "test").value(), &metrics).status();
+  };
+  absl::Status s = create("");  // BACKPROP by default.
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("calibration.method: backprop needs differentiable physics"), absl::string_view::npos)
+      << s;
+  s = create("calibration { method: CALIBRATION_METHOD_EGA_STATIC }");
+  EXPECT_NE(s.message().find("calibration.theta_update"), absl::string_view::npos) << s;
+  EXPECT_TRUE(
+      create("calibration { method: CALIBRATION_METHOD_EGA_STATIC theta_update: THETA_UPDATE_ENSEMBLE_KALMAN }").ok());
+  s = create("plugin { library: \"x.so\" } calibration { method: CALIBRATION_METHOD_EGA_STATIC }");
+  EXPECT_NE(s.message().find("plugin: only for physics PHYSICS_KIND_PLUGIN"), absl::string_view::npos) << s;
+}
+
 }  // namespace
 }  // namespace hybrid::server
