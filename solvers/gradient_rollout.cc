@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <vector>
+
 #include "absl/strings/str_cat.h"
 #include "solvers/black_box_physics.h"
 #include "solvers/butcher_tableau.h"
@@ -131,20 +133,39 @@ at::Tensor EstimateJacobian(const HybridModel& model, const at::Tensor& x, doubl
   return jacobian_t.transpose(-1, -2).to(x.scalar_type());
 }
 
+at::Tensor RolloutPathForGradient(const HybridModel& model, const at::Tensor& start, double step, int64_t steps,
+                                  const GradientOptions& options, at::Generator& generator) {
+  at::Tensor x = start.unsqueeze(0).expand({model.members(), start.size(0), start.size(1)});
+  std::vector<at::Tensor> path;
+  path.reserve(static_cast<size_t>(steps));
+  for (int64_t i = 0; i < steps; ++i) {
+    if (options.method == GradientMethod::kBackprop) {
+      x = IntegrateFixed(ClassicRk4(), model, x, 0.0, step, 1);
+    } else {
+      at::Tensor value;
+      {
+        at::NoGradGuard no_grad;
+        value = IntegrateFixed(ClassicRk4(), model, x.detach(), 0.0, step, 1);
+      }
+      const at::Tensor out = Surrogate(model, x, step, options, generator);
+      x = out + (value - out).detach();
+    }
+    path.push_back(x);
+  }
+  return at::stack(path, /*dim=*/2);
+}
+
 at::Tensor RolloutForGradient(const HybridModel& model, const at::Tensor& start, double step, int64_t steps,
                               const GradientOptions& options, at::Generator& generator) {
+  return RolloutPathForGradient(model, start, step, steps, options, generator).select(2, -1);
+}
+
+at::Tensor ForecastPath(const HybridModel& model, const at::Tensor& start, double step, int64_t steps) {
+  at::NoGradGuard no_grad;
   at::Tensor x = start.unsqueeze(0).expand({model.members(), start.size(0), start.size(1)});
-  if (options.method == GradientMethod::kBackprop) return IntegrateFixed(ClassicRk4(), model, x, 0.0, step, steps);
-  for (int64_t i = 0; i < steps; ++i) {
-    at::Tensor value;
-    {
-      at::NoGradGuard no_grad;
-      value = IntegrateFixed(ClassicRk4(), model, x.detach(), 0.0, step, 1);
-    }
-    const at::Tensor out = Surrogate(model, x, step, options, generator);
-    x = out + (value - out).detach();
-  }
-  return x;
+  std::vector<at::Tensor> path;
+  for (int64_t i = 0; i < steps; ++i) path.push_back(x = IntegrateFixed(ClassicRk4(), model, x, 0.0, step, 1));
+  return at::stack(path, /*dim=*/2);
 }
 
 }  // namespace hybrid::solvers

@@ -56,6 +56,11 @@ absl::Status CheckGradientMethod(const HybridModel& model, const GradientOptions
 // Precondition: CheckGradientMethod is OK; step > 0, steps ≥ 1.
 at::Tensor RolloutForGradient(const HybridModel& model, const at::Tensor& start, double step, int64_t steps,
                               const GradientOptions& options, at::Generator& generator);
+// The same, returning the state after every step: [M, W, steps, D].
+at::Tensor RolloutPathForGradient(const HybridModel& model, const at::Tensor& start, double step, int64_t steps,
+                                  const GradientOptions& options, at::Generator& generator);
+// The exact forecast path [M, W, steps, D] without autograd (any method's values).
+at::Tensor ForecastPath(const HybridModel& model, const at::Tensor& start, double step, int64_t steps);
 
 // The physics alone advanced by one step of size h: RK4 of f(x; θ), or Ψ(x; θ).
 // x [M, B, D]. Differentiable for vector-field physics.

@@ -76,6 +76,7 @@ WindowBatch Concat(const WindowBatch& a, const WindowBatch& b) {
   WindowBatch out = a;
   out.start = at::cat({a.start, b.start});
   out.end = at::cat({a.end, b.end});
+  if (a.path.defined()) out.path = at::cat({a.path, b.path});  // The replay matched a's shape.
   if (a.mask.defined() || b.mask.defined()) {
     out.mask =
         at::cat({a.mask.defined() ? a.mask : at::ones_like(a.end), b.mask.defined() ? b.mask : at::ones_like(b.end)});
@@ -181,9 +182,9 @@ absl::Status OnlineCalibrator::CheckParameters() const {
   return absl::OkStatus();
 }
 
-absl::StatusOr<double> OnlineCalibrator::GradientStep(const WindowBatch& train, const at::Tensor& prediction) {
-  if (!optimizer_ || !prediction.requires_grad()) return 0.0;
-  at::Tensor loss = WindowMse(prediction, train.end, train.mask);
+absl::StatusOr<double> OnlineCalibrator::GradientStep(const WindowBatch& train, const at::Tensor& path) {
+  if (!optimizer_ || !path.requires_grad()) return 0.0;
+  at::Tensor loss = BatchMse(path, train);
   if (options_.correction_penalty > 0.0 && model_->has_correction()) {
     const at::Tensor x0 =
         train.start.unsqueeze(0).expand({model_->members(), train.start.size(0), train.start.size(1)});
@@ -209,19 +210,23 @@ absl::StatusOr<double> OnlineCalibrator::GradientStep(const WindowBatch& train, 
   return norm;
 }
 
-void OnlineCalibrator::KalmanStep(const WindowBatch& train, const at::Tensor& prediction) {
+void OnlineCalibrator::KalmanStep(const WindowBatch& train, const at::Tensor& path) {
   std::vector<at::Tensor> raw = model_->physics().TrainableRaw();
   if (raw.empty()) return;
   at::NoGradGuard no_grad;
   const int64_t m = model_->members();
-  // Observed values only, flattened: [M, Q].
-  const at::Tensor observed = train.mask.defined() ? train.mask.to(at::kBool) : at::ones_like(train.end).to(at::kBool);
-  const at::Tensor y = train.end.masked_select(observed);
-  const at::Tensor p = prediction.masked_select(observed.unsqueeze(0)).view({m, -1});
+  // Observed values only (the whole path when there is one), flattened: [M, Q].
+  const at::Tensor target = train.path.defined() ? train.path : train.end.unsqueeze(1);  // [W, n or 1, D]
+  const at::Tensor forecast = train.path.defined() ? path : path.narrow(2, path.size(2) - 1, 1);
+  const at::Tensor observed = (train.mask.defined() ? train.mask.unsqueeze(1) : at::ones_like(train.end).unsqueeze(1))
+                                  .to(at::kBool)
+                                  .expand_as(target);
+  const at::Tensor y = target.masked_select(observed);
+  const at::Tensor p = forecast.masked_select(observed.unsqueeze(0)).view({m, -1});
   const at::Tensor sigma_d = options_.kalman_observation_std > 0.0
                                  ? at::full_like(residual_variance_, options_.kalman_observation_std)
                                  : residual_variance_.sqrt();
-  const at::Tensor sigma = sigma_d.expand_as(train.end).masked_select(observed);
+  const at::Tensor sigma = sigma_d.expand_as(target).masked_select(observed);
   std::vector<at::Tensor> columns;
   for (const at::Tensor& r : raw) columns.push_back(r.detach().to(at::kDouble));
   const at::Tensor theta = at::stack(columns, 1);  // [M, P]
@@ -257,17 +262,19 @@ absl::StatusOr<CalibrationStep> OnlineCalibrator::Update(const WindowBatch& batc
   WindowBatch train = batch;
   CalibrationStep result;
   if (options_.replay_batch > 0) {
-    if (std::optional<WindowBatch> extra = replay_.Sample(options_.replay_batch, batch.step, batch.steps)) {
+    if (std::optional<WindowBatch> extra =
+            replay_.Sample(options_.replay_batch, batch.step, batch.steps, batch.path.defined())) {
       train = Concat(batch, *extra);
       result.replayed = extra->start.size(0);
     }
   }
-  absl::StatusOr<at::Tensor> prediction = Solve("forecasting the window", [&] {
-    return RolloutForGradient(*model_, train.start, train.step, train.steps, options_.gradient, generator_);
+  absl::StatusOr<at::Tensor> path = Solve("forecasting the window", [&] {
+    return RolloutPathForGradient(*model_, train.start, train.step, train.steps, options_.gradient, generator_);
   });
-  if (!prediction.ok()) return prediction.status();
-  const at::Tensor incoming = prediction->slice(1, 0, windows).detach();  // [M, W, D]
-  result.loss = WindowMse(incoming, batch.end, batch.mask).item<double>();
+  if (!path.ok()) return path.status();
+  const at::Tensor incoming_path = path->slice(1, 0, windows).detach();  // [M, W, n, D]
+  const at::Tensor incoming = incoming_path.select(2, -1);               // [M, W, D]
+  result.loss = BatchMse(incoming_path, batch).item<double>();
   if (!std::isfinite(result.loss)) {
     return absl::FailedPreconditionError(
         absl::StrCat("calibration loss is not finite (", result.loss, "); update skipped"));
@@ -286,19 +293,17 @@ absl::StatusOr<CalibrationStep> OnlineCalibrator::Update(const WindowBatch& batc
           : inside.mean().item<double>();
 
   const Saved saved = Save();
-  absl::StatusOr<double> norm = GradientStep(train, *prediction);
+  absl::StatusOr<double> norm = GradientStep(train, *path);
   if (!norm.ok()) return norm.status();  // Nothing was applied.
   result.gradient_norm = *norm;
-  if (options_.theta_ensemble_kalman) KalmanStep(train, prediction->detach());
+  if (options_.theta_ensemble_kalman) KalmanStep(train, path->detach());
 
   absl::Status after = CheckParameters();
   if (after.ok()) {
-    at::NoGradGuard no_grad;
     absl::StatusOr<at::Tensor> post = Solve("forecasting the window after the update", [&] {
-      return RolloutWindows(*model_, batch.start, batch.step, batch.steps).prediction;
+      return ForecastPath(*model_, batch.start, batch.step, batch.steps);
     });
-    after = post.ok() ? guard_.Check(WindowMse(*post, batch.end, batch.mask).item<double>(), "after the update")
-                      : post.status();
+    after = post.ok() ? guard_.Check(BatchMse(*post, batch).item<double>(), "after the update") : post.status();
   }
   if (!after.ok()) {
     Restore(saved);

@@ -20,7 +20,8 @@
 //      window never reaches the parameters;
 //   3. adds up to replay_batch stored windows (replay_buffer.h), takes one
 //      optimizer step on mean (prediction − end)² + correction_penalty·‖g‖²,
-//      then the ensemble Kalman step on θ if enabled;
+//      (over the observed path when the batch has one), then the ensemble
+//      Kalman step on θ if enabled;
 //   4. rolls everything back (parameters and optimizer state) if the update
 //      left a parameter non-finite or outside its bounds, or the batch's loss
 //      after it is non-finite or above the guard's limit;
@@ -73,7 +74,7 @@ struct CalibratorOptions {
 };
 
 struct CalibrationStep {
-  double loss = 0.0;           // Data MSE of the batch before the update (mean over members).
+  double loss = 0.0;           // Data MSE of the batch (end or path) before the update, mean over members.
   double coverage = 0.0;       // Share of observed end values inside the interval.
   double gradient_norm = 0.0;  // Before clipping; 0 when nothing has a gradient.
   int64_t replayed = 0;        // Stored windows trained on along with the batch.
@@ -103,8 +104,9 @@ class OnlineCalibrator {
   void Restore(const Saved& saved);
   absl::Status CheckParameters() const;
   // Gradient step on `train`; returns the gradient norm.
-  absl::StatusOr<double> GradientStep(const WindowBatch& train, const at::Tensor& prediction);
-  void KalmanStep(const WindowBatch& train, const at::Tensor& prediction);
+  // path: the forecast after every step, [M, W, n, D].
+  absl::StatusOr<double> GradientStep(const WindowBatch& train, const at::Tensor& path);
+  void KalmanStep(const WindowBatch& train, const at::Tensor& path);
   void AfterAccepted(const WindowBatch& batch, const at::Tensor& mean_prediction);
 
   std::shared_ptr<HybridModel> model_;

@@ -4,10 +4,10 @@
 //
 //   ReplayBuffer buffer(/*capacity=*/512, /*seed=*/7);
 //   buffer.Add(batch);                                    // start/end [W, D]
-//   std::optional<WindowBatch> extra = buffer.Sample(32, batch.step, batch.steps);
+//   std::optional<WindowBatch> extra = buffer.Sample(32, batch.step, batch.steps, /*with_path=*/false);
 //
-// Only windows with the same step and step count are replayed together (one
-// rollout per update). Deterministic for a given seed and call sequence, so a
+// Only windows with the same step, step count and kind (with or without an
+// observed path) are replayed together (one rollout per update). Deterministic for a given seed and call sequence, so a
 // replayed stream reaches the same parameters. Not thread-safe: one owner.
 #pragma once
 
@@ -28,14 +28,15 @@ class ReplayBuffer {
 
   // Stores every window of the batch (oldest dropped beyond capacity).
   void Add(const WindowBatch& batch);
-  // Up to `count` windows drawn uniformly with replacement among the stored
-  // ones of this step and step count; nullopt when there are none.
-  std::optional<WindowBatch> Sample(int64_t count, double step, int64_t steps);
+  // `count` windows drawn uniformly with replacement among the stored ones of
+  // this step, step count and kind; nullopt when there are none.
+  std::optional<WindowBatch> Sample(int64_t count, double step, int64_t steps, bool with_path);
   int64_t size() const { return static_cast<int64_t>(windows_.size()); }
 
  private:
   struct Window {
     at::Tensor start, end, mask;  // [D] each; mask undefined when fully observed.
+    at::Tensor path;              // [steps, D], or undefined.
     double step;
     int64_t steps;
   };

@@ -71,7 +71,11 @@ TEST(EnsembleKalmanUpdate, RecoversLorenz96ForcingFromStreamedNoisyWindows) {
     ASSERT_TRUE(truth->Advance(x.data(), &theta, h, 2, next.data()).ok());
     x = next;
     const at::Tensor end = observe(x);
-    WindowBatch batch{observed.unsqueeze(0), end.unsqueeze(0), at::Tensor(), h, 2};
+    WindowBatch batch;
+    batch.start = observed.unsqueeze(0);
+    batch.end = end.unsqueeze(0);
+    batch.step = h;
+    batch.steps = 2;
     absl::StatusOr<CalibrationStep> step = calibrator->Update(batch);
     ASSERT_TRUE(step.ok()) << step.status() << " at window " << i;
     observed = end;

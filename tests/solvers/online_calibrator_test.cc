@@ -201,5 +201,22 @@ TEST(OnlineCalibrator, BlackBoxParametersNeedTheKalmanUpdate) {
                   .ok());
 }
 
+TEST(BatchMse, AveragesOverTheObservedPathOrTheEndState) {
+  at::Generator gen = at::detail::createCPUGenerator(2);
+  const at::Tensor forecast = at::randn({2, 3, 4, 5}, gen, at::kDouble);  // [M, W, n, D]
+  WindowBatch batch;
+  batch.path = at::randn({3, 4, 5}, gen, at::kDouble);
+  batch.end = batch.path.select(1, -1);
+  EXPECT_NEAR(BatchMse(forecast, batch).item<double>(), (forecast - batch.path).pow(2).mean().item<double>(), 1e-15);
+  batch.mask = at::zeros({3, 5}, at::kDouble);
+  batch.mask.select(1, 1).fill_(1.0);  // Only component 1 observed, at every step.
+  EXPECT_NEAR(BatchMse(forecast, batch).item<double>(),
+              (forecast - batch.path).select(3, 1).pow(2).mean().item<double>(), 1e-15);
+  batch.path = at::Tensor();
+  batch.mask = at::Tensor();
+  EXPECT_NEAR(BatchMse(forecast, batch).item<double>(),
+              (forecast.select(2, -1) - batch.end).pow(2).mean().item<double>(), 1e-15);
+}
+
 }  // namespace
 }  // namespace hybrid::solvers
