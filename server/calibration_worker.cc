@@ -61,6 +61,7 @@ ObservationOutcome CalibrationWorker::Process(const Observation& observation) {
         solvers::WindowBatch batch;
         batch.start = ToWindows(observation.start, calibrator_->model().dtype());
         batch.end = ToWindows(observation.end, calibrator_->model().dtype());
+        if (!observation.mask.shape.empty()) batch.mask = ToWindows(observation.mask, calibrator_->model().dtype());
         batch.step = observation.step;
         batch.steps = observation.steps;
         return calibrator_->Update(batch);

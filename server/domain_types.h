@@ -52,6 +52,7 @@ struct Observation {
   uint64_t sequence = 0;
   DenseArray start;  // [D] or [W, D].
   DenseArray end;    // Same shape.
+  DenseArray mask;   // Same shape of 0/1, or empty (shape {}) when everything was observed.
   double step = 0.0;
   int64_t steps = 0;
 };

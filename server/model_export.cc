@@ -26,6 +26,13 @@ absl::Status ExportModelEntry(const solvers::HybridModel& model, const std::stri
     return absl::InvalidArgumentError(absl::StrCat("residual_std must be finite and >= 0, got ", residual_std));
   }
   config->mutable_calibration()->set_initial_residual_std(residual_std);  // 0: ApplyDefaults fills it.
+  if (model.black_box() != nullptr) {
+    // Backprop cannot pass a black box: serve it with the calibrators that can.
+    config->mutable_calibration()->set_method(v1::CALIBRATION_METHOD_EGA_STATIC);
+    if (!model.ThetaParameters().empty()) {
+      config->mutable_calibration()->set_theta_update(v1::THETA_UPDATE_ENSEMBLE_KALMAN);
+    }
+  }
   ApplyDefaults(*config);
   if (absl::Status s = ValidateModelConfig(*config); !s.ok()) return s;
 

@@ -1,7 +1,9 @@
 // ExportModelEntry: writes a trained HybridModel as a model-repository entry
 // that hybridserve serves as it is:
 //   <repository>/<name>/config.pbtxt   the architecture (ConfigFromModel) with
-//                                      default calibration and limits
+//                                      default calibration and limits (for
+//                                      black-box physics: ega-static, and the
+//                                      ensemble Kalman update for trainable θ)
 //   <repository>/<name>/checkpoint.pt  the trained values (SaveHybridCheckpoint)
 //
 //   absl::Status s = ExportModelEntry(*model, "out/model_repository", "pendulum_hybrid", "…");

@@ -122,6 +122,15 @@ absl::Status ServedModel::ValidateObservation(const Observation& o) const {
   if (o.end.shape != shape) {
     return absl::InvalidArgumentError("end_state must have the same shape as start_state");
   }
+  if (!o.mask.shape.empty()) {
+    if (o.mask.shape != shape) return absl::InvalidArgumentError("mask must have the same shape as end_state");
+    bool any = false;
+    for (double v : o.mask.values) {
+      if (v != 0.0 && v != 1.0) return absl::InvalidArgumentError(absl::StrCat("mask values must be 0 or 1, got ", v));
+      any = any || v == 1.0;
+    }
+    if (!any) return absl::InvalidArgumentError("mask observes no component: at least one value must be 1");
+  }
   const int64_t windows = shape.size() == 2 ? shape[0] : 1;
   if (windows > config_.calibration().max_windows_per_observation()) {
     return absl::OutOfRangeError(absl::StrCat("start_state holds ", windows, " windows; the model allows at most ",

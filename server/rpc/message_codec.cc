@@ -86,6 +86,11 @@ absl::StatusOr<Observation> DecodeCalibrateRequest(const v1::CalibrateRequest& r
   if (!end.ok()) return end.status();
   o.start = *std::move(start);
   o.end = *std::move(end);
+  if (request.has_mask()) {
+    absl::StatusOr<DenseArray> mask = DecodeTensor(request.mask(), "mask");
+    if (!mask.ok()) return mask.status();
+    o.mask = *std::move(mask);
+  }
   o.step = request.step();
   o.steps = request.steps();
   return o;

@@ -65,7 +65,30 @@ TEST(ServedModel, InvalidObservationsAreRejectedBeforeQueueing) {
   expect(Window({3}, 0.0), absl::StatusCode::kInvalidArgument, "step");
   expect(Window({3}, 0.01, 0), absl::StatusCode::kInvalidArgument, "steps");
   expect(Window({3}, 0.01, 51), absl::StatusCode::kOutOfRange, "max_window_steps");
+  Observation masked = Window({4, 3});
+  masked.mask = {{4, 2}, std::vector<double>(8, 1.0)};
+  expect(masked, absl::StatusCode::kInvalidArgument, "mask must have the same shape");
+  masked.mask = {{4, 3}, std::vector<double>(12, 0.5)};
+  expect(masked, absl::StatusCode::kInvalidArgument, "mask values must be 0 or 1");
+  masked.mask = {{4, 3}, std::vector<double>(12, 0.0)};
+  expect(masked, absl::StatusCode::kInvalidArgument, "mask observes no component");
   EXPECT_EQ(model->Info().version, 0u);
+}
+
+TEST(ServedModel, UnobservedComponentsDoNotChangeTheUpdate) {
+  auto loss_of = [](double unobserved_value) {
+    Metrics metrics;
+    std::unique_ptr<ServedModel> model = ServedModel::Create(Config(), &metrics).value();
+    Observation o = Window({2, 3});
+    o.mask = {{2, 3}, {1, 1, 0, 1, 1, 0}};  // z unobserved.
+    o.end.values[2] = o.end.values[5] = unobserved_value;
+    std::promise<ObservationOutcome> done;
+    EXPECT_TRUE(model->Submit(o, [&](ObservationOutcome r) { done.set_value(r); }).ok());
+    const ObservationOutcome outcome = done.get_future().get();
+    EXPECT_TRUE(outcome.status.ok()) << outcome.status;
+    return std::make_pair(outcome.loss, model->Info().parameters[1].value);
+  };
+  EXPECT_EQ(loss_of(1.1), loss_of(1e6));
 }
 
 TEST(ServedModel, PredictValidatesAgainstTheModel) {
