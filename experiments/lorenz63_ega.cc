@@ -27,6 +27,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <numeric>
 #include <random>
 
@@ -145,8 +146,41 @@ std::vector<double> LongForecastRmse(const HybridModel& model, const at::Tensor&
   return std::vector<double>(rmse.data_ptr<double>(), rmse.data_ptr<double>() + rmse.numel());
 }
 
-// Streams the training windows through the calibrator, in shuffled batches of
-// 32, for `epochs` passes; validation after each.
+// The epoch loop of every run: the training windows (start indices) in
+// shuffled batches of 32 to `train_batch`, `before_epoch(epoch)` first, then
+// validation and a progress line.
+Outcome Train(const std::string& name, const std::string& description, const HybridModel& model,
+              const std::vector<int64_t>& train, const WindowBatch& validation, const at::Tensor& scale, int64_t epochs,
+              const std::function<void(const std::vector<int64_t>&)>& train_batch,
+              const std::function<void(int64_t)>& before_epoch = nullptr) {
+  Outcome o{name, description};
+  std::mt19937_64 shuffle(5);
+  std::vector<int64_t> order = train;
+  double seconds = 0;
+  int64_t iterations = 0;
+  for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
+    if (before_epoch) before_epoch(epoch);
+    std::shuffle(order.begin(), order.end(), shuffle);
+    const auto started = Clock::now();
+    for (size_t b = 0; b + kBatch <= order.size(); b += kBatch, ++iterations) {
+      train_batch(std::vector<int64_t>(order.begin() + static_cast<std::ptrdiff_t>(b),
+                                       order.begin() + static_cast<std::ptrdiff_t>(b + kBatch)));
+    }
+    seconds += Seconds(started);
+    const ValidationError v = Validate(model, validation, scale);
+    o.validation_by_epoch.push_back(v.raw);
+    if (v.raw < o.best_validation_mse) {
+      o.best_validation_mse = v.raw, o.best_standardised_mse = v.standardised, o.best_epoch = epoch;
+    }
+    std::fprintf(stderr, "[%s] epoch %ld/%ld it %ld  validation MSE %.3e  %.2f s/epoch\n", name.c_str(),
+                 static_cast<long>(epoch), static_cast<long>(epochs), static_cast<long>(iterations), v.raw,
+                 seconds / static_cast<double>(epoch));
+  }
+  o.seconds_per_epoch = seconds / static_cast<double>(epochs);
+  return o;
+}
+
+// Streams the training windows through the online calibrator.
 Outcome Calibrate(const std::string& name, const std::string& description, std::shared_ptr<HybridModel> model,
                   GradientMethod method, const at::Tensor& truth, const std::vector<int64_t>& train,
                   const WindowBatch& validation, const at::Tensor& scale, int64_t epochs) {
@@ -158,29 +192,9 @@ Outcome Calibrate(const std::string& name, const std::string& description, std::
   options.lr_decay_every = std::max<int64_t>(1, epochs / 3) * static_cast<int64_t>(train.size() / kBatch);
   options.seed = 11;
   auto calibrator = solvers::OnlineCalibrator::Create(model, options).value();
-  Outcome o{name, description};
-  std::mt19937_64 shuffle(5);
-  std::vector<int64_t> order = train;
-  double seconds = 0;
-  for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
-    std::shuffle(order.begin(), order.end(), shuffle);
-    const auto started = Clock::now();
-    for (size_t b = 0; b + kBatch <= order.size(); b += kBatch) {
-      const std::vector<int64_t> ids(order.begin() + static_cast<std::ptrdiff_t>(b),
-                                     order.begin() + static_cast<std::ptrdiff_t>(b + kBatch));
-      (void)calibrator->Update(Windows(truth, ids));  // A rolled-back batch is counted, not fatal.
-    }
-    seconds += Seconds(started);
-    const ValidationError v = Validate(*model, validation, scale);
-    const double mse = v.raw;
-    o.validation_by_epoch.push_back(mse);
-    if (mse < o.best_validation_mse)
-      o.best_validation_mse = mse, o.best_standardised_mse = v.standardised, o.best_epoch = epoch;
-    std::fprintf(stderr, "[%s] epoch %ld/%ld it %ld  validation MSE %.3e  %.2f s/epoch\n", name.c_str(),
-                 static_cast<long>(epoch), static_cast<long>(epochs), static_cast<long>(calibrator->accepted()), mse,
-                 seconds / static_cast<double>(epoch));
-  }
-  o.seconds_per_epoch = seconds / static_cast<double>(epochs);
+  Outcome o = Train(name, description, *model, train, validation, scale, epochs, [&](const std::vector<int64_t>& ids) {
+    (void)calibrator->Update(Windows(truth, ids));  // A rolled-back batch is counted, not fatal.
+  });
   o.rollbacks = calibrator->rollbacks();
   return o;
 }
@@ -188,43 +202,28 @@ Outcome Calibrate(const std::string& name, const std::string& description, std::
 // g fitted to the ideal correction (x_{t+h} − Ψ(x_t))/h by regression.
 Outcome Offline(std::shared_ptr<HybridModel> model, const at::Tensor& truth, const std::vector<int64_t>& train,
                 const WindowBatch& validation, const at::Tensor& scale, int64_t epochs) {
-  const at::Tensor x = truth.index_select(0, at::tensor(train, at::kLong)).unsqueeze(0);  // [1, N, 3]
-  const at::Tensor next = truth.index_select(0, at::tensor(train, at::kLong) + 1).unsqueeze(0);
-  const at::Tensor ideal = (next - solvers::PhysicsStep(*model, x, kDt)) / kDt;
+  const at::Tensor x = truth.unsqueeze(0);  // [1, T + 1, 3]: window starts index it directly.
+  const at::Tensor ideal =
+      (truth.slice(0, 1).unsqueeze(0) - solvers::PhysicsStep(*model, x.slice(1, 0, -1), kDt)) / kDt;
   torch::optim::Adam adam(model->PhiParameters(), torch::optim::AdamOptions(kLearningRate));
-  Outcome o{"offline", "Ψ + h·g, g regressed on the ideal correction (x_{t+h} − Ψ(x_t))/h"};
-  std::mt19937_64 shuffle(5);
-  std::vector<int64_t> order = Range(0, static_cast<int64_t>(train.size()));
   const int64_t decay_every = std::max<int64_t>(1, epochs / 3);
-  double seconds = 0;
-  for (int64_t epoch = 1; epoch <= epochs; ++epoch) {
-    if (epoch > 1 && (epoch - 1) % decay_every == 0) {
-      for (auto& group : adam.param_groups()) {
-        auto& options = static_cast<torch::optim::AdamOptions&>(group.options());
-        options.lr(options.lr() * 0.1);
-      }
+  auto decay = [&](int64_t epoch) {
+    if (epoch == 1 || (epoch - 1) % decay_every != 0) return;
+    for (auto& group : adam.param_groups()) {
+      auto& options = static_cast<torch::optim::AdamOptions&>(group.options());
+      options.lr(options.lr() * 0.1);
     }
-    std::shuffle(order.begin(), order.end(), shuffle);
-    const auto started = Clock::now();
-    for (size_t b = 0; b + kBatch <= order.size(); b += kBatch) {
-      const at::Tensor ids = at::tensor(std::vector<int64_t>(order.begin() + static_cast<std::ptrdiff_t>(b),
-                                                             order.begin() + static_cast<std::ptrdiff_t>(b + kBatch)),
-                                        at::kLong);
-      adam.zero_grad();
-      (model->Correction(x.index_select(1, ids)) - ideal.index_select(1, ids)).pow(2).mean().backward();
-      adam.step();
-    }
-    seconds += Seconds(started);
-    const ValidationError v = Validate(*model, validation, scale);
-    const double mse = v.raw;
-    o.validation_by_epoch.push_back(mse);
-    if (mse < o.best_validation_mse)
-      o.best_validation_mse = mse, o.best_standardised_mse = v.standardised, o.best_epoch = epoch;
-    std::fprintf(stderr, "[offline] epoch %ld/%ld it %ld  validation MSE %.3e\n", static_cast<long>(epoch),
-                 static_cast<long>(epochs), static_cast<long>(epoch * (order.size() / kBatch)), mse);
-  }
-  o.seconds_per_epoch = seconds / static_cast<double>(epochs);
-  return o;
+  };
+  return Train(
+      "offline", "Ψ + h·g, g regressed on the ideal correction (x_{t+h} − Ψ(x_t))/h", *model, train, validation, scale,
+      epochs,
+      [&](const std::vector<int64_t>& starts) {
+        const at::Tensor ids = at::tensor(starts, at::kLong);
+        adam.zero_grad();
+        (model->Correction(x.index_select(1, ids)) - ideal.index_select(1, ids)).pow(2).mean().backward();
+        adam.step();
+      },
+      decay);
 }
 
 struct BackwardCost {
