@@ -4,6 +4,8 @@
 
 #include <string>
 
+#include "solvers/torch_status.h"
+
 namespace hybrid::solvers {
 namespace {
 
@@ -58,7 +60,7 @@ at::Tensor BlackBoxPhysics::Advance(const at::Tensor& x, double h, int64_t steps
     for (int64_t b = 0; b < batch; ++b) {
       const int64_t offset = (m * batch + b) * dim;
       const absl::Status s = step_->Advance(src + offset, theta[m].data(), h, steps, dst + offset);
-      TORCH_CHECK(s.ok(), std::string(s.message()));
+      if (!s.ok()) throw SolverFailure(std::string(s.message()));
     }
   }
   return out.to(x.scalar_type());
@@ -79,7 +81,7 @@ at::Tensor BlackBoxPhysics::Jacobian(const at::Tensor& x, double h, int64_t step
       for (int64_t j = 0; j < dim; ++j) {
         direction[j] = 1.0;
         const absl::Status s = step_->TangentLinear(state, theta[m].data(), h, steps, direction.data(), column.data());
-        TORCH_CHECK(s.ok(), std::string(s.message()));
+        if (!s.ok()) throw SolverFailure(std::string(s.message()));
         direction[j] = 0.0;
         for (int64_t i = 0; i < dim; ++i) rows[m][b][i][j] = column[i];
       }

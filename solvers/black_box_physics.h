@@ -35,11 +35,11 @@ class BlackBoxPhysics : public ScientificModel {
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;  // Throws: no vector field.
 
   // Ψ(x; θ_m, h, steps) for every member m: x [M, B, D] → [M, B, D] in x's
-  // dtype, outside autograd. Throws c10::Error with the solver's message when
-  // the step fails.
+  // dtype, outside autograd. Throws SolverFailure (torch_status.h) with the
+  // solver's message when the step fails.
   at::Tensor Advance(const at::Tensor& x, double h, int64_t steps) const;
   // ∂Ψ/∂x at x from the tangent-linear model, [M, B, D, D] (row i: output i).
-  // Throws unless step().has_tangent_linear().
+  // Throws c10::Error unless step().has_tangent_linear(); SolverFailure when it fails.
   at::Tensor Jacobian(const at::Tensor& x, double h, int64_t steps) const;
 
   const BlackBoxStep& step() const { return *step_; }

@@ -2,7 +2,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
-#include <c10/util/Exception.h>
 #include <torch/nn/utils/clip_grad.h>
 #include <torch/optim/adam.h>
 
@@ -17,6 +16,7 @@
 #include "solvers/black_box_physics.h"
 #include "solvers/ensemble_kalman.h"
 #include "solvers/ensemble_stats.h"
+#include "solvers/torch_status.h"
 
 namespace hybrid::solvers {
 namespace {
@@ -90,8 +90,8 @@ template <typename F>
 absl::StatusOr<at::Tensor> Solve(const char* what, F&& work) {
   try {
     return work();
-  } catch (const c10::Error& e) {
-    return absl::FailedPreconditionError(absl::StrCat(what, " failed: ", e.what_without_backtrace()));
+  } catch (const SolverFailure& e) {
+    return absl::FailedPreconditionError(absl::StrCat(what, " failed: ", e.what()));
   }
 }
 

@@ -11,6 +11,9 @@ absl::Status StatusFromException(absl::string_view context, const std::exception
   // no stack trace reaches a client.
   std::string message = e.what();
   if (size_t newline = message.find('\n'); newline != std::string::npos) message.resize(newline);
+  if (dynamic_cast<const SolverFailure*>(&e) != nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(context, ": ", message));
+  }
   return absl::InternalError(absl::StrCat(context, ": ", message));
 }
 

@@ -245,5 +245,27 @@ TEST(ServedModel, BlackBoxPhysicsRefusesCalibratorsItCannotSupport) {
   EXPECT_NE(s.message().find("plugin: only for physics PHYSICS_KIND_PLUGIN"), absl::string_view::npos) << s;
 }
 
+TEST(ServedModel, ADivergingBlackBoxForecastIsAFailedPrecondition) {
+  Metrics metrics;
+  std::unique_ptr<ServedModel> model =
+      ServedModel::Create(ParseModelConfig("name: \"l63\" physics: PHYSICS_KIND_LORENZ63_STEP "
+                                           "calibration { method: CALIBRATION_METHOD_EGA_STATIC }",
+                                           "test")
+                              .value(),
+                          &metrics)
+          .value();
+  PredictQuery q;
+  q.model = "l63";
+  q.initial_state = {{3}, {1e200, 1e200, 1e200}};
+  q.times = {0.1};
+  q.max_step = 0.01;
+  q.levels = {0.9};
+  absl::Status s = model->Predict(q).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition) << s;
+  EXPECT_NE(s.message().find("non-finite"), absl::string_view::npos) << s;
+  q.initial_state = {{3}, {1.0, 1.0, 20.0}};
+  EXPECT_TRUE(model->Predict(q).ok());
+}
+
 }  // namespace
 }  // namespace hybrid::server
