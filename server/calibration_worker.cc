@@ -77,6 +77,7 @@ ObservationOutcome CalibrationWorker::Process(const Observation& observation) {
                         : (1.0 - kCoverageEmaWeight) * coverage_ema_ + kCoverageEmaWeight * step->coverage;
     outcome.loss = step->loss;
     outcome.coverage = step->coverage;
+    outcome.gradient_norm = step->gradient_norm;
     metrics_.accepted->Increment();
     metrics_.updates->Increment();
     metrics_.loss->Set(step->loss);

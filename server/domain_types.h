@@ -71,6 +71,7 @@ struct ObservationOutcome {
   double loss = 0.0;
   double coverage = 0.0;
   double coverage_level = 0.0;
+  double gradient_norm = 0.0;
   std::vector<ParameterEstimate> parameters;
   uint64_t version = 0;
 };

@@ -113,6 +113,7 @@ v1::CalibrateResponse EncodeOutcome(const ObservationOutcome& o) {
   r.set_loss(o.loss);
   r.set_coverage(o.coverage);
   r.set_coverage_level(o.coverage_level);
+  r.set_gradient_norm(o.gradient_norm);
   EncodeParameters(o.parameters, r.mutable_parameters());
   r.set_model_version(o.version);
   return r;

@@ -113,6 +113,7 @@ TEST(BlackBoxEndToEnd, PluginModelIsCalibratedThroughTheServerAndSurvivesAPoison
       EXPECT_EQ(answer.model_version(), version_before_poison);  // The last good version keeps serving.
     } else {
       ASSERT_EQ(answer.status().code(), 0) << "observation " << k << ": " << answer.status().message();
+      EXPECT_GT(answer.gradient_norm(), 0.0) << k;  // The network's EGA gradient.
       version_before_poison = answer.model_version();
     }
     observed = end;
