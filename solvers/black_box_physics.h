@@ -43,6 +43,7 @@ class BlackBoxPhysics : public ScientificModel {
   at::Tensor Jacobian(const at::Tensor& x, double h, int64_t steps) const;
 
   const BlackBoxStep& step() const { return *step_; }
+  std::shared_ptr<const BlackBoxStep> shared_step() const { return step_; }
 
  private:
   BlackBoxPhysics(std::shared_ptr<const BlackBoxStep> step, std::vector<ParameterSpec> specs,

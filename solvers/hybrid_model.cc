@@ -60,6 +60,7 @@ absl::StatusOr<std::shared_ptr<const BlackBoxStep>> NativeStep(const std::string
 
 absl::StatusOr<std::shared_ptr<ScientificModel>> MakePhysics(const HybridModelSpec& spec) {
   const PhysicsOptions& o = spec.physics_options;
+  if (spec.black_box_step) return MakeBlackBox(spec.black_box_step, o);
   if (spec.physics == "lorenz63_step" || spec.physics == "lorenz96_step") {
     return MakeBlackBox(NativeStep(spec.physics, o), o);
   }
@@ -312,7 +313,9 @@ std::vector<at::Tensor> HybridModel::PhiParameters() const {
 }
 
 std::shared_ptr<HybridModel> HybridModel::Clone() const {
-  std::shared_ptr<HybridModel> copy = Create(spec_).value();  // spec_ was valid at Create.
+  HybridModelSpec spec = spec_;
+  if (black_box_ != nullptr) spec.black_box_step = black_box_->shared_step();
+  std::shared_ptr<HybridModel> copy = Create(spec).value();  // spec_ was valid at Create.
   copy->CopyParametersFrom(*this);
   return copy;
 }

@@ -52,6 +52,9 @@ struct HybridModelSpec {
                                      // Black-box steps: lorenz63_step | lorenz96_step (plain C++) | plugin
   PhysicsOptions physics_options;    // members, dtype and seed here are those of the whole model.
   PluginDescription plugin;          // physics "plugin" only: library path, state size, parameters.
+  // A black-box step already built (Clone shares its model's, so a copy never
+  // reloads a plugin); null: built from `physics` and `plugin`.
+  std::shared_ptr<const BlackBoxStep> black_box_step;
   Composition composition = Composition::kAdditive;
   NetworkKind network = NetworkKind::kMlp;
   std::vector<int64_t> hidden;        // Additive with none: physics only. Others that use g need at least one layer.

@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <vector>
 
 #include "solvers/black_box_physics.h"
@@ -182,6 +183,21 @@ TEST(BlackBoxHybrid, StepsByThePhysicsStepPlusTheEulerCorrection) {
   // Black-box hybrids are additive or physics-only.
   spec.composition = Composition::kSerial;
   EXPECT_EQ(HybridModel::Create(spec).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(BlackBoxHybrid, ClonesShareTheLoadedPluginEvenWhenItsFileIsGone) {
+  const std::string copy = ::testing::TempDir() + "/hybrid_plugin_copy.so";
+  std::filesystem::copy_file(HYBRID_PLUGIN_LORENZ96_C, copy, std::filesystem::copy_options::overwrite_existing);
+  HybridModelSpec spec;
+  spec.physics = "plugin";
+  spec.plugin = Lorenz96Plugin(8);
+  spec.plugin.library = copy;
+  spec.hidden = {4};
+  std::shared_ptr<HybridModel> model = HybridModel::Create(spec).value();
+  std::filesystem::remove(copy);                        // Deleted or replaced on disk while the server runs.
+  std::shared_ptr<HybridModel> clone = model->Clone();  // Every published snapshot is a clone.
+  const at::Tensor x = at::tensor(Lorenz96State(8), at::kDouble).view({1, 1, 8});
+  EXPECT_TRUE(at::equal(clone->DiscreteStep(0.0, x, 0.05), model->DiscreteStep(0.0, x, 0.05)));
 }
 
 }  // namespace
