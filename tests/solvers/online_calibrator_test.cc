@@ -173,16 +173,28 @@ TEST(OnlineCalibrator, ReplaysStoredWindowsOfTheSameShape) {
   EXPECT_EQ(third->replayed, 0);
 }
 
-TEST(OnlineCalibrator, ReportsTheGradientNormBeforeClipping) {
-  // Adam normalises step sizes, so clipping shows in the reported norm only;
-  // check the reported norm is the unclipped one and the update still lands.
-  auto clipped = OnlineCalibrator::Create(Model(20.0, {4}), {.clip_norm = 1e-6}).value();
-  auto free = OnlineCalibrator::Create(Model(20.0, {4}), {}).value();
+TEST(OnlineCalibrator, ClipsTheAppliedGradientAndReportsTheRawNorm) {
+  // Adam's first step is lr·g/(|g| + 1e-8) per entry: about lr for an ordinary
+  // gradient, but ~lr·|g|/1e-8 once clipping has shrunk g far below 1e-8.
+  std::shared_ptr<HybridModel> clipped_model = Model(20.0, {4}), free_model = Model(20.0, {4});
+  std::shared_ptr<HybridModel> start = free_model->Clone();
+  auto clipped = OnlineCalibrator::Create(clipped_model, {.clip_norm = 1e-12}).value();
+  auto free = OnlineCalibrator::Create(free_model, {}).value();
   const WindowBatch batch = TrueWindows(8, 17);
   absl::StatusOr<CalibrationStep> a = clipped->Update(batch), b = free->Update(batch);
   ASSERT_TRUE(a.ok() && b.ok());
-  EXPECT_GT(a->gradient_norm, 1.0);
+  EXPECT_GT(a->gradient_norm, 1.0);  // Reported before clipping.
   EXPECT_DOUBLE_EQ(a->gradient_norm, b->gradient_norm);
+  auto largest_move = [&](const HybridModel& m) {
+    double worst = 0.0;
+    const auto before = start->named_parameters();
+    for (const auto& p : m.named_parameters()) {
+      worst = std::max(worst, (p.value() - before[p.key()]).abs().max().item<double>());
+    }
+    return worst;
+  };
+  EXPECT_GT(largest_move(*free_model), 5e-4);     // ~ the learning rates (1e-3 for φ, 0.02 for log ρ).
+  EXPECT_LT(largest_move(*clipped_model), 1e-5);  // Clipped to a norm of 1e-12.
 }
 
 TEST(OnlineCalibrator, BlackBoxParametersNeedTheKalmanUpdate) {
