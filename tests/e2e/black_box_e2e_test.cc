@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <random>
 
@@ -125,6 +126,7 @@ TEST(BlackBoxEndToEnd, PluginModelIsCalibratedThroughTheServerAndSurvivesAPoison
   ASSERT_TRUE(model.ok()) << model.status();
   EXPECT_EQ(model->version(), static_cast<uint64_t>(kObservations - 1));
   const double forcing = Forcing(model->parameters());
+  std::printf("F after %d observations: %.4f (truth %.1f, start 6)\n", kObservations, forcing, kTrueForcing);
   EXPECT_LT(std::abs(forcing - kTrueForcing) / kTrueForcing, 0.05) << "F = " << forcing;
 
   // Predict runs the plugin's step too, tagged with the version.
