@@ -62,6 +62,10 @@ ObservationOutcome CalibrationWorker::Process(const Observation& observation) {
         batch.start = ToWindows(observation.start, calibrator_->model().dtype());
         batch.end = ToWindows(observation.end, calibrator_->model().dtype());
         if (!observation.mask.shape.empty()) batch.mask = ToWindows(observation.mask, calibrator_->model().dtype());
+        if (!observation.path.shape.empty()) {
+          batch.path = ToWindows(observation.path, calibrator_->model().dtype())
+                           .view({batch.start.size(0), observation.steps, batch.start.size(1)});
+        }
         batch.step = observation.step;
         batch.steps = observation.steps;
         return calibrator_->Update(batch);

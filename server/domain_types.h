@@ -53,6 +53,7 @@ struct Observation {
   DenseArray start;  // [D] or [W, D].
   DenseArray end;    // Same shape.
   DenseArray mask;   // Same shape of 0/1, or empty (shape {}) when everything was observed.
+  DenseArray path;   // [steps, D] or [W, steps, D] of the states after each step, or empty.
   double step = 0.0;
   int64_t steps = 0;
 };

@@ -62,6 +62,26 @@ solvers::CalibratorOptions ToCalibratorOptions(const v1::ModelConfig& config) {
   return o;
 }
 
+// An observed path: [steps, D] (or [W, steps, D]) whose last state is end_state.
+absl::Status ValidatePath(const Observation& o, int64_t windows, int64_t state_dim) {
+  const bool batched = o.start.shape.size() == 2;
+  std::vector<int64_t> expected = {o.steps, state_dim};
+  if (batched) expected.insert(expected.begin(), windows);
+  if (o.path.shape != expected) {
+    return absl::InvalidArgumentError(absl::StrCat("path must have shape [", batched ? "W, " : "", "steps, ", state_dim,
+                                                   "] (the state after each of the ", o.steps, " steps)"));
+  }
+  const size_t row = static_cast<size_t>(state_dim), per_window = static_cast<size_t>(o.steps) * row;
+  for (size_t w = 0; w < static_cast<size_t>(windows); ++w) {
+    for (size_t d = 0; d < row; ++d) {
+      if (o.path.values[w * per_window + per_window - row + d] != o.end.values[w * row + d]) {
+        return absl::InvalidArgumentError("path: its last state must equal end_state");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::ModelConfig& config, Metrics* metrics,
@@ -144,6 +164,7 @@ absl::Status ServedModel::ValidateObservation(const Observation& o) const {
     return absl::OutOfRangeError(absl::StrCat("steps = ", o.steps, " exceeds the model's max_window_steps ",
                                               config_.calibration().max_window_steps()));
   }
+  if (!o.path.shape.empty()) return ValidatePath(o, windows, state_dim_);
   return absl::OkStatus();
 }
 

@@ -91,6 +91,11 @@ absl::StatusOr<Observation> DecodeCalibrateRequest(const v1::CalibrateRequest& r
     if (!mask.ok()) return mask.status();
     o.mask = *std::move(mask);
   }
+  if (request.has_path()) {
+    absl::StatusOr<DenseArray> path = DecodeTensor(request.path(), "path");
+    if (!path.ok()) return path.status();
+    o.path = *std::move(path);
+  }
   o.step = request.step();
   o.steps = request.steps();
   return o;

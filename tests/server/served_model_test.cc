@@ -9,6 +9,9 @@
 #include <future>
 
 #include "server/model_config.h"
+#include "solvers/butcher_tableau.h"
+#include "solvers/lorenz63.h"
+#include "solvers/ode_solver.h"
 
 namespace hybrid::server {
 namespace {
@@ -72,6 +75,11 @@ TEST(ServedModel, InvalidObservationsAreRejectedBeforeQueueing) {
   expect(masked, absl::StatusCode::kInvalidArgument, "mask values must be 0 or 1");
   masked.mask = {{4, 3}, std::vector<double>(12, 0.0)};
   expect(masked, absl::StatusCode::kInvalidArgument, "mask observes no component");
+  Observation with_path = Window({4, 3}, 0.01, 2);
+  with_path.path = {{4, 3, 3}, std::vector<double>(36, 1.1)};
+  expect(with_path, absl::StatusCode::kInvalidArgument, "path must have shape [W, steps, 3]");
+  with_path.path = {{4, 2, 3}, std::vector<double>(24, 1.0)};
+  expect(with_path, absl::StatusCode::kInvalidArgument, "path: its last state must equal end_state");
   EXPECT_EQ(model->Info().version, 0u);
 }
 
@@ -265,6 +273,43 @@ TEST(ServedModel, ADivergingBlackBoxForecastIsAFailedPrecondition) {
   EXPECT_NE(s.message().find("non-finite"), absl::string_view::npos) << s;
   q.initial_state = {{3}, {1.0, 1.0, 20.0}};
   EXPECT_TRUE(model->Predict(q).ok());
+}
+
+TEST(ServedModel, AnObservedPathEntersTheLossAtEveryStep) {
+  // The true Lorenz-63 as a physics-only model: zero error on its own path, and
+  // an error of 1 in every component of the n − 1 intermediate states gives
+  // MSE (n − 1)/n.
+  Metrics metrics;
+  std::unique_ptr<ServedModel> model =
+      ServedModel::Create(ParseModelConfig("name: \"l63\" physics: PHYSICS_KIND_LORENZ63 ensemble_members: 1 "
+                                           "correction { composition: COMPOSITION_PHYSICS_ONLY }",
+                                           "test")
+                              .value(),
+                          &metrics)
+          .value();
+  const int64_t n = 5;
+  std::shared_ptr<solvers::Lorenz63> truth = solvers::Lorenz63::Create(solvers::PhysicsOptions{}).value();
+  at::Tensor x = at::tensor({1.0, 2.0, 20.0}, at::kDouble).view({1, 1, 3});
+  Observation o = Window({3}, 0.01, n);
+  o.start.values = {1.0, 2.0, 20.0};
+  std::vector<double> path;
+  for (int64_t k = 0; k < n; ++k) {
+    x = solvers::IntegrateFixed(solvers::ClassicRk4(), *truth, x, 0.0, 0.01, 1);
+    for (int d = 0; d < 3; ++d) path.push_back(x[0][0][d].item<double>());
+  }
+  o.end.values.assign(path.end() - 3, path.end());
+  auto loss_of = [&](std::vector<double> observed_path) {
+    o.path = {{n, 3}, std::move(observed_path)};
+    std::promise<ObservationOutcome> done;
+    EXPECT_TRUE(model->Submit(o, [&](ObservationOutcome r) { done.set_value(r); }).ok());
+    const ObservationOutcome outcome = done.get_future().get();
+    EXPECT_TRUE(outcome.status.ok()) << outcome.status;
+    return outcome.loss;
+  };
+  EXPECT_LT(loss_of(path), 1e-20);
+  std::vector<double> shifted = path;
+  for (size_t i = 0; i + 3 < shifted.size(); ++i) shifted[i] += 1.0;
+  EXPECT_NEAR(loss_of(shifted), static_cast<double>(n - 1) / n, 1e-12);
 }
 
 }  // namespace
