@@ -2,16 +2,7 @@
 
 #include <ATen/ATen.h>
 
-#include "solvers/butcher_tableau.h"
-#include "solvers/ode_solver.h"
-
 namespace hybrid::solvers {
-
-WindowRollout RolloutWindows(const HybridModel& model, const at::Tensor& start, double step, int64_t steps) {
-  // Every member starts from the same observed state: [W, D] → [M, W, D].
-  const at::Tensor x0 = start.unsqueeze(0).expand({model.members(), start.size(0), start.size(1)});
-  return {IntegrateFixed(ClassicRk4(), model, x0, /*t0=*/0.0, step, steps)};
-}
 
 at::Tensor WindowMse(const at::Tensor& prediction, const at::Tensor& end, const at::Tensor& mask) {
   const at::Tensor squared = (prediction - end.unsqueeze(0)).pow(2);

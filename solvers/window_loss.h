@@ -1,20 +1,18 @@
 // The calibration objective on observation windows.
 //
 // A window is (start x₀, end xₙ, step h, steps n): the system was observed in
-// x₀ and, n·h later, in xₙ. For W windows, start/end are [W, D].
+// x₀ and, n·h later, in xₙ (and possibly after every step in between).
+// Forecasts of windows come from gradient_rollout.h.
 //
-//   WindowRollout r = RolloutWindows(model, start, h, n);    // r.prediction [M, W, D]
-//   at::Tensor mse = WindowMse(r.prediction, end);           // scalar
+//   at::Tensor path = RolloutPathForGradient(model, batch.start, h, n, options, generator);
+//   at::Tensor loss = BatchMse(path, batch);   // scalar, differentiable as the rollout is
 //
-// Differentiable wrt the model's parameters and `start` (exact backprop through
-// every RK4 stage). Thread-safety: that of the model.
+// Pure tensor functions; thread-safe.
 #pragma once
 
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
-
-#include "solvers/hybrid_model.h"
 
 namespace hybrid::solvers {
 
@@ -31,12 +29,6 @@ struct WindowBatch {
   double step = 0.0;
   int64_t steps = 0;
 };
-
-struct WindowRollout {
-  at::Tensor prediction;  // [M, W, D]: each member's RK4 forecast of the end state.
-};
-
-WindowRollout RolloutWindows(const HybridModel& model, const at::Tensor& start, double step, int64_t steps);
 
 // Mean over members, windows and components of (prediction − end)²; with a
 // mask [W, D], the mean over the observed components only.

@@ -1,14 +1,17 @@
 // Lorenz-63, the member-batched MLP and the additive hybrid: values against the
 // equations, parameter handling, and exact gradients of the window loss
 // against central finite differences.
+#include "solvers/hybrid_model.h"
+
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
 #include <functional>
 
-#include "solvers/hybrid_model.h"
+#include "solvers/gradient_rollout.h"
 #include "solvers/lorenz63.h"
 #include "solvers/window_loss.h"
 #include "tests/solvers/finite_differences.h"
@@ -153,9 +156,14 @@ class WindowGradient : public ::testing::Test {
     // A target 0.3 off the model's own forecast: residuals O(0.3) keep the loss
     // O(0.1), so finite differences are not swamped by rounding (~1e-16·loss/eps).
     at::NoGradGuard no_grad;
-    end_ = RolloutWindows(*model_, start_, 0.01, 10).prediction.mean(0) + 0.3;
+    end_ = Forecast().mean(0) + 0.3;
   }
-  at::Tensor Loss() const { return WindowMse(RolloutWindows(*model_, start_, 0.01, 10).prediction, end_); }
+  // What the backprop calibrator differentiates: [M, W, D] after 10 RK4 steps.
+  at::Tensor Forecast() const {
+    at::Generator unused = at::detail::createCPUGenerator(0);  // Only EGA-ensemble draws.
+    return RolloutForGradient(*model_, start_, 0.01, 10, GradientOptions{}, unused);
+  }
+  at::Tensor Loss() const { return WindowMse(Forecast(), end_); }
 
   std::shared_ptr<HybridModel> model_;
   at::Tensor start_, end_;
