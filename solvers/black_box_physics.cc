@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "solvers/native_lorenz_steps.h"
 #include "solvers/torch_status.h"
 
 namespace hybrid::solvers {
@@ -29,6 +30,16 @@ absl::StatusOr<std::shared_ptr<BlackBoxPhysics>> BlackBoxPhysics::Create(std::sh
   std::vector<ParameterSpec> specs = SpecsOf(*step);
   if (absl::Status s = Validate(specs, options); !s.ok()) return s;
   return std::shared_ptr<BlackBoxPhysics>(new BlackBoxPhysics(std::move(step), std::move(specs), options));
+}
+
+absl::StatusOr<std::shared_ptr<BlackBoxPhysics>> BlackBoxPhysics::CreateNative(const std::string& physics,
+                                                                               const PhysicsOptions& options) {
+  const bool lorenz63 = physics == "lorenz63_step";
+  if (absl::Status s = CheckStructureKeys(options, {lorenz63 ? "beta_term" : "n"}); !s.ok()) return s;
+  absl::StatusOr<int64_t> value =
+      lorenz63 ? StructureInt(options, "beta_term", 1, 0, 1) : StructureInt(options, "n", 40, 4, 100000);
+  if (!value.ok()) return value.status();
+  return Create(lorenz63 ? MakeLorenz63Step(*value == 1) : MakeLorenz96Step(*value), options);
 }
 
 BlackBoxPhysics::BlackBoxPhysics(std::shared_ptr<const BlackBoxStep> step, std::vector<ParameterSpec> specs,

@@ -17,6 +17,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "solvers/black_box_step.h"
@@ -30,6 +31,12 @@ class BlackBoxPhysics : public ScientificModel {
   // outside the step's bounds, members < 1).
   static absl::StatusOr<std::shared_ptr<BlackBoxPhysics>> Create(std::shared_ptr<const BlackBoxStep> step,
                                                                  const PhysicsOptions& options);
+  // The plain-C++ steps (native_lorenz_steps.h) by name, with the structure
+  // keys of their LibTorch twins: "lorenz63_step" (beta_term 0 or 1, default 1)
+  // or "lorenz96_step" (n in [4, 100000], default 40). INVALID_ARGUMENT naming
+  // the structure key otherwise.
+  static absl::StatusOr<std::shared_ptr<BlackBoxPhysics>> CreateNative(const std::string& physics,
+                                                                       const PhysicsOptions& options);
 
   int64_t state_dim() const override { return step_->state_dim(); }
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;  // Throws: no vector field.

@@ -14,7 +14,6 @@
 #include "solvers/kuramoto_sivashinsky.h"
 #include "solvers/lorenz63.h"
 #include "solvers/lorenz96.h"
-#include "solvers/native_lorenz_steps.h"
 #include "solvers/pkpd.h"
 
 namespace hybrid::solvers {
@@ -35,34 +34,13 @@ absl::StatusOr<std::shared_ptr<ScientificModel>> MakeBlackBox(absl::StatusOr<std
   return std::shared_ptr<ScientificModel>(*std::move(physics));
 }
 
-// The plain-C++ steps take the structure keys of their LibTorch twins.
-absl::StatusOr<std::shared_ptr<const BlackBoxStep>> NativeStep(const std::string& physics, const PhysicsOptions& o) {
-  const std::string key = physics == "lorenz63_step" ? "beta_term" : "n";
-  for (const auto& [name, value] : o.structure) {
-    if (name != key) {
-      return absl::InvalidArgumentError(absl::StrCat("structure: unknown key '", name, "' for ", physics));
-    }
-  }
-  auto it = o.structure.find(key);
-  if (physics == "lorenz63_step") {
-    const double beta_term = it == o.structure.end() ? 1.0 : it->second;
-    if (beta_term != 0.0 && beta_term != 1.0) {
-      return absl::InvalidArgumentError(absl::StrCat("structure.beta_term must be 0 or 1, got ", beta_term));
-    }
-    return MakeLorenz63Step(beta_term == 1.0);
-  }
-  const double n = it == o.structure.end() ? 40.0 : it->second;
-  if (!(n >= 4.0 && n <= 100000.0) || n != std::floor(n)) {
-    return absl::InvalidArgumentError(absl::StrCat("structure.n must be an integer in [4, 100000], got ", n));
-  }
-  return MakeLorenz96Step(static_cast<int64_t>(n));
-}
-
 absl::StatusOr<std::shared_ptr<ScientificModel>> MakePhysics(const HybridModelSpec& spec) {
   const PhysicsOptions& o = spec.physics_options;
   if (spec.black_box_step) return MakeBlackBox(spec.black_box_step, o);
   if (spec.physics == "lorenz63_step" || spec.physics == "lorenz96_step") {
-    return MakeBlackBox(NativeStep(spec.physics, o), o);
+    absl::StatusOr<std::shared_ptr<BlackBoxPhysics>> physics = BlackBoxPhysics::CreateNative(spec.physics, o);
+    if (!physics.ok()) return physics.status();
+    return std::shared_ptr<ScientificModel>(*std::move(physics));
   }
   if (spec.physics == "plugin") {
     if (!o.structure.empty()) return absl::InvalidArgumentError("structure: a plugin takes no structure keys");

@@ -246,7 +246,7 @@ void OnlineCalibrator::AfterAccepted(const WindowBatch& batch, const at::Tensor&
   const at::Tensor seen = counts > 0;
   residual_variance_ =
       at::where(seen, (1.0 - weight) * residual_variance_ + weight * batch_variance, residual_variance_);
-  observed_count_ = observed_count_ + (counts > 0).to(at::kDouble);
+  observed_count_ = observed_count_ + seen.to(at::kDouble);
   replay_.Add(batch);
   ++accepted_;
   if (optimizer_ && options_.lr_decay_every > 0 && accepted_ % options_.lr_decay_every == 0) {

@@ -25,6 +25,11 @@ v1::ModelConfig Config(const std::string& extra = "") {
       .value();
 }
 
+// A served model from config text (parsed with defaults); fails the test on error.
+std::unique_ptr<ServedModel> Serve(const std::string& text, Metrics* metrics) {
+  return ServedModel::Create(ParseModelConfig(text, "test").value(), metrics).value();
+}
+
 Observation Window(std::vector<int64_t> shape, double step = 0.01, int64_t steps = 5) {
   Observation o;
   o.model = "l63";
@@ -256,12 +261,8 @@ TEST(ServedModel, BlackBoxPhysicsRefusesCalibratorsItCannotSupport) {
 TEST(ServedModel, ADivergingBlackBoxForecastIsAFailedPrecondition) {
   Metrics metrics;
   std::unique_ptr<ServedModel> model =
-      ServedModel::Create(ParseModelConfig("name: \"l63\" physics: PHYSICS_KIND_LORENZ63_STEP "
-                                           "calibration { method: CALIBRATION_METHOD_EGA_STATIC }",
-                                           "test")
-                              .value(),
-                          &metrics)
-          .value();
+      Serve("name: \"l63\" physics: PHYSICS_KIND_LORENZ63_STEP calibration { method: CALIBRATION_METHOD_EGA_STATIC }",
+            &metrics);
   PredictQuery q;
   q.model = "l63";
   q.initial_state = {{3}, {1e200, 1e200, 1e200}};
@@ -280,13 +281,10 @@ TEST(ServedModel, AnObservedPathEntersTheLossAtEveryStep) {
   // an error of 1 in every component of the n − 1 intermediate states gives
   // MSE (n − 1)/n.
   Metrics metrics;
-  std::unique_ptr<ServedModel> model =
-      ServedModel::Create(ParseModelConfig("name: \"l63\" physics: PHYSICS_KIND_LORENZ63 ensemble_members: 1 "
-                                           "correction { composition: COMPOSITION_PHYSICS_ONLY }",
-                                           "test")
-                              .value(),
-                          &metrics)
-          .value();
+  std::unique_ptr<ServedModel> model = Serve(
+      "name: \"l63\" physics: PHYSICS_KIND_LORENZ63 ensemble_members: 1 "
+      "correction { composition: COMPOSITION_PHYSICS_ONLY }",
+      &metrics);
   const int64_t n = 5;
   std::shared_ptr<solvers::Lorenz63> truth = solvers::Lorenz63::Create(solvers::PhysicsOptions{}).value();
   at::Tensor x = at::tensor({1.0, 2.0, 20.0}, at::kDouble).view({1, 1, 3});
