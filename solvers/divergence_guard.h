@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <utility>
 
 #include "absl/status/status.h"
 
@@ -34,6 +35,9 @@ class DivergenceGuard {
   void Record(double loss);
   // Median of the recorded losses; 0 when none.
   double Median() const;
+  // The recorded losses, oldest first (for checkpoints), and their restore.
+  const std::deque<double>& recent() const { return recent_; }
+  void Restore(std::deque<double> recent) { recent_ = std::move(recent); }
 
  private:
   Options options_;

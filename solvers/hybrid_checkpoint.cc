@@ -22,14 +22,6 @@ constexpr char kFormat[] = "hybridserve-checkpoint-v1";
 constexpr char kPhysicsKey[] = "meta.physics";
 constexpr char kCompositionKey[] = "meta.composition";
 
-// Parameters and buffers by module path.
-std::map<std::string, at::Tensor> NamedTensors(const HybridModel& model) {
-  std::map<std::string, at::Tensor> out;
-  for (const auto& item : model.named_parameters(/*recurse=*/true)) out.emplace(item.key(), item.value());
-  for (const auto& item : model.named_buffers(/*recurse=*/true)) out.emplace(item.key(), item.value());
-  return out;
-}
-
 std::string ShapeString(const at::Tensor& t) { return absl::StrCat("[", absl::StrJoin(t.sizes(), ", "), "]"); }
 
 absl::Status ExpectString(torch::serialize::InputArchive& archive, const std::string& key, const std::string& expected,
@@ -48,13 +40,20 @@ absl::Status ExpectString(torch::serialize::InputArchive& archive, const std::st
 
 }  // namespace
 
+std::map<std::string, at::Tensor> NamedModelTensors(const HybridModel& model) {
+  std::map<std::string, at::Tensor> out;
+  for (const auto& item : model.named_parameters(/*recurse=*/true)) out.emplace(item.key(), item.value());
+  for (const auto& item : model.named_buffers(/*recurse=*/true)) out.emplace(item.key(), item.value());
+  return out;
+}
+
 absl::Status SaveHybridCheckpoint(const HybridModel& model, const std::string& path) {
   absl::StatusOr<std::string> bytes = RunCatchingTorch("saving checkpoint", [&]() -> absl::StatusOr<std::string> {
     torch::serialize::OutputArchive archive;
     archive.write(kFormatKey, c10::IValue(std::string(kFormat)));
     archive.write(kPhysicsKey, c10::IValue(model.spec().physics));
     archive.write(kCompositionKey, c10::IValue(CompositionName(model.composition())));
-    for (const auto& [name, tensor] : NamedTensors(model)) archive.write(name, tensor.detach().clone());
+    for (const auto& [name, tensor] : NamedModelTensors(model)) archive.write(name, tensor.detach().clone());
     std::ostringstream out;
     archive.save_to(out);
     return out.str();
@@ -76,7 +75,7 @@ absl::Status LoadHybridCheckpoint(HybridModel& model, const std::string& path) {
     if (absl::Status s = ExpectString(archive, kCompositionKey, CompositionName(model.composition()), path); !s.ok()) {
       return s;
     }
-    const std::map<std::string, at::Tensor> targets = NamedTensors(model);
+    const std::map<std::string, at::Tensor> targets = NamedModelTensors(model);
     for (const std::string& key : archive.keys()) {
       if (key.rfind("meta.", 0) != 0 && targets.count(key) == 0) {
         return absl::InvalidArgumentError(absl::StrCat("checkpoint '", path, "' has tensor '", key,

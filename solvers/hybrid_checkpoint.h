@@ -15,12 +15,17 @@
 // safe concurrently with training the same model.
 #pragma once
 
+#include <map>
 #include <string>
 
 #include "absl/status/status.h"
 #include "solvers/hybrid_model.h"
 
 namespace hybrid::solvers {
+
+// Every parameter and buffer of `model` by module path (the checkpoint's keys);
+// the tensors share storage with the model's.
+std::map<std::string, at::Tensor> NamedModelTensors(const HybridModel& model);
 
 absl::Status SaveHybridCheckpoint(const HybridModel& model, const std::string& path);
 absl::Status LoadHybridCheckpoint(HybridModel& model, const std::string& path);

@@ -38,6 +38,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "solvers/divergence_guard.h"
@@ -96,6 +97,18 @@ class OnlineCalibrator {
   const CalibratorOptions& options() const { return options_; }
   int64_t rollbacks() const { return rollbacks_; }
   int64_t accepted() const { return accepted_; }
+
+  // The complete mutable state — parameters and buffers, Adam's moments, step
+  // counts and learning rates, noise estimate, guard history, replay windows,
+  // every random engine, counters — as a LibTorch archive. A calibrator built
+  // from the same model spec and options that loads it continues exactly as
+  // this one would (bit for bit), which is what write-ahead-log replay needs.
+  // (Network dropout, if configured, draws from LibTorch's global generator
+  // and is the one thing not captured.) SaveState: INTERNAL on a LibTorch
+  // error. LoadState is all or nothing: INVALID_ARGUMENT naming the entry for
+  // an archive of another architecture or options, calibrator unchanged.
+  absl::StatusOr<std::string> SaveState() const;
+  absl::Status LoadState(const std::string& bytes);
 
  private:
   OnlineCalibrator(std::shared_ptr<HybridModel> model, const CalibratorOptions& options);

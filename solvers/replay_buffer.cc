@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <sstream>
 #include <vector>
 
 namespace hybrid::solvers {
@@ -47,6 +48,23 @@ std::optional<WindowBatch> ReplayBuffer::Sample(int64_t count, double step, int6
   batch.step = step;
   batch.steps = steps;
   return batch;
+}
+
+std::string ReplayBuffer::RandomState() const {
+  std::ostringstream out;
+  out << random_;
+  return out.str();
+}
+
+absl::Status ReplayBuffer::Restore(std::deque<Window> windows, const std::string& random_state) {
+  std::istringstream in(random_state);
+  std::mt19937_64 random;
+  in >> random;
+  if (!in) return absl::InvalidArgumentError("replay buffer: unreadable sampler state");
+  random_ = random;
+  windows_ = std::move(windows);
+  while (static_cast<int64_t>(windows_.size()) > capacity_) windows_.pop_front();
+  return absl::OkStatus();
 }
 
 }  // namespace hybrid::solvers

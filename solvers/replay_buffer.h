@@ -17,7 +17,9 @@
 #include <deque>
 #include <optional>
 #include <random>
+#include <string>
 
+#include "absl/status/status.h"
 #include "solvers/window_loss.h"
 
 namespace hybrid::solvers {
@@ -33,13 +35,20 @@ class ReplayBuffer {
   std::optional<WindowBatch> Sample(int64_t count, double step, int64_t steps, bool with_path);
   int64_t size() const { return static_cast<int64_t>(windows_.size()); }
 
- private:
   struct Window {
     at::Tensor start, end, mask;  // [D] each; mask undefined when fully observed.
     at::Tensor path;              // [steps, D], or undefined.
     double step;
     int64_t steps;
   };
+  // The whole state, for checkpoints: stored windows (oldest first) and the
+  // sampler's engine state (std::mt19937_64 text form).
+  const std::deque<Window>& windows() const { return windows_; }
+  std::string RandomState() const;
+  // INVALID_ARGUMENT (buffer unchanged) for an unreadable engine state.
+  absl::Status Restore(std::deque<Window> windows, const std::string& random_state);
+
+ private:
   int64_t capacity_;
   std::mt19937_64 random_;
   std::deque<Window> windows_;

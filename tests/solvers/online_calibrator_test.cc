@@ -218,6 +218,58 @@ TEST(OnlineCalibrator, SameSeedAndStreamGiveTheSameParametersBitForBit) {
   EXPECT_NE(a->physics().Value(1).mean().item<double>(), 20.0);  // The Kalman step moved ρ.
 }
 
+TEST(OnlineCalibrator, ALoadedStateContinuesBitForBitLikeTheOriginal) {
+  // What checkpoint + write-ahead-log recovery relies on. Two option sets
+  // cover every piece of state: Adam on θ and φ with a decaying learning rate
+  // and the guard's history; Kalman θ, ensemble Jacobians and replay draws.
+  CalibratorOptions adam;
+  adam.lr_decay = 0.5;
+  adam.lr_decay_every = 3;
+  adam.guard = {.loss_ratio = 10.0, .warmup = 2, .window = 4};
+  CalibratorOptions kalman;
+  kalman.gradient = {.method = GradientMethod::kEgaEnsemble, .ensemble_size = 2};
+  kalman.theta_ensemble_kalman = true;
+  kalman.replay_capacity = 6;
+  kalman.replay_batch = 3;
+  kalman.seed = 9;
+  const WindowBatch data = TrueWindows(4 * 12, 31);
+  for (const CalibratorOptions& options : {adam, kalman}) {
+    std::shared_ptr<HybridModel> a = Model(20.0, {4});
+    auto original = OnlineCalibrator::Create(a, options).value();
+    for (int i = 0; i < 7; ++i) ASSERT_TRUE(original->Update(Slice(data, 4 * i, 4 * i + 4)).ok());
+    const std::string state = original->SaveState().value();
+
+    std::shared_ptr<HybridModel> b = Model(20.0, {4});
+    auto restored = OnlineCalibrator::Create(b, options).value();
+    ASSERT_TRUE(restored->Update(Slice(data, 0, 4)).ok());  // Diverge first: loading must overwrite everything.
+    ASSERT_TRUE(restored->LoadState(state).ok());
+    EXPECT_EQ(restored->accepted(), 7);
+    for (int i = 7; i < 12; ++i) {
+      absl::StatusOr<CalibrationStep> x = original->Update(Slice(data, 4 * i, 4 * i + 4));
+      absl::StatusOr<CalibrationStep> y = restored->Update(Slice(data, 4 * i, 4 * i + 4));
+      ASSERT_TRUE(x.ok() && y.ok());
+      EXPECT_EQ(x->loss, y->loss);
+      EXPECT_EQ(x->gradient_norm, y->gradient_norm);
+      EXPECT_EQ(x->replayed, y->replayed);
+    }
+    ExpectSameParameters(*a, *b);
+    EXPECT_TRUE(at::equal(original->residual_variance(), restored->residual_variance()));
+  }
+}
+
+TEST(OnlineCalibrator, LoadStateRefusesAnotherArchitectureAndChangesNothing) {
+  auto small = OnlineCalibrator::Create(Model(20.0, {4}), {}).value();
+  ASSERT_TRUE(small->Update(TrueWindows(4, 3)).ok());
+  std::shared_ptr<HybridModel> model = Model(20.0, {5});
+  auto other = OnlineCalibrator::Create(model, {}).value();
+  std::shared_ptr<HybridModel> before = model->Clone();
+  absl::Status s = other->LoadState(small->SaveState().value());
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("correction"), absl::string_view::npos) << s;
+  ExpectSameParameters(*model, *before);
+  EXPECT_EQ(other->LoadState("not an archive").code(), absl::StatusCode::kInternal);
+}
+
 TEST(OnlineCalibrator, BlackBoxParametersNeedTheKalmanUpdate) {
   HybridModelSpec spec;
   spec.physics = "lorenz96_step";
