@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -30,6 +31,9 @@ struct PredictQuery {
   std::vector<double> times;   // Strictly increasing, > 0.
   double max_step = 0.01;      // > 0.
   std::vector<double> levels;  // In (0, 1).
+  // Asked between solver steps: non-OK (DEADLINE_EXCEEDED, CANCELLED) ends the
+  // forecast with that status. Unset: never.
+  std::function<absl::Status()> interrupt;
 };
 
 struct IntervalArrays {
@@ -56,6 +60,9 @@ struct Observation {
   DenseArray path;   // [steps, D] or [W, steps, D] of the states after each step, or empty.
   double step = 0.0;
   int64_t steps = 0;
+  // Set by the RPC layer: true once the stream that sent it is gone. Checked
+  // before the observation is logged; unset means never cancelled.
+  std::function<bool()> cancelled;
 };
 
 struct ParameterEstimate {
@@ -77,12 +84,22 @@ struct ObservationOutcome {
   uint64_t version = 0;
 };
 
+struct DurabilityInfo {
+  bool enabled = false;
+  uint64_t last_logged = 0;  // Write-ahead-log sequence number of the newest record.
+  int64_t wal_bytes = 0;
+  std::vector<uint64_t> checkpoint_versions;  // Ascending: Rollback targets.
+  int64_t last_checkpoint_unix_ms = -1;       // -1: none yet.
+  int64_t replayed_at_start = 0;              // Log records re-applied by the last start-up.
+};
+
 struct ModelInfo {
   std::string name;
   std::string description;
   uint64_t version = 0;
   uint64_t observations_accepted = 0;
   std::vector<ParameterEstimate> parameters;
+  DurabilityInfo durability;
 };
 
 }  // namespace hybrid::server

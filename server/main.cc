@@ -12,9 +12,15 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "server/rpc/hybrid_server.h"
 
 ABSL_FLAG(std::string, model_repository, "deploy/model_repository", "Folder of <model>/config.pbtxt");
+ABSL_FLAG(std::string, state_dir, "",
+          "Folder for each model's write-ahead log and checkpoints (<state_dir>/<model>/); empty: the repository");
+ABSL_FLAG(std::string, load_models, "all",
+          "Models loaded at start: 'all', 'none', or a comma-separated list (LoadModel loads more later)");
+ABSL_FLAG(int, max_message_bytes, 16 << 20, "Largest request message; larger ones get RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "host:port for gRPC (port 0: any free port)");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464", "host:port for Prometheus /metrics (port 0: any)");
 ABSL_FLAG(int, predict_threads, 2, "Threads running Predict");
@@ -35,6 +41,11 @@ int main(int argc, char** argv) {
 
   hybrid::server::HybridServer::Options options;
   options.model_repository = absl::GetFlag(FLAGS_model_repository);
+  options.state_dir = absl::GetFlag(FLAGS_state_dir);
+  const std::string load = absl::GetFlag(FLAGS_load_models);
+  options.load_all_models = load == "all";
+  if (load != "all" && load != "none") options.load_models = absl::StrSplit(load, ',', absl::SkipEmpty());
+  options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.grpc_address = absl::GetFlag(FLAGS_grpc_address);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   options.predict_threads = absl::GetFlag(FLAGS_predict_threads);

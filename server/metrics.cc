@@ -60,7 +60,15 @@ Metrics::Metrics()
       step_duration_(prometheus::BuildHistogram()
                          .Name("hybrid_calibration_step_duration_seconds")
                          .Help("Time of one calibration update (forward, backward, step, publish)")
-                         .Register(*registry_)) {}
+                         .Register(*registry_)),
+      wal_bytes_(prometheus::BuildGauge()
+                     .Name("hybrid_wal_bytes")
+                     .Help("Size of the model's write-ahead log (segments not yet covered by a checkpoint)")
+                     .Register(*registry_)),
+      checkpoint_timestamp_(prometheus::BuildGauge()
+                                .Name("hybrid_checkpoint_timestamp_seconds")
+                                .Help("Unix time of the model's newest checkpoint (age: time() - this)")
+                                .Register(*registry_)) {}
 
 void Metrics::RecordRequest(absl::string_view model, absl::string_view rpc, absl::string_view code, double seconds) {
   const std::string m(model), r(rpc);
@@ -83,6 +91,8 @@ ModelMetrics& Metrics::ForModel(const std::string& model, double coverage_level)
     m.failed = &observations_.Add({{"model", model}, {"status", "failed"}});
     m.rollbacks = &rollbacks_.Add({{"model", model}});
     m.step_duration = &step_duration_.Add({{"model", model}}, LatencyBuckets());
+    m.wal_bytes = &wal_bytes_.Add({{"model", model}});
+    m.checkpoint_timestamp = &checkpoint_timestamp_.Add({{"model", model}});
   }
   return it->second;
 }

@@ -38,6 +38,8 @@ struct ModelMetrics {
   prometheus::Counter* failed = nullptr;
   prometheus::Counter* rollbacks = nullptr;
   prometheus::Histogram* step_duration = nullptr;
+  prometheus::Gauge* wal_bytes = nullptr;
+  prometheus::Gauge* checkpoint_timestamp = nullptr;
 };
 
 class Metrics {
@@ -67,6 +69,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& observations_;
   prometheus::Family<prometheus::Counter>& rollbacks_;
   prometheus::Family<prometheus::Histogram>& step_duration_;
+  prometheus::Family<prometheus::Gauge>& wal_bytes_;
+  prometheus::Family<prometheus::Gauge>& checkpoint_timestamp_;
 
   absl::Mutex mu_;
   std::map<std::string, ModelMetrics> models_ ABSL_GUARDED_BY(mu_);

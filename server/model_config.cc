@@ -56,6 +56,13 @@ void ApplyDefaults(v1::ModelConfig& config) {
   if (l.max_output_times() == 0) l.set_max_output_times(10000);
   if (l.max_total_steps() == 0) l.set_max_total_steps(100000);
   if (l.max_batch() == 0) l.set_max_batch(1024);
+  if (l.max_calibrate_streams() == 0) l.set_max_calibrate_streams(16);
+  v1::DurabilityConfig& d = *config.mutable_durability();
+  if (d.wal_sync() == v1::WAL_SYNC_UNSPECIFIED) d.set_wal_sync(v1::WAL_SYNC_ALWAYS);
+  if (d.checkpoint_every() == 0) d.set_checkpoint_every(1000);
+  if (d.checkpoint_interval_seconds() == 0.0) d.set_checkpoint_interval_seconds(300.0);
+  if (d.keep_checkpoints() == 0) d.set_keep_checkpoints(5);
+  if (d.wal_segment_bytes() == 0) d.set_wal_segment_bytes(int64_t{64} << 20);
 }
 
 absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
@@ -77,9 +84,16 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
   }
   if (c.queue_capacity() < 1) return absl::InvalidArgumentError("calibration.queue_capacity must be ≥ 1");
   const v1::PredictLimits& l = config.limits();
-  if (l.max_output_times() < 1 || l.max_total_steps() < 1 || l.max_batch() < 1) {
+  if (l.max_output_times() < 1 || l.max_total_steps() < 1 || l.max_batch() < 1 || l.max_calibrate_streams() < 1) {
     return absl::InvalidArgumentError("limits.* must be ≥ 1");
   }
+  const v1::DurabilityConfig& d = config.durability();
+  if (d.checkpoint_every() < 1) return absl::InvalidArgumentError("durability.checkpoint_every must be ≥ 1");
+  if (!(d.checkpoint_interval_seconds() > 0.0)) {
+    return absl::InvalidArgumentError("durability.checkpoint_interval_seconds must be > 0");
+  }
+  if (d.keep_checkpoints() < 1) return absl::InvalidArgumentError("durability.keep_checkpoints must be ≥ 1");
+  if (d.wal_segment_bytes() < 4096) return absl::InvalidArgumentError("durability.wal_segment_bytes must be ≥ 4096");
   for (int i = 0; i < config.parameters_size(); ++i) {
     if (config.parameters(i).name().empty()) {
       return absl::InvalidArgumentError(absl::StrCat("parameters[", i, "].name must not be empty"));

@@ -1,6 +1,7 @@
 #include "server/model_registry.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -10,56 +11,183 @@
 #include "server/model_config.h"
 
 namespace hybrid::server {
+namespace {
 
-absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Load(const std::string& repository, Metrics* metrics) {
-  namespace fs = std::filesystem;
+namespace fs = std::filesystem;
+
+// The model's config from <dir>/config.pbtxt, its name checked against the folder.
+absl::StatusOr<v1::ModelConfig> ReadConfig(const fs::path& dir) {
+  const fs::path file = dir / "config.pbtxt";
+  std::ifstream in(file);
+  std::stringstream text;
+  text << in.rdbuf();
+  if (!in) return absl::UnavailableError(absl::StrCat("cannot read ", file.string()));
+  absl::StatusOr<v1::ModelConfig> config = ParseModelConfig(text.str(), file.string());
+  if (!config.ok()) return config.status();
+  if (config->name() != dir.filename().string()) {
+    return absl::InvalidArgumentError(absl::StrCat(file.string(), ": name '", config->name(),
+                                                   "' must equal the folder name '", dir.filename().string(), "'"));
+  }
+  return config;
+}
+
+}  // namespace
+
+const char* ModelStateName(ModelState state) {
+  switch (state) {
+    case ModelState::kUnloaded:
+      return "UNLOADED";
+    case ModelState::kLoading:
+      return "LOADING";
+    case ModelState::kReady:
+      return "READY";
+    case ModelState::kUnloading:
+      return "UNLOADING";
+    case ModelState::kFailed:
+      return "FAILED";
+  }
+  return "UNKNOWN";
+}
+
+ModelRegistry::ModelRegistry(Options options, Metrics* metrics) : options_(std::move(options)), metrics_(metrics) {}
+
+ModelRegistry::~ModelRegistry() { UnloadAll(); }
+
+absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Open(const Options& options, Metrics* metrics) {
   std::error_code ec;
-  if (!fs::is_directory(repository, ec)) {
-    return absl::NotFoundError(absl::StrCat("model repository '", repository, "' is not a directory"));
+  if (!fs::is_directory(options.repository, ec)) {
+    return absl::NotFoundError(absl::StrCat("model repository '", options.repository, "' is not a directory"));
   }
-  std::vector<fs::path> folders;
-  for (const fs::directory_entry& entry : fs::directory_iterator(repository, ec)) {
-    if (entry.is_directory() && fs::exists(entry.path() / "config.pbtxt")) folders.push_back(entry.path());
-  }
-  if (ec) return absl::UnavailableError(absl::StrCat("reading '", repository, "': ", ec.message()));
-  if (folders.empty()) {
-    return absl::NotFoundError(absl::StrCat("model repository '", repository, "' holds no <model>/config.pbtxt"));
-  }
-  std::sort(folders.begin(), folders.end());
-
-  auto registry = std::unique_ptr<ModelRegistry>(new ModelRegistry());
-  for (const fs::path& folder : folders) {
-    const fs::path file = folder / "config.pbtxt";
-    std::ifstream in(file);
-    std::stringstream text;
-    text << in.rdbuf();
-    if (!in) return absl::UnavailableError(absl::StrCat("cannot read ", file.string()));
-    absl::StatusOr<v1::ModelConfig> config = ParseModelConfig(text.str(), file.string());
-    if (!config.ok()) return config.status();
-    if (config->name() != folder.filename().string()) {
-      return absl::InvalidArgumentError(absl::StrCat(file.string(), ": name '", config->name(),
-                                                     "' must equal the folder name '", folder.filename().string(),
-                                                     "'"));
+  auto registry = std::unique_ptr<ModelRegistry>(new ModelRegistry(options, metrics));
+  const std::vector<std::string> present = registry->ScanRepository();
+  for (const std::string& name : options.load) {
+    if (std::find(present.begin(), present.end(), name) == present.end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("load: model repository '", options.repository, "' has no ", name, "/config.pbtxt"));
     }
-    absl::StatusOr<std::unique_ptr<ServedModel>> model = ServedModel::Create(*config, metrics, folder.string());
-    if (!model.ok()) {
-      return absl::Status(model.status().code(), absl::StrCat(file.string(), ": ", model.status().message()));
+  }
+  for (const std::string& name : options.load_all ? present : options.load) {
+    if (absl::Status s = registry->Load(name); !s.ok()) {
+      std::fprintf(stderr, "hybridserve: model '%s' failed to load: %s\n", name.c_str(), s.ToString().c_str());
     }
-    registry->models_.emplace(config->name(), *std::move(model));
   }
   return registry;
 }
 
-absl::StatusOr<ServedModel*> ModelRegistry::Find(absl::string_view name) const {
-  auto it = models_.find(name);
-  if (it == models_.end()) return absl::NotFoundError(absl::StrCat("model '", name, "' is not served"));
-  return it->second.get();
+std::string ModelRegistry::ModelDir(const std::string& name) const {
+  return (fs::path(options_.repository) / name).string();
 }
 
-std::vector<const ServedModel*> ModelRegistry::List() const {
-  std::vector<const ServedModel*> out;
-  for (const auto& [name, model] : models_) out.push_back(model.get());
+std::vector<std::string> ModelRegistry::ScanRepository() const {
+  std::vector<std::string> names;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(options_.repository, ec)) {
+    if (entry.is_directory() && fs::exists(entry.path() / "config.pbtxt")) {
+      names.push_back(entry.path().filename().string());
+    }
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+absl::StatusOr<std::shared_ptr<ServedModel>> ModelRegistry::Find(absl::string_view name) const {
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(name);
+  if (it == models_.end()) return absl::NotFoundError(absl::StrCat("model '", name, "' is not served"));
+  const ModelStatus& status = it->second;
+  if (status.state != ModelState::kReady) {
+    return absl::UnavailableError(absl::StrCat("model '", name, "' is ", ModelStateName(status.state),
+                                               status.reason.empty() ? "" : ": ", status.reason));
+  }
+  return status.model;
+}
+
+std::vector<ModelStatus> ModelRegistry::List() const {
+  const std::vector<std::string> present = ScanRepository();
+  absl::MutexLock lock(&mu_);
+  std::map<std::string, ModelStatus> all;
+  for (const std::string& name : present) all[name].name = name;
+  for (const auto& [name, status] : models_) all[name] = status;
+  std::vector<ModelStatus> out;
+  for (auto& [name, status] : all) out.push_back(std::move(status));
   return out;
+}
+
+absl::Status ModelRegistry::Load(const std::string& name) {
+  const fs::path dir = ModelDir(name);
+  std::error_code ec;
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == ".." ||
+      !fs::exists(dir / "config.pbtxt", ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("model repository '", options_.repository, "' has no ", name, "/config.pbtxt"));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    ModelStatus& status = models_[name];
+    status.name = name;
+    if (status.state == ModelState::kReady) {
+      return absl::AlreadyExistsError(absl::StrCat("model '", name, "' is already loaded; unload it first"));
+    }
+    if (status.state == ModelState::kLoading || status.state == ModelState::kUnloading) {
+      return absl::UnavailableError(absl::StrCat("model '", name, "' is ", ModelStateName(status.state)));
+    }
+    status.state = ModelState::kLoading;
+    status.reason.clear();
+  }
+  // The slow part (building the model, replaying its log) runs unlocked.
+  absl::StatusOr<std::unique_ptr<ServedModel>> model = [&]() -> absl::StatusOr<std::unique_ptr<ServedModel>> {
+    absl::StatusOr<v1::ModelConfig> config = ReadConfig(dir);
+    if (!config.ok()) return config.status();
+    const std::string state_dir =
+        (fs::path(options_.state_root.empty() ? options_.repository : options_.state_root) / name).string();
+    absl::StatusOr<std::unique_ptr<ServedModel>> created =
+        ServedModel::Create(*config, metrics_, dir.string(), state_dir);
+    if (!created.ok()) {
+      return absl::Status(created.status().code(),
+                          absl::StrCat((dir / "config.pbtxt").string(), ": ", created.status().message()));
+    }
+    return created;
+  }();
+  absl::MutexLock lock(&mu_);
+  ModelStatus& status = models_[name];
+  if (!model.ok()) {
+    status.state = ModelState::kFailed;
+    status.reason = std::string(model.status().message());
+    return model.status();
+  }
+  status.state = ModelState::kReady;
+  status.model = *std::move(model);
+  return absl::OkStatus();
+}
+
+absl::Status ModelRegistry::Unload(const std::string& name) {
+  std::shared_ptr<ServedModel> model;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = models_.find(name);
+    if (it == models_.end()) return absl::NotFoundError(absl::StrCat("model '", name, "' is not served"));
+    if (it->second.state != ModelState::kReady) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("model '", name, "' is ", ModelStateName(it->second.state), ", not READY"));
+    }
+    it->second.state = ModelState::kUnloading;
+    model = std::move(it->second.model);
+  }
+  model->Stop();  // Drains its queue and checkpoints; Predicts holding it still finish.
+  absl::MutexLock lock(&mu_);
+  models_[name].state = ModelState::kUnloaded;
+  return absl::OkStatus();
+}
+
+void ModelRegistry::UnloadAll() {
+  std::vector<std::string> ready;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [name, status] : models_) {
+      if (status.state == ModelState::kReady) ready.push_back(name);
+    }
+  }
+  for (const std::string& name : ready) (void)Unload(name);
 }
 
 }  // namespace hybrid::server

@@ -1,13 +1,20 @@
-// ModelRegistry: the models a server hosts, loaded from a model repository.
+// ModelRegistry: the models of a model repository and their lifecycle.
 //
 // Repository layout (after Triton): <repository>/<model>/config.pbtxt, a
-// text-format hybrid.v1.ModelConfig whose `name` equals the folder name.
+// text-format hybrid.v1.ModelConfig whose `name` equals the folder name. A
+// model's durable state (write-ahead log, version folders of checkpoints) is
+// kept in <state root>/<model>/; the state root defaults to the repository.
 //
-//   absl::StatusOr<std::unique_ptr<ModelRegistry>> r = ModelRegistry::Load("deploy/model_repository", &metrics);
-//   absl::StatusOr<ServedModel*> m = (*r)->Find("lorenz63");   // NOT_FOUND names the model
+//   auto r = ModelRegistry::Open({.repository = "deploy/model_repository"}, &metrics);
+//   absl::StatusOr<std::shared_ptr<ServedModel>> m = (*r)->Find("lorenz63");
+//   (*r)->Unload("lorenz63");   // drains, checkpoints; blocks until done
+//   (*r)->Load("lorenz63");     // re-reads config.pbtxt, resumes from the checkpoint + log
 //
-// The set of models is fixed after Load, so lookups need no lock; the models
-// themselves are thread-safe.
+// A model that fails to load (bad config, corrupt state, a plugin that does not
+// load) is FAILED with the reason — naming the file and field — and does not
+// stop the others. States: UNLOADED → LOADING → READY → UNLOADING → UNLOADED;
+// LOADING → FAILED (Load may be retried). Thread-safe; Load and Unload block
+// the caller for the model's start-up or drain, never the registry's lock.
 #pragma once
 
 #include <map>
@@ -15,25 +22,62 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "server/metrics.h"
 #include "server/served_model.h"
 
 namespace hybrid::server {
 
+enum class ModelState { kUnloaded, kLoading, kReady, kUnloading, kFailed };
+const char* ModelStateName(ModelState state);
+
+struct ModelStatus {
+  std::string name;
+  ModelState state = ModelState::kUnloaded;
+  std::string reason;                  // Why it FAILED.
+  std::shared_ptr<ServedModel> model;  // Set when READY.
+};
+
 class ModelRegistry {
  public:
-  // Loads every folder of `repository` holding a config.pbtxt. Any bad config
-  // fails the whole load (INVALID_ARGUMENT naming the file and field);
-  // NOT_FOUND when the folder does not exist or holds no model.
-  static absl::StatusOr<std::unique_ptr<ModelRegistry>> Load(const std::string& repository, Metrics* metrics);
+  struct Options {
+    std::string repository;
+    std::string state_root{};  // Empty: the repository.
+    // Models loaded by Open: all of the repository's, or only those named.
+    bool load_all = true;
+    std::vector<std::string> load{};
+  };
 
-  absl::StatusOr<ServedModel*> Find(absl::string_view name) const;
-  std::vector<const ServedModel*> List() const;
+  // NOT_FOUND when the repository is not a folder; INVALID_ARGUMENT for a name
+  // in `load` that the repository lacks. Model failures are states, not errors.
+  static absl::StatusOr<std::unique_ptr<ModelRegistry>> Open(const Options& options, Metrics* metrics);
+  ~ModelRegistry();  // UnloadAll.
+
+  // NOT_FOUND for a name the registry does not know; UNAVAILABLE (with the
+  // state and reason) for one that is not READY.
+  absl::StatusOr<std::shared_ptr<ServedModel>> Find(absl::string_view name) const;
+  // Every model of the repository (re-scanned) and every loaded one, by name.
+  std::vector<ModelStatus> List() const;
+  // NOT_FOUND when <repository>/<name>/config.pbtxt does not exist;
+  // ALREADY_EXISTS when READY; UNAVAILABLE while LOADING or UNLOADING; the
+  // load error otherwise (the model is then FAILED with it).
+  absl::Status Load(const std::string& name);
+  // NOT_FOUND / FAILED_PRECONDITION when not READY.
+  absl::Status Unload(const std::string& name);
+  void UnloadAll();
 
  private:
-  std::map<std::string, std::unique_ptr<ServedModel>, std::less<>> models_;
+  ModelRegistry(Options options, Metrics* metrics);
+  std::vector<std::string> ScanRepository() const;
+  std::string ModelDir(const std::string& name) const;
+
+  const Options options_;
+  Metrics* const metrics_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, ModelStatus, std::less<>> models_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace hybrid::server

@@ -100,6 +100,7 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   options.method = "rk4";
   options.step = q.max_step;
   options.max_steps = config.limits().max_total_steps();
+  options.interrupt = q.interrupt;
   absl::StatusOr<solvers::Trajectory> solved =
       solvers::SolveOde(model, x0.expand({model.members(), batch, dim}), 0.0, q.times, options);
   if (!solved.ok()) return solved.status();

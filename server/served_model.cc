@@ -85,7 +85,8 @@ absl::Status ValidatePath(const Observation& o, int64_t windows, int64_t state_d
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::ModelConfig& config, Metrics* metrics,
-                                                                 const std::string& model_dir) {
+                                                                 const std::string& model_dir,
+                                                                 const std::string& state_dir) {
   return solvers::RunCatchingTorch("loading model", [&]() -> absl::StatusOr<std::unique_ptr<ServedModel>> {
     absl::StatusOr<solvers::HybridModelSpec> spec = SpecFromConfig(config);
     if (!spec.ok()) return spec.status();
@@ -109,12 +110,21 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
     options.model = config.name();
     options.capacity = static_cast<size_t>(config.calibration().queue_capacity());
     options.metrics = metrics;
+    std::unique_ptr<ModelDurability> durability;
+    if (!state_dir.empty() && !config.durability().disabled()) {
+      absl::StatusOr<std::unique_ptr<ModelDurability>> opened = ModelDurability::Open(state_dir, config.durability());
+      if (!opened.ok()) return opened.status();
+      durability = *std::move(opened);
+    }
     ServedModel* raw = served.get();
-    served->worker_ = std::make_unique<CalibrationWorker>(*std::move(calibrator), options,
-                                                          [raw](std::shared_ptr<const ModelSnapshot> snapshot) {
-                                                            absl::MutexLock lock(&raw->mu_);
-                                                            raw->snapshot_ = std::move(snapshot);
-                                                          });
+    absl::StatusOr<std::unique_ptr<CalibrationWorker>> worker = CalibrationWorker::Start(
+        *std::move(calibrator), options, std::move(durability), [raw](std::shared_ptr<const ModelSnapshot> snapshot) {
+          absl::MutexLock lock(&raw->mu_);
+          raw->snapshot_ = std::move(snapshot);
+        });
+    if (!worker.ok()) return worker.status();
+    absl::MutexLock lock(&served->worker_mu_);
+    served->worker_ = *std::move(worker);
     return served;
   });
 }
@@ -122,7 +132,20 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
 ServedModel::ServedModel(v1::ModelConfig config, Metrics* metrics, int64_t state_dim)
     : config_(std::move(config)), metrics_(metrics), state_dim_(state_dim) {}
 
-ServedModel::~ServedModel() { worker_.reset(); }
+ServedModel::~ServedModel() { Stop(); }
+
+void ServedModel::Stop() {
+  std::unique_ptr<CalibrationWorker> worker;
+  {
+    absl::WriterMutexLock lock(&worker_mu_);
+    worker = std::move(worker_);
+  }
+  worker.reset();  // Outside the lock: its queued jobs' callbacks may take a while.
+}
+
+absl::Status ServedModel::Stopped() const {
+  return absl::UnavailableError(absl::StrCat("model '", name(), "' is being unloaded or the server is stopping"));
+}
 
 std::shared_ptr<const ModelSnapshot> ServedModel::Snapshot() const {
   absl::MutexLock lock(&mu_);
@@ -170,10 +193,33 @@ absl::Status ServedModel::ValidateObservation(const Observation& o) const {
 
 absl::Status ServedModel::Submit(Observation observation, Done done) {
   absl::Status status = ValidateObservation(observation);
-  if (status.ok()) status = worker_->Enqueue(std::move(observation), std::move(done));
+  if (status.ok()) {
+    absl::ReaderMutexLock lock(&worker_mu_);
+    status = worker_ ? worker_->Enqueue(std::move(observation), std::move(done)) : Stopped();
+  }
   if (!status.ok()) CountRejected();
   return status;
 }
+
+absl::Status ServedModel::SaveCheckpoint(VersionDone done) {
+  absl::ReaderMutexLock lock(&worker_mu_);
+  return worker_ ? worker_->SaveCheckpoint(std::move(done)) : Stopped();
+}
+
+absl::Status ServedModel::Rollback(uint64_t version, VersionDone done) {
+  absl::ReaderMutexLock lock(&worker_mu_);
+  return worker_ ? worker_->Rollback(version, std::move(done)) : Stopped();
+}
+
+bool ServedModel::TryOpenStream() {
+  int open = open_streams_.load();
+  while (open < config_.limits().max_calibrate_streams()) {
+    if (open_streams_.compare_exchange_weak(open, open + 1)) return true;
+  }
+  return false;
+}
+
+void ServedModel::CloseStream() { open_streams_.fetch_sub(1); }
 
 void ServedModel::CountRejected() {
   metrics_->ForModel(name(), config_.calibration().coverage_level()).rejected->Increment();
@@ -187,6 +233,8 @@ ModelInfo ServedModel::Info() const {
   info.version = snapshot->version;
   info.observations_accepted = snapshot->observations_accepted;
   info.parameters = snapshot->parameters;
+  absl::ReaderMutexLock lock(&worker_mu_);
+  if (worker_) info.durability = worker_->durability_info();
   return info;
 }
 

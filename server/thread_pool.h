@@ -4,8 +4,8 @@
 //   if (!pool.TrySchedule([] { HeavyTorchWork(); })) { /* answer RESOURCE_EXHAUSTED */ }
 //
 // Keeps torch work off gRPC's threads. TrySchedule never blocks: it returns
-// false when the queue is full or the pool is stopping. The destructor runs
-// what is queued, then joins. Thread-safe. (Abseil keeps its pool internal and
+// false when the queue is full or the pool is stopping. Stop (and the
+// destructor) runs what is queued, then joins. Thread-safe. (Abseil keeps its pool internal and
 // Boost.Asio's pool has no bounded queue, hence this small class.)
 #pragma once
 
@@ -28,6 +28,8 @@ class ThreadPool {
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   bool TrySchedule(std::function<void()> work);
+  // Refuses new work, runs what is queued, joins. Idempotent; not from a pool thread.
+  void Stop();
   size_t queued() const;
 
  private:

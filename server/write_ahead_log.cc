@@ -16,13 +16,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "solvers/atomic_file.h"
 
 namespace hybrid::server {
 namespace {
 
 namespace fs = std::filesystem;
 
-constexpr size_t kHeaderBytes = 16;                 // length, crc, lsn
+constexpr size_t kHeaderBytes = 16;                // length, crc, lsn
 constexpr uint32_t kMaxPayloadBytes = 256u << 20;  // Larger lengths are corruption.
 constexpr char kSuffix[] = ".wal";
 
@@ -72,14 +73,6 @@ absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
   return data.str();
 }
 
-absl::Status SyncDir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return OsError("opening folder", dir);
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  return rc == 0 ? absl::OkStatus() : OsError("syncing folder", dir);
-}
-
 // Segment first-LSNs found in `dir`, ascending.
 absl::StatusOr<std::vector<uint64_t>> ListSegments(const std::string& dir) {
   std::vector<uint64_t> firsts;
@@ -116,7 +109,8 @@ absl::StatusOr<std::unique_ptr<WriteAheadLog>> WriteAheadLog::Open(const std::st
   fs::create_directories(dir, ec);
   if (ec) return absl::UnavailableError(absl::StrCat("creating '", dir, "': ", ec.message()));
   if (!existed) {
-    if (absl::Status s = SyncDir(fs::path(dir).parent_path().string()); !s.ok()) return s;
+    const std::string parent = fs::path(dir).parent_path().string();
+    if (absl::Status s = solvers::SyncFolder(parent.empty() ? "." : parent); !s.ok()) return s;
   }
   const std::string lock_path = dir + "/LOCK";
   const int lock_fd = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -172,7 +166,7 @@ absl::Status WriteAheadLog::StartSegment(uint64_t first_lsn) {
   const std::string path = SegmentPath(first_lsn);
   const int fd = ::open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return OsError("creating", path);
-  if (absl::Status s = SyncDir(dir_); !s.ok()) {
+  if (absl::Status s = solvers::SyncFolder(dir_); !s.ok()) {
     ::close(fd);
     return s;
   }
@@ -204,16 +198,10 @@ absl::StatusOr<uint64_t> WriteAheadLog::Append(absl::string_view payload) {
   record.append(payload.data(), payload.size());
 
   const std::string path = SegmentPath(segment_first_);
-  size_t written = 0;
-  while (written < record.size()) {
-    const ssize_t n = ::write(fd_, record.data() + written, record.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      absl::Status error = OsError("appending to", path);
-      if (::ftruncate(fd_, static_cast<off_t>(segment_size_)) != 0) failed_ = error;  // Cannot cut it back.
-      return error;
-    }
-    written += static_cast<size_t>(n);
+  if (!solvers::WriteAllBytes(fd_, record)) {
+    absl::Status error = OsError("appending to", path);
+    if (::ftruncate(fd_, static_cast<off_t>(segment_size_)) != 0) failed_ = error;  // Cannot cut it back.
+    return error;
   }
   if (options_.sync == Sync::kAlways && ::fdatasync(fd_) != 0) {
     // After a failed fsync the page cache's state is unknown (the write may
@@ -227,9 +215,9 @@ absl::StatusOr<uint64_t> WriteAheadLog::Append(absl::string_view payload) {
 
 absl::Status WriteAheadLog::ReadAfter(uint64_t after, const Visit& visit) const {
   if (after + 1 < first_retained_ && last_lsn() > after) {
-    return absl::FailedPreconditionError(absl::StrCat("write-ahead log '", dir_, "' starts at record ",
-                                                      first_retained_, "; records ", after + 1, "…",
-                                                      first_retained_ - 1, " were trimmed"));
+    return absl::FailedPreconditionError(absl::StrCat("write-ahead log '", dir_, "' starts at record ", first_retained_,
+                                                      "; records ", after + 1, "…", first_retained_ - 1,
+                                                      " were trimmed"));
   }
   absl::StatusOr<std::vector<uint64_t>> firsts = ListSegments(dir_);
   if (!firsts.ok()) return firsts.status();
@@ -263,7 +251,7 @@ absl::Status WriteAheadLog::TrimThrough(uint64_t lsn) {
       closed_bytes_ += static_cast<int64_t>(fs::file_size(path, ec));
     }
   }
-  return SyncDir(dir_);
+  return solvers::SyncFolder(dir_);
 }
 
 uint64_t WriteAheadLog::first_lsn() const { return first_retained_; }

@@ -17,8 +17,9 @@ absl::Status OsError(const std::string& what, const std::string& path) {
   return absl::UnavailableError(absl::StrCat(what, " '", path, "': ", std::strerror(errno)));
 }
 
-// Writes all of `bytes` to `fd`, retrying short writes and EINTR.
-bool WriteAll(int fd, absl::string_view bytes) {
+}  // namespace
+
+bool WriteAllBytes(int fd, absl::string_view bytes) {
   while (!bytes.empty()) {
     const ssize_t n = ::write(fd, bytes.data(), bytes.size());
     if (n < 0 && errno == EINTR) continue;
@@ -28,13 +29,20 @@ bool WriteAll(int fd, absl::string_view bytes) {
   return true;
 }
 
-}  // namespace
+absl::Status SyncFolder(const std::string& folder) {
+  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return OsError("cannot open folder", folder);
+  const bool synced = ::fsync(dir) == 0;
+  ::close(dir);
+  if (!synced) return OsError("cannot fsync folder", folder);
+  return absl::OkStatus();
+}
 
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view bytes) {
   const std::string tmp = absl::StrCat(path, ".tmp.", ::getpid());
   const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return OsError("cannot create", tmp);
-  const bool written = WriteAll(fd, bytes) && ::fsync(fd) == 0;
+  const bool written = WriteAllBytes(fd, bytes) && ::fsync(fd) == 0;
   const int saved_errno = errno;
   ::close(fd);
   if (!written) {
@@ -49,14 +57,8 @@ absl::Status WriteFileAtomically(const std::string& path, absl::string_view byte
     return status;
   }
   // The rename itself is durable only once the folder's entry is on disk.
-  std::string folder = std::filesystem::path(path).parent_path().string();
-  if (folder.empty()) folder = ".";
-  const int dir = ::open(folder.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir < 0) return OsError("cannot open folder", folder);
-  const bool synced = ::fsync(dir) == 0;
-  ::close(dir);
-  if (!synced) return OsError("cannot fsync folder", folder);
-  return absl::OkStatus();
+  const std::string folder = std::filesystem::path(path).parent_path().string();
+  return SyncFolder(folder.empty() ? "." : folder);
 }
 
 }  // namespace hybrid::solvers

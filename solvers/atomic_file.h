@@ -20,4 +20,12 @@ namespace hybrid::solvers {
 
 absl::Status WriteFileAtomically(const std::string& path, absl::string_view bytes);
 
+// fsyncs a folder, making the creation, rename or deletion of its entries
+// durable. UNAVAILABLE naming the folder.
+absl::Status SyncFolder(const std::string& folder);
+
+// Writes all of `bytes` to `fd`, retrying short writes and EINTR; false (errno
+// set) on an error, after which part of `bytes` may have been written.
+bool WriteAllBytes(int fd, absl::string_view bytes);
+
 }  // namespace hybrid::solvers

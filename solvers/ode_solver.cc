@@ -54,6 +54,8 @@ double ScaledNorm(const at::Tensor& v, const at::Tensor& scale) {
   return per_row.max().sqrt().item<double>();
 }
 
+constexpr int64_t kInterruptEvery = 16;  // Fixed steps between interrupt checks.
+
 absl::StatusOr<Trajectory> SolveFixed(const ButcherTableau& tableau, const VectorField& f, const at::Tensor& x0,
                                       double t0, absl::Span<const double> times, const SolverOptions& o) {
   const int64_t total = FixedStepCount(t0, times, o.step);
@@ -69,7 +71,15 @@ absl::StatusOr<Trajectory> SolveFixed(const ButcherTableau& tableau, const Vecto
   for (double target : times) {
     const int64_t n = StepsBetween(t, target, o.step);
     const double h = (target - t) / static_cast<double>(n);
-    x = IntegrateFixed(tableau, f, x, t, h, n);
+    // With an interrupt, run in chunks and ask it in between.
+    for (int64_t done = 0; done < n;) {
+      const int64_t chunk = o.interrupt ? std::min(kInterruptEvery, n - done) : n;
+      if (o.interrupt) {
+        if (absl::Status s = o.interrupt(); !s.ok()) return s;
+      }
+      x = IntegrateFixed(tableau, f, x, t + static_cast<double>(done) * h, h, chunk);
+      done += chunk;
+    }
     for (int64_t i = 0; i < n; ++i) {
       out.schedule.t.push_back(t + static_cast<double>(i) * h);
       out.schedule.h.push_back(h);
@@ -124,6 +134,9 @@ absl::StatusOr<Trajectory> SolveAdaptive(const ButcherTableau& tableau, const Ve
   bool last_rejected = false, last_nonfinite = false;
 
   while (next < times.size()) {
+    if (o.interrupt) {
+      if (absl::Status s = o.interrupt(); !s.ok()) return s;
+    }
     if (stats.accepted + stats.rejected >= o.max_steps) {
       return absl::FailedPreconditionError(
           absl::StrCat("max_steps (", o.max_steps, ") exceeded at t = ", Time(t), " (h = ", h, ")"));

@@ -24,7 +24,8 @@
 // flow through every stage (backprop through the steps); step-size decisions
 // are not differentiated.
 // Errors: INVALID_ARGUMENT naming the option or `times`; FAILED_PRECONDITION
-// naming t for a non-finite state, step-size underflow or max_steps exceeded.
+// naming t for a non-finite state, step-size underflow or max_steps exceeded;
+// the interrupt's status when it stops the solve.
 // Thread-safe as long as the VectorField is.
 #pragma once
 
@@ -51,6 +52,9 @@ struct SolverOptions {
   double first_step = 0.0;     // Adaptive: 0 chooses it (Hairer's initial-step heuristic).
   double min_step = 0.0;       // Adaptive: smaller steps are an underflow (always ≥ 16 ulp of t).
   int64_t max_steps = 100000;  // Accepted + rejected steps.
+  // Asked between steps (every 16 in fixed mode); a non-OK answer (e.g.
+  // DEADLINE_EXCEEDED, CANCELLED) ends the solve with that status. Unset: never.
+  std::function<absl::Status()> interrupt;
 };
 
 struct SolveStats {

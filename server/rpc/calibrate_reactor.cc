@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "server/rpc/message_codec.h"
 #include "server/rpc/status_conversion.h"
 
@@ -13,12 +14,12 @@ void CalibrateReactor::Outbox::Deliver(v1::CalibrateResponse response) {
 }
 
 void CalibrateReactor::Outbox::Detach() {
+  MarkGone();
   absl::MutexLock lock(&mu_);
   reactor_ = nullptr;
 }
 
-CalibrateReactor::CalibrateReactor(grpc::CallbackServerContext* context, const ModelRegistry* registry,
-                                   Metrics* metrics)
+CalibrateReactor::CalibrateReactor(grpc::CallbackServerContext* context, ModelRegistry* registry, Metrics* metrics)
     : context_(context), registry_(registry), metrics_(metrics), outbox_(std::make_shared<Outbox>(this)) {
   StartRead(&request_);
 }
@@ -27,10 +28,15 @@ void CalibrateReactor::OnReadDone(bool ok) {
   if (!ok) {  // The client half-closed, or the call was cancelled.
     absl::MutexLock lock(&mu_);
     if (context_->IsCancelled()) return FinishOnceLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
+    if (!any_read_) {
+      return FinishOnceLocked(
+          grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "the stream carried no observation (empty stream)"));
+    }
     reads_done_ = true;
     if (in_flight_ == 0 && !writing_) FinishOnceLocked(grpc::Status::OK);
     return;
   }
+  any_read_ = true;
   {
     absl::MutexLock lock(&mu_);
     ++in_flight_;
@@ -45,22 +51,53 @@ void CalibrateReactor::OnReadDone(bool ok) {
   }
 }
 
-void CalibrateReactor::Handle(const v1::CalibrateRequest& request) {
-  if (request.model().empty()) {
-    return Enqueue(EncodeRejection(request.sequence(), absl::InvalidArgumentError("model must be set")));
+absl::StatusOr<std::shared_ptr<ServedModel>> CalibrateReactor::BindModel(const std::string& name,
+                                                                         grpc::Status* finish) {
+  if (name.empty()) return absl::InvalidArgumentError("model must be set");
+  if (model_ != nullptr) {
+    if (name == model_->name()) return model_;
+    return absl::InvalidArgumentError(
+        absl::StrCat("model: this stream calibrates '", model_->name(), "'; open another stream for '", name, "'"));
   }
-  absl::StatusOr<ServedModel*> model = registry_->Find(request.model());
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = registry_->Find(name);
+  if (!model.ok()) return model.status();
+  if (!(*model)->TryOpenStream()) {
+    *finish = grpc::Status(
+        grpc::StatusCode::RESOURCE_EXHAUSTED,
+        absl::StrCat("model '", name, "' already has ", (*model)->config().limits().max_calibrate_streams(),
+                     " Calibrate streams open (limits.max_calibrate_streams); retry later"));
+    return absl::ResourceExhaustedError(finish->error_message());
+  }
+  model_ = *model;
+  absl::MutexLock lock(&mu_);
+  model_label_ = name;
+  return model_;
+}
+
+void CalibrateReactor::Handle(const v1::CalibrateRequest& request) {
+  grpc::Status finish;
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = BindModel(request.model(), &finish);
+  if (!finish.ok()) {
+    absl::MutexLock lock(&mu_);
+    return FinishOnceLocked(finish);
+  }
   if (!model.ok()) return Enqueue(EncodeRejection(request.sequence(), model.status()));
+  if (any_sequence_ && request.sequence() <= last_sequence_) {
+    (*model)->CountRejected();
+    return Enqueue(EncodeRejection(request.sequence(),
+                                   absl::InvalidArgumentError(absl::StrCat("sequence ", request.sequence(),
+                                                                           " must be greater than the previous one (",
+                                                                           last_sequence_, ") in this stream"))));
+  }
+  any_sequence_ = true;
+  last_sequence_ = request.sequence();
   absl::StatusOr<Observation> observation = DecodeCalibrateRequest(request);
   if (!observation.ok()) {
     (*model)->CountRejected();
     return Enqueue(EncodeRejection(request.sequence(), observation.status()));
   }
-  {
-    absl::MutexLock lock(&mu_);
-    if (model_label_.empty()) model_label_ = observation->model;
-  }
   std::shared_ptr<Outbox> outbox = outbox_;
+  observation->cancelled = [outbox] { return outbox->Gone(); };
   const uint64_t sequence = request.sequence();
   absl::Status queued = (*model)->Submit(
       *std::move(observation), [outbox](ObservationOutcome outcome) { outbox->Deliver(EncodeOutcome(outcome)); });
@@ -100,6 +137,7 @@ void CalibrateReactor::MaybeResumeReadingLocked() {
 }
 
 void CalibrateReactor::OnCancel() {
+  outbox_->MarkGone();
   absl::MutexLock lock(&mu_);
   FinishOnceLocked(grpc::Status(grpc::StatusCode::CANCELLED, "stream cancelled"));
 }
@@ -115,6 +153,7 @@ void CalibrateReactor::FinishOnceLocked(const grpc::Status& status) {
 
 void CalibrateReactor::OnDone() {
   outbox_->Detach();
+  if (model_ != nullptr) model_->CloseStream();
   delete this;
 }
 

@@ -3,11 +3,17 @@
 // Reads observations one at a time, decodes them (INVALID_ARGUMENT / NOT_FOUND /
 // OUT_OF_RANGE / RESOURCE_EXHAUSTED are answered in-stream with the sequence
 // number, and the stream stays open) and hands valid ones to their model's
-// calibration worker. Answers are written in the order they become ready —
-// for one model that is arrival order. Backpressure: at most
+// calibration worker, in arrival order. A stream calibrates one model: the
+// first observation that names a served model binds it (observations naming
+// another are INVALID_ARGUMENT in-stream), and takes one of the model's
+// limits.max_calibrate_streams slots — none free finishes the stream with
+// RESOURCE_EXHAUSTED. Sequence numbers must increase strictly within a stream
+// (INVALID_ARGUMENT naming `sequence` otherwise). Backpressure: at most
 // kMaxInFlight observations of a stream may wait for their answer; beyond
 // that the reactor stops reading until answers are written. When the client
-// half-closes, the stream finishes OK once every answer is written.
+// half-closes, the stream finishes OK once every answer is written, or
+// INVALID_ARGUMENT if it carried no observation at all. A cancelled stream's
+// observations that are still queued are not logged or applied.
 //
 // Reactions only decode and queue; torch work happens on the worker thread.
 // Deletes itself in OnDone; answers arriving from a worker after that are
@@ -17,6 +23,7 @@
 #include <grpcpp/server_context.h>
 #include <grpcpp/support/server_callback.h>
 
+#include <atomic>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -33,7 +40,7 @@ class CalibrateReactor : public grpc::ServerBidiReactor<v1::CalibrateRequest, v1
  public:
   static constexpr int kMaxInFlight = 64;
 
-  CalibrateReactor(grpc::CallbackServerContext* context, const ModelRegistry* registry, Metrics* metrics);
+  CalibrateReactor(grpc::CallbackServerContext* context, ModelRegistry* registry, Metrics* metrics);
 
   void OnReadDone(bool ok) override;
   void OnWriteDone(bool ok) override;
@@ -46,21 +53,27 @@ class CalibrateReactor : public grpc::ServerBidiReactor<v1::CalibrateRequest, v1
     explicit Outbox(CalibrateReactor* reactor) : reactor_(reactor) {}
     void Deliver(v1::CalibrateResponse response);
     void Detach();
+    // True once the stream is cancelled or done: its queued observations are dropped.
+    bool Gone() const { return gone_.load(); }
+    void MarkGone() { gone_.store(true); }
 
    private:
     absl::Mutex mu_;
     CalibrateReactor* reactor_ ABSL_GUARDED_BY(mu_);
+    std::atomic<bool> gone_{false};
   };
 
  private:
   void Handle(const v1::CalibrateRequest& request);
+  // The stream's model: binds it on first use. Sets `finish` when the stream must end.
+  absl::StatusOr<std::shared_ptr<ServedModel>> BindModel(const std::string& name, grpc::Status* finish);
   void Enqueue(v1::CalibrateResponse response);
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeResumeReadingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishOnceLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   grpc::CallbackServerContext* const context_;
-  const ModelRegistry* const registry_;
+  ModelRegistry* const registry_;
   Metrics* const metrics_;
   const std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   const std::shared_ptr<Outbox> outbox_;
@@ -75,6 +88,11 @@ class CalibrateReactor : public grpc::ServerBidiReactor<v1::CalibrateRequest, v1
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // Read but not yet written.
   std::string model_label_ ABSL_GUARDED_BY(mu_);
+  // Reaction thread only (one read in flight at a time):
+  std::shared_ptr<ServedModel> model_;  // Bound model; holds one of its stream slots.
+  bool any_read_ = false;
+  bool any_sequence_ = false;
+  uint64_t last_sequence_ = 0;
 };
 
 }  // namespace hybrid::server::rpc

@@ -25,17 +25,24 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
   if (options.torch_threads < 1 || options.predict_threads < 1 || options.predict_queue < 1) {
     return absl::InvalidArgumentError("torch_threads, predict_threads and predict_queue must be ≥ 1");
   }
+  if (options.max_message_bytes < 1024) return absl::InvalidArgumentError("max_message_bytes must be ≥ 1024");
   at::set_num_threads(options.torch_threads);
 
   std::unique_ptr<HybridServer> server(new HybridServer());
   server->metrics_ = std::make_unique<Metrics>();
+  ModelRegistry::Options registry_options;
+  registry_options.repository = options.model_repository;
+  registry_options.state_root = options.state_dir;
+  registry_options.load_all = options.load_all_models;
+  registry_options.load = options.load_models;
   absl::StatusOr<std::unique_ptr<ModelRegistry>> registry =
-      ModelRegistry::Load(options.model_repository, server->metrics_.get());
+      ModelRegistry::Open(registry_options, server->metrics_.get());
   if (!registry.ok()) return registry.status();
   server->registry_ = *std::move(registry);
   server->pool_ = std::make_unique<ThreadPool>(options.predict_threads, options.predict_queue);
-  server->service_ =
-      std::make_unique<rpc::HybridServiceImpl>(server->registry_.get(), server->metrics_.get(), server->pool_.get());
+  server->control_ = std::make_unique<ThreadPool>(/*threads=*/1, /*capacity=*/64);
+  server->service_ = std::make_unique<rpc::HybridServiceImpl>(server->registry_.get(), server->metrics_.get(),
+                                                              server->pool_.get(), server->control_.get());
 
   try {
     server->exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_address);
@@ -52,7 +59,7 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10 * 1000);
-  builder.SetMaxReceiveMessageSize(64 * 1024 * 1024);
+  builder.SetMaxReceiveMessageSize(options.max_message_bytes);
   builder.SetMaxSendMessageSize(256 * 1024 * 1024);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->grpc_port_ == 0) {
@@ -70,8 +77,9 @@ void HybridServer::Shutdown(double grace_seconds) {
   server_->Shutdown(std::chrono::system_clock::now() +
                     std::chrono::milliseconds(static_cast<int64_t>(grace_seconds * 1000)));
   server_->Wait();
+  control_.reset();   // Finishes a load or unload in progress.
   pool_.reset();      // Runs queued Predicts (their calls are already finished or cancelled).
-  registry_.reset();  // Each model's worker answers what it holds, then stops.
+  registry_.reset();  // Each model answers what it holds, checkpoints, then stops.
   exposer_.reset();
 }
 

@@ -14,6 +14,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -37,6 +38,10 @@ class HybridServer {
  public:
   struct Options {
     std::string model_repository = "deploy/model_repository";
+    std::string state_dir;        // Write-ahead logs and checkpoints; empty: the repository.
+    bool load_all_models = true;  // false: only `load_models` at start (LoadModel for more).
+    std::vector<std::string> load_models;
+    int max_message_bytes = 16 << 20;  // Larger requests: RESOURCE_EXHAUSTED (by gRPC).
     std::string grpc_address = "127.0.0.1:50051";
     std::string metrics_address = "127.0.0.1:9464";
     int predict_threads = 2;
@@ -44,16 +49,20 @@ class HybridServer {
     int torch_threads = 1;  // Intra-op threads; small ops do best with 1.
   };
 
-  // Loads every model, then listens. NOT_FOUND / INVALID_ARGUMENT from the
-  // repository; UNAVAILABLE when an address cannot be bound.
+  // Loads the models, then listens. A model that fails to load is reported on
+  // stderr and listed as FAILED; the others serve. NOT_FOUND for a missing
+  // repository, INVALID_ARGUMENT for a bad option; UNAVAILABLE when an
+  // address cannot be bound.
   static absl::StatusOr<std::unique_ptr<HybridServer>> Start(const Options& options);
   ~HybridServer();
 
   int grpc_port() const { return grpc_port_; }
   int metrics_port() const { return metrics_port_; }
 
-  // Health goes NOT_SERVING, new calls are refused, in-flight calls get up to
-  // `grace_seconds` to finish; then workers drain and stop. Idempotent.
+  // Health goes NOT_SERVING, new calls are refused, in-flight calls (streams
+  // included) get up to `grace_seconds` to finish and are cancelled after;
+  // then every model answers what it has queued, writes its checkpoint and
+  // stops. Idempotent.
   void Shutdown(double grace_seconds = 2.0);
 
  private:
@@ -62,6 +71,7 @@ class HybridServer {
   std::unique_ptr<Metrics> metrics_;
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<ThreadPool> pool_;
+  std::unique_ptr<ThreadPool> control_;  // LoadModel / UnloadModel, one at a time.
   std::unique_ptr<rpc::HybridServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<prometheus::Exposer> exposer_;

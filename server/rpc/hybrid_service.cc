@@ -20,6 +20,28 @@ void FinishUnary(grpc::ServerUnaryReactor* reactor, Metrics* metrics, const std:
   reactor->Finish(ToGrpcStatus(status));
 }
 
+// The model a request names; INVALID_ARGUMENT when the field is empty.
+absl::StatusOr<std::shared_ptr<ServedModel>> FindNamed(const ModelRegistry& registry, const std::string& model) {
+  if (model.empty()) return absl::InvalidArgumentError("model must be set");
+  return registry.Find(model);
+}
+
+v1::ModelState ToProto(ModelState state) {
+  switch (state) {
+    case ModelState::kUnloaded:
+      return v1::MODEL_STATE_UNLOADED;
+    case ModelState::kLoading:
+      return v1::MODEL_STATE_LOADING;
+    case ModelState::kReady:
+      return v1::MODEL_STATE_READY;
+    case ModelState::kUnloading:
+      return v1::MODEL_STATE_UNLOADING;
+    case ModelState::kFailed:
+      return v1::MODEL_STATE_FAILED;
+  }
+  return v1::MODEL_STATE_UNSPECIFIED;
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* HybridServiceImpl::Predict(grpc::CallbackServerContext* context,
@@ -27,26 +49,31 @@ grpc::ServerUnaryReactor* HybridServiceImpl::Predict(grpc::CallbackServerContext
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   absl::StatusOr<PredictQuery> query = DecodePredictRequest(*request);
-  absl::StatusOr<ServedModel*> model =
-      query.ok() ? registry_->Find(query->model) : absl::StatusOr<ServedModel*>(query.status());
+  absl::StatusOr<std::shared_ptr<ServedModel>> model =
+      query.ok() ? registry_->Find(query->model) : absl::StatusOr<std::shared_ptr<ServedModel>>(query.status());
   if (!model.ok()) {
     // Unresolved names are not used as labels: clients must not grow the metric set.
     FinishUnary(reactor, metrics_, "", "Predict", started, model.status());
     return reactor;
   }
-  const bool scheduled =
-      pool_->TrySchedule([this, context, reactor, response, started, model = *model, query = *std::move(query)]() {
-        if (std::chrono::system_clock::now() > context->deadline()) {  // Waited in the queue too long.
-          FinishUnary(reactor, metrics_, model->name(), "Predict", started,
-                      absl::DeadlineExceededError("deadline passed before the forecast started"));
-          return;
-        }
-        absl::StatusOr<PredictAnswer> answer = model->Predict(query);
+  const std::string name = (*model)->name();
+  const bool scheduled = pool_->TrySchedule(
+      [this, context, reactor, response, started, model = *model, query = *std::move(query)]() mutable {
+        // Checked between solver steps: the client gave up or the deadline passed.
+        query.interrupt = [context]() -> absl::Status {
+          if (context->IsCancelled()) return absl::CancelledError("the client cancelled the forecast");
+          if (std::chrono::system_clock::now() > context->deadline()) {
+            return absl::DeadlineExceededError("deadline passed during the forecast");
+          }
+          return absl::OkStatus();
+        };
+        absl::Status waited = query.interrupt();
+        absl::StatusOr<PredictAnswer> answer = waited.ok() ? model->Predict(query) : waited;
         if (answer.ok()) *response = EncodePredictAnswer(*answer);
         FinishUnary(reactor, metrics_, model->name(), "Predict", started, answer.status());
       });
   if (!scheduled) {
-    FinishUnary(reactor, metrics_, (*model)->name(), "Predict", started,
+    FinishUnary(reactor, metrics_, name, "Predict", started,
                 absl::ResourceExhaustedError("the Predict worker pool is full; retry later"));
   }
   return reactor;
@@ -61,12 +88,16 @@ grpc::ServerUnaryReactor* HybridServiceImpl::ListModels(grpc::CallbackServerCont
                                                         const v1::ListModelsRequest* /*request*/,
                                                         v1::ListModelsResponse* response) {
   const Clock::time_point started = Clock::now();
-  for (const ServedModel* model : registry_->List()) {
-    const ModelInfo info = model->Info();
+  for (const ModelStatus& status : registry_->List()) {
     v1::ModelSummary* summary = response->add_models();
-    summary->set_name(info.name);
-    summary->set_description(info.description);
-    summary->set_version(info.version);
+    summary->set_name(status.name);
+    summary->set_state(ToProto(status.state));
+    summary->set_reason(status.reason);
+    if (status.model) {
+      const ModelInfo info = status.model->Info();
+      summary->set_description(info.description);
+      summary->set_version(info.version);
+    }
   }
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   FinishUnary(reactor, metrics_, "", "ListModels", started, absl::OkStatus());
@@ -78,17 +109,106 @@ grpc::ServerUnaryReactor* HybridServiceImpl::GetModel(grpc::CallbackServerContex
                                                       v1::GetModelResponse* response) {
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<ServedModel*> model =
-      request->model().empty() ? absl::StatusOr<ServedModel*>(absl::InvalidArgumentError("model must be set"))
-                               : registry_->Find(request->model());
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*registry_, request->model());
   if (model.ok()) {
     const ModelInfo info = (*model)->Info();
     *response->mutable_config() = (*model)->config();
     EncodeParameters(info.parameters, response->mutable_parameters());
     response->set_version(info.version);
     response->set_observations_accepted(info.observations_accepted);
+    response->set_state(v1::MODEL_STATE_READY);
+    v1::DurabilityStatus* d = response->mutable_durability();
+    d->set_enabled(info.durability.enabled);
+    d->set_last_logged(info.durability.last_logged);
+    d->set_wal_bytes(info.durability.wal_bytes);
+    d->mutable_checkpoint_versions()->Add(info.durability.checkpoint_versions.begin(),
+                                          info.durability.checkpoint_versions.end());
+    d->set_last_checkpoint_unix_ms(info.durability.last_checkpoint_unix_ms);
+    d->set_replayed_at_start(info.durability.replayed_at_start);
   }
   FinishUnary(reactor, metrics_, model.ok() ? (*model)->name() : "", "GetModel", started, model.status());
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* HybridServiceImpl::LoadModel(grpc::CallbackServerContext* context,
+                                                       const v1::LoadModelRequest* request,
+                                                       v1::LoadModelResponse* response) {
+  const Clock::time_point started = Clock::now();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (request->model().empty()) {
+    FinishUnary(reactor, metrics_, "", "LoadModel", started, absl::InvalidArgumentError("model must be set"));
+    return reactor;
+  }
+  const bool scheduled = control_->TrySchedule([this, reactor, response, started, name = request->model()] {
+    absl::Status status = registry_->Load(name);
+    absl::StatusOr<std::shared_ptr<ServedModel>> model = registry_->Find(name);
+    if (status.ok() && model.ok()) response->set_version((*model)->Info().version);
+    // A name the repository lacks is not used as a label.
+    FinishUnary(reactor, metrics_, absl::IsNotFound(status) ? "" : name, "LoadModel", started, status);
+  });
+  if (!scheduled) {
+    FinishUnary(reactor, metrics_, "", "LoadModel", started,
+                absl::ResourceExhaustedError("too many load/unload requests are waiting; retry later"));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* HybridServiceImpl::UnloadModel(grpc::CallbackServerContext* context,
+                                                         const v1::UnloadModelRequest* request,
+                                                         v1::UnloadModelResponse* /*response*/) {
+  const Clock::time_point started = Clock::now();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*registry_, request->model());
+  if (!model.ok()) {
+    FinishUnary(reactor, metrics_, "", "UnloadModel", started, model.status());
+    return reactor;
+  }
+  const bool scheduled = control_->TrySchedule([this, reactor, started, name = request->model()] {
+    FinishUnary(reactor, metrics_, name, "UnloadModel", started, registry_->Unload(name));
+  });
+  if (!scheduled) {
+    FinishUnary(reactor, metrics_, request->model(), "UnloadModel", started,
+                absl::ResourceExhaustedError("too many load/unload requests are waiting; retry later"));
+  }
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* HybridServiceImpl::SaveCheckpoint(grpc::CallbackServerContext* context,
+                                                            const v1::SaveCheckpointRequest* request,
+                                                            v1::SaveCheckpointResponse* response) {
+  const Clock::time_point started = Clock::now();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*registry_, request->model());
+  absl::Status queued = model.status();
+  if (model.ok()) {
+    queued = (*model)->SaveCheckpoint(
+        [this, reactor, response, started, name = request->model()](absl::StatusOr<uint64_t> version) {
+          if (version.ok()) response->set_version(*version);
+          FinishUnary(reactor, metrics_, name, "SaveCheckpoint", started, version.status());
+        });
+  }
+  if (!queued.ok())
+    FinishUnary(reactor, metrics_, model.ok() ? request->model() : "", "SaveCheckpoint", started, queued);
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* HybridServiceImpl::Rollback(grpc::CallbackServerContext* context,
+                                                      const v1::RollbackRequest* request,
+                                                      v1::RollbackResponse* response) {
+  const Clock::time_point started = Clock::now();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*registry_, request->model());
+  absl::Status queued = model.status();
+  if (model.ok() && request->version() == 0) {
+    queued = absl::InvalidArgumentError("version must be set (one of GetModel's durability.checkpoint_versions)");
+  } else if (model.ok()) {
+    queued = (*model)->Rollback(request->version(), [this, reactor, response, started,
+                                                     name = request->model()](absl::StatusOr<uint64_t> version) {
+      if (version.ok()) response->set_version(*version);
+      FinishUnary(reactor, metrics_, name, "Rollback", started, version.status());
+    });
+  }
+  if (!queued.ok()) FinishUnary(reactor, metrics_, model.ok() ? request->model() : "", "Rollback", started, queued);
   return reactor;
 }
 

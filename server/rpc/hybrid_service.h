@@ -3,8 +3,11 @@
 // Each unary RPC reads: start timer → decode → call the core → convert status →
 // record metrics → finish. Predict's torch work runs on `pool` (a full pool is
 // RESOURCE_EXHAUSTED); ListModels/GetModel only read snapshots and answer
-// inline. Calibrate streams are CalibrateReactor objects. Stateless beyond the
-// pointers it is given, which must outlive it.
+// inline; LoadModel/UnloadModel block for a model's start-up or drain, so they
+// run on `control` (one at a time); SaveCheckpoint/Rollback run on the model's
+// calibration worker, in order with its observations. Calibrate streams are
+// CalibrateReactor objects. Stateless beyond the pointers it is given, which
+// must outlive it.
 #pragma once
 
 #include "hybrid/v1/hybrid_service.grpc.pb.h"
@@ -16,8 +19,8 @@ namespace hybrid::server::rpc {
 
 class HybridServiceImpl final : public v1::HybridService::CallbackService {
  public:
-  HybridServiceImpl(const ModelRegistry* registry, Metrics* metrics, ThreadPool* pool)
-      : registry_(registry), metrics_(metrics), pool_(pool) {}
+  HybridServiceImpl(ModelRegistry* registry, Metrics* metrics, ThreadPool* pool, ThreadPool* control)
+      : registry_(registry), metrics_(metrics), pool_(pool), control_(control) {}
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context, const v1::PredictRequest* request,
                                     v1::PredictResponse* response) override;
@@ -27,11 +30,21 @@ class HybridServiceImpl final : public v1::HybridService::CallbackService {
                                        v1::ListModelsResponse* response) override;
   grpc::ServerUnaryReactor* GetModel(grpc::CallbackServerContext* context, const v1::GetModelRequest* request,
                                      v1::GetModelResponse* response) override;
+  grpc::ServerUnaryReactor* LoadModel(grpc::CallbackServerContext* context, const v1::LoadModelRequest* request,
+                                      v1::LoadModelResponse* response) override;
+  grpc::ServerUnaryReactor* UnloadModel(grpc::CallbackServerContext* context, const v1::UnloadModelRequest* request,
+                                        v1::UnloadModelResponse* response) override;
+  grpc::ServerUnaryReactor* SaveCheckpoint(grpc::CallbackServerContext* context,
+                                           const v1::SaveCheckpointRequest* request,
+                                           v1::SaveCheckpointResponse* response) override;
+  grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* context, const v1::RollbackRequest* request,
+                                     v1::RollbackResponse* response) override;
 
  private:
-  const ModelRegistry* const registry_;
+  ModelRegistry* const registry_;
   Metrics* const metrics_;
   ThreadPool* const pool_;
+  ThreadPool* const control_;
 };
 
 }  // namespace hybrid::server::rpc

@@ -14,7 +14,7 @@ cleanup() {
 trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; echo "--- server log:" >&2; cat "$work/server.log" >&2; exit 1; }
 
-"$server_bin" --model_repository="$repo" --grpc_address=127.0.0.1:0 --metrics_address=127.0.0.1:0 \
+"$server_bin" --model_repository="$repo" --state_dir="$work/state" --grpc_address=127.0.0.1:0 --metrics_address=127.0.0.1:0 \
   --ports_file="$work/ports" >"$work/server.log" 2>&1 &
 server_pid=$!
 for _ in $(seq 300); do [[ -f "$work/ports" ]] && break; sleep 0.1; done

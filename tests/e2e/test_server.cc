@@ -7,9 +7,11 @@
 
 namespace hybrid::testing {
 
-TestServer StartTestServer(const std::string& repository) {
+TestServer StartTestServer(const std::string& repository, const std::string& state_dir) {
+  auto state = std::make_unique<ScopedTempDir>();
   server::HybridServer::Options options;
   options.model_repository = repository;
+  options.state_dir = state_dir.empty() ? state->path() : state_dir;
   options.grpc_address = "127.0.0.1:0";
   options.metrics_address = "127.0.0.1:0";
   absl::StatusOr<std::unique_ptr<server::HybridServer>> s = server::HybridServer::Start(options);
@@ -18,7 +20,7 @@ TestServer StartTestServer(const std::string& repository) {
   client::ClientOptions client_options;
   client_options.target = "127.0.0.1:" + std::to_string((*s)->grpc_port());
   client_options.timeout = absl::Seconds(30);
-  return {*std::move(s), client::HybridClient::Connect(client_options).value()};
+  return {std::move(state), *std::move(s), client::HybridClient::Connect(client_options).value()};
 }
 
 std::string ScrapeMetrics(int port) {

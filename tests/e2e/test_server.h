@@ -9,16 +9,20 @@
 
 #include "client/hybrid_client.h"
 #include "server/rpc/hybrid_server.h"
+#include "tests/scoped_temp_dir.h"
 
 namespace hybrid::testing {
 
 struct TestServer {
+  std::unique_ptr<ScopedTempDir> state;  // Write-ahead logs and checkpoints; outlives the server.
   std::unique_ptr<server::HybridServer> server;
   std::unique_ptr<client::HybridClient> client;
 };
 
-// Serves the repository shipped in deploy/ (or `repository`). Fails the test on error.
-TestServer StartTestServer(const std::string& repository = std::string(HYBRID_SOURCE_DIR) + "/deploy/model_repository");
+// Serves the repository shipped in deploy/ (or `repository`), keeping model
+// state in a fresh temporary folder (or `state_dir`). Fails the test on error.
+TestServer StartTestServer(const std::string& repository = std::string(HYBRID_SOURCE_DIR) + "/deploy/model_repository",
+                           const std::string& state_dir = "");
 
 // GET http://127.0.0.1:port/metrics body; empty on failure.
 std::string ScrapeMetrics(int port);

@@ -48,9 +48,9 @@ TEST(ModelExport, TheServerPredictsWhatTheTrainedModelForecasts) {
   ASSERT_TRUE(exported.ok()) << exported;
 
   Metrics metrics;
-  auto registry = ModelRegistry::Load(repository.path(), &metrics);
+  auto registry = ModelRegistry::Open({.repository = repository.path()}, &metrics);
   ASSERT_TRUE(registry.ok()) << registry.status();
-  ServedModel* served = (*registry)->Find("pendulum").value();
+  std::shared_ptr<ServedModel> served = (*registry)->Find("pendulum").value();
   EXPECT_EQ(served->config().description(), "trained offline");
   EXPECT_EQ(served->config().calibration().initial_residual_std(), 0.25);
   EXPECT_EQ(ExportModelEntry(*trained, repository.path(), "nan_noise", "", std::nan("")).code(),
@@ -92,7 +92,7 @@ TEST(ModelExport, Float32ParametersAtTheirBoundsExportToAValidConfig) {
   ScopedTempDir repository;
   ASSERT_TRUE(ExportModelEntry(*model, repository.path(), "f32", "").ok());
   Metrics metrics;
-  auto registry = ModelRegistry::Load(repository.path(), &metrics);
+  auto registry = ModelRegistry::Open({.repository = repository.path()}, &metrics);
   ASSERT_TRUE(registry.ok()) << registry.status();
   EXPECT_EQ((*registry)->Find("f32").value()->config().dtype(), "float32");
 }
@@ -118,7 +118,7 @@ TEST(ModelExport, AServedHeteroscedasticHeadSetsTheIntervals) {
   ScopedTempDir repository;
   ASSERT_TRUE(ExportModelEntry(*model, repository.path(), "noisy", "").ok());
   Metrics metrics;
-  auto registry = ModelRegistry::Load(repository.path(), &metrics);
+  auto registry = ModelRegistry::Open({.repository = repository.path()}, &metrics);
   ASSERT_TRUE(registry.ok()) << registry.status();
   PredictQuery query;
   query.model = "noisy";
@@ -148,7 +148,10 @@ TEST(ModelExport, ACheckpointThatDoesNotFitItsConfigIsRefusedByFileAndTensor) {
   std::ofstream(config_path) << edited;
 
   Metrics metrics;
-  const absl::Status s = ModelRegistry::Load(repository.path(), &metrics).status();
+  auto registry = ModelRegistry::Open({.repository = repository.path()}, &metrics);
+  ASSERT_TRUE(registry.ok()) << registry.status();  // A bad model does not stop the registry…
+  EXPECT_EQ((*registry)->Find("pendulum").status().code(), absl::StatusCode::kUnavailable);
+  const absl::Status s = (*registry)->Load("pendulum");  // …and says why on every attempt.
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   EXPECT_NE(s.message().find("config.pbtxt"), absl::string_view::npos) << s;
   EXPECT_NE(s.message().find("checkpoint"), absl::string_view::npos) << s;
