@@ -5,9 +5,12 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 
 namespace hybrid::server {
 namespace {
@@ -16,12 +19,16 @@ namespace {
 class ErrorCollector : public google::protobuf::io::ErrorCollector {
  public:
   void AddError(int line, int column, const std::string& message) override {
-    if (first_.empty()) first_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
+    if (!first_.empty()) return;
+    first_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
+    line_ = line;
   }
   const std::string& first() const { return first_; }
+  int line() const { return line_; }  // 0-based; -1 when none.
 
  private:
   std::string first_;
+  int line_ = -1;
 };
 
 }  // namespace
@@ -108,7 +115,13 @@ absl::StatusOr<v1::ModelConfig> ParseModelConfig(absl::string_view text, absl::s
   ErrorCollector errors;
   parser.RecordErrorsTo(&errors);
   if (!parser.ParseFromString(std::string(text), &config)) {
-    return absl::InvalidArgumentError(absl::StrCat(source, ": ", errors.first()));
+    // Quote the offending line: the parser's message names the token, not the field.
+    std::string quoted;
+    const std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
+    if (errors.line() >= 0 && errors.line() < static_cast<int>(lines.size())) {
+      quoted = absl::StrCat(" (in '", absl::StripAsciiWhitespace(lines[errors.line()]), "')");
+    }
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", errors.first(), quoted));
   }
   ApplyDefaults(config);
   if (absl::Status s = ValidateModelConfig(config); !s.ok()) {

@@ -93,7 +93,14 @@ std::vector<std::string> ModelRegistry::ScanRepository() const {
 absl::StatusOr<std::shared_ptr<ServedModel>> ModelRegistry::Find(absl::string_view name) const {
   absl::MutexLock lock(&mu_);
   auto it = models_.find(name);
-  if (it == models_.end()) return absl::NotFoundError(absl::StrCat("model '", name, "' is not served"));
+  if (it == models_.end()) {
+    std::error_code ec;
+    if (!name.empty() && name.find('/') == absl::string_view::npos &&
+        fs::exists(fs::path(options_.repository) / std::string(name) / "config.pbtxt", ec)) {
+      return absl::UnavailableError(absl::StrCat("model '", name, "' is UNLOADED; LoadModel loads it"));
+    }
+    return absl::NotFoundError(absl::StrCat("model '", name, "' is not served"));
+  }
   const ModelStatus& status = it->second;
   if (status.state != ModelState::kReady) {
     return absl::UnavailableError(absl::StrCat("model '", name, "' is ", ModelStateName(status.state),

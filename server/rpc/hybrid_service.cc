@@ -158,16 +158,16 @@ grpc::ServerUnaryReactor* HybridServiceImpl::UnloadModel(grpc::CallbackServerCon
                                                          v1::UnloadModelResponse* /*response*/) {
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*registry_, request->model());
-  if (!model.ok()) {
-    FinishUnary(reactor, metrics_, "", "UnloadModel", started, model.status());
+  if (request->model().empty()) {
+    FinishUnary(reactor, metrics_, "", "UnloadModel", started, absl::InvalidArgumentError("model must be set"));
     return reactor;
   }
   const bool scheduled = control_->TrySchedule([this, reactor, started, name = request->model()] {
-    FinishUnary(reactor, metrics_, name, "UnloadModel", started, registry_->Unload(name));
+    const absl::Status status = registry_->Unload(name);
+    FinishUnary(reactor, metrics_, absl::IsNotFound(status) ? "" : name, "UnloadModel", started, status);
   });
   if (!scheduled) {
-    FinishUnary(reactor, metrics_, request->model(), "UnloadModel", started,
+    FinishUnary(reactor, metrics_, "", "UnloadModel", started,
                 absl::ResourceExhaustedError("too many load/unload requests are waiting; retry later"));
   }
   return reactor;

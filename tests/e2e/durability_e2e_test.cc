@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "hybrid/v1/hybrid_service.grpc.pb.h"
+#include "tests/e2e/lorenz63_stream.h"
 #include "tests/scoped_temp_dir.h"
 
 namespace hybrid {
@@ -44,50 +45,6 @@ calibration { learning_rate_theta: 0.05 learning_rate_phi: 0.001 correction_pena
 durability { checkpoint_every: 7 keep_checkpoints: 3 }
 )";
 constexpr int kObservations = 48;
-
-// The true Lorenz-63 (σ 10, ρ 28, β 8/3), RK4 with h = 0.01.
-std::vector<double> Step(std::vector<double> x, int steps) {
-  auto f = [](const std::vector<double>& s) {
-    return std::vector<double>{10.0 * (s[1] - s[0]), s[0] * (28.0 - s[2]) - s[1], s[0] * s[1] - 8.0 / 3.0 * s[2]};
-  };
-  const double h = 0.01;
-  for (int n = 0; n < steps; ++n) {
-    auto axpy = [](const std::vector<double>& a, double c, const std::vector<double>& b) {
-      return std::vector<double>{a[0] + c * b[0], a[1] + c * b[1], a[2] + c * b[2]};
-    };
-    const auto k1 = f(x), k2 = f(axpy(x, h / 2, k1)), k3 = f(axpy(x, h / 2, k2)), k4 = f(axpy(x, h, k3));
-    for (int d = 0; d < 3; ++d) x[d] += h / 6 * (k1[d] + 2 * k2[d] + 2 * k3[d] + k4[d]);
-  }
-  return x;
-}
-
-// Observation k (sequence k + 1): two windows of 10 steps along one trajectory.
-std::vector<v1::CalibrateRequest> Observations() {
-  std::vector<v1::CalibrateRequest> out;
-  std::vector<double> x = Step({1.0, 1.0, 20.0}, 500);
-  for (int k = 0; k < kObservations; ++k) {
-    v1::CalibrateRequest r;
-    r.set_model(kModel);
-    r.set_sequence(static_cast<uint64_t>(k + 1));
-    r.set_step(0.01);
-    r.set_steps(10);
-    for (v1::Tensor* t : {r.mutable_start_state(), r.mutable_end_state()}) {
-      t->set_dtype(v1::DTYPE_FLOAT64);
-      t->add_shape(2);
-      t->add_shape(3);
-    }
-    for (int w = 0; w < 2; ++w) {
-      const std::vector<double> end = Step(x, 10);
-      for (int d = 0; d < 3; ++d) {
-        r.mutable_start_state()->add_f64(x[d]);
-        r.mutable_end_state()->add_f64(end[d]);
-      }
-      x = Step(end, 7);
-    }
-    out.push_back(std::move(r));
-  }
-  return out;
-}
 
 // A hybridserve child process.
 class ServerProcess {
@@ -219,7 +176,7 @@ TEST_P(KillAndRestart, TheRestartedServerHasEveryAcknowledgedObservationAndNothi
   ScopedTempDir repository, state, reference_state, work;
   fs::create_directories(repository.File(kModel));
   std::ofstream(repository.File(kModel) + "/config.pbtxt") << kConfig;
-  const std::vector<v1::CalibrateRequest> all = Observations();
+  const std::vector<v1::CalibrateRequest> all = testing::Lorenz63Observations(kModel, kObservations);
 
   int acknowledged = 0;
   {
