@@ -59,6 +59,7 @@ void ApplyDefaults(v1::ModelConfig& config) {
   if (c.guard_loss_ratio() == 0.0) c.set_guard_loss_ratio(10.0);
   if (c.guard_warmup() == 0) c.set_guard_warmup(10);
   if (c.guard_window() == 0) c.set_guard_window(50);
+  if (c.guard_loss_floor() == 0.0) c.set_guard_loss_floor(1e-6);
   v1::PredictLimits& l = *config.mutable_limits();
   if (l.max_output_times() == 0) l.set_max_output_times(10000);
   if (l.max_total_steps() == 0) l.set_max_total_steps(100000);

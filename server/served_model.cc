@@ -52,6 +52,7 @@ solvers::CalibratorOptions ToCalibratorOptions(const v1::ModelConfig& config) {
   o.lr_decay_every = c.lr_decay_every();
   o.guard.loss_ratio = c.guard_loss_ratio() < 0.0 ? 0.0 : c.guard_loss_ratio();
   o.guard.warmup = c.guard_warmup();
+  o.guard.loss_floor = c.guard_loss_floor();
   o.guard.window = c.guard_window();
   o.seed = config.seed();
   o.learning_rate_theta = c.learning_rate_theta();

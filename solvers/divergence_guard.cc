@@ -15,7 +15,7 @@ absl::Status DivergenceGuard::Check(double loss, const char* when) const {
   }
   if (options_.loss_ratio > 0.0 && static_cast<int64_t>(recent_.size()) >= options_.warmup) {
     const double limit = options_.loss_ratio * Median();
-    if (loss > limit) {
+    if (loss > limit && loss > options_.loss_floor) {
       return absl::FailedPreconditionError(absl::StrCat("divergence guard: the loss ", when, " (", loss, ") is above ",
                                                         options_.loss_ratio, "x the running median (", Median(),
                                                         "); update rolled back"));

@@ -26,6 +26,9 @@ class DivergenceGuard {
     double loss_ratio = 10.0;
     int64_t warmup = 10;
     int64_t window = 50;
+    // Losses at or below this are never a spike: a model that fits clean data
+    // to ~1e-9 sees harmless 10x swings. In the data's units squared.
+    double loss_floor = 1e-6;
   };
 
   explicit DivergenceGuard(Options options) : options_(options) {}

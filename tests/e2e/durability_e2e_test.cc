@@ -23,6 +23,7 @@
 
 #include "hybrid/v1/hybrid_service.grpc.pb.h"
 #include "tests/e2e/lorenz63_stream.h"
+#include "tests/e2e/server_process.h"
 #include "tests/scoped_temp_dir.h"
 
 namespace hybrid {
@@ -30,6 +31,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::ScopedTempDir;
+using testing::ServerProcess;
 
 constexpr char kModel[] = "l63d";
 constexpr char kConfig[] = R"(
@@ -45,47 +47,6 @@ calibration { learning_rate_theta: 0.05 learning_rate_phi: 0.001 correction_pena
 durability { checkpoint_every: 7 keep_checkpoints: 3 }
 )";
 constexpr int kObservations = 48;
-
-// A hybridserve child process.
-class ServerProcess {
- public:
-  ServerProcess(const std::string& repository, const std::string& state, const std::string& work) {
-    const std::string ports = work + "/ports", log = work + "/server.log";
-    fs::remove(ports);
-    std::fflush(stdout);  // Or the child would print what this process buffered.
-    pid_ = ::fork();
-    if (pid_ == 0) {
-      std::freopen(log.c_str(), "a", stderr);
-      std::freopen(log.c_str(), "a", stdout);
-      const std::string a1 = "--model_repository=" + repository, a2 = "--state_dir=" + state,
-                        a3 = "--ports_file=" + ports;
-      ::execl(HYBRIDSERVE, HYBRIDSERVE, a1.c_str(), a2.c_str(), a3.c_str(), "--grpc_address=127.0.0.1:0",
-              "--metrics_address=127.0.0.1:0", static_cast<char*>(nullptr));
-      ::_exit(127);
-    }
-    for (int i = 0; i < 300 && !fs::exists(ports); ++i) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    std::ifstream in(ports);
-    std::string line;
-    std::getline(in, line);  // grpc_port=N
-    EXPECT_EQ(line.rfind("grpc_port=", 0), 0u) << "hybridserve did not start; see " << log;
-    const std::string target = "127.0.0.1:" + line.substr(line.find('=') + 1);
-    stub_ = v1::HybridService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
-  }
-  ~ServerProcess() {
-    if (pid_ > 0) Kill(SIGTERM);
-  }
-  void Kill(int signal) {
-    ::kill(pid_, signal);
-    int status = 0;
-    ::waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-  v1::HybridService::Stub& stub() { return *stub_; }
-
- private:
-  pid_t pid_ = -1;
-  std::unique_ptr<v1::HybridService::Stub> stub_;
-};
 
 // Streams observations [from, to); kills the server after `kill_after`
 // answers (−1: never). `pipelined`: all are written at once, otherwise each

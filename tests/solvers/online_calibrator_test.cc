@@ -305,3 +305,18 @@ TEST(BatchMse, AveragesOverTheObservedPathOrTheEndState) {
 
 }  // namespace
 }  // namespace hybrid::solvers
+
+namespace hybrid::solvers {
+namespace {
+
+TEST(DivergenceGuard, LossesBelowTheFloorNeverCountAsASpike) {
+  // A near-perfect fit of clean data: the median is 1e-9, and a 200x swing to
+  // 2e-7 is harmless; 2e-6 (above the floor and the ratio) is a spike.
+  DivergenceGuard guard({.loss_ratio = 10.0, .warmup = 2, .window = 10, .loss_floor = 1e-6});
+  for (int i = 0; i < 3; ++i) guard.Record(1e-9);
+  EXPECT_TRUE(guard.Check(2e-7, "now").ok());
+  EXPECT_EQ(guard.Check(2e-6, "now").code(), absl::StatusCode::kFailedPrecondition);
+}
+
+}  // namespace
+}  // namespace hybrid::solvers
