@@ -2,6 +2,7 @@
 // β 8/3), computed with a plain C++ RK4 independent of the server's.
 #pragma once
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -26,8 +27,11 @@ inline std::vector<double> Lorenz63Steps(std::vector<double> x, int steps) {
 }
 
 // `count` observations of the true system for `model`, sequence k + 1 for the
-// k-th: two windows of 10 steps of 0.01 each along one trajectory.
-inline std::vector<v1::CalibrateRequest> Lorenz63Observations(const std::string& model, int count) {
+// k-th: two windows of 10 steps of 0.01 each along one trajectory, the
+// observed states with Gaussian sensor noise of std `noise` (seeded).
+inline std::vector<v1::CalibrateRequest> Lorenz63Observations(const std::string& model, int count, double noise = 0.0) {
+  std::mt19937_64 random(17);
+  std::normal_distribution<double> sensor(0.0, 1.0);
   std::vector<v1::CalibrateRequest> out;
   std::vector<double> x = Lorenz63Steps({1.0, 1.0, 20.0}, 500);
   for (int k = 0; k < count; ++k) {
@@ -44,8 +48,8 @@ inline std::vector<v1::CalibrateRequest> Lorenz63Observations(const std::string&
     for (int w = 0; w < 2; ++w) {
       const std::vector<double> end = Lorenz63Steps(x, 10);
       for (int d = 0; d < 3; ++d) {
-        r.mutable_start_state()->add_f64(x[d]);
-        r.mutable_end_state()->add_f64(end[d]);
+        r.mutable_start_state()->add_f64(x[d] + noise * sensor(random));
+        r.mutable_end_state()->add_f64(end[d] + noise * sensor(random));
       }
       x = Lorenz63Steps(end, 7);
     }
