@@ -30,8 +30,7 @@ int64_t UnixMillis() {
       .count();
 }
 
-}  // namespace
-
+// The log's record format: hybrid.v1.StoredObservation.
 std::string EncodeObservation(const Observation& o) {
   v1::StoredObservation stored;
   stored.set_sequence(o.sequence);
@@ -57,6 +56,8 @@ absl::StatusOr<Observation> DecodeObservation(const std::string& bytes) {
   o.steps = stored.steps();
   return o;
 }
+
+}  // namespace
 
 ModelDurability::ModelDurability(std::string dir, v1::DurabilityConfig config, std::unique_ptr<WriteAheadLog> wal)
     : dir_(std::move(dir)), config_(std::move(config)), wal_(std::move(wal)) {}

@@ -58,11 +58,11 @@ class ModelDurability {
   absl::Status WriteCheckpoint(v1::StoredCheckpoint checkpoint);
 
   const WriteAheadLog& wal() const { return *wal_; }
-  // Seconds since the newest checkpoint was written (by any run); < 0 when none.
-  double CheckpointAgeSeconds() const;
   int64_t last_checkpoint_unix_ms() const { return checkpoint_unix_ms_; }
 
  private:
+  // Seconds since the newest checkpoint was written (by any run); < 0 when none.
+  double CheckpointAgeSeconds() const;
   ModelDurability(std::string dir, v1::DurabilityConfig config, std::unique_ptr<WriteAheadLog> wal);
   std::string CheckpointPath(uint64_t version) const;
 
@@ -72,9 +72,5 @@ class ModelDurability {
   uint64_t checkpointed_lsn_ = 0;
   int64_t checkpoint_unix_ms_ = -1;  // Wall clock of the newest checkpoint: its age survives restarts.
 };
-
-// The log's record format (exposed for tests).
-std::string EncodeObservation(const Observation& observation);
-absl::StatusOr<Observation> DecodeObservation(const std::string& bytes);
 
 }  // namespace hybrid::server

@@ -51,8 +51,7 @@ void CalibrateReactor::OnReadDone(bool ok) {
   }
 }
 
-absl::StatusOr<std::shared_ptr<ServedModel>> CalibrateReactor::BindModel(const std::string& name,
-                                                                         grpc::Status* finish) {
+absl::StatusOr<std::shared_ptr<ServedModel>> CalibrateReactor::BindModel(const std::string& name) {
   if (name.empty()) return absl::InvalidArgumentError("model must be set");
   if (model_ != nullptr) {
     if (name == model_->name()) return model_;
@@ -62,11 +61,9 @@ absl::StatusOr<std::shared_ptr<ServedModel>> CalibrateReactor::BindModel(const s
   absl::StatusOr<std::shared_ptr<ServedModel>> model = registry_->Find(name);
   if (!model.ok()) return model.status();
   if (!(*model)->TryOpenStream()) {
-    *finish = grpc::Status(
-        grpc::StatusCode::RESOURCE_EXHAUSTED,
+    return absl::ResourceExhaustedError(
         absl::StrCat("model '", name, "' already has ", (*model)->config().limits().max_calibrate_streams(),
                      " Calibrate streams open (limits.max_calibrate_streams); retry later"));
-    return absl::ResourceExhaustedError(finish->error_message());
   }
   model_ = *model;
   absl::MutexLock lock(&mu_);
@@ -75,21 +72,19 @@ absl::StatusOr<std::shared_ptr<ServedModel>> CalibrateReactor::BindModel(const s
 }
 
 void CalibrateReactor::Handle(const v1::CalibrateRequest& request) {
-  grpc::Status finish;
-  absl::StatusOr<std::shared_ptr<ServedModel>> model = BindModel(request.model(), &finish);
-  if (!finish.ok()) {
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = BindModel(request.model());
+  if (absl::IsResourceExhausted(model.status())) {
     absl::MutexLock lock(&mu_);
-    return FinishOnceLocked(finish);
+    return FinishOnceLocked(ToGrpcStatus(model.status()));
   }
   if (!model.ok()) return Enqueue(EncodeRejection(request.sequence(), model.status()));
-  if (any_sequence_ && request.sequence() <= last_sequence_) {
+  if (last_sequence_ && request.sequence() <= *last_sequence_) {
     (*model)->CountRejected();
     return Enqueue(EncodeRejection(request.sequence(),
                                    absl::InvalidArgumentError(absl::StrCat("sequence ", request.sequence(),
                                                                            " must be greater than the previous one (",
-                                                                           last_sequence_, ") in this stream"))));
+                                                                           *last_sequence_, ") in this stream"))));
   }
-  any_sequence_ = true;
   last_sequence_ = request.sequence();
   absl::StatusOr<Observation> observation = DecodeCalibrateRequest(request);
   if (!observation.ok()) {

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <deque>
 #include <memory>
+#include <optional>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -65,8 +66,9 @@ class CalibrateReactor : public grpc::ServerBidiReactor<v1::CalibrateRequest, v1
 
  private:
   void Handle(const v1::CalibrateRequest& request);
-  // The stream's model: binds it on first use. Sets `finish` when the stream must end.
-  absl::StatusOr<std::shared_ptr<ServedModel>> BindModel(const std::string& name, grpc::Status* finish);
+  // The stream's model: binds it on first use. RESOURCE_EXHAUSTED (no stream
+  // slot free) ends the stream; other errors answer the one observation.
+  absl::StatusOr<std::shared_ptr<ServedModel>> BindModel(const std::string& name);
   void Enqueue(v1::CalibrateResponse response);
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeResumeReadingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -91,8 +93,7 @@ class CalibrateReactor : public grpc::ServerBidiReactor<v1::CalibrateRequest, v1
   // Reaction thread only (one read in flight at a time):
   std::shared_ptr<ServedModel> model_;  // Bound model; holds one of its stream slots.
   bool any_read_ = false;
-  bool any_sequence_ = false;
-  uint64_t last_sequence_ = 0;
+  std::optional<uint64_t> last_sequence_;
 };
 
 }  // namespace hybrid::server::rpc

@@ -1,6 +1,7 @@
 #include "server/rpc/hybrid_service.h"
 
 #include <chrono>
+#include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "server/rpc/calibrate_reactor.h"
@@ -26,20 +27,31 @@ absl::StatusOr<std::shared_ptr<ServedModel>> FindNamed(const ModelRegistry& regi
   return registry.Find(model);
 }
 
+// The wire enum has the core's names, prefixed.
 v1::ModelState ToProto(ModelState state) {
-  switch (state) {
-    case ModelState::kUnloaded:
-      return v1::MODEL_STATE_UNLOADED;
-    case ModelState::kLoading:
-      return v1::MODEL_STATE_LOADING;
-    case ModelState::kReady:
-      return v1::MODEL_STATE_READY;
-    case ModelState::kUnloading:
-      return v1::MODEL_STATE_UNLOADING;
-    case ModelState::kFailed:
-      return v1::MODEL_STATE_FAILED;
+  v1::ModelState out = v1::MODEL_STATE_UNSPECIFIED;
+  v1::ModelState_Parse(absl::StrCat("MODEL_STATE_", ModelStateName(state)), &out);
+  return out;
+}
+
+// Runs `work` on the control thread (loads and unloads block); a full queue
+// finishes the call RESOURCE_EXHAUSTED.
+void ScheduleControl(ThreadPool* control, Metrics* metrics, grpc::ServerUnaryReactor* reactor, const char* rpc,
+                     Clock::time_point started, std::function<void()> work) {
+  if (!control->TrySchedule(std::move(work))) {
+    FinishUnary(reactor, metrics, "", rpc, started,
+                absl::ResourceExhaustedError("too many load/unload requests are waiting; retry later"));
   }
-  return v1::MODEL_STATE_UNSPECIFIED;
+}
+
+// Finishes a call that the model's worker answers with a version.
+template <typename Response>
+ServedModel::VersionDone FinishWithVersion(Metrics* metrics, grpc::ServerUnaryReactor* reactor, Response* response,
+                                           std::string model, const char* rpc, Clock::time_point started) {
+  return [=](absl::StatusOr<uint64_t> version) {
+    if (version.ok()) response->set_version(*version);
+    FinishUnary(reactor, metrics, model, rpc, started, version.status());
+  };
 }
 
 }  // namespace
@@ -139,17 +151,14 @@ grpc::ServerUnaryReactor* HybridServiceImpl::LoadModel(grpc::CallbackServerConte
     FinishUnary(reactor, metrics_, "", "LoadModel", started, absl::InvalidArgumentError("model must be set"));
     return reactor;
   }
-  const bool scheduled = control_->TrySchedule([this, reactor, response, started, name = request->model()] {
-    absl::Status status = registry_->Load(name);
-    absl::StatusOr<std::shared_ptr<ServedModel>> model = registry_->Find(name);
-    if (status.ok() && model.ok()) response->set_version((*model)->Info().version);
-    // A name the repository lacks is not used as a label.
-    FinishUnary(reactor, metrics_, absl::IsNotFound(status) ? "" : name, "LoadModel", started, status);
-  });
-  if (!scheduled) {
-    FinishUnary(reactor, metrics_, "", "LoadModel", started,
-                absl::ResourceExhaustedError("too many load/unload requests are waiting; retry later"));
-  }
+  ScheduleControl(control_, metrics_, reactor, "LoadModel", started,
+                  [this, reactor, response, started, name = request->model()] {
+                    absl::Status status = registry_->Load(name);
+                    absl::StatusOr<std::shared_ptr<ServedModel>> model = registry_->Find(name);
+                    if (status.ok() && model.ok()) response->set_version((*model)->Info().version);
+                    // A name the repository lacks is not used as a label.
+                    FinishUnary(reactor, metrics_, absl::IsNotFound(status) ? "" : name, "LoadModel", started, status);
+                  });
   return reactor;
 }
 
@@ -162,14 +171,11 @@ grpc::ServerUnaryReactor* HybridServiceImpl::UnloadModel(grpc::CallbackServerCon
     FinishUnary(reactor, metrics_, "", "UnloadModel", started, absl::InvalidArgumentError("model must be set"));
     return reactor;
   }
-  const bool scheduled = control_->TrySchedule([this, reactor, started, name = request->model()] {
-    const absl::Status status = registry_->Unload(name);
-    FinishUnary(reactor, metrics_, absl::IsNotFound(status) ? "" : name, "UnloadModel", started, status);
-  });
-  if (!scheduled) {
-    FinishUnary(reactor, metrics_, "", "UnloadModel", started,
-                absl::ResourceExhaustedError("too many load/unload requests are waiting; retry later"));
-  }
+  ScheduleControl(
+      control_, metrics_, reactor, "UnloadModel", started, [this, reactor, started, name = request->model()] {
+        const absl::Status status = registry_->Unload(name);
+        FinishUnary(reactor, metrics_, absl::IsNotFound(status) ? "" : name, "UnloadModel", started, status);
+      });
   return reactor;
 }
 
@@ -182,10 +188,7 @@ grpc::ServerUnaryReactor* HybridServiceImpl::SaveCheckpoint(grpc::CallbackServer
   absl::Status queued = model.status();
   if (model.ok()) {
     queued = (*model)->SaveCheckpoint(
-        [this, reactor, response, started, name = request->model()](absl::StatusOr<uint64_t> version) {
-          if (version.ok()) response->set_version(*version);
-          FinishUnary(reactor, metrics_, name, "SaveCheckpoint", started, version.status());
-        });
+        FinishWithVersion(metrics_, reactor, response, request->model(), "SaveCheckpoint", started));
   }
   if (!queued.ok())
     FinishUnary(reactor, metrics_, model.ok() ? request->model() : "", "SaveCheckpoint", started, queued);
@@ -202,11 +205,8 @@ grpc::ServerUnaryReactor* HybridServiceImpl::Rollback(grpc::CallbackServerContex
   if (model.ok() && request->version() == 0) {
     queued = absl::InvalidArgumentError("version must be set (one of GetModel's durability.checkpoint_versions)");
   } else if (model.ok()) {
-    queued = (*model)->Rollback(request->version(), [this, reactor, response, started,
-                                                     name = request->model()](absl::StatusOr<uint64_t> version) {
-      if (version.ok()) response->set_version(*version);
-      FinishUnary(reactor, metrics_, name, "Rollback", started, version.status());
-    });
+    queued = (*model)->Rollback(request->version(),
+                                FinishWithVersion(metrics_, reactor, response, request->model(), "Rollback", started));
   }
   if (!queued.ok()) FinishUnary(reactor, metrics_, model.ok() ? request->model() : "", "Rollback", started, queued);
   return reactor;

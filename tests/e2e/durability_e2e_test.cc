@@ -1,7 +1,7 @@
 // Nothing acknowledged is lost: a real hybridserve process is killed with
-// SIGKILL in the middle of a Calibrate stream, at several points (before the
-// first checkpoint, between checkpoints, with many observations in flight, with
-// none in flight, after a torn write), and restarted on the same state folder.
+// SIGKILL in the middle of a Calibrate stream, at several points (early in the
+// stream, between checkpoints with many observations in flight, with none in
+// flight, after a torn write), and restarted on the same state folder.
 // It must have logged every observation it acknowledged, and its parameters
 // and forecasts must equal (1e-12) those of an uninterrupted server fed exactly
 // the observations it logged — and keep equalling them as both go on.
@@ -180,9 +180,10 @@ TEST_P(KillAndRestart, TheRestartedServerHasEveryAcknowledgedObservationAndNothi
 }
 
 INSTANTIATE_TEST_SUITE_P(KillPoints, KillAndRestart,
-                         ::testing::Values(KillPoint{3, true, false},    // Before the first checkpoint (7).
+                         // Checkpoints fall after records 1 (a model's first is due at once), 8, 15, 22, 29.
+                         ::testing::Values(KillPoint{3, true, false},    // Early: little besides the first.
                                            KillPoint{17, true, false},   // Between checkpoints, many in flight.
-                                           KillPoint{21, false, false},  // Right after a checkpoint, none in flight.
+                                           KillPoint{21, false, false},  // Six records past one, none in flight.
                                            KillPoint{30, true, true}));  // A torn record at the log's end.
 
 }  // namespace
