@@ -28,6 +28,7 @@ ABSL_FLAG(int, requests, 1000, "calls per measured RPC");
 ABSL_FLAG(int, concurrency, 2, "client threads");
 ABSL_FLAG(double, horizon, 1.0, "Predict horizon");
 ABSL_FLAG(double, step, 0.1, "Predict output spacing");
+ABSL_FLAG(int, ensemble_size, 0, "Predict members (0: all of the model's)");
 
 namespace {
 
@@ -106,6 +107,7 @@ int main(int argc, char** argv) {
     x0->add_f64(25 + 5 * std::sin(2 * phase));
     r.mutable_horizon()->set_horizon(absl::GetFlag(FLAGS_horizon));
     r.mutable_horizon()->set_step(absl::GetFlag(FLAGS_step));
+    r.set_ensemble_size(absl::GetFlag(FLAGS_ensemble_size));
     r.add_interval_levels(0.9);
     return client->Predict(r).ok();
   };

@@ -31,6 +31,7 @@ struct PredictQuery {
   std::vector<double> times;   // Strictly increasing, > 0.
   double max_step = 0.01;      // > 0.
   std::vector<double> levels;  // In (0, 1).
+  int64_t ensemble_size = 0;   // Members to forecast with, the model's first ones; 0: all.
   // Asked between solver steps: non-OK (DEADLINE_EXCEEDED, CANCELLED) ends the
   // forecast with that status. Unset: never.
   std::function<absl::Status()> interrupt;
@@ -45,6 +46,7 @@ struct IntervalArrays {
 struct PredictAnswer {
   std::string model;
   uint64_t version = 0;
+  int64_t ensemble_size = 0;  // Members the forecast used.
   std::vector<double> times;
   DenseArray mean;  // [T, D] or [T, B, D], following the initial state.
   DenseArray std;

@@ -21,6 +21,14 @@ std::vector<ParameterEstimate> EstimateParameters(const solvers::HybridModel& mo
   return out;
 }
 
+std::shared_ptr<const solvers::HybridModel> ModelSnapshot::WithMembers(int64_t members) const {
+  if (members == model->members()) return model;
+  absl::MutexLock lock(&subsets_mu_);
+  std::shared_ptr<const solvers::HybridModel>& subset = subsets_[members];
+  if (subset == nullptr) subset = model->FirstMembers(members);
+  return subset;
+}
+
 std::shared_ptr<const ModelSnapshot> TakeSnapshot(const solvers::OnlineCalibrator& calibrator, uint64_t version,
                                                   uint64_t observations_accepted) {
   auto snapshot = std::make_shared<ModelSnapshot>();

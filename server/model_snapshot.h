@@ -9,9 +9,12 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "server/domain_types.h"
 #include "solvers/hybrid_model.h"
 #include "solvers/online_calibrator.h"
@@ -24,6 +27,16 @@ struct ModelSnapshot {
   std::shared_ptr<const solvers::HybridModel> model;
   at::Tensor residual_variance;  // [D], the calibrator's noise estimate.
   std::vector<ParameterEstimate> parameters;
+
+  // `model` restricted to its first `members` members (1 ≤ members ≤ M; M:
+  // `model` itself), for a Predict that asks for a smaller ensemble. Built on
+  // first use and kept with the snapshot, so a version pays for each size once.
+  // Thread-safe; the lock is held only by Predicts of this version.
+  std::shared_ptr<const solvers::HybridModel> WithMembers(int64_t members) const;
+
+ private:
+  mutable absl::Mutex subsets_mu_;
+  mutable std::map<int64_t, std::shared_ptr<const solvers::HybridModel>> subsets_ ABSL_GUARDED_BY(subsets_mu_);
 };
 
 // Mean and spread over members of every physical parameter of `model`.

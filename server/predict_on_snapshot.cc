@@ -27,6 +27,13 @@ absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig&
     return absl::OutOfRangeError(
         absl::StrCat("initial_state has ", batch, " states; the model allows at most ", config.limits().max_batch()));
   }
+  if (q.ensemble_size < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("ensemble_size must be >= 0, got ", q.ensemble_size));
+  }
+  if (q.ensemble_size > snapshot.model->members()) {
+    return absl::OutOfRangeError(absl::StrCat("ensemble_size ", q.ensemble_size, " exceeds the model's ",
+                                              snapshot.model->members(), " ensemble_members"));
+  }
   if (!(q.max_step > 0.0) || !std::isfinite(q.max_step)) {
     return absl::InvalidArgumentError(absl::StrCat("max_step must be finite and > 0, got ", q.max_step));
   }
@@ -90,7 +97,9 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   // Snapshots are never trained, so inference mode (no autograd bookkeeping at
   // all, faster than no-grad) is safe here.
   c10::InferenceMode inference;
-  const solvers::HybridModel& model = *snapshot.model;
+  const std::shared_ptr<const solvers::HybridModel> forecaster =
+      snapshot.WithMembers(q.ensemble_size == 0 ? snapshot.model->members() : q.ensemble_size);
+  const solvers::HybridModel& model = *forecaster;
   const int64_t dim = model.state_dim();
   const bool single = q.initial_state.shape.size() == 1;
   const int64_t batch = single ? 1 : q.initial_state.shape[0];
@@ -115,6 +124,7 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   PredictAnswer answer;
   answer.model = config.name();
   answer.version = snapshot.version;
+  answer.ensemble_size = model.members();
   answer.times = q.times;
   answer.mean = shaped(summary.mean);
   answer.std = shaped(summary.std);

@@ -7,7 +7,7 @@
 // head, as the Gaussian mixture of the members with the head's σ(x) at each
 // forecast state, intervals being the mixture's exact quantiles.
 // Errors: INVALID_ARGUMENT naming the field (initial_state, max_step,
-// interval_levels, times); OUT_OF_RANGE for batch, output-time or step-count
+// interval_levels, times); OUT_OF_RANGE for batch, output-time, step-count or ensemble-size
 // limits; FAILED_PRECONDITION when the forecast diverges. Thread-safe.
 #pragma once
 

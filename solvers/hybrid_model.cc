@@ -290,20 +290,25 @@ std::vector<at::Tensor> HybridModel::PhiParameters() const {
   return phi;
 }
 
-std::shared_ptr<HybridModel> HybridModel::Clone() const {
-  HybridModelSpec spec = spec_;
-  if (black_box_ != nullptr) spec.black_box_step = black_box_->shared_step();
-  std::shared_ptr<HybridModel> copy = Create(spec).value();  // spec_ was valid at Create.
-  copy->CopyParametersFrom(*this);
-  return copy;
-}
+std::shared_ptr<HybridModel> HybridModel::Clone() const { return FirstMembers(members()); }
 
-void HybridModel::CopyParametersFrom(const HybridModel& other) {
+std::shared_ptr<HybridModel> HybridModel::FirstMembers(int64_t count) const {
+  TORCH_CHECK(count >= 1 && count <= members(), "FirstMembers: count ", count, " outside [1, ", members(), "]");
+  HybridModelSpec spec = spec_;
+  spec.physics_options.members = count;
+  if (black_box_ != nullptr) spec.black_box_step = black_box_->shared_step();
+  std::shared_ptr<HybridModel> copy = Create(spec).value();  // spec_ was valid at Create, and so is a smaller M.
+  // Member-batched tensors keep each member's entries in one leading block
+  // ([M, …] for θ, α and MLP layers, [M·C, …] for grouped convolutions), so
+  // the first `count` members are the leading rows of the copy's own size.
   at::NoGradGuard no_grad;
-  const auto source = other.named_parameters(/*recurse=*/true);
-  for (auto& item : named_parameters(/*recurse=*/true)) {
-    item.value().copy_(source[item.key()]);
+  const auto source = named_parameters(/*recurse=*/true);
+  for (auto& item : copy->named_parameters(/*recurse=*/true)) {
+    at::Tensor& to = item.value();
+    const at::Tensor& from = source[item.key()];
+    to.copy_(from.dim() > 0 && from.size(0) != to.size(0) ? from.narrow(0, 0, to.size(0)) : from);
   }
+  return copy;
 }
 
 }  // namespace hybrid::solvers

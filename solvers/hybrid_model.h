@@ -114,8 +114,11 @@ class HybridModel : public torch::nn::Module, public VectorField {
   std::vector<at::Tensor> PhiParameters() const;
 
   std::shared_ptr<HybridModel> Clone() const;
-  // Copies every parameter value from `other`, built from the same spec.
-  void CopyParametersFrom(const HybridModel& other);
+  // A deep copy of members [0, count) only: member m of the copy is member m of
+  // this model (every member-batched tensor is sliced along its member blocks).
+  // Members are exchangeable, so this is an ensemble of `count` for a cheaper
+  // forecast. Precondition: 1 ≤ count ≤ members() (TORCH_CHECK).
+  std::shared_ptr<HybridModel> FirstMembers(int64_t count) const;
 
  private:
   HybridModel(HybridModelSpec spec, std::shared_ptr<ScientificModel> physics);

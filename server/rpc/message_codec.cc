@@ -54,6 +54,11 @@ absl::StatusOr<PredictQuery> DecodePredictRequest(const v1::PredictRequest& requ
   }
   q.max_step = request.max_step() == 0.0 ? 0.01 : request.max_step();
   q.levels.assign(request.interval_levels().begin(), request.interval_levels().end());
+  if (request.ensemble_size() < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ensemble_size must be >= 0 (0: all members), got ", request.ensemble_size()));
+  }
+  q.ensemble_size = request.ensemble_size();
   return q;
 }
 
@@ -61,6 +66,7 @@ v1::PredictResponse EncodePredictAnswer(const PredictAnswer& a) {
   v1::PredictResponse r;
   r.set_model(a.model);
   r.set_model_version(a.version);
+  r.set_ensemble_size(static_cast<int32_t>(a.ensemble_size));
   r.mutable_times()->Add(a.times.begin(), a.times.end());
   *r.mutable_mean() = EncodeTensor(a.mean);
   *r.mutable_std() = EncodeTensor(a.std);

@@ -112,13 +112,49 @@ TEST(ConvClosure, IsTranslationEquivariantOnThePeriodicGridAndPerMember) {
   const at::Tensor g = model->Correction(x);
   // Shifting the field by (3, 5) cells, across the boundary, shifts g the same way.
   const at::Tensor shifted = at::roll(field(x), {3, 5}, {3, 4}).reshape({2, 3, 128});
-  EXPECT_TRUE(at::allclose(model->Correction(shifted), at::roll(field(g), {3, 5}, {3, 4}).reshape({2, 3, 128}),
-                           1e-12, 1e-12));
+  EXPECT_TRUE(
+      at::allclose(model->Correction(shifted), at::roll(field(g), {3, 5}, {3, 4}).reshape({2, 3, 128}), 1e-12, 1e-12));
   // Member 1's input does not reach member 0's output; the members differ.
   at::Tensor other = x.clone();
   other[1].add_(1.0);
   EXPECT_TRUE(model->Correction(other)[0].equal(g[0]));
   EXPECT_FALSE(at::allclose(g[0], model->Correction(x.flip(0))[1]));
+}
+
+// A smaller ensemble for Predict: member m of FirstMembers(k) must be member m
+// of the full model in every part (θ, α, MLP and head, grouped convolutions).
+TEST(FirstMembers, IsTheLeadingSliceOfTheEnsemble) {
+  HybridModelSpec lorenz = LorenzSpec(Composition::kParallel);
+  lorenz.physics_options.members = 4;
+  lorenz.noise_hidden = {4};
+  HybridModelSpec field;
+  field.physics = "fitzhugh_nagumo";
+  field.physics_options.members = 3;
+  field.physics_options.structure = {{"grid", 4}};
+  field.physics_options.trainable = {"a", "k"};
+  field.physics_options.member_jitter = 0.2;
+  field.network = NetworkKind::kConv;
+  field.hidden = {3};
+  field.output_scale = 1.0;
+  for (const HybridModelSpec& spec : {lorenz, field}) {
+    const auto model = HybridModel::Create(spec).value();
+    const int64_t m = model->members(), d = model->state_dim();
+    at::Generator gen = at::detail::createCPUGenerator(9);
+    const at::Tensor x = at::randn({m, 3, d}, gen, at::kDouble);
+    const at::Tensor full = model->Evaluate(0.0, x);
+    for (int64_t k = 1; k <= m; ++k) {
+      const auto part = model->FirstMembers(k);
+      EXPECT_EQ(part->members(), k);
+      EXPECT_TRUE(at::equal(part->Evaluate(0.0, x.narrow(0, 0, k)), full.narrow(0, 0, k))) << spec.physics << k;
+    }
+    // Different members really differ, so the slice is not trivially right.
+    EXPECT_FALSE(at::allclose(full[0], model->Evaluate(0.0, x.flip(0))[m - 1]));
+    if (model->has_noise_head()) {
+      EXPECT_TRUE(
+          at::equal(model->FirstMembers(2)->LogVariance(x.narrow(0, 0, 2)), model->LogVariance(x).narrow(0, 0, 2)));
+      EXPECT_TRUE(at::equal(model->FirstMembers(3)->Alpha(), model->Alpha().narrow(0, 0, 3)));
+    }
+  }
 }
 
 class ObjectiveGradient : public ::testing::TestWithParam<Composition> {};
