@@ -48,30 +48,62 @@ std::unique_ptr<grpc::ClientContext> HybridClient::NewContext(absl::Duration tim
   return context;
 }
 
-absl::StatusOr<v1::ListModelsResponse> HybridClient::ListModels() {
-  v1::ListModelsResponse response;
+template <typename Request, typename Response, typename Method>
+absl::StatusOr<Response> HybridClient::Call(Method method, const Request& request) {
+  Response response;
   auto context = NewContext(options_.timeout);
-  grpc::Status s = stub_->ListModels(context.get(), v1::ListModelsRequest(), &response);
+  grpc::Status s = (stub_.get()->*method)(context.get(), request, &response);
   if (!s.ok()) return FromGrpc(s);
   return response;
+}
+
+absl::StatusOr<v1::ListModelsResponse> HybridClient::ListModels() {
+  return Call<v1::ListModelsRequest, v1::ListModelsResponse>(&v1::HybridService::Stub::ListModels,
+                                                             v1::ListModelsRequest());
 }
 
 absl::StatusOr<v1::GetModelResponse> HybridClient::GetModel(const std::string& model) {
   v1::GetModelRequest request;
   request.set_model(model);
-  v1::GetModelResponse response;
-  auto context = NewContext(options_.timeout);
-  grpc::Status s = stub_->GetModel(context.get(), request, &response);
-  if (!s.ok()) return FromGrpc(s);
-  return response;
+  return Call<v1::GetModelRequest, v1::GetModelResponse>(&v1::HybridService::Stub::GetModel, request);
 }
 
 absl::StatusOr<v1::PredictResponse> HybridClient::Predict(const v1::PredictRequest& request) {
-  v1::PredictResponse response;
-  auto context = NewContext(options_.timeout);
-  grpc::Status s = stub_->Predict(context.get(), request, &response);
-  if (!s.ok()) return FromGrpc(s);
-  return response;
+  return Call<v1::PredictRequest, v1::PredictResponse>(&v1::HybridService::Stub::Predict, request);
+}
+
+absl::StatusOr<uint64_t> HybridClient::LoadModel(const std::string& model) {
+  v1::LoadModelRequest request;
+  request.set_model(model);
+  absl::StatusOr<v1::LoadModelResponse> r =
+      Call<v1::LoadModelRequest, v1::LoadModelResponse>(&v1::HybridService::Stub::LoadModel, request);
+  if (!r.ok()) return r.status();
+  return r->version();
+}
+
+absl::Status HybridClient::UnloadModel(const std::string& model) {
+  v1::UnloadModelRequest request;
+  request.set_model(model);
+  return Call<v1::UnloadModelRequest, v1::UnloadModelResponse>(&v1::HybridService::Stub::UnloadModel, request).status();
+}
+
+absl::StatusOr<uint64_t> HybridClient::SaveCheckpoint(const std::string& model) {
+  v1::SaveCheckpointRequest request;
+  request.set_model(model);
+  absl::StatusOr<v1::SaveCheckpointResponse> r =
+      Call<v1::SaveCheckpointRequest, v1::SaveCheckpointResponse>(&v1::HybridService::Stub::SaveCheckpoint, request);
+  if (!r.ok()) return r.status();
+  return r->version();
+}
+
+absl::StatusOr<uint64_t> HybridClient::Rollback(const std::string& model, uint64_t version) {
+  v1::RollbackRequest request;
+  request.set_model(model);
+  request.set_version(version);
+  absl::StatusOr<v1::RollbackResponse> r =
+      Call<v1::RollbackRequest, v1::RollbackResponse>(&v1::HybridService::Stub::Rollback, request);
+  if (!r.ok()) return r.status();
+  return r->version();
 }
 
 absl::StatusOr<bool> HybridClient::IsServing() {

@@ -10,6 +10,7 @@
 // Thread-safe for unary calls; a CalibrateStream belongs to one thread.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -51,6 +52,11 @@ class HybridClient {
   absl::StatusOr<v1::ListModelsResponse> ListModels();
   absl::StatusOr<v1::GetModelResponse> GetModel(const std::string& model);
   absl::StatusOr<v1::PredictResponse> Predict(const v1::PredictRequest& request);
+  // Repository control; each answers the model's version where the RPC gives one.
+  absl::StatusOr<uint64_t> LoadModel(const std::string& model);
+  absl::Status UnloadModel(const std::string& model);
+  absl::StatusOr<uint64_t> SaveCheckpoint(const std::string& model);
+  absl::StatusOr<uint64_t> Rollback(const std::string& model, uint64_t version);
   // SERVING / NOT_SERVING of the whole server (grpc.health.v1).
   absl::StatusOr<bool> IsServing();
   std::unique_ptr<CalibrateStream> OpenCalibrate(absl::Duration deadline);
@@ -58,6 +64,9 @@ class HybridClient {
  private:
   HybridClient(std::shared_ptr<grpc::Channel> channel, ClientOptions options);
   std::unique_ptr<grpc::ClientContext> NewContext(absl::Duration timeout) const;
+  // Runs one unary call of stub_ under the unary timeout.
+  template <typename Request, typename Response, typename Method>
+  absl::StatusOr<Response> Call(Method method, const Request& request);
 
   std::shared_ptr<grpc::Channel> channel_;
   ClientOptions options_;

@@ -1,8 +1,10 @@
 // hybridctl: command-line client of hybridserve.
 //
-//   hybridctl models
+//   hybridctl models                      (every model of the repository, with its state)
 //   hybridctl get lorenz63
-//   hybridctl predict lorenz63 --state=1,1,20 --horizon=1 --step=0.1 --levels=0.5,0.9
+//   hybridctl predict lorenz63 --state=1,1,20 --horizon=1 --step=0.1 --levels=0.5,0.9 [--ensemble_size=2]
+//   hybridctl load lorenz96 | unload lorenz96 | checkpoint lorenz63
+//   hybridctl rollback lorenz63 --version=12   (a version of `get`'s checkpoint list)
 //   hybridctl calibrate lorenz63 --synthetic=lorenz63 [--observations=3000 --noise=0.05]
 //   hybridctl calibrate lorenz63 --from=run.csv --window_steps=10
 //   hybridctl generate --out=run.csv --samples=20000 --noise=0.05
@@ -22,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "client/calibrate_session.h"
 #include "client/hybrid_client.h"
 #include "client/observation_windows.h"
@@ -32,6 +35,8 @@ ABSL_FLAG(std::string, state, "", "predict: initial state, comma-separated");
 ABSL_FLAG(double, horizon, 1.0, "predict: forecast horizon");
 ABSL_FLAG(double, step, 0.1, "predict: output spacing");
 ABSL_FLAG(std::string, levels, "0.9", "predict: interval levels, comma-separated");
+ABSL_FLAG(int, ensemble_size, 0, "predict: members to forecast with (0: all of the model's)");
+ABSL_FLAG(uint64_t, version, 0, "rollback: checkpointed version to serve again");
 ABSL_FLAG(std::string, synthetic, "", "calibrate: 'lorenz63' to stream simulated observations");
 ABSL_FLAG(std::string, from, "", "calibrate: CSV file t,x1,...,xD to stream");
 ABSL_FLAG(int64_t, observations, 3000, "calibrate --synthetic: observations to send");
@@ -71,12 +76,18 @@ absl::StatusOr<std::vector<double>> ParseList(const std::string& text, const cha
 
 double At(const v1::Tensor& t, size_t i) { return t.f64(static_cast<int>(i)); }
 
+// "READY", "FAILED", …: the enum's name without its prefix.
+std::string StateName(v1::ModelState state) {
+  return std::string(absl::StripPrefix(v1::ModelState_Name(state), "MODEL_STATE_"));
+}
+
 int Models(HybridClient& client) {
   absl::StatusOr<v1::ListModelsResponse> r = client.ListModels();
   if (!r.ok()) return Fail(r.status());
   for (const v1::ModelSummary& m : r->models()) {
-    std::printf("%-20s version %-8llu %s\n", m.name().c_str(), static_cast<unsigned long long>(m.version()),
-                m.description().c_str());
+    std::printf("%-20s %-10s version %-8llu %s\n", m.name().c_str(), StateName(m.state()).c_str(),
+                static_cast<unsigned long long>(m.version()),
+                m.state() == v1::MODEL_STATE_FAILED ? m.reason().c_str() : m.description().c_str());
   }
   return 0;
 }
@@ -84,9 +95,17 @@ int Models(HybridClient& client) {
 int Get(HybridClient& client, const std::string& model) {
   absl::StatusOr<v1::GetModelResponse> r = client.GetModel(model);
   if (!r.ok()) return Fail(r.status());
-  std::printf("model %s  version %llu  observations accepted %llu\n", model.c_str(),
+  std::printf("model %s  %s  version %llu  observations accepted %llu\n", model.c_str(), StateName(r->state()).c_str(),
               static_cast<unsigned long long>(r->version()),
               static_cast<unsigned long long>(r->observations_accepted()));
+  const v1::DurabilityStatus& d = r->durability();
+  if (d.enabled()) {
+    std::printf("  write-ahead log: last record %llu, %lld bytes; checkpoints (rollback targets): %s\n",
+                static_cast<unsigned long long>(d.last_logged()), static_cast<long long>(d.wal_bytes()),
+                d.checkpoint_versions().empty() ? "none yet" : absl::StrJoin(d.checkpoint_versions(), ", ").c_str());
+  } else {
+    std::printf("  durability disabled: calibration is lost on restart\n");
+  }
   for (const v1::ParameterEstimate& p : r->parameters()) {
     std::printf("  %-8s = %.6g ± %.2g%s\n", p.name().c_str(), p.value(), p.std(), p.trainable() ? "  (trained)" : "");
   }
@@ -106,6 +125,7 @@ absl::StatusOr<v1::PredictResponse> Forecast(HybridClient& client, const std::st
   request.mutable_horizon()->set_horizon(horizon);
   request.mutable_horizon()->set_step(step);
   request.mutable_interval_levels()->Add(levels.begin(), levels.end());
+  request.set_ensemble_size(absl::GetFlag(FLAGS_ensemble_size));
   return client.Predict(request);
 }
 
@@ -118,7 +138,8 @@ int Predict(HybridClient& client, const std::string& model) {
       Forecast(client, model, *state, absl::GetFlag(FLAGS_horizon), absl::GetFlag(FLAGS_step), *levels);
   if (!r.ok()) return Fail(r.status());
   const size_t dim = state->size();
-  std::printf("model %s version %llu\n", r->model().c_str(), static_cast<unsigned long long>(r->model_version()));
+  std::printf("model %s version %llu, %d members\n", r->model().c_str(),
+              static_cast<unsigned long long>(r->model_version()), r->ensemble_size());
   for (int t = 0; t < r->times_size(); ++t) {
     std::printf("t=%-7.4g", r->times(t));
     for (size_t d = 0; d < dim; ++d) {
@@ -251,6 +272,31 @@ int Generate() {
   return 0;
 }
 
+// load / unload / checkpoint / rollback: one line saying what the server did.
+int Control(HybridClient& client, const std::string& command, const std::string& model) {
+  if (command == "unload") {
+    if (absl::Status s = client.UnloadModel(model); !s.ok()) return Fail(s);
+    std::printf("%s unloaded (checkpointed)\n", model.c_str());
+    return 0;
+  }
+  absl::StatusOr<uint64_t> version;
+  if (command == "load") {
+    version = client.LoadModel(model);
+  } else if (command == "checkpoint") {
+    version = client.SaveCheckpoint(model);
+  } else {
+    if (absl::GetFlag(FLAGS_version) == 0) {
+      std::fprintf(stderr, "hybridctl rollback: --version is missing (see `hybridctl get %s`)\n", model.c_str());
+      return 2;
+    }
+    version = client.Rollback(model, absl::GetFlag(FLAGS_version));
+  }
+  if (!version.ok()) return Fail(version.status());
+  const char* what = command == "load" ? "loaded at" : command == "checkpoint" ? "checkpointed at" : "now serving";
+  std::printf("%s %s version %llu\n", model.c_str(), what, static_cast<unsigned long long>(*version));
+  return 0;
+}
+
 int Health(HybridClient& client) {
   absl::StatusOr<bool> serving = client.IsServing();
   if (!serving.ok()) return Fail(serving.status());
@@ -262,7 +308,8 @@ int Health(HybridClient& client) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "hybridctl COMMAND [MODEL] [flags]; commands: models, get, predict, calibrate, generate, health");
+      "hybridctl COMMAND [MODEL] [flags]; commands: models, get, predict, calibrate, load, unload, checkpoint, "
+      "rollback, generate, health");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) {
     std::fprintf(stderr, "usage: %s\n", absl::ProgramUsageMessage().data());
@@ -278,13 +325,15 @@ int main(int argc, char** argv) {
   if (!client.ok()) return Fail(client.status());
   if (command == "models") return Models(**client);
   if (command == "health") return Health(**client);
-  if (args.size() < 3 && (command == "get" || command == "predict" || command == "calibrate")) {
+  const bool control = command == "load" || command == "unload" || command == "checkpoint" || command == "rollback";
+  if (args.size() < 3 && (control || command == "get" || command == "predict" || command == "calibrate")) {
     std::fprintf(stderr, "hybridctl %s: MODEL is missing\n", command.c_str());
     return 2;
   }
   if (command == "get") return Get(**client, args[2]);
   if (command == "predict") return Predict(**client, args[2]);
   if (command == "calibrate") return Calibrate(**client, args[2]);
+  if (control) return Control(**client, command, args[2]);
   std::fprintf(stderr, "hybridctl: unknown command '%s'\n", command.c_str());
   return 2;
 }

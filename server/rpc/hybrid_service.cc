@@ -72,11 +72,12 @@ grpc::ServerUnaryReactor* HybridServiceImpl::Predict(grpc::CallbackServerContext
   const bool scheduled = pool_->TrySchedule(
       [this, context, reactor, response, started, model = *model, query = *std::move(query)]() mutable {
         // Checked between solver steps: the client gave up or the deadline passed.
+        // The deadline first: gRPC also marks a call whose deadline passed as cancelled.
         query.interrupt = [context]() -> absl::Status {
-          if (context->IsCancelled()) return absl::CancelledError("the client cancelled the forecast");
           if (std::chrono::system_clock::now() > context->deadline()) {
             return absl::DeadlineExceededError("deadline passed during the forecast");
           }
+          if (context->IsCancelled()) return absl::CancelledError("the client cancelled the forecast");
           return absl::OkStatus();
         };
         absl::Status waited = query.interrupt();

@@ -1,11 +1,16 @@
 // Bad input over the wire: every malformed Predict or Calibrate request gets
 // the right code and a message naming the field, Calibrate streams stay open
 // after rejections, and no rejected request changes the model.
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 #include <functional>
+#include <thread>
 
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "tests/e2e/test_server.h"
 #include "tests/test_tensors.h"
 
@@ -87,7 +92,55 @@ TEST_F(BadInput, PredictErrorsNameTheField) {
   ExpectPredictError(r, absl::StatusCode::kOutOfRange, "RK4 steps");
   r.mutable_horizon()->set_step(0.5);  // 20000 outputs: above the model's limit.
   ExpectPredictError(r, absl::StatusCode::kOutOfRange, "output times");
+  r = GoodPredict();
+  r.set_ensemble_size(1000);  // The test model has far fewer members.
+  ExpectPredictError(r, absl::StatusCode::kOutOfRange, "ensemble_size");
+  r.set_ensemble_size(-2);
+  ExpectPredictError(r, absl::StatusCode::kInvalidArgument, "ensemble_size");
   ExpectPredictError(v1::PredictRequest(), absl::StatusCode::kInvalidArgument, "model");
+}
+
+// A forecast of ~100 000 RK4 steps (seconds of work) ended by its deadline or
+// by the client's cancel: the server itself stops between solver steps and
+// records DEADLINE_EXCEEDED / CANCELLED (had it finished the forecast, its
+// request counter would say OK), then serves the next request.
+TEST_F(BadInput, PredictStopsBetweenSolverStepsAtTheDeadlineOrACancel) {
+  std::unique_ptr<v1::HybridService::Stub> stub = v1::HybridService::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(t_.server->grpc_port()), grpc::InsecureChannelCredentials()));
+  v1::PredictRequest r = GoodPredict();
+  r.mutable_horizon()->set_horizon(1.0);
+  r.mutable_horizon()->set_step(1.0);
+  r.set_max_step(1.0001e-5);  // 99 990 steps: just inside the model's max_total_steps.
+  v1::PredictResponse response;
+  {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::milliseconds(300));
+    EXPECT_EQ(stub->Predict(&context, r, &response).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+  }
+  {
+    grpc::ClientContext context;
+    std::thread canceller([&context] {
+      absl::SleepFor(absl::Milliseconds(300));
+      context.TryCancel();
+    });
+    EXPECT_EQ(stub->Predict(&context, r, &response).error_code(), grpc::StatusCode::CANCELLED);
+    canceller.join();
+  }
+  auto count = [&](const std::string& text, const char* code) {
+    return MetricValue(text,
+                       absl::StrCat("hybrid_requests_total{code=\"", code, "\",model=\"lorenz63\",rpc=\"Predict\"}"))
+        .value_or(0.0);
+  };
+  std::string text;
+  for (int i = 0; i < 100; ++i) {  // The server answers on its own schedule; the client has already gone.
+    text = ScrapeMetrics(t_.server->metrics_port());
+    if (count(text, "DEADLINE_EXCEEDED") + count(text, "CANCELLED") + count(text, "OK") >= 2) break;
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  EXPECT_EQ(count(text, "DEADLINE_EXCEEDED"), 1.0) << text;
+  EXPECT_EQ(count(text, "CANCELLED"), 1.0) << text;
+  EXPECT_EQ(count(text, "OK"), 0.0) << text;
+  EXPECT_TRUE(t_.client->Predict(GoodPredict()).ok());
 }
 
 TEST_F(BadInput, CalibrateRejectsInStreamAndLeavesTheModelUnchanged) {

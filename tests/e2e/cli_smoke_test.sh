@@ -23,10 +23,12 @@ source "$work/ports"
 target="127.0.0.1:$grpc_port"
 
 "$ctl" --target="$target" health | grep -qx SERVING || fail "health"
-"$ctl" --target="$target" models | grep -q '^lorenz63 ' || fail "models"
+"$ctl" --target="$target" models | grep -q '^lorenz63 *READY ' || fail "models"
 "$ctl" --target="$target" get lorenz63 | grep -q 'rho' || fail "get"
 "$ctl" --target="$target" predict lorenz63 --state=1,1,20 --horizon=0.3 --step=0.1 --levels=0.5,0.9 \
   | grep -q '^t=0.3 .*\[90%' || fail "predict"
+"$ctl" --target="$target" predict lorenz63 --state=1,1,20 --horizon=0.2 --ensemble_size=2 \
+  | grep -q 'version 0, 2 members' || fail "predict with 2 members"
 
 set +e
 "$ctl" --target="$target" get no_such_model 2>"$work/err"; rc=$?
@@ -54,6 +56,23 @@ grep -q '"predict_over_baseline_p50"' "$work/load.json" || fail "hybridload outp
 curl -sf "http://127.0.0.1:$metrics_port/metrics" >"$work/metrics.txt" || fail "scrape"
 grep -q '^hybrid_model_version{model="lorenz63"} 160$' "$work/metrics.txt" || fail "version metric"
 grep -q '^hybrid_parameter_value{model="lorenz63",param="rho"} 2[78]\.' "$work/metrics.txt" || fail "rho metric"
+
+# Repository control: checkpoint, roll back to the first checkpoint (served as
+# a new version), unload and load a model.
+"$ctl" --target="$target" checkpoint lorenz63 | grep -qx 'lorenz63 checkpointed at version 160' || fail "checkpoint"
+first=$("$ctl" --target="$target" get lorenz63 | sed -n 's/.*rollback targets): \([0-9]*\),.*/\1/p')
+[[ -n "$first" && "$first" -lt 160 ]] || fail "checkpoint list: '$first'"
+"$ctl" --target="$target" rollback lorenz63 --version="$first" | grep -qx 'lorenz63 now serving version 161' \
+  || fail "rollback"
+"$ctl" --target="$target" unload lorenz96 | grep -qx 'lorenz96 unloaded (checkpointed)' || fail "unload"
+"$ctl" --target="$target" models | grep -q '^lorenz96 *UNLOADED ' || fail "unloaded state"
+set +e
+"$ctl" --target="$target" predict lorenz96 --state=1 2>"$work/err"; rc=$?
+"$ctl" --target="$target" rollback lorenz63 2>/dev/null; rc_usage=$?
+set -e
+[[ $rc -eq 1 ]] && grep -q UNAVAILABLE "$work/err" || fail "predict on an unloaded model: rc=$rc"
+[[ $rc_usage -eq 2 ]] || fail "rollback without --version: rc=$rc_usage"
+"$ctl" --target="$target" load lorenz96 | grep -q '^lorenz96 loaded at version ' || fail "load"
 
 kill -TERM "$server_pid"
 set +e

@@ -121,6 +121,28 @@ TEST(ServedModel, PredictValidatesAgainstTheModel) {
     EXPECT_LT(a->intervals[1].lower.values[i], a->intervals[0].lower.values[i]);
     EXPECT_GT(a->intervals[1].upper.values[i], a->intervals[0].upper.values[i]);
   }
+  EXPECT_EQ(a->ensemble_size, 2);
+  // A smaller ensemble: all members (2) is the default forecast bit for bit,
+  // one member has no spread (std is the residual noise alone, the same at
+  // every time) and another mean; more members than the config's is OUT_OF_RANGE.
+  q.ensemble_size = 2;
+  EXPECT_EQ(model->Predict(q)->mean.values, a->mean.values);
+  q.ensemble_size = 1;
+  absl::StatusOr<PredictAnswer> one = model->Predict(q);
+  ASSERT_TRUE(one.ok()) << one.status();
+  EXPECT_EQ(one->ensemble_size, 1);
+  EXPECT_NE(one->mean.values, a->mean.values);
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(one->std.values[i], one->std.values[3 + i]);
+    EXPECT_LT(one->std.values[3 + i], a->std.values[3 + i]);
+  }
+  for (int64_t bad : {3, -1}) {
+    q.ensemble_size = bad;
+    absl::Status s = model->Predict(q).status();
+    EXPECT_EQ(s.code(), bad > 0 ? absl::StatusCode::kOutOfRange : absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(s.message().find("ensemble_size"), absl::string_view::npos) << s;
+  }
+  q.ensemble_size = 0;
   q.times = {0.5, 1.01};
   EXPECT_EQ(model->Predict(q).status().code(), absl::StatusCode::kOutOfRange);
   q.times = {0.5, 1.0};
@@ -170,6 +192,37 @@ TEST(ServedModel, FullQueueIsResourceExhaustedAndCounted) {
   model.reset();  // Answers what was queued, then stops.
   EXPECT_EQ(answered.load(), 3 - exhausted);
   EXPECT_EQ(metrics.ForModel("l63", 0.9).rejected->Value(), exhausted);
+}
+
+// Observations still queued when their stream goes away are answered CANCELLED
+// and never applied; the one already running finishes.
+TEST(ServedModel, QueuedObservationsOfACancelledStreamAreDropped) {
+  Metrics metrics;
+  std::unique_ptr<ServedModel> model = ServedModel::Create(Config(), &metrics).value();
+  std::atomic<bool> gone{false};
+  std::atomic<int> asked{0};
+  std::promise<void> taken;  // The worker asks `cancelled` first thing when it takes an observation.
+  Observation heavy = Window({64, 3}, 1e-3, 500);  // Busy long after the next two are queued.
+  heavy.cancelled = [&] {
+    if (asked++ == 0) taken.set_value();
+    return gone.load();
+  };
+  std::vector<std::promise<ObservationOutcome>> done(3);
+  for (int i = 0; i < 3; ++i) {
+    if (i == 1) taken.get_future().wait();
+    heavy.sequence = i + 1;
+    ASSERT_TRUE(model->Submit(heavy, [&done, i](ObservationOutcome o) { done[i].set_value(o); }).ok());
+  }
+  gone = true;
+  const ObservationOutcome first = done[0].get_future().get();
+  EXPECT_TRUE(first.status.ok()) << first.status;
+  for (int i = 1; i < 3; ++i) {
+    const ObservationOutcome dropped = done[i].get_future().get();
+    EXPECT_EQ(dropped.status.code(), absl::StatusCode::kCancelled) << dropped.status;
+    EXPECT_EQ(dropped.sequence, static_cast<uint64_t>(i + 1));
+  }
+  EXPECT_EQ(model->Info().observations_accepted, 1u);
+  EXPECT_EQ(model->Info().version, first.version);
 }
 
 }  // namespace
