@@ -14,6 +14,13 @@ absl::Status FromGrpc(const grpc::Status& s) {
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
 }
 
+// The version a control RPC answers with.
+template <typename Response>
+absl::StatusOr<uint64_t> VersionOf(const absl::StatusOr<Response>& response) {
+  if (!response.ok()) return response.status();
+  return response->version();
+}
+
 }  // namespace
 
 CalibrateStream::~CalibrateStream() {
@@ -75,10 +82,7 @@ absl::StatusOr<v1::PredictResponse> HybridClient::Predict(const v1::PredictReque
 absl::StatusOr<uint64_t> HybridClient::LoadModel(const std::string& model) {
   v1::LoadModelRequest request;
   request.set_model(model);
-  absl::StatusOr<v1::LoadModelResponse> r =
-      Call<v1::LoadModelRequest, v1::LoadModelResponse>(&v1::HybridService::Stub::LoadModel, request);
-  if (!r.ok()) return r.status();
-  return r->version();
+  return VersionOf(Call<v1::LoadModelRequest, v1::LoadModelResponse>(&v1::HybridService::Stub::LoadModel, request));
 }
 
 absl::Status HybridClient::UnloadModel(const std::string& model) {
@@ -90,20 +94,15 @@ absl::Status HybridClient::UnloadModel(const std::string& model) {
 absl::StatusOr<uint64_t> HybridClient::SaveCheckpoint(const std::string& model) {
   v1::SaveCheckpointRequest request;
   request.set_model(model);
-  absl::StatusOr<v1::SaveCheckpointResponse> r =
-      Call<v1::SaveCheckpointRequest, v1::SaveCheckpointResponse>(&v1::HybridService::Stub::SaveCheckpoint, request);
-  if (!r.ok()) return r.status();
-  return r->version();
+  return VersionOf(
+      Call<v1::SaveCheckpointRequest, v1::SaveCheckpointResponse>(&v1::HybridService::Stub::SaveCheckpoint, request));
 }
 
 absl::StatusOr<uint64_t> HybridClient::Rollback(const std::string& model, uint64_t version) {
   v1::RollbackRequest request;
   request.set_model(model);
   request.set_version(version);
-  absl::StatusOr<v1::RollbackResponse> r =
-      Call<v1::RollbackRequest, v1::RollbackResponse>(&v1::HybridService::Stub::Rollback, request);
-  if (!r.ok()) return r.status();
-  return r->version();
+  return VersionOf(Call<v1::RollbackRequest, v1::RollbackResponse>(&v1::HybridService::Stub::Rollback, request));
 }
 
 absl::StatusOr<bool> HybridClient::IsServing() {
