@@ -134,6 +134,8 @@ ObservationOutcome CalibrationWorker::Process(const Observation& observation) {
     outcome.status = absl::CancelledError("the stream was cancelled before this observation was logged; not applied");
     return outcome;
   }
+  metrics_.last_observation->Set(
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
   if (durability_) {
     if (absl::StatusOr<uint64_t> lsn = durability_->Log(observation); !lsn.ok()) {
       ObservationOutcome outcome;
@@ -216,7 +218,7 @@ void CalibrationWorker::PublishLatest() {
   metrics_.version->Set(static_cast<double>(version_));
   if (coverage_ema_ >= 0.0) metrics_.coverage->Set(coverage_ema_);
   for (const ParameterEstimate& p : latest_->parameters) {
-    options_.metrics->Parameter(options_.model, p.name).Set(p.value);
+    options_.metrics->SetParameter(options_.model, p.name, p.value, p.std);
   }
 }
 

@@ -60,6 +60,9 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Open(const Options
   }
   auto registry = std::unique_ptr<ModelRegistry>(new ModelRegistry(options, metrics));
   const std::vector<std::string> present = registry->ScanRepository();
+  if (metrics != nullptr) {
+    for (const std::string& name : present) metrics->SetModelState(name, ModelStateName(ModelState::kUnloaded));
+  }
   for (const std::string& name : options.load) {
     if (std::find(present.begin(), present.end(), name) == present.end()) {
       return absl::InvalidArgumentError(
@@ -138,7 +141,7 @@ absl::Status ModelRegistry::Load(const std::string& name) {
     if (status.state == ModelState::kLoading || status.state == ModelState::kUnloading) {
       return absl::UnavailableError(absl::StrCat("model '", name, "' is ", ModelStateName(status.state)));
     }
-    status.state = ModelState::kLoading;
+    SetState(status, ModelState::kLoading);
     status.reason.clear();
   }
   // The slow part (building the model, replaying its log) runs unlocked.
@@ -158,13 +161,18 @@ absl::Status ModelRegistry::Load(const std::string& name) {
   absl::MutexLock lock(&mu_);
   ModelStatus& status = models_[name];
   if (!model.ok()) {
-    status.state = ModelState::kFailed;
+    SetState(status, ModelState::kFailed);
     status.reason = std::string(model.status().message());
     return model.status();
   }
-  status.state = ModelState::kReady;
+  SetState(status, ModelState::kReady);
   status.model = *std::move(model);
   return absl::OkStatus();
+}
+
+void ModelRegistry::SetState(ModelStatus& status, ModelState state) {
+  status.state = state;
+  if (metrics_ != nullptr) metrics_->SetModelState(status.name, ModelStateName(state));
 }
 
 absl::Status ModelRegistry::Unload(const std::string& name) {
@@ -177,12 +185,12 @@ absl::Status ModelRegistry::Unload(const std::string& name) {
       return absl::FailedPreconditionError(
           absl::StrCat("model '", name, "' is ", ModelStateName(it->second.state), ", not READY"));
     }
-    it->second.state = ModelState::kUnloading;
+    SetState(it->second, ModelState::kUnloading);
     model = std::move(it->second.model);
   }
   model->Stop();  // Drains its queue and checkpoints; Predicts holding it still finish.
   absl::MutexLock lock(&mu_);
-  models_[name].state = ModelState::kUnloaded;
+  SetState(models_[name], ModelState::kUnloaded);
   return absl::OkStatus();
 }
 

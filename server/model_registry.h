@@ -73,6 +73,8 @@ class ModelRegistry {
   ModelRegistry(Options options, Metrics* metrics);
   std::vector<std::string> ScanRepository() const;
   std::string ModelDir(const std::string& name) const;
+  // Moves `status` (an entry of models_) to `state` and exports it as hybrid_model_state.
+  void SetState(ModelStatus& status, ModelState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const Options options_;
   Metrics* const metrics_;

@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
@@ -83,6 +84,18 @@ absl::Status ValidatePath(const Observation& o, int64_t windows, int64_t state_d
   return absl::OkStatus();
 }
 
+// hybrid_parameter_initial from the model as built (config values, physics
+// defaults or the config's checkpoint), hybrid_parameter_reference from the config.
+void PublishParameterReferences(const v1::ModelConfig& config, const solvers::HybridModel& model, Metrics* metrics) {
+  for (const ParameterEstimate& p : EstimateParameters(model)) {
+    std::optional<double> reference;
+    for (const v1::ParameterConfig& c : config.parameters()) {
+      if (c.name() == p.name && c.has_reference()) reference = c.reference();
+    }
+    metrics->SetParameterReferences(config.name(), p.name, p.value, reference);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::ModelConfig& config, Metrics* metrics,
@@ -106,6 +119,7 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
         solvers::OnlineCalibrator::Create(*model, ToCalibratorOptions(config));
     if (!calibrator.ok()) return calibrator.status();
 
+    PublishParameterReferences(config, **model, metrics);
     std::unique_ptr<ServedModel> served(new ServedModel(config, metrics, (*model)->state_dim()));
     CalibrationWorker::Options options;
     options.model = config.name();
@@ -215,15 +229,23 @@ absl::Status ServedModel::Rollback(uint64_t version, VersionDone done) {
 bool ServedModel::TryOpenStream() {
   int open = open_streams_.load();
   while (open < config_.limits().max_calibrate_streams()) {
-    if (open_streams_.compare_exchange_weak(open, open + 1)) return true;
+    if (open_streams_.compare_exchange_weak(open, open + 1)) {
+      model_metrics().calibrate_streams->Increment();
+      return true;
+    }
   }
   return false;
 }
 
-void ServedModel::CloseStream() { open_streams_.fetch_sub(1); }
+void ServedModel::CloseStream() {
+  open_streams_.fetch_sub(1);
+  model_metrics().calibrate_streams->Decrement();
+}
 
-void ServedModel::CountRejected() {
-  metrics_->ForModel(name(), config_.calibration().coverage_level()).rejected->Increment();
+void ServedModel::CountRejected() { model_metrics().rejected->Increment(); }
+
+ModelMetrics& ServedModel::model_metrics() const {
+  return metrics_->ForModel(name(), config_.calibration().coverage_level());
 }
 
 ModelInfo ServedModel::Info() const {

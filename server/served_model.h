@@ -74,6 +74,7 @@ class ServedModel {
   std::shared_ptr<const ModelSnapshot> Snapshot() const;
   absl::Status ValidateObservation(const Observation& observation) const;
   absl::Status Stopped() const;
+  ModelMetrics& model_metrics() const;
 
   const v1::ModelConfig config_;
   Metrics* const metrics_;

@@ -49,7 +49,7 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
   } catch (const std::exception& e) {
     return absl::UnavailableError(absl::StrCat("metrics_address ", options.metrics_address, ": ", e.what()));
   }
-  server->exposer_->RegisterCollectable(server->metrics_->registry());
+  for (const auto& collectable : server->metrics_->collectables()) server->exposer_->RegisterCollectable(collectable);
   server->metrics_port_ = server->exposer_->GetListeningPorts().at(0);
 
   grpc::EnableDefaultHealthCheckService(true);
