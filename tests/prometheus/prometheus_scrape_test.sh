@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Debian's Prometheus on loopback scrapes a real hybridserve (after a short
 # calibration stream) with the shipped rules: every recording and alert rule
-# evaluates without error on real data, and a recorded series equals what it
-# is computed from in hybridserve's own scrape.
+# evaluates without error on real data, a recorded series equals what it is
+# computed from in hybridserve's own scrape, and every query of the Grafana
+# dashboard runs.
 # Usage: prometheus_scrape_test.sh HYBRIDSERVE HYBRIDCTL SOURCE_DIR
 set -euo pipefail
 server_bin=$1 ctl=$2 src=$3
@@ -24,6 +25,7 @@ fail() {
   --load_models=lorenz63 --grpc_address=127.0.0.1:0 --metrics_address=127.0.0.1:0 \
   --ports_file="$work/ports" >"$work/server.log" 2>&1 &
 pids+=($!)
+disown
 for _ in $(seq 300); do [[ -f "$work/ports" ]] && break; sleep 0.1; done
 [[ -f "$work/ports" ]] || fail "hybridserve did not start"
 source "$work/ports"
@@ -46,6 +48,7 @@ YAML
 prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
   --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
 pids+=($!)
+disown
 api="http://127.0.0.1:$prom_port/api/v1"
 
 # Query until the recorded coverage gap appears (a few scrapes and evaluations).
@@ -91,8 +94,12 @@ for _ in $(seq 20); do
   sleep 0.5
 done
 [[ $healthy == yes ]] || fail "rule health: $(cat "$work/rules.log")"
+# Every query of the Grafana dashboard runs on this Prometheus; its core panels have data.
+$py "$src/tests/grafana/dashboard_check.py" "$src" --prometheus="http://127.0.0.1:$prom_port" \
+  --model=lorenz63 --param=rho >"$work/dashboard.log" 2>&1 || fail "dashboard queries: $(cat "$work/dashboard.log")"
 # The scraped estimate is the one GetModel reports.
 rho=$(query 'hybrid_parameter_value{model="lorenz63",param="rho"}' | value)
 "$ctl" --target="127.0.0.1:$grpc_port" get lorenz63 | grep -q "rho *= $($py -c "print('%.6g' % $rho)")" \
   || fail "Prometheus rho $rho differs from GetModel"
+cat "$work/dashboard.log"
 echo "prometheus scrape test passed: coverage gap $gap, rho $rho"
