@@ -162,6 +162,12 @@ ModelMetrics& Metrics::ForModel(const std::string& model, double coverage_level)
   return it->second;
 }
 
+const ModelMetrics* Metrics::Find(const std::string& model) const {
+  absl::MutexLock lock(&mu_);
+  auto it = models_.find(model);
+  return it == models_.end() ? nullptr : &it->second;
+}
+
 void Metrics::SetParameter(const std::string& model, const std::string& param, double value, double spread) {
   parameter_.Add({{"model", model}, {"param", param}}).Set(value);
   parameter_spread_.Add({{"model", model}, {"param", param}}).Set(spread);

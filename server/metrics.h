@@ -62,6 +62,8 @@ class Metrics {
   // Series of one model; the coverage gauge is labelled with `coverage_level`
   // and hybrid_interval_coverage_target_ratio set to it.
   ModelMetrics& ForModel(const std::string& model, double coverage_level);
+  // The model's series, or null before ForModel created them. Read-only use.
+  const ModelMetrics* Find(const std::string& model) const;
   // hybrid_parameter_value and hybrid_parameter_spread: mean and spread over members.
   void SetParameter(const std::string& model, const std::string& param, double value, double spread);
   // What dashboards draw an estimate against: the value calibration started

@@ -4,12 +4,12 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
-#include <prometheus/exposer.h>
 
 #include <chrono>
 #include <exception>
 
 #include "absl/strings/str_cat.h"
+#include "server/http_endpoint.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/rpc/hybrid_service.h"
@@ -44,13 +44,11 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
   server->service_ = std::make_unique<rpc::HybridServiceImpl>(server->registry_.get(), server->metrics_.get(),
                                                               server->pool_.get(), server->control_.get());
 
-  try {
-    server->exposer_ = std::make_unique<prometheus::Exposer>(options.metrics_address);
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("metrics_address ", options.metrics_address, ": ", e.what()));
-  }
-  for (const auto& collectable : server->metrics_->collectables()) server->exposer_->RegisterCollectable(collectable);
-  server->metrics_port_ = server->exposer_->GetListeningPorts().at(0);
+  absl::StatusOr<std::unique_ptr<HttpEndpoint>> http =
+      HttpEndpoint::Start(options.metrics_address, server->metrics_.get(), server->registry_.get());
+  if (!http.ok()) return http.status();
+  server->http_ = *std::move(http);
+  server->metrics_port_ = server->http_->port();
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -79,8 +77,8 @@ void HybridServer::Shutdown(double grace_seconds) {
   server_->Wait();
   control_.reset();   // Finishes a load or unload in progress.
   pool_.reset();      // Runs queued Predicts (their calls are already finished or cancelled).
+  http_.reset();      // Its handlers read the registry.
   registry_.reset();  // Each model answers what it holds, checkpoints, then stops.
-  exposer_.reset();
 }
 
 }  // namespace hybrid::server

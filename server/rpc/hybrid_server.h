@@ -1,5 +1,6 @@
 // HybridServer: a running hybridserve — model registry, Predict pool, gRPC
-// server (HybridService + grpc.health.v1) and the Prometheus exposer.
+// server (HybridService + grpc.health.v1) and the HTTP port (Prometheus
+// metrics and the status page, server/http_endpoint.h).
 //
 //   HybridServer::Options options;
 //   options.model_repository = "deploy/model_repository";
@@ -21,12 +22,9 @@
 namespace grpc {
 class Server;
 }
-namespace prometheus {
-class Exposer;
-}
-
 namespace hybrid::server {
 
+class HttpEndpoint;
 class Metrics;
 class ModelRegistry;
 class ThreadPool;
@@ -74,7 +72,7 @@ class HybridServer {
   std::unique_ptr<ThreadPool> control_;  // LoadModel / UnloadModel, one at a time.
   std::unique_ptr<rpc::HybridServiceImpl> service_;
   std::unique_ptr<grpc::Server> server_;
-  std::unique_ptr<prometheus::Exposer> exposer_;
+  std::unique_ptr<HttpEndpoint> http_;
   int grpc_port_ = 0;
   int metrics_port_ = 0;
   bool shut_down_ = false;
