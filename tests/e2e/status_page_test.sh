@@ -9,22 +9,8 @@
 set -euo pipefail
 server_bin=$1 ctl=$2 repo=$3 keep=${4:-}
 py=/usr/bin/python3
-work=$(mktemp -d)
-server_pid=""
-cleanup() {
-  [[ -n "$server_pid" ]] && kill -9 "$server_pid" 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; tail -20 "$work/server.log" >&2; exit 1; }
-
-"$server_bin" --model_repository="$repo" --state_dir="$work/state" --grpc_address=127.0.0.1:0 \
-  --metrics_address=127.0.0.1:0 --ports_file="$work/ports" >"$work/server.log" 2>&1 &
-server_pid=$!
-disown
-for _ in $(seq 300); do [[ -f "$work/ports" ]] && break; sleep 0.1; done
-[[ -f "$work/ports" ]] || fail "server did not start"
-source "$work/ports"
+source "$(dirname "$0")/server_helpers.sh"
+start_hybridserve "$server_bin" "$repo"
 "$ctl" --target="127.0.0.1:$grpc_port" calibrate lorenz63 --synthetic=lorenz63 --observations=30 \
   --report_every=0 >/dev/null || fail "calibration"
 "$ctl" --target="127.0.0.1:$grpc_port" get lorenz63 >"$work/get.txt" || fail "get"

@@ -8,27 +8,8 @@
 set -euo pipefail
 server_bin=$1 ctl=$2 src=$3
 py=/usr/bin/python3
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "FAIL: $*" >&2
-  for log in "$work"/*.log; do echo "--- $log:" >&2; tail -20 "$log" >&2; done
-  exit 1
-}
-
-"$server_bin" --model_repository="$src/deploy/model_repository" --state_dir="$work/state" \
-  --load_models=lorenz63 --grpc_address=127.0.0.1:0 --metrics_address=127.0.0.1:0 \
-  --ports_file="$work/ports" >"$work/server.log" 2>&1 &
-pids+=($!)
-disown
-for _ in $(seq 300); do [[ -f "$work/ports" ]] && break; sleep 0.1; done
-[[ -f "$work/ports" ]] || fail "hybridserve did not start"
-source "$work/ports"
+source "$src/tests/e2e/server_helpers.sh"
+start_hybridserve "$server_bin" "$src/deploy/model_repository" --load_models=lorenz63
 "$ctl" --target="127.0.0.1:$grpc_port" calibrate lorenz63 --synthetic=lorenz63 --observations=40 \
   --report_every=0 >"$work/calibrate.log" || fail "calibration stream"
 
@@ -45,10 +26,8 @@ scrape_configs:
     static_configs:
       - targets: ["127.0.0.1:$metrics_port"]
 YAML
-prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
-  --web.listen-address="127.0.0.1:$prom_port" >"$work/prometheus.log" 2>&1 &
-pids+=($!)
-disown
+run_in_background prometheus prometheus --config.file="$work/prometheus.yml" --storage.tsdb.path="$work/tsdb" \
+  --web.listen-address="127.0.0.1:$prom_port"
 api="http://127.0.0.1:$prom_port/api/v1"
 
 # Query until the recorded coverage gap appears (a few scrapes and evaluations).
