@@ -131,4 +131,11 @@ absl::StatusOr<v1::ModelConfig> ParseModelConfig(absl::string_view text, absl::s
   return config;
 }
 
+std::optional<double> ParameterReference(const v1::ModelConfig& config, absl::string_view name) {
+  for (const v1::ParameterConfig& p : config.parameters()) {
+    if (p.name() == name && p.has_reference()) return p.reference();
+  }
+  return std::nullopt;
+}
+
 }  // namespace hybrid::server

@@ -5,6 +5,8 @@
 // Validation errors are INVALID_ARGUMENT and name the config field.
 #pragma once
 
+#include <optional>
+
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "hybrid/v1/model_config.pb.h"
@@ -19,5 +21,8 @@ absl::StatusOr<v1::ModelConfig> ParseModelConfig(absl::string_view text, absl::s
 void ApplyDefaults(v1::ModelConfig& config);
 
 absl::Status ValidateModelConfig(const v1::ModelConfig& config);
+
+// The `reference` value the config gives parameter `name`, if any.
+std::optional<double> ParameterReference(const v1::ModelConfig& config, absl::string_view name);
 
 }  // namespace hybrid::server

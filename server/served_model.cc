@@ -4,12 +4,12 @@
 
 #include <cmath>
 #include <filesystem>
-#include <optional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/calibration_worker.h"
+#include "server/model_config.h"
 #include "server/model_snapshot.h"
 #include "server/model_spec.h"
 #include "server/predict_on_snapshot.h"
@@ -88,11 +88,7 @@ absl::Status ValidatePath(const Observation& o, int64_t windows, int64_t state_d
 // defaults or the config's checkpoint), hybrid_parameter_reference from the config.
 void PublishParameterReferences(const v1::ModelConfig& config, const solvers::HybridModel& model, Metrics* metrics) {
   for (const ParameterEstimate& p : EstimateParameters(model)) {
-    std::optional<double> reference;
-    for (const v1::ParameterConfig& c : config.parameters()) {
-      if (c.name() == p.name && c.has_reference()) reference = c.reference();
-    }
-    metrics->SetParameterReferences(config.name(), p.name, p.value, reference);
+    metrics->SetParameterReferences(config.name(), p.name, p.value, ParameterReference(config, p.name));
   }
 }
 

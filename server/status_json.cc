@@ -1,8 +1,10 @@
 #include "server/status_json.h"
 
 #include <chrono>
+#include <optional>
 
 #include "nlohmann/json.hpp"
+#include "server/model_config.h"
 #include "server/served_model.h"
 
 namespace hybrid::server {
@@ -13,16 +15,13 @@ using nlohmann::json;
 json Parameters(const ModelInfo& info, const v1::ModelConfig& config) {
   json out = json::array();
   for (const ParameterEstimate& p : info.parameters) {
-    json reference = nullptr;
-    for (const v1::ParameterConfig& c : config.parameters()) {
-      if (c.name() == p.name && c.has_reference()) reference = c.reference();
-    }
+    const std::optional<double> reference = ParameterReference(config, p.name);
     out.push_back({{"name", p.name},
                    {"value", p.value},
                    {"std", p.std},
                    {"unit", p.unit},
                    {"trainable", p.trainable},
-                   {"reference", reference}});
+                   {"reference", reference ? json(*reference) : json(nullptr)}});
   }
   return out;
 }
