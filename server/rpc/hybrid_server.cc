@@ -6,7 +6,6 @@
 #include <grpcpp/server_builder.h>
 
 #include <chrono>
-#include <exception>
 
 #include "absl/strings/str_cat.h"
 #include "server/http_endpoint.h"
