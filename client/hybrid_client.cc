@@ -6,6 +6,7 @@
 #include <grpcpp/security/credentials.h>
 
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "server/file_contents.h"
 
 namespace hybrid::client {
 namespace {
@@ -19,6 +20,29 @@ template <typename Response>
 absl::StatusOr<uint64_t> VersionOf(const absl::StatusOr<Response>& response) {
   if (!response.ok()) return response.status();
   return response->version();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> CredentialsFor(const ClientOptions& options) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    return absl::InvalidArgumentError("tls_cert and tls_key must be given together");
+  }
+  if (options.tls_ca_file.empty()) {
+    if (!options.tls_cert_file.empty()) return absl::InvalidArgumentError("tls_cert needs tls_ca (TLS)");
+    return grpc::InsecureChannelCredentials();
+  }
+  grpc::SslCredentialsOptions ssl;
+  absl::StatusOr<std::string> roots = server::ReadFileContents(options.tls_ca_file);
+  if (!roots.ok()) return roots.status();
+  ssl.pem_root_certs = *roots;
+  if (!options.tls_cert_file.empty()) {
+    absl::StatusOr<std::string> cert = server::ReadFileContents(options.tls_cert_file);
+    if (!cert.ok()) return cert.status();
+    absl::StatusOr<std::string> key = server::ReadFileContents(options.tls_key_file);
+    if (!key.ok()) return key.status();
+    ssl.pem_cert_chain = *cert;
+    ssl.pem_private_key = *key;
+  }
+  return grpc::SslCredentials(ssl);
 }
 
 }  // namespace
@@ -42,7 +66,9 @@ absl::StatusOr<std::unique_ptr<HybridClient>> HybridClient::Connect(const Client
   if (options.timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("timeout must be > 0");
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 * 1024 * 1024);
-  auto channel = grpc::CreateCustomChannel(options.target, grpc::InsecureChannelCredentials(), args);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = CredentialsFor(options);
+  if (!credentials.ok()) return credentials.status();
+  auto channel = grpc::CreateCustomChannel(options.target, *credentials, args);
   return std::unique_ptr<HybridClient>(new HybridClient(std::move(channel), options));
 }
 
@@ -52,6 +78,7 @@ HybridClient::HybridClient(std::shared_ptr<grpc::Channel> channel, ClientOptions
 std::unique_ptr<grpc::ClientContext> HybridClient::NewContext(absl::Duration timeout) const {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  if (!options_.token.empty()) context->AddMetadata("authorization", "Bearer " + options_.token);
   return context;
 }
 

@@ -7,6 +7,8 @@
 //   stream->Write(observation); stream->Read(&answer); stream->Finish();
 //
 // gRPC failures come back as absl::Status with the server's code and message.
+// Connect is INVALID_ARGUMENT for inconsistent options and UNAVAILABLE naming
+// a TLS file it cannot read; it does not contact the server.
 // Thread-safe for unary calls; a CalibrateStream belongs to one thread.
 #pragma once
 
@@ -28,6 +30,13 @@ namespace hybrid::client {
 struct ClientOptions {
   std::string target = "127.0.0.1:50051";
   absl::Duration timeout = absl::Seconds(30);  // Per unary call.
+  // TLS when tls_ca_file is set: the server's certificate must chain to it.
+  // With tls_cert_file + tls_key_file the client also presents a certificate (mutual TLS).
+  std::string tls_ca_file;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Sent as "authorization: Bearer <token>" on every call when not empty.
+  std::string token;
 };
 
 class CalibrateStream {

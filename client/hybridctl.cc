@@ -10,6 +10,9 @@
 //   hybridctl generate --out=run.csv --samples=20000 --noise=0.05
 //   hybridctl health
 //
+// Connection flags (client/connection_flags.h): --target, --timeout, --tls_ca,
+// --tls_cert, --tls_key, --token_file (or HYBRIDSERVE_TOKEN).
+//
 // Exit status: 0 on success, 1 on an RPC or input error, 2 on bad usage,
 // 3 when --max_rel_error is given and the final estimate misses it.
 #include <cmath>
@@ -26,11 +29,10 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "client/calibrate_session.h"
+#include "client/connection_flags.h"
 #include "client/hybrid_client.h"
 #include "client/observation_windows.h"
 
-ABSL_FLAG(std::string, target, "127.0.0.1:50051", "hybridserve address");
-ABSL_FLAG(double, timeout, 30.0, "Deadline of each unary call, seconds");
 ABSL_FLAG(std::string, state, "", "predict: initial state, comma-separated");
 ABSL_FLAG(double, horizon, 1.0, "predict: forecast horizon");
 ABSL_FLAG(double, step, 0.1, "predict: output spacing");
@@ -318,10 +320,9 @@ int main(int argc, char** argv) {
   const std::string command = args[1];
   if (command == "generate") return Generate();
 
-  hybrid::client::ClientOptions options;
-  options.target = absl::GetFlag(FLAGS_target);
-  options.timeout = absl::Seconds(absl::GetFlag(FLAGS_timeout));
-  absl::StatusOr<std::unique_ptr<HybridClient>> client = HybridClient::Connect(options);
+  absl::StatusOr<hybrid::client::ClientOptions> options = hybrid::client::ClientOptionsFromFlags();
+  if (!options.ok()) return Fail(options.status());
+  absl::StatusOr<std::unique_ptr<HybridClient>> client = HybridClient::Connect(*options);
   if (!client.ok()) return Fail(client.status());
   if (command == "models") return Models(**client);
   if (command == "health") return Health(**client);

@@ -20,9 +20,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/synchronization/mutex.h"
+#include "client/connection_flags.h"
 #include "client/hybrid_client.h"
 
-ABSL_FLAG(std::string, target, "127.0.0.1:50051", "hybridserve address");
 ABSL_FLAG(std::string, model, "lorenz63", "model to query (3-dimensional state)");
 ABSL_FLAG(int, requests, 1000, "calls per measured RPC");
 ABSL_FLAG(int, concurrency, 2, "client threads");
@@ -86,10 +86,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hybridload: --requests and --concurrency must be ≥ 1\n");
     return 2;
   }
-  hybrid::client::ClientOptions options;
-  options.target = absl::GetFlag(FLAGS_target);
-  options.timeout = absl::Seconds(30);
-  std::unique_ptr<hybrid::client::HybridClient> client = hybrid::client::HybridClient::Connect(options).value();
+  absl::StatusOr<hybrid::client::ClientOptions> options = hybrid::client::ClientOptionsFromFlags();
+  if (!options.ok()) {
+    std::fprintf(stderr, "hybridload: %s\n", options.status().ToString().c_str());
+    return 2;
+  }
+  std::unique_ptr<hybrid::client::HybridClient> client = hybrid::client::HybridClient::Connect(*options).value();
   if (absl::Status s = client->ListModels().status(); !s.ok()) {  // Connect and warm up.
     std::fprintf(stderr, "hybridload: %s\n", s.ToString().c_str());
     return 1;

@@ -11,6 +11,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "server/rpc/hybrid_server.h"
@@ -25,6 +26,13 @@ ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "host:port for gRPC (por
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464", "host:port for Prometheus /metrics (port 0: any)");
 ABSL_FLAG(int, predict_threads, 2, "Threads running Predict");
 ABSL_FLAG(int, torch_threads, 1, "LibTorch intra-op threads");
+ABSL_FLAG(std::string, tls_cert, "", "PEM certificate chain of the gRPC port; with --tls_key, serves TLS");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "PEM roots for client certificates: mutual TLS, clients without a certificate it signed are refused");
+ABSL_FLAG(std::string, auth_tokens, "",
+          "File of 'client roles token' lines (roles: read, calibrate, admin); every RPC then needs "
+          "'authorization: Bearer <token>' with its role (see server/access_tokens.h)");
 ABSL_FLAG(std::string, ports_file, "",
           "If set, written once serving: 'grpc_port=N\\nmetrics_port=M\\n' (for scripts using port 0)");
 
@@ -50,6 +58,10 @@ int main(int argc, char** argv) {
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
   options.predict_threads = absl::GetFlag(FLAGS_predict_threads);
   options.torch_threads = absl::GetFlag(FLAGS_torch_threads);
+  options.tls.cert = absl::GetFlag(FLAGS_tls_cert);
+  options.tls.key = absl::GetFlag(FLAGS_tls_key);
+  options.tls.client_ca = absl::GetFlag(FLAGS_tls_client_ca);
+  options.auth_tokens_file = absl::GetFlag(FLAGS_auth_tokens);
   absl::StatusOr<std::unique_ptr<hybrid::server::HybridServer>> server = hybrid::server::HybridServer::Start(options);
   if (!server.ok()) {
     std::fprintf(stderr, "hybridserve: %s\n", server.status().ToString().c_str());
@@ -57,6 +69,20 @@ int main(int argc, char** argv) {
   }
   std::printf("hybridserve: serving %s on gRPC port %d, metrics on port %d\n", options.model_repository.c_str(),
               (*server)->grpc_port(), (*server)->metrics_port());
+  // What protects the port, never the secrets themselves.
+  std::printf("hybridserve: gRPC transport %s; %s\n",
+              options.tls.cert.empty()        ? "plaintext"
+              : options.tls.client_ca.empty() ? "TLS"
+                                              : "mutual TLS",
+              options.auth_tokens_file.empty() ? "no authentication"
+                                               : absl::StrCat("bearer tokens from ", options.auth_tokens_file).c_str());
+  if (options.auth_tokens_file.empty() && !absl::StartsWith(options.grpc_address, "127.") &&
+      !absl::StartsWith(options.grpc_address, "localhost:") && !absl::StartsWith(options.grpc_address, "[::1]")) {
+    std::fprintf(stderr,
+                 "hybridserve: warning: %s is reachable from other machines and every client may "
+                 "load, unload and roll back models; set --auth_tokens (and --tls_cert/--tls_key)\n",
+                 options.grpc_address.c_str());
+  }
   std::fflush(stdout);
 
   if (const std::string path = absl::GetFlag(FLAGS_ports_file); !path.empty()) {

@@ -3,11 +3,10 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "server/file_contents.h"
 #include "server/model_config.h"
 
 namespace hybrid::server {
@@ -18,11 +17,9 @@ namespace fs = std::filesystem;
 // The model's config from <dir>/config.pbtxt, its name checked against the folder.
 absl::StatusOr<v1::ModelConfig> ReadConfig(const fs::path& dir) {
   const fs::path file = dir / "config.pbtxt";
-  std::ifstream in(file);
-  std::stringstream text;
-  text << in.rdbuf();
-  if (!in) return absl::UnavailableError(absl::StrCat("cannot read ", file.string()));
-  absl::StatusOr<v1::ModelConfig> config = ParseModelConfig(text.str(), file.string());
+  absl::StatusOr<std::string> text = ReadFileContents(file.string());
+  if (!text.ok()) return text.status();
+  absl::StatusOr<v1::ModelConfig> config = ParseModelConfig(*text, file.string());
   if (!config.ok()) return config.status();
   if (config->name() != dir.filename().string()) {
     return absl::InvalidArgumentError(absl::StrCat(file.string(), ": name '", config->name(),

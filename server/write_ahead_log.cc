@@ -9,13 +9,12 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "server/file_contents.h"
 #include "solvers/atomic_file.h"
 
 namespace hybrid::server {
@@ -63,14 +62,6 @@ size_t ParseRecords(const std::string& data, uint64_t lsn,
     offset += kHeaderBytes + length;
   }
   return offset;
-}
-
-absl::StatusOr<std::string> ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream data;
-  data << in.rdbuf();
-  if (!in) return absl::UnavailableError(absl::StrCat("cannot read '", path, "'"));
-  return data.str();
 }
 
 // Segment first-LSNs found in `dir`, ascending.
@@ -137,7 +128,7 @@ absl::Status WriteAheadLog::Recover() {
       return absl::DataLossError(absl::StrCat("write-ahead log '", dir_, "': segment ", path, " starts at record ",
                                               first, " but the previous one ends at ", next_lsn_ - 1));
     }
-    absl::StatusOr<std::string> data = ReadWholeFile(path);
+    absl::StatusOr<std::string> data = ReadFileContents(path);
     if (!data.ok()) return data.status();
     const size_t valid = ParseRecords(*data, first, [&](uint64_t lsn, absl::string_view) { next_lsn_ = lsn + 1; });
     const bool last = i + 1 == firsts->size();
@@ -224,7 +215,7 @@ absl::Status WriteAheadLog::ReadAfter(uint64_t after, const Visit& visit) const 
   absl::Status status;
   for (size_t i = 0; i < firsts->size() && status.ok(); ++i) {
     if (i + 1 < firsts->size() && (*firsts)[i + 1] <= after + 1) continue;  // Entirely ≤ after.
-    absl::StatusOr<std::string> data = ReadWholeFile(SegmentPath((*firsts)[i]));
+    absl::StatusOr<std::string> data = ReadFileContents(SegmentPath((*firsts)[i]));
     if (!data.ok()) return data.status();
     ParseRecords(*data, (*firsts)[i], [&](uint64_t lsn, absl::string_view payload) {
       if (lsn > after && lsn < next_lsn_ && status.ok()) status = visit(lsn, std::string(payload));

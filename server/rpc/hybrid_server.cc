@@ -8,6 +8,7 @@
 #include <chrono>
 
 #include "absl/strings/str_cat.h"
+#include "server/access_tokens.h"
 #include "server/http_endpoint.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
@@ -25,9 +26,17 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
     return absl::InvalidArgumentError("torch_threads, predict_threads and predict_queue must be ≥ 1");
   }
   if (options.max_message_bytes < 1024) return absl::InvalidArgumentError("max_message_bytes must be ≥ 1024");
+  // Security files first: a typo in them should not cost a model load.
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = rpc::ServerCredentialsFor(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  std::unique_ptr<HybridServer> server(new HybridServer());
+  if (!options.auth_tokens_file.empty()) {
+    absl::StatusOr<AccessTokens> tokens = AccessTokens::Load(options.auth_tokens_file);
+    if (!tokens.ok()) return tokens.status();
+    server->tokens_ = std::make_unique<AccessTokens>(*std::move(tokens));
+  }
   at::set_num_threads(options.torch_threads);
 
-  std::unique_ptr<HybridServer> server(new HybridServer());
   server->metrics_ = std::make_unique<Metrics>();
   ModelRegistry::Options registry_options;
   registry_options.repository = options.model_repository;
@@ -40,8 +49,9 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
   server->registry_ = *std::move(registry);
   server->pool_ = std::make_unique<ThreadPool>(options.predict_threads, options.predict_queue);
   server->control_ = std::make_unique<ThreadPool>(/*threads=*/1, /*capacity=*/64);
-  server->service_ = std::make_unique<rpc::HybridServiceImpl>(server->registry_.get(), server->metrics_.get(),
-                                                              server->pool_.get(), server->control_.get());
+  server->service_ =
+      std::make_unique<rpc::HybridServiceImpl>(server->registry_.get(), server->metrics_.get(), server->pool_.get(),
+                                               server->control_.get(), server->tokens_.get());
 
   absl::StatusOr<std::unique_ptr<HttpEndpoint>> http =
       HttpEndpoint::Start(options.metrics_address, server->metrics_.get(), server->registry_.get());
@@ -51,7 +61,7 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.grpc_address, grpc::InsecureServerCredentials(), &server->grpc_port_);
+  builder.AddListeningPort(options.grpc_address, *credentials, &server->grpc_port_);
   builder.RegisterService(server->service_.get());
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
@@ -60,7 +70,9 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
   builder.SetMaxSendMessageSize(256 * 1024 * 1024);
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->grpc_port_ == 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on grpc_address ", options.grpc_address));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot listen on grpc_address ", options.grpc_address,
+        options.tls.cert.empty() ? "" : " (or tls_cert and tls_key are not a valid PEM certificate and its key)"));
   }
   return server;
 }

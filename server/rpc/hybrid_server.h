@@ -18,12 +18,14 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/rpc/transport_security.h"
 
 namespace grpc {
 class Server;
 }
 namespace hybrid::server {
 
+class AccessTokens;
 class HttpEndpoint;
 class Metrics;
 class ModelRegistry;
@@ -45,12 +47,15 @@ class HybridServer {
     int predict_threads = 2;
     size_t predict_queue = 256;
     int torch_threads = 1;  // Intra-op threads; small ops do best with 1.
+    // Security of the gRPC port (the HTTP port has none: keep it on a private network).
+    rpc::TlsFiles tls;             // Empty: plaintext. See server/rpc/transport_security.h.
+    std::string auth_tokens_file;  // Empty: no authentication. See server/access_tokens.h.
   };
 
   // Loads the models, then listens. A model that fails to load is reported on
   // stderr and listed as FAILED; the others serve. NOT_FOUND for a missing
-  // repository, INVALID_ARGUMENT for a bad option; UNAVAILABLE when an
-  // address cannot be bound.
+  // repository, INVALID_ARGUMENT for a bad option or tokens file; UNAVAILABLE
+  // when an address cannot be bound or a TLS/tokens file cannot be read.
   static absl::StatusOr<std::unique_ptr<HybridServer>> Start(const Options& options);
   ~HybridServer();
 
@@ -67,6 +72,7 @@ class HybridServer {
   HybridServer();
 
   std::unique_ptr<Metrics> metrics_;
+  std::unique_ptr<AccessTokens> tokens_;  // Null: no authentication.
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<ThreadPool> control_;  // LoadModel / UnloadModel, one at a time.

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/rpc/calibrate_reactor.h"
+#include "server/rpc/call_authorization.h"
 #include "server/rpc/message_codec.h"
 #include "server/rpc/status_conversion.h"
 
@@ -56,10 +57,19 @@ ServedModel::VersionDone FinishWithVersion(Metrics* metrics, grpc::ServerUnaryRe
 
 }  // namespace
 
+bool HybridServiceImpl::Refused(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+                                const char* rpc, Role needed, std::chrono::steady_clock::time_point started) {
+  absl::Status allowed = AuthorizeCall(tokens_, *context, needed);
+  if (allowed.ok()) return false;
+  FinishUnary(reactor, metrics_, "", rpc, started, allowed);
+  return true;
+}
+
 grpc::ServerUnaryReactor* HybridServiceImpl::Predict(grpc::CallbackServerContext* context,
                                                      const v1::PredictRequest* request, v1::PredictResponse* response) {
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (Refused(context, reactor, "Predict", Role::kRead, started)) return reactor;
   absl::StatusOr<PredictQuery> query = DecodePredictRequest(*request);
   absl::StatusOr<std::shared_ptr<ServedModel>> model =
       query.ok() ? registry_->Find(query->model) : absl::StatusOr<std::shared_ptr<ServedModel>>(query.status());
@@ -94,6 +104,10 @@ grpc::ServerUnaryReactor* HybridServiceImpl::Predict(grpc::CallbackServerContext
 
 grpc::ServerBidiReactor<v1::CalibrateRequest, v1::CalibrateResponse>* HybridServiceImpl::Calibrate(
     grpc::CallbackServerContext* context) {
+  if (absl::Status allowed = AuthorizeCall(tokens_, *context, Role::kCalibrate); !allowed.ok()) {
+    metrics_->RecordRequest("", "Calibrate", CodeName(allowed.code()), 0.0);
+    return new RejectedStream<v1::CalibrateRequest, v1::CalibrateResponse>(ToGrpcStatus(allowed));
+  }
   return new CalibrateReactor(context, registry_, metrics_);
 }
 
@@ -101,6 +115,8 @@ grpc::ServerUnaryReactor* HybridServiceImpl::ListModels(grpc::CallbackServerCont
                                                         const v1::ListModelsRequest* /*request*/,
                                                         v1::ListModelsResponse* response) {
   const Clock::time_point started = Clock::now();
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (Refused(context, reactor, "ListModels", Role::kRead, started)) return reactor;
   for (const ModelStatus& status : registry_->List()) {
     v1::ModelSummary* summary = response->add_models();
     summary->set_name(status.name);
@@ -112,7 +128,6 @@ grpc::ServerUnaryReactor* HybridServiceImpl::ListModels(grpc::CallbackServerCont
       summary->set_version(info.version);
     }
   }
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   FinishUnary(reactor, metrics_, "", "ListModels", started, absl::OkStatus());
   return reactor;
 }
@@ -122,6 +137,7 @@ grpc::ServerUnaryReactor* HybridServiceImpl::GetModel(grpc::CallbackServerContex
                                                       v1::GetModelResponse* response) {
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (Refused(context, reactor, "GetModel", Role::kRead, started)) return reactor;
   absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*registry_, request->model());
   if (model.ok()) {
     const ModelInfo info = (*model)->Info();
@@ -148,6 +164,7 @@ grpc::ServerUnaryReactor* HybridServiceImpl::LoadModel(grpc::CallbackServerConte
                                                        v1::LoadModelResponse* response) {
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (Refused(context, reactor, "LoadModel", Role::kAdmin, started)) return reactor;
   if (request->model().empty()) {
     FinishUnary(reactor, metrics_, "", "LoadModel", started, absl::InvalidArgumentError("model must be set"));
     return reactor;
@@ -168,6 +185,7 @@ grpc::ServerUnaryReactor* HybridServiceImpl::UnloadModel(grpc::CallbackServerCon
                                                          v1::UnloadModelResponse* /*response*/) {
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (Refused(context, reactor, "UnloadModel", Role::kAdmin, started)) return reactor;
   if (request->model().empty()) {
     FinishUnary(reactor, metrics_, "", "UnloadModel", started, absl::InvalidArgumentError("model must be set"));
     return reactor;
@@ -185,6 +203,7 @@ grpc::ServerUnaryReactor* HybridServiceImpl::SaveCheckpoint(grpc::CallbackServer
                                                             v1::SaveCheckpointResponse* response) {
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (Refused(context, reactor, "SaveCheckpoint", Role::kAdmin, started)) return reactor;
   absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*registry_, request->model());
   absl::Status queued = model.status();
   if (model.ok()) {
@@ -201,6 +220,7 @@ grpc::ServerUnaryReactor* HybridServiceImpl::Rollback(grpc::CallbackServerContex
                                                       v1::RollbackResponse* response) {
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  if (Refused(context, reactor, "Rollback", Role::kAdmin, started)) return reactor;
   absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*registry_, request->model());
   absl::Status queued = model.status();
   if (model.ok() && request->version() == 0) {

@@ -6,11 +6,16 @@
 // inline; LoadModel/UnloadModel block for a model's start-up or drain, so they
 // run on `control` (one at a time); SaveCheckpoint/Rollback run on the model's
 // calibration worker, in order with its observations. Calibrate streams are
-// CalibrateReactor objects. Stateless beyond the pointers it is given, which
-// must outlive it.
+// CalibrateReactor objects. With `tokens` (null: no authentication) every call
+// first needs a bearer token with its role (server/access_tokens.h): read for
+// Predict/ListModels/GetModel, calibrate for Calibrate, admin for the rest.
+// Stateless beyond the pointers it is given, which must outlive it.
 #pragma once
 
+#include <chrono>
+
 #include "hybrid/v1/hybrid_service.grpc.pb.h"
+#include "server/access_tokens.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/thread_pool.h"
@@ -19,8 +24,9 @@ namespace hybrid::server::rpc {
 
 class HybridServiceImpl final : public v1::HybridService::CallbackService {
  public:
-  HybridServiceImpl(ModelRegistry* registry, Metrics* metrics, ThreadPool* pool, ThreadPool* control)
-      : registry_(registry), metrics_(metrics), pool_(pool), control_(control) {}
+  HybridServiceImpl(ModelRegistry* registry, Metrics* metrics, ThreadPool* pool, ThreadPool* control,
+                    const AccessTokens* tokens)
+      : registry_(registry), metrics_(metrics), pool_(pool), control_(control), tokens_(tokens) {}
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context, const v1::PredictRequest* request,
                                     v1::PredictResponse* response) override;
@@ -41,10 +47,15 @@ class HybridServiceImpl final : public v1::HybridService::CallbackService {
                                      v1::RollbackResponse* response) override;
 
  private:
+  // Finishes the call UNAUTHENTICATED / PERMISSION_DENIED (true) unless its token has `needed`.
+  bool Refused(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc, Role needed,
+               std::chrono::steady_clock::time_point started);
+
   ModelRegistry* const registry_;
   Metrics* const metrics_;
   ThreadPool* const pool_;
   ThreadPool* const control_;
+  const AccessTokens* const tokens_;
 };
 
 }  // namespace hybrid::server::rpc

@@ -23,11 +23,13 @@ TestServer StartTestServer(const std::string& repository, const std::string& sta
   return {std::move(state), *std::move(s), client::HybridClient::Connect(client_options).value()};
 }
 
-std::string ScrapeMetrics(int port) {
+std::string ScrapeMetrics(int port) { return HttpGet(port, "/metrics"); }
+
+std::string HttpGet(int port, const std::string& path) {
   CURL* curl = curl_easy_init();
   if (curl == nullptr) return "";
   std::string body;
-  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/metrics";
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
   curl_easy_setopt(

@@ -26,6 +26,8 @@ TestServer StartTestServer(const std::string& repository = std::string(HYBRID_SO
 
 // GET http://127.0.0.1:port/metrics body; empty on failure.
 std::string ScrapeMetrics(int port);
+// GET http://127.0.0.1:port<path> body; empty on failure or a status other than 200.
+std::string HttpGet(int port, const std::string& path);
 
 // Value of the sample whose line starts with `series` (name plus exact label set).
 std::optional<double> MetricValue(const std::string& text, const std::string& series);
