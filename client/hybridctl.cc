@@ -9,6 +9,7 @@
 //   hybridctl calibrate lorenz63 --from=run.csv --window_steps=10
 //   hybridctl generate --out=run.csv --samples=20000 --noise=0.05
 //   hybridctl health
+//   hybridctl shard lorenz63 --shards=3       (the replica K of hybridserve --shard=K/3 that owns it)
 //
 // Connection flags (client/connection_flags.h): --target, --timeout, --tls_ca,
 // --tls_cert, --tls_key, --token_file (or HYBRIDSERVE_TOKEN).
@@ -32,6 +33,7 @@
 #include "client/connection_flags.h"
 #include "client/hybrid_client.h"
 #include "client/observation_windows.h"
+#include "server/model_shard.h"
 
 ABSL_FLAG(std::string, state, "", "predict: initial state, comma-separated");
 ABSL_FLAG(double, horizon, 1.0, "predict: forecast horizon");
@@ -52,6 +54,7 @@ ABSL_FLAG(int64_t, report_every, 250, "calibrate: answers between progress lines
 ABSL_FLAG(double, forecast_horizon, 0.5, "calibrate: horizon of the Predict shown with each progress line");
 ABSL_FLAG(double, max_rel_error, 0.0, "calibrate --synthetic: exit 3 unless |ρ̂−ρ|/ρ ≤ this (0: no check)");
 ABSL_FLAG(std::string, out, "", "generate: CSV file to write");
+ABSL_FLAG(int, shards, 1, "shard: the number of replicas the models are sharded across");
 ABSL_FLAG(int64_t, samples, 20000, "generate: rows to write");
 
 namespace {
@@ -299,6 +302,17 @@ int Control(HybridClient& client, const std::string& command, const std::string&
   return 0;
 }
 
+// The replica that owns MODEL when the models are sharded over --shards replicas (hybridserve --shard=K/N).
+int Shard(const std::string& model) {
+  const int shards = absl::GetFlag(FLAGS_shards);
+  if (shards < 1) {
+    std::fprintf(stderr, "hybridctl: --shards must be ≥ 1\n");
+    return 2;
+  }
+  std::printf("%d\n", hybrid::server::ShardOf(model, shards));
+  return 0;
+}
+
 int Health(HybridClient& client) {
   absl::StatusOr<bool> serving = client.IsServing();
   if (!serving.ok()) return Fail(serving.status());
@@ -311,7 +325,7 @@ int Health(HybridClient& client) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "hybridctl COMMAND [MODEL] [flags]; commands: models, get, predict, calibrate, load, unload, checkpoint, "
-      "rollback, generate, health");
+      "rollback, generate, health, shard");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) {
     std::fprintf(stderr, "usage: %s\n", absl::ProgramUsageMessage().data());
@@ -319,6 +333,13 @@ int main(int argc, char** argv) {
   }
   const std::string command = args[1];
   if (command == "generate") return Generate();
+  if (command == "shard") {
+    if (args.size() < 3) {
+      std::fprintf(stderr, "hybridctl shard: MODEL is missing\n");
+      return 2;
+    }
+    return Shard(args[2]);
+  }
 
   absl::StatusOr<hybrid::client::ClientOptions> options = hybrid::client::ClientOptionsFromFlags();
   if (!options.ok()) return Fail(options.status());

@@ -21,6 +21,8 @@ ABSL_FLAG(std::string, state_dir, "",
           "Folder for each model's write-ahead log and checkpoints (<state_dir>/<model>/); empty: the repository");
 ABSL_FLAG(std::string, load_models, "all",
           "Models loaded at start: 'all', 'none', or a comma-separated list (LoadModel loads more later)");
+ABSL_FLAG(std::string, shard, "0/1",
+          "K/N: this is replica K of N and serves only the models that hash to K (deploy/k8s/README.md)");
 ABSL_FLAG(int, max_message_bytes, 16 << 20, "Largest request message; larger ones get RESOURCE_EXHAUSTED");
 ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "host:port for gRPC (port 0: any free port)");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464", "host:port for Prometheus /metrics (port 0: any)");
@@ -53,6 +55,12 @@ int main(int argc, char** argv) {
   const std::string load = absl::GetFlag(FLAGS_load_models);
   options.load_all_models = load == "all";
   if (load != "all" && load != "none") options.load_models = absl::StrSplit(load, ',', absl::SkipEmpty());
+  absl::StatusOr<hybrid::server::Shard> shard = hybrid::server::ParseShard(absl::GetFlag(FLAGS_shard));
+  if (!shard.ok()) {
+    std::fprintf(stderr, "hybridserve: %s\n", shard.status().ToString().c_str());
+    return 1;
+  }
+  options.shard = *shard;
   options.max_message_bytes = absl::GetFlag(FLAGS_max_message_bytes);
   options.grpc_address = absl::GetFlag(FLAGS_grpc_address);
   options.metrics_address = absl::GetFlag(FLAGS_metrics_address);
@@ -67,8 +75,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hybridserve: %s\n", server.status().ToString().c_str());
     return 1;
   }
-  std::printf("hybridserve: serving %s on gRPC port %d, metrics on port %d\n", options.model_repository.c_str(),
-              (*server)->grpc_port(), (*server)->metrics_port());
+  std::printf("hybridserve: serving %s (shard %s) on gRPC port %d, metrics on port %d\n",
+              options.model_repository.c_str(), options.shard.ToString().c_str(), (*server)->grpc_port(),
+              (*server)->metrics_port());
   // What protects the port, never the secrets themselves.
   std::printf("hybridserve: gRPC transport %s; %s\n",
               options.tls.cert.empty()        ? "plaintext"

@@ -65,13 +65,20 @@ absl::StatusOr<std::unique_ptr<ModelRegistry>> ModelRegistry::Open(const Options
       return absl::InvalidArgumentError(
           absl::StrCat("load: model repository '", options.repository, "' has no ", name, "/config.pbtxt"));
     }
+    if (!options.shard.Owns(name)) return absl::InvalidArgumentError(absl::StrCat("load: ", registry->NotOwned(name)));
   }
   for (const std::string& name : options.load_all ? present : options.load) {
+    if (!options.shard.Owns(name)) continue;
     if (absl::Status s = registry->Load(name); !s.ok()) {
       std::fprintf(stderr, "hybridserve: model '%s' failed to load: %s\n", name.c_str(), s.ToString().c_str());
     }
   }
   return registry;
+}
+
+std::string ModelRegistry::NotOwned(absl::string_view name) const {
+  return absl::StrCat("model '", name, "' belongs to shard ", ShardOf(name, options_.shard.count), " of ",
+                      options_.shard.count, "; this server is shard ", options_.shard.ToString());
 }
 
 std::string ModelRegistry::ModelDir(const std::string& name) const {
@@ -97,6 +104,7 @@ absl::StatusOr<std::shared_ptr<ServedModel>> ModelRegistry::Find(absl::string_vi
     std::error_code ec;
     if (!name.empty() && name.find('/') == absl::string_view::npos &&
         fs::exists(fs::path(options_.repository) / std::string(name) / "config.pbtxt", ec)) {
+      if (!options_.shard.Owns(name)) return absl::UnavailableError(NotOwned(name));
       return absl::UnavailableError(absl::StrCat("model '", name, "' is UNLOADED; LoadModel loads it"));
     }
     return absl::NotFoundError(absl::StrCat("model '", name, "' is not served"));
@@ -128,6 +136,7 @@ absl::Status ModelRegistry::Load(const std::string& name) {
     return absl::NotFoundError(
         absl::StrCat("model repository '", options_.repository, "' has no ", name, "/config.pbtxt"));
   }
+  if (!options_.shard.Owns(name)) return absl::FailedPreconditionError(NotOwned(name));
   {
     absl::MutexLock lock(&mu_);
     ModelStatus& status = models_[name];

@@ -27,6 +27,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "server/metrics.h"
+#include "server/model_shard.h"
 #include "server/served_model.h"
 
 namespace hybrid::server {
@@ -49,10 +50,13 @@ class ModelRegistry {
     // Models loaded by Open: all of the repository's, or only those named.
     bool load_all = true;
     std::vector<std::string> load{};
+    // The models this replica may load (server/model_shard.h); the default owns all.
+    Shard shard{};
   };
 
   // NOT_FOUND when the repository is not a folder; INVALID_ARGUMENT for a name
-  // in `load` that the repository lacks. Model failures are states, not errors.
+  // in `load` that the repository lacks or another shard owns. With load_all,
+  // only the shard's models load. Model failures are states, not errors.
   static absl::StatusOr<std::unique_ptr<ModelRegistry>> Open(const Options& options, Metrics* metrics);
   ~ModelRegistry();  // UnloadAll.
 
@@ -62,8 +66,10 @@ class ModelRegistry {
   // Every model of the repository (re-scanned) and every loaded one, by name.
   std::vector<ModelStatus> List() const;
   // NOT_FOUND when <repository>/<name>/config.pbtxt does not exist;
-  // ALREADY_EXISTS when READY; UNAVAILABLE while LOADING or UNLOADING; the
-  // load error otherwise (the model is then FAILED with it).
+  // FAILED_PRECONDITION naming the owner when another shard owns it (two
+  // replicas calibrating one model would fork its state); ALREADY_EXISTS when
+  // READY; UNAVAILABLE while LOADING or UNLOADING; the load error otherwise
+  // (the model is then FAILED with it).
   absl::Status Load(const std::string& name);
   // NOT_FOUND / FAILED_PRECONDITION when not READY.
   absl::Status Unload(const std::string& name);
@@ -73,6 +79,8 @@ class ModelRegistry {
   ModelRegistry(Options options, Metrics* metrics);
   std::vector<std::string> ScanRepository() const;
   std::string ModelDir(const std::string& name) const;
+  // "model 'x' belongs to shard J of N; this server is shard K/N".
+  std::string NotOwned(absl::string_view name) const;
   // Moves `status` (an entry of models_) to `state` and exports it as hybrid_model_state.
   void SetState(ModelStatus& status, ModelState state) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

@@ -43,6 +43,7 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
   registry_options.state_root = options.state_dir;
   registry_options.load_all = options.load_all_models;
   registry_options.load = options.load_models;
+  registry_options.shard = options.shard;
   absl::StatusOr<std::unique_ptr<ModelRegistry>> registry =
       ModelRegistry::Open(registry_options, server->metrics_.get());
   if (!registry.ok()) return registry.status();

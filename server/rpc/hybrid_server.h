@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "server/model_shard.h"
 #include "server/rpc/transport_security.h"
 
 namespace grpc {
@@ -41,6 +42,7 @@ class HybridServer {
     std::string state_dir;        // Write-ahead logs and checkpoints; empty: the repository.
     bool load_all_models = true;  // false: only `load_models` at start (LoadModel for more).
     std::vector<std::string> load_models;
+    Shard shard;                       // This replica's models (server/model_shard.h); default: all.
     int max_message_bytes = 16 << 20;  // Larger requests: RESOURCE_EXHAUSTED (by gRPC).
     std::string grpc_address = "127.0.0.1:50051";
     std::string metrics_address = "127.0.0.1:9464";

@@ -5,5 +5,6 @@
 set -euo pipefail
 src=$1
 promtool check config "$src/deploy/prometheus/prometheus.yml"
+promtool check config "$src/deploy/prometheus/prometheus-compose.yml"  # deploy/compose.yaml's
 promtool check rules "$src/deploy/prometheus/rules/hybridserve.rules.yml"
 promtool test rules "$src/tests/prometheus/rules_test.yml"
