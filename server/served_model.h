@@ -48,6 +48,7 @@ class ServedModel {
   ~ServedModel();  // Answers queued observations, checkpoints, then stops the worker.
 
   const v1::ModelConfig& config() const { return config_; }
+  int64_t state_dim() const { return state_dim_; }
   const std::string& name() const { return config_.name(); }
 
   absl::StatusOr<PredictAnswer> Predict(const PredictQuery& query) const;

@@ -8,9 +8,9 @@
 
 namespace hybrid::server::rpc {
 
-void CalibrateReactor::Outbox::Deliver(v1::CalibrateResponse response) {
+void CalibrateReactor::Outbox::Deliver(uint64_t slot, v1::CalibrateResponse response) {
   absl::MutexLock lock(&mu_);
-  if (reactor_ != nullptr) reactor_->Enqueue(std::move(response));
+  if (reactor_ != nullptr) reactor_->Fill(slot, std::move(response));
 }
 
 void CalibrateReactor::Outbox::Detach() {
@@ -72,43 +72,56 @@ absl::StatusOr<std::shared_ptr<ServedModel>> CalibrateReactor::BindModel(const s
 }
 
 void CalibrateReactor::Handle(const v1::CalibrateRequest& request) {
+  // Answers leave in arrival order, whoever produces them: a rejection made
+  // here waits for the worker's answers to the observations before it.
+  const uint64_t slot = Reserve();
+  auto answer = [this, slot](v1::CalibrateResponse response) { Fill(slot, std::move(response)); };
   absl::StatusOr<std::shared_ptr<ServedModel>> model = BindModel(request.model());
   if (absl::IsResourceExhausted(model.status())) {
     absl::MutexLock lock(&mu_);
     return FinishOnceLocked(ToGrpcStatus(model.status()));
   }
-  if (!model.ok()) return Enqueue(EncodeRejection(request.sequence(), model.status()));
+  if (!model.ok()) return answer(EncodeRejection(request.sequence(), model.status()));
   if (last_sequence_ && request.sequence() <= *last_sequence_) {
     (*model)->CountRejected();
-    return Enqueue(EncodeRejection(request.sequence(),
-                                   absl::InvalidArgumentError(absl::StrCat("sequence ", request.sequence(),
-                                                                           " must be greater than the previous one (",
-                                                                           *last_sequence_, ") in this stream"))));
+    return answer(EncodeRejection(request.sequence(),
+                                  absl::InvalidArgumentError(absl::StrCat("sequence ", request.sequence(),
+                                                                          " must be greater than the previous one (",
+                                                                          *last_sequence_, ") in this stream"))));
   }
   last_sequence_ = request.sequence();
   absl::StatusOr<Observation> observation = DecodeCalibrateRequest(request);
   if (!observation.ok()) {
     (*model)->CountRejected();
-    return Enqueue(EncodeRejection(request.sequence(), observation.status()));
+    return answer(EncodeRejection(request.sequence(), observation.status()));
   }
   std::shared_ptr<Outbox> outbox = outbox_;
   observation->cancelled = [outbox] { return outbox->Gone(); };
   const uint64_t sequence = request.sequence();
-  absl::Status queued = (*model)->Submit(
-      *std::move(observation), [outbox](ObservationOutcome outcome) { outbox->Deliver(EncodeOutcome(outcome)); });
-  if (!queued.ok()) Enqueue(EncodeRejection(sequence, queued));
+  absl::Status queued = (*model)->Submit(*std::move(observation), [outbox, slot](ObservationOutcome outcome) {
+    outbox->Deliver(slot, EncodeOutcome(outcome));
+  });
+  if (!queued.ok()) answer(EncodeRejection(sequence, queued));
 }
 
-void CalibrateReactor::Enqueue(v1::CalibrateResponse response) {
+uint64_t CalibrateReactor::Reserve() {
+  absl::MutexLock lock(&mu_);
+  slots_.emplace_back();
+  return first_slot_ + slots_.size() - 1;
+}
+
+void CalibrateReactor::Fill(uint64_t slot, v1::CalibrateResponse response) {
   absl::MutexLock lock(&mu_);
   if (finished_) return;
-  pending_.push_back(std::move(response));
+  slots_[slot - first_slot_] = std::move(response);
   if (!writing_) WriteNextLocked();
 }
 
 void CalibrateReactor::WriteNextLocked() {
-  writing_response_ = std::move(pending_.front());
-  pending_.pop_front();
+  if (slots_.empty() || !slots_.front().has_value()) return;  // The next answer in order is not ready yet.
+  writing_response_ = *std::move(slots_.front());
+  slots_.pop_front();
+  ++first_slot_;
   writing_ = true;
   StartWrite(&writing_response_);
 }
@@ -120,8 +133,8 @@ void CalibrateReactor::OnWriteDone(bool ok) {
   --in_flight_;
   if (finished_) return;
   MaybeResumeReadingLocked();
-  if (!pending_.empty()) return WriteNextLocked();
-  if (reads_done_ && in_flight_ == 0) FinishOnceLocked(grpc::Status::OK);
+  WriteNextLocked();
+  if (!writing_ && reads_done_ && in_flight_ == 0) FinishOnceLocked(grpc::Status::OK);
 }
 
 void CalibrateReactor::MaybeResumeReadingLocked() {

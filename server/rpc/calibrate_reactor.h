@@ -3,7 +3,9 @@
 // Reads observations one at a time, decodes them (INVALID_ARGUMENT / NOT_FOUND /
 // OUT_OF_RANGE / RESOURCE_EXHAUSTED are answered in-stream with the sequence
 // number, and the stream stays open) and hands valid ones to their model's
-// calibration worker, in arrival order. A stream calibrates one model: the
+// calibration worker, in arrival order. Answers are written in arrival order
+// too: a rejection made at once waits behind the answers the worker still
+// owes for earlier observations. A stream calibrates one model: the
 // first observation that names a served model binds it (observations naming
 // another are INVALID_ARGUMENT in-stream), and takes one of the model's
 // limits.max_calibrate_streams slots — none free finishes the stream with
@@ -52,7 +54,8 @@ class CalibrateReactor : public grpc::ServerBidiReactor<v1::CalibrateRequest, v1
   class Outbox {
    public:
     explicit Outbox(CalibrateReactor* reactor) : reactor_(reactor) {}
-    void Deliver(v1::CalibrateResponse response);
+    // The answer for the observation read into `slot` (see Reserve).
+    void Deliver(uint64_t slot, v1::CalibrateResponse response);
     void Detach();
     // True once the stream is cancelled or done: its queued observations are dropped.
     bool Gone() const { return gone_.load(); }
@@ -69,7 +72,10 @@ class CalibrateReactor : public grpc::ServerBidiReactor<v1::CalibrateRequest, v1
   // The stream's model: binds it on first use. RESOURCE_EXHAUSTED (no stream
   // slot free) ends the stream; other errors answer the one observation.
   absl::StatusOr<std::shared_ptr<ServedModel>> BindModel(const std::string& name);
-  void Enqueue(v1::CalibrateResponse response);
+  // The answer slot of the next observation read: answers are written in slot order.
+  uint64_t Reserve();
+  void Fill(uint64_t slot, v1::CalibrateResponse response);
+  // Writes the oldest answer when it is ready and no write is in flight.
   void WriteNextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void MaybeResumeReadingLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void FinishOnceLocked(const grpc::Status& status) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -82,7 +88,9 @@ class CalibrateReactor : public grpc::ServerBidiReactor<v1::CalibrateRequest, v1
   v1::CalibrateRequest request_;  // Owned by the single read in flight.
 
   absl::Mutex mu_;
-  std::deque<v1::CalibrateResponse> pending_ ABSL_GUARDED_BY(mu_);
+  // Answers in arrival order, from slot first_slot_ on; empty until produced.
+  std::deque<std::optional<v1::CalibrateResponse>> slots_ ABSL_GUARDED_BY(mu_);
+  uint64_t first_slot_ ABSL_GUARDED_BY(mu_) = 0;
   v1::CalibrateResponse writing_response_ ABSL_GUARDED_BY(mu_);
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool reading_paused_ ABSL_GUARDED_BY(mu_) = false;

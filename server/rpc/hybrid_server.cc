@@ -1,6 +1,7 @@
 #include "server/rpc/hybrid_server.h"
 
 #include <ATen/Parallel.h>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
@@ -13,6 +14,7 @@
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/rpc/hybrid_service.h"
+#include "server/rpc/inference_service.h"
 #include "server/thread_pool.h"
 
 namespace hybrid::server {
@@ -54,6 +56,9 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
       std::make_unique<rpc::HybridServiceImpl>(server->registry_.get(), server->metrics_.get(), server->pool_.get(),
                                                server->control_.get(), server->tokens_.get());
 
+  server->inference_ = std::make_unique<rpc::InferenceServiceImpl>(server->registry_.get(), server->metrics_.get(),
+                                                                   server->pool_.get(), server->tokens_.get());
+
   absl::StatusOr<std::unique_ptr<HttpEndpoint>> http =
       HttpEndpoint::Start(options.metrics_address, server->metrics_.get(), server->registry_.get());
   if (!http.ok()) return http.status();
@@ -61,9 +66,13 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
   server->metrics_port_ = server->http_->port();
 
   grpc::EnableDefaultHealthCheckService(true);
+  // Reflection lets grpcurl and similar tools discover the services; like
+  // health it needs no token (it describes the API, no model or data).
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.grpc_address, *credentials, &server->grpc_port_);
   builder.RegisterService(server->service_.get());
+  builder.RegisterService(server->inference_.get());
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 60 * 1000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10 * 1000);

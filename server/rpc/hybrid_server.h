@@ -1,6 +1,7 @@
 // HybridServer: a running hybridserve — model registry, Predict pool, gRPC
-// server (HybridService + grpc.health.v1) and the HTTP port (Prometheus
-// metrics and the status page, server/http_endpoint.h).
+// server (hybrid.v1.HybridService, the Open Inference Protocol's
+// inference.GRPCInferenceService, grpc.health.v1 and server reflection) and
+// the HTTP port (Prometheus metrics and the status page, server/http_endpoint.h).
 //
 //   HybridServer::Options options;
 //   options.model_repository = "deploy/model_repository";
@@ -33,7 +34,8 @@ class ModelRegistry;
 class ThreadPool;
 namespace rpc {
 class HybridServiceImpl;
-}
+class InferenceServiceImpl;
+}  // namespace rpc
 
 class HybridServer {
  public:
@@ -79,6 +81,7 @@ class HybridServer {
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<ThreadPool> control_;  // LoadModel / UnloadModel, one at a time.
   std::unique_ptr<rpc::HybridServiceImpl> service_;
+  std::unique_ptr<rpc::InferenceServiceImpl> inference_;  // KServe v2 / Triton clients.
   std::unique_ptr<grpc::Server> server_;
   std::unique_ptr<HttpEndpoint> http_;
   int grpc_port_ = 0;

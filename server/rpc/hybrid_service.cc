@@ -1,26 +1,18 @@
 #include "server/rpc/hybrid_service.h"
 
-#include <chrono>
 #include <functional>
 
 #include "absl/strings/str_cat.h"
 #include "server/rpc/calibrate_reactor.h"
 #include "server/rpc/call_authorization.h"
 #include "server/rpc/message_codec.h"
+#include "server/rpc/unary_call.h"
 #include "server/rpc/status_conversion.h"
 
 namespace hybrid::server::rpc {
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-// Finishes a unary call and records its metrics.
-void FinishUnary(grpc::ServerUnaryReactor* reactor, Metrics* metrics, const std::string& model, const char* rpc,
-                 Clock::time_point started, const absl::Status& status) {
-  metrics->RecordRequest(model, rpc, CodeName(status.code()),
-                         std::chrono::duration<double>(Clock::now() - started).count());
-  reactor->Finish(ToGrpcStatus(status));
-}
+using Clock = UnaryClock;
 
 // The model a request names; INVALID_ARGUMENT when the field is empty.
 absl::StatusOr<std::shared_ptr<ServedModel>> FindNamed(const ModelRegistry& registry, const std::string& model) {
@@ -58,11 +50,8 @@ ServedModel::VersionDone FinishWithVersion(Metrics* metrics, grpc::ServerUnaryRe
 }  // namespace
 
 bool HybridServiceImpl::Refused(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
-                                const char* rpc, Role needed, std::chrono::steady_clock::time_point started) {
-  absl::Status allowed = AuthorizeCall(tokens_, *context, needed);
-  if (allowed.ok()) return false;
-  FinishUnary(reactor, metrics_, "", rpc, started, allowed);
-  return true;
+                                const char* rpc, Role needed, UnaryClock::time_point started) {
+  return RefusedCall(tokens_, metrics_, context, reactor, rpc, needed, started);
 }
 
 grpc::ServerUnaryReactor* HybridServiceImpl::Predict(grpc::CallbackServerContext* context,
@@ -70,35 +59,10 @@ grpc::ServerUnaryReactor* HybridServiceImpl::Predict(grpc::CallbackServerContext
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (Refused(context, reactor, "Predict", Role::kRead, started)) return reactor;
-  absl::StatusOr<PredictQuery> query = DecodePredictRequest(*request);
-  absl::StatusOr<std::shared_ptr<ServedModel>> model =
-      query.ok() ? registry_->Find(query->model) : absl::StatusOr<std::shared_ptr<ServedModel>>(query.status());
-  if (!model.ok()) {
-    // Unresolved names are not used as labels: clients must not grow the metric set.
-    FinishUnary(reactor, metrics_, "", "Predict", started, model.status());
-    return reactor;
-  }
-  const std::string name = (*model)->name();
-  const bool scheduled = pool_->TrySchedule(
-      [this, context, reactor, response, started, model = *model, query = *std::move(query)]() mutable {
-        // Checked between solver steps: the client gave up or the deadline passed.
-        // The deadline first: gRPC also marks a call whose deadline passed as cancelled.
-        query.interrupt = [context]() -> absl::Status {
-          if (std::chrono::system_clock::now() > context->deadline()) {
-            return absl::DeadlineExceededError("deadline passed during the forecast");
-          }
-          if (context->IsCancelled()) return absl::CancelledError("the client cancelled the forecast");
-          return absl::OkStatus();
-        };
-        absl::Status waited = query.interrupt();
-        absl::StatusOr<PredictAnswer> answer = waited.ok() ? model->Predict(query) : waited;
-        if (answer.ok()) *response = EncodePredictAnswer(*answer);
-        FinishUnary(reactor, metrics_, model->name(), "Predict", started, answer.status());
-      });
-  if (!scheduled) {
-    FinishUnary(reactor, metrics_, name, "Predict", started,
-                absl::ResourceExhaustedError("the Predict worker pool is full; retry later"));
-  }
+  predict_.Run(context, reactor, "Predict", *request, started, [response](v1::PredictResponse answer) {
+    *response = std::move(answer);
+    return absl::OkStatus();
+  });
   return reactor;
 }
 

@@ -12,12 +12,12 @@
 // Stateless beyond the pointers it is given, which must outlive it.
 #pragma once
 
-#include <chrono>
-
 #include "hybrid/v1/hybrid_service.grpc.pb.h"
 #include "server/access_tokens.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
+#include "server/rpc/predict_call.h"
+#include "server/rpc/unary_call.h"
 #include "server/thread_pool.h"
 
 namespace hybrid::server::rpc {
@@ -26,7 +26,11 @@ class HybridServiceImpl final : public v1::HybridService::CallbackService {
  public:
   HybridServiceImpl(ModelRegistry* registry, Metrics* metrics, ThreadPool* pool, ThreadPool* control,
                     const AccessTokens* tokens)
-      : registry_(registry), metrics_(metrics), pool_(pool), control_(control), tokens_(tokens) {}
+      : registry_(registry),
+        metrics_(metrics),
+        control_(control),
+        tokens_(tokens),
+        predict_(registry, metrics, pool) {}
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context, const v1::PredictRequest* request,
                                     v1::PredictResponse* response) override;
@@ -49,13 +53,13 @@ class HybridServiceImpl final : public v1::HybridService::CallbackService {
  private:
   // Finishes the call UNAUTHENTICATED / PERMISSION_DENIED (true) unless its token has `needed`.
   bool Refused(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc, Role needed,
-               std::chrono::steady_clock::time_point started);
+               UnaryClock::time_point started);
 
   ModelRegistry* const registry_;
   Metrics* const metrics_;
-  ThreadPool* const pool_;
   ThreadPool* const control_;
   const AccessTokens* const tokens_;
+  const PredictCall predict_;
 };
 
 }  // namespace hybrid::server::rpc

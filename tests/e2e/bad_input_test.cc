@@ -143,6 +143,26 @@ TEST_F(BadInput, PredictStopsBetweenSolverStepsAtTheDeadlineOrACancel) {
   EXPECT_TRUE(t_.client->Predict(GoodPredict()).ok());
 }
 
+// Regression: answers rejected at decoding used to overtake the worker's
+// answers to earlier observations when a client sent without waiting.
+TEST_F(BadInput, PipelinedAnswersKeepArrivalOrder) {
+  std::unique_ptr<client::CalibrateStream> stream = t_.client->OpenCalibrate(absl::Seconds(60));
+  for (uint64_t sequence = 1; sequence <= 12; ++sequence) {
+    v1::CalibrateRequest r = GoodObservation(sequence);
+    if (sequence % 4 == 0) r.set_step(-1.0);  // Rejected on arrival.
+    ASSERT_TRUE(stream->Write(r));
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  std::vector<uint64_t> order;
+  v1::CalibrateResponse answer;
+  while (stream->Read(&answer)) {
+    order.push_back(answer.sequence());
+    EXPECT_EQ(answer.status().code() != 0, answer.sequence() % 4 == 0) << answer.sequence();
+  }
+  EXPECT_TRUE(stream->Finish().ok());
+  EXPECT_EQ(order, (std::vector<uint64_t>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12}));
+}
+
 TEST_F(BadInput, CalibrateRejectsInStreamAndLeavesTheModelUnchanged) {
   absl::StatusOr<v1::GetModelResponse> before = t_.client->GetModel("lorenz63");
   ASSERT_TRUE(before.ok());

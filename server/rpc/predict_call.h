@@ -1,0 +1,41 @@
+// One forecast for an RPC adapter (hybrid.v1 Predict, KServe ModelInfer):
+// decodes the v1::PredictRequest, finds the model, runs the forecast on the
+// Predict pool — checking the deadline and cancellation between solver steps
+// — and finishes the call, recording its metrics under `rpc`.
+//
+//   predict_call.Run(context, reactor, "Predict", request, started,
+//                    [response](v1::PredictResponse r) { *response = std::move(r); return absl::OkStatus(); });
+//
+// `deliver` runs on a pool thread with the answer before the call finishes;
+// its error (e.g. an answer the caller's protocol cannot express) finishes the
+// call instead. A full pool is RESOURCE_EXHAUSTED. Errors as Predict's
+// (README.md); unknown model names are not used as metric labels.
+// Thread-safe; the pointers must outlive every call.
+#pragma once
+
+#include <functional>
+
+#include "hybrid/v1/hybrid_service.pb.h"
+#include "server/model_registry.h"
+#include "server/rpc/unary_call.h"
+#include "server/thread_pool.h"
+
+namespace hybrid::server::rpc {
+
+class PredictCall {
+ public:
+  using Deliver = std::function<absl::Status(v1::PredictResponse)>;
+
+  PredictCall(ModelRegistry* registry, Metrics* metrics, ThreadPool* pool)
+      : registry_(registry), metrics_(metrics), pool_(pool) {}
+
+  void Run(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc,
+           const v1::PredictRequest& request, UnaryClock::time_point started, Deliver deliver) const;
+
+ private:
+  ModelRegistry* const registry_;
+  Metrics* const metrics_;
+  ThreadPool* const pool_;
+};
+
+}  // namespace hybrid::server::rpc
