@@ -49,6 +49,7 @@ absl::StatusOr<CalibrationReport> StreamCalibration(HybridClient& client, const 
   });
 
   CalibrationReport report;
+  report.planned = observations;
   double loss_sum = 0.0, coverage_sum = 0.0;
   int64_t since_report = 0;
   v1::CalibrateResponse response;
@@ -59,6 +60,7 @@ absl::StatusOr<CalibrationReport> StreamCalibration(HybridClient& client, const 
       ++report.accepted;
       ++since_report;
       loss_sum += response.loss();
+      report.last_loss = response.loss();
       coverage_sum += response.coverage();
       report.coverage_level = response.coverage_level();
       report.version = response.model_version();
@@ -67,6 +69,7 @@ absl::StatusOr<CalibrationReport> StreamCalibration(HybridClient& client, const 
       ++report.rejected;
       report.last_error = absl::StrCat("observation ", response.sequence(), ": ", response.status().message());
     }
+    if (options.on_answer) options.on_answer(report);
     const bool last = report.answered == observations;
     if ((options.report_every > 0 && report.answered % options.report_every == 0) || last) {
       report.recent_loss = since_report > 0 ? loss_sum / static_cast<double>(since_report) : 0.0;

@@ -2,11 +2,14 @@
 //
 //   hybridctl models                      (every model of the repository, with its state)
 //   hybridctl get lorenz63
+//   hybridctl watch lorenz63 [--interval=1 --count=0]   (live parameters, loss, coverage)
 //   hybridctl predict lorenz63 --state=1,1,20 --horizon=1 --step=0.1 --levels=0.5,0.9 [--ensemble_size=2]
+//                    [--plot=forecast.png]
 //   hybridctl load lorenz96 | unload lorenz96 | checkpoint lorenz63
 //   hybridctl rollback lorenz63 --version=12   (a version of `get`'s checkpoint list)
 //   hybridctl calibrate lorenz63 --synthetic=lorenz63 [--observations=3000 --noise=0.05]
-//   hybridctl calibrate lorenz63 --from=run.csv --window_steps=10
+//   hybridctl calibrate lorenz63 --from=run.csv --window_steps=10 [--time_column=t --state_columns=x,y,z]
+//             (a progress bar on stderr when it is a terminal; --progress=on|off)
 //   hybridctl generate --out=run.csv --samples=20000 --noise=0.05
 //   hybridctl health
 //   hybridctl shard lorenz63 --shards=3       (the replica K of hybridserve --shard=K/3 that owns it)
@@ -16,6 +19,10 @@
 //
 // Exit status: 0 on success, 1 on an RPC or input error, 2 on bad usage,
 // 3 when --max_rel_error is given and the final estimate misses it.
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -26,13 +33,18 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "client/calibrate_session.h"
 #include "client/connection_flags.h"
+#include "client/forecast_plot.h"
 #include "client/hybrid_client.h"
 #include "client/observation_windows.h"
+#include "client/progress_bar.h"
+#include "client/watch_view.h"
 #include "server/model_shard.h"
 
 ABSL_FLAG(std::string, state, "", "predict: initial state, comma-separated");
@@ -51,6 +63,14 @@ ABSL_FLAG(double, noise, 0.05, "calibrate/generate --synthetic: observation nois
 ABSL_FLAG(double, true_rho, 28.0, "calibrate/generate --synthetic: ρ of the simulated system");
 ABSL_FLAG(uint64_t, seed, 1, "calibrate/generate --synthetic: noise seed");
 ABSL_FLAG(int64_t, report_every, 250, "calibrate: answers between progress lines");
+ABSL_FLAG(std::string, progress, "auto", "calibrate: progress bar on stderr: auto (when a terminal), on, off");
+ABSL_FLAG(std::string, time_column, "",
+          "calibrate --from: the time column, a header name or 0-based index (default: first)");
+ABSL_FLAG(std::string, state_columns, "",
+          "calibrate --from: the state columns in the model's order, names or indices (default: all but time)");
+ABSL_FLAG(std::string, plot, "", "predict: also draw the forecast with its intervals into this PNG (needs gnuplot)");
+ABSL_FLAG(double, interval, 1.0, "watch: seconds between refreshes");
+ABSL_FLAG(int64_t, count, 0, "watch: refreshes before exiting (0: until interrupted)");
 ABSL_FLAG(double, forecast_horizon, 0.5, "calibrate: horizon of the Predict shown with each progress line");
 ABSL_FLAG(double, max_rel_error, 0.0, "calibrate --synthetic: exit 3 unless |ρ̂−ρ|/ρ ≤ this (0: no check)");
 ABSL_FLAG(std::string, out, "", "generate: CSV file to write");
@@ -156,6 +176,10 @@ int Predict(HybridClient& client, const std::string& model) {
     }
     std::printf("\n");
   }
+  if (const std::string plot = absl::GetFlag(FLAGS_plot); !plot.empty()) {
+    if (absl::Status s = hybrid::client::PlotForecast(*r, plot); !s.ok()) return Fail(s);
+    std::printf("plot: %s\n", plot.c_str());
+  }
   return 0;
 }
 
@@ -168,7 +192,12 @@ const v1::ParameterEstimate* FindParameter(const std::vector<v1::ParameterEstima
 absl::StatusOr<hybrid::client::WindowSet> LoadWindows() {
   const std::string synthetic = absl::GetFlag(FLAGS_synthetic), from = absl::GetFlag(FLAGS_from);
   if (synthetic.empty() == from.empty()) return absl::InvalidArgumentError("give exactly one of --synthetic or --from");
-  if (!from.empty()) return hybrid::client::ReadCsvWindows(from, absl::GetFlag(FLAGS_window_steps));
+  if (!from.empty()) {
+    hybrid::client::CsvColumns columns;
+    columns.time = absl::GetFlag(FLAGS_time_column);
+    columns.state = absl::StrSplit(absl::GetFlag(FLAGS_state_columns), ',', absl::SkipEmpty());
+    return hybrid::client::ReadCsvWindows(from, absl::GetFlag(FLAGS_window_steps), columns);
+  }
   if (synthetic != "lorenz63") return absl::InvalidArgumentError("--synthetic supports only 'lorenz63'");
   hybrid::client::Lorenz63SimulationOptions o;
   o.rho = absl::GetFlag(FLAGS_true_rho);
@@ -224,8 +253,27 @@ int Calibrate(HybridClient& client, const std::string& model) {
 
   std::printf("streaming %zu windows (%d steps of %.3g each) into %s, %d windows per observation\n",
               set->windows.size(), set->steps, set->step, model.c_str(), options.windows_per_observation);
+  std::fflush(stdout);
+  const std::string progress = absl::GetFlag(FLAGS_progress);
+  if (progress != "auto" && progress != "on" && progress != "off") {
+    return Fail(absl::InvalidArgumentError("--progress must be auto, on or off"));
+  }
+  const bool bar_on = progress == "on" || (progress == "auto" && isatty(STDERR_FILENO));
+  const int64_t planned =
+      std::min<int64_t>(static_cast<int64_t>(set->windows.size()) / std::max(1, options.windows_per_observation),
+                        options.max_observations > 0 ? options.max_observations : INT64_MAX);
+  hybrid::client::ProgressBar bar(stderr, planned, bar_on);
+  options.on_answer = [&](const hybrid::client::CalibrationReport& r) {
+    std::string detail = absl::StrFormat("loss %.4g", r.last_loss);
+    for (const v1::ParameterEstimate& p : r.parameters) {
+      if (p.trainable()) absl::StrAppend(&detail, absl::StrFormat("  %s %.4f", p.name(), p.value()));
+    }
+    if (r.rejected > 0) absl::StrAppend(&detail, "  rejected ", r.rejected);
+    bar.Update(r.answered, detail);
+  };
   absl::StatusOr<hybrid::client::CalibrationReport> final =
       hybrid::client::StreamCalibration(client, *set, options, [&](const hybrid::client::CalibrationReport& r) {
+        if (bar_on) std::fputs("\r\x1b[K", stderr);  // The report line replaces the bar; the next update redraws it.
         std::printf(
             "obs %5lld (%6lld windows)  version %5llu  loss %9.4g  coverage(%.0f%%) %.3f",
             static_cast<long long>(r.answered), static_cast<long long>(r.answered) * options.windows_per_observation,
@@ -242,6 +290,7 @@ int Calibrate(HybridClient& client, const std::string& model) {
         ShowForecast(client, model, *set, r.next_window, horizon, &inside, &total);
         std::fflush(stdout);
       });
+  bar.Finish();
   if (!final.ok()) return Fail(final.status());
   std::printf("done: %lld observations answered, %lld accepted, %lld rejected; final version %llu\n",
               static_cast<long long>(final->answered), static_cast<long long>(final->accepted),
@@ -302,6 +351,26 @@ int Control(HybridClient& client, const std::string& command, const std::string&
   return 0;
 }
 
+// Live parameters, loss and coverage of MODEL, refreshed every --interval
+// seconds: redrawn in place on a terminal, one frame after another otherwise.
+int Watch(HybridClient& client, const std::string& model) {
+  const double interval = absl::GetFlag(FLAGS_interval);
+  const int64_t count = absl::GetFlag(FLAGS_count);
+  if (!(interval > 0) || count < 0) return Fail(absl::InvalidArgumentError("--interval must be > 0, --count ≥ 0"));
+  const bool terminal = isatty(STDOUT_FILENO);
+  hybrid::client::WatchView view(/*history=*/40);
+  const absl::Time start = absl::Now();
+  for (int64_t n = 0; count == 0 || n < count; ++n) {
+    if (n > 0) absl::SleepFor(absl::Seconds(interval));
+    absl::StatusOr<v1::GetModelResponse> r = client.GetModel(model);
+    if (!r.ok()) return Fail(r.status());
+    const std::string frame = view.Render(*r, absl::ToDoubleSeconds(absl::Now() - start));
+    std::printf("%s%s%s", terminal ? "\x1b[H\x1b[2J" : "", frame.c_str(), terminal ? "" : "\n");  // Home + clear.
+    std::fflush(stdout);
+  }
+  return 0;
+}
+
 // The replica that owns MODEL when the models are sharded over --shards replicas (hybridserve --shard=K/N).
 int Shard(const std::string& model) {
   const int shards = absl::GetFlag(FLAGS_shards);
@@ -325,7 +394,7 @@ int Health(HybridClient& client) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "hybridctl COMMAND [MODEL] [flags]; commands: models, get, predict, calibrate, load, unload, checkpoint, "
-      "rollback, generate, health, shard");
+      "rollback, generate, health, shard, watch");
   std::vector<char*> args = absl::ParseCommandLine(argc, argv);
   if (args.size() < 2) {
     std::fprintf(stderr, "usage: %s\n", absl::ProgramUsageMessage().data());
@@ -348,11 +417,13 @@ int main(int argc, char** argv) {
   if (command == "models") return Models(**client);
   if (command == "health") return Health(**client);
   const bool control = command == "load" || command == "unload" || command == "checkpoint" || command == "rollback";
-  if (args.size() < 3 && (control || command == "get" || command == "predict" || command == "calibrate")) {
+  if (args.size() < 3 &&
+      (control || command == "get" || command == "watch" || command == "predict" || command == "calibrate")) {
     std::fprintf(stderr, "hybridctl %s: MODEL is missing\n", command.c_str());
     return 2;
   }
   if (command == "get") return Get(**client, args[2]);
+  if (command == "watch") return Watch(**client, args[2]);
   if (command == "predict") return Predict(**client, args[2]);
   if (command == "calibrate") return Calibrate(**client, args[2]);
   if (control) return Control(**client, command, args[2]);

@@ -1,5 +1,6 @@
 #include "client/observation_windows.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <random>
@@ -8,6 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 
@@ -96,34 +98,79 @@ absl::Status WriteLorenz63Csv(const std::string& path, const Lorenz63SimulationO
   return absl::OkStatus();
 }
 
-absl::StatusOr<WindowSet> ReadCsvWindows(const std::string& path, int window_steps) {
+namespace {
+
+// The index of `column` (a header name, or a 0-based index) in `header`.
+absl::StatusOr<size_t> ColumnIndex(const std::string& column, const std::vector<std::string>& header,
+                                   const std::string& flag, const std::string& path) {
+  for (size_t i = 0; i < header.size(); ++i) {
+    if (header[i] == column) return i;
+  }
+  size_t index = 0;
+  if (absl::SimpleAtoi(column, &index)) return index;
+  return absl::InvalidArgumentError(absl::StrCat(flag, ": ", path, " has no column '", column, "' (columns: ",
+                                                 header.empty() ? "no header" : absl::StrJoin(header, ", "), ")"));
+}
+
+}  // namespace
+
+absl::StatusOr<WindowSet> ReadCsvWindows(const std::string& path, int window_steps, const CsvColumns& columns) {
   if (window_steps < 1) return absl::InvalidArgumentError("window_steps must be ≥ 1");
   std::ifstream in(path);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::vector<std::string> header;
+  // Column indices: time, then state components in the model's order. Resolved at the first line.
+  std::vector<size_t> picked;
+  bool first_line = true;
   std::vector<double> times;
   std::vector<std::vector<double>> rows;
   std::string line;
   for (int number = 1; std::getline(in, line); ++number) {
     absl::string_view text = absl::StripAsciiWhitespace(line);
     if (text.empty() || text[0] == '#') continue;
+    std::vector<std::string> cells;
+    for (absl::string_view cell : absl::StrSplit(text, ',')) cells.emplace_back(absl::StripAsciiWhitespace(cell));
+    if (first_line) {
+      first_line = false;
+      // A first line with any non-numeric cell is the header naming the columns.
+      double ignored;
+      if (std::any_of(cells.begin(), cells.end(),
+                      [&](const std::string& c) { return !absl::SimpleAtod(c, &ignored); })) {
+        header = cells;
+        continue;
+      }
+    }
+    if (picked.empty()) {
+      const size_t width = header.empty() ? cells.size() : header.size();
+      absl::StatusOr<size_t> time =
+          ColumnIndex(columns.time.empty() ? "0" : columns.time, header, "--time_column", path);
+      if (!time.ok()) return time.status();
+      picked.push_back(*time);
+      if (columns.state.empty()) {
+        for (size_t c = 0; c < width; ++c)
+          if (c != *time) picked.push_back(c);
+      }
+      for (const std::string& name : columns.state) {
+        absl::StatusOr<size_t> index = ColumnIndex(name, header, "--state_columns", path);
+        if (!index.ok()) return index.status();
+        picked.push_back(*index);
+      }
+      if (picked.size() < 2)
+        return absl::InvalidArgumentError(absl::StrCat(path, ": need a time and ≥ 1 state column"));
+    }
     std::vector<double> values;
-    bool numeric = true;
-    for (absl::string_view cell : absl::StrSplit(text, ',')) {
+    for (size_t c : picked) {
       double v;
-      if (!absl::SimpleAtod(absl::StripAsciiWhitespace(cell), &v) || !std::isfinite(v)) {
-        numeric = false;
-        break;
+      if (c >= cells.size()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, ":", number, ": has ", cells.size(), " columns; column ", c, " is needed"));
+      }
+      if (!absl::SimpleAtod(cells[c], &v) || !std::isfinite(v)) {
+        return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": column ",
+                                                       header.size() > c ? header[c] : absl::StrCat(c), " ('", cells[c],
+                                                       "') is not a finite number"));
       }
       values.push_back(v);
-    }
-    if (!numeric) {
-      if (rows.empty() && times.empty()) continue;  // Header.
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": not a row of finite numbers"));
-    }
-    if (values.size() < 2)
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": need t and ≥ 1 state column"));
-    if (!rows.empty() && values.size() != rows.front().size() + 1) {
-      return absl::InvalidArgumentError(absl::StrCat(path, ":", number, ": column count differs from the first row"));
     }
     times.push_back(values[0]);
     rows.emplace_back(values.begin() + 1, values.end());

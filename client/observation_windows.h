@@ -45,10 +45,20 @@ std::vector<double> Lorenz63Rk4Step(const std::vector<double>& x, double h, doub
 
 absl::StatusOr<WindowSet> SimulateLorenz63Windows(const Lorenz63SimulationOptions& options);
 
-// CSV: a header line is optional; then rows "t,x1,…,xD" with strictly
-// increasing, uniformly spaced t (relative tolerance 1e-6). INVALID_ARGUMENT
-// names the line for malformed rows.
-absl::StatusOr<WindowSet> ReadCsvWindows(const std::string& path, int window_steps);
+// Which CSV columns hold the time and the state components (in the model's
+// state order): header names, or 0-based indices. Empty: the first column is
+// the time and every other column, in file order, the state.
+struct CsvColumns {
+  std::string time;
+  std::vector<std::string> state;
+};
+
+// CSV: an optional header line naming the columns (a first line with any
+// non-numeric cell is the header); then rows with strictly
+// increasing, uniformly spaced times (relative tolerance 1e-6). Columns not
+// picked are ignored (they need not be numbers). INVALID_ARGUMENT names the
+// line and column for malformed rows, and lists the header for unknown names.
+absl::StatusOr<WindowSet> ReadCsvWindows(const std::string& path, int window_steps, const CsvColumns& columns = {});
 
 // Writes a simulated trajectory as CSV "t,x,y,z" (noisy when noise_std > 0).
 absl::Status WriteLorenz63Csv(const std::string& path, const Lorenz63SimulationOptions& options, int64_t samples);

@@ -6,8 +6,8 @@
 #include "server/rpc/calibrate_reactor.h"
 #include "server/rpc/call_authorization.h"
 #include "server/rpc/message_codec.h"
-#include "server/rpc/unary_call.h"
 #include "server/rpc/status_conversion.h"
+#include "server/rpc/unary_call.h"
 
 namespace hybrid::server::rpc {
 namespace {
@@ -118,6 +118,14 @@ grpc::ServerUnaryReactor* HybridServiceImpl::GetModel(grpc::CallbackServerContex
                                           info.durability.checkpoint_versions.end());
     d->set_last_checkpoint_unix_ms(info.durability.last_checkpoint_unix_ms);
     d->set_replayed_at_start(info.durability.replayed_at_start);
+    // Gauges start at 0: before the first accepted observation they mean "none yet".
+    if (const ModelMetrics* series = metrics_->Find(info.name); series != nullptr && info.observations_accepted > 0) {
+      v1::CalibrationStatus* c = response->mutable_calibration();
+      c->set_loss(series->loss->Value());
+      c->set_coverage(series->coverage->Value());
+      c->set_coverage_target(series->coverage_target->Value());
+      c->set_queue_depth(static_cast<int64_t>(series->queue_depth->Value()));
+    }
   }
   FinishUnary(reactor, metrics_, model.ok() ? (*model)->name() : "", "GetModel", started, model.status());
   return reactor;

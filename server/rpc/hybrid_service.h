@@ -26,11 +26,7 @@ class HybridServiceImpl final : public v1::HybridService::CallbackService {
  public:
   HybridServiceImpl(ModelRegistry* registry, Metrics* metrics, ThreadPool* pool, ThreadPool* control,
                     const AccessTokens* tokens)
-      : registry_(registry),
-        metrics_(metrics),
-        control_(control),
-        tokens_(tokens),
-        predict_(registry, metrics, pool) {}
+      : registry_(registry), metrics_(metrics), control_(control), tokens_(tokens), predict_(registry, metrics, pool) {}
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context, const v1::PredictRequest* request,
                                     v1::PredictResponse* response) override;

@@ -53,8 +53,8 @@ absl::StatusOr<v1::Tensor> DecodeInput(const inference::ModelInferRequest::Infer
   }
   const int given = f64 ? input.contents().fp64_contents_size() : input.contents().fp32_contents_size();
   if (given != count) {
-    return absl::InvalidArgumentError(absl::StrCat(where, ": contents.", f64 ? "fp64" : "fp32", "_contents has ",
-                                                   given, " values; shape needs ", count));
+    return absl::InvalidArgumentError(absl::StrCat(where, ": contents.", f64 ? "fp64" : "fp32", "_contents has ", given,
+                                                   " values; shape needs ", count));
   }
   if (f64) {
     *tensor.mutable_f64() = input.contents().fp64_contents();
@@ -150,8 +150,8 @@ absl::StatusOr<InferCall> DecodeModelInfer(const inference::ModelInferRequest& r
   for (int i = 0; i < request.outputs_size(); ++i) {
     const std::string& name = request.outputs(i).name();
     if (std::find(std::begin(kOutputs), std::end(kOutputs), name) == std::end(kOutputs)) {
-      return absl::InvalidArgumentError(absl::StrCat("outputs[", i, "]: unknown output '", name,
-                                                     "' (outputs are ", absl::StrJoin(kOutputs, ", "), ")"));
+      return absl::InvalidArgumentError(absl::StrCat("outputs[", i, "]: unknown output '", name, "' (outputs are ",
+                                                     absl::StrJoin(kOutputs, ", "), ")"));
     }
     call.outputs.push_back(name);
   }
@@ -168,8 +168,8 @@ inference::ModelInferResponse EncodeModelInfer(const v1::PredictResponse& answer
   const v1::Interval& interval = answer.intervals(0);  // Exactly one level was asked for.
   (*response.mutable_parameters())["interval_level"].set_string_param(absl::StrCat(interval.level()));
   for (const std::string& name : call.outputs) {
-    const v1::Tensor& tensor = name == "mean"  ? answer.mean()
-                               : name == "std" ? answer.std()
+    const v1::Tensor& tensor = name == "mean"    ? answer.mean()
+                               : name == "std"   ? answer.std()
                                : name == "lower" ? interval.lower()
                                                  : interval.upper();
     AddOutput(response, name, tensor);

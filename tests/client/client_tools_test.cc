@@ -1,0 +1,108 @@
+// hybridctl's building blocks, without a server: the progress line, the
+// sparkline and watch frame, and CSV column mapping (a shuffled file with
+// extra columns gives exactly the windows of the plain one).
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "client/observation_windows.h"
+#include "client/progress_bar.h"
+#include "client/watch_view.h"
+#include "tests/scoped_temp_dir.h"
+
+namespace hybrid::client {
+namespace {
+
+TEST(ProgressLine, BarPercentRateAndEta) {
+  EXPECT_EQ(RenderProgressLine(25, 100, 5.0, 20, "loss 0.5"),
+            "[#####...............]  25%  25/100 obs  5.0/s  ETA 15s  loss 0.5");
+  EXPECT_EQ(RenderProgressLine(100, 100, 4.0, 10, ""), "[##########] 100%  100/100 obs  25.0/s");
+  EXPECT_EQ(RenderProgressLine(0, 100, 0.0, 4, ""), "[....]   0%  0/100 obs  0.0/s");
+  EXPECT_EQ(RenderProgressLine(7, 0, 2.0, 10, "x"), "7 obs  3.5/s  x");  // Unknown total: no bar.
+}
+
+TEST(Sparkline, ScalesFromSmallestToLargest) {
+  EXPECT_EQ(Sparkline({1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0}), "▁▂▃▄▅▆▇█");
+  EXPECT_EQ(Sparkline({20.0, 28.0, 24.0}), "▁█▅");
+  EXPECT_EQ(Sparkline({5.0, 5.0}), "▄▄");
+  EXPECT_EQ(Sparkline({}), "");
+}
+
+TEST(WatchView, ShowsRateLossCoverageAndHistory) {
+  WatchView view(3);
+  v1::GetModelResponse model;
+  model.mutable_config()->set_name("lorenz63");
+  v1::ParameterEstimate* rho = model.add_parameters();
+  rho->set_name("rho");
+  rho->set_trainable(true);
+  rho->set_value(20.0);
+  model.set_observations_accepted(10);
+  std::string first = view.Render(model, 0.0);
+  EXPECT_NE(first.find("observations 10  (-/s)"), std::string::npos) << first;
+  EXPECT_NE(first.find("no observation accepted yet"), std::string::npos) << first;
+  model.set_observations_accepted(30);
+  model.mutable_calibration()->set_loss(0.25);
+  model.mutable_calibration()->set_coverage(0.7);
+  model.mutable_calibration()->set_coverage_target(0.9);
+  for (double value : {24.0, 28.0, 27.0}) {
+    rho->set_value(value);
+    first = view.Render(model, value == 24.0 ? 2.0 : 3.0);
+  }
+  EXPECT_NE(first.find("coverage 0.700 (target 0.90, BELOW)"), std::string::npos) << first;
+  EXPECT_NE(first.find("loss 0.25"), std::string::npos) << first;
+  // The last 3 of 20, 24, 28, 27: 24 lowest, 28 highest, 27 at 3/4 of the range (level 5.25 → ▆).
+  EXPECT_NE(first.find("▁█▆"), std::string::npos) << first;
+}
+
+class CsvColumnsTest : public ::testing::Test {
+ protected:
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = dir_.File(name);
+    std::ofstream(path) << text;
+    return path;
+  }
+  testing::ScopedTempDir dir_;
+};
+
+TEST_F(CsvColumnsTest, ShuffledColumnsWithExtrasGiveThePlainWindows) {
+  std::string plain = "t,x,y\n", shuffled = "sensor,y,note,t,x\n";
+  for (int i = 0; i < 7; ++i) {
+    const double t = 0.5 * i, x = i * i, y = -3.0 * i;
+    plain += std::to_string(t) + "," + std::to_string(x) + "," + std::to_string(y) + "\n";
+    shuffled += "s-" + std::to_string(i) + "," + std::to_string(y) + ",ok," + std::to_string(t) + "," +
+                std::to_string(x) + "\n";
+  }
+  absl::StatusOr<WindowSet> expected = ReadCsvWindows(Write("plain.csv", plain), 2);
+  absl::StatusOr<WindowSet> mapped = ReadCsvWindows(Write("shuffled.csv", shuffled), 2, {"t", {"x", "y"}});
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  ASSERT_TRUE(mapped.ok()) << mapped.status();
+  EXPECT_EQ(mapped->dim, 2);
+  EXPECT_DOUBLE_EQ(mapped->step, 0.5);
+  ASSERT_EQ(mapped->windows.size(), 3u);
+  for (size_t w = 0; w < 3; ++w) {
+    EXPECT_EQ(mapped->windows[w].start, expected->windows[w].start);
+    EXPECT_EQ(mapped->windows[w].end, expected->windows[w].end);
+  }
+  // Indices (0-based) pick the same columns.
+  absl::StatusOr<WindowSet> by_index = ReadCsvWindows(dir_.File("shuffled.csv"), 2, {"3", {"4", "1"}});
+  ASSERT_TRUE(by_index.ok()) << by_index.status();
+  EXPECT_EQ(by_index->windows[2].end, expected->windows[2].end);
+}
+
+TEST_F(CsvColumnsTest, ErrorsNameTheColumnAndLine) {
+  const std::string path = Write("bad.csv", "t,x,y\n0,1,2\n1,2,oops\n2,3,4\n");
+  absl::Status status = ReadCsvWindows(path, 1, {"t", {"x", "w"}}).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("--state_columns: " + path + " has no column 'w' (columns: t, x, y)"),
+            std::string::npos)
+      << status;
+  status = ReadCsvWindows(path, 1).status();
+  EXPECT_NE(status.message().find(":3: column y ('oops') is not a finite number"), std::string::npos) << status;
+  // The bad cell is in a column not picked: fine.
+  EXPECT_TRUE(ReadCsvWindows(path, 1, {"t", {"x"}}).ok());
+  status = ReadCsvWindows(Write("short.csv", "0,1,2\n1,2\n"), 1).status();
+  EXPECT_NE(status.message().find(":2: has 2 columns; column 2 is needed"), std::string::npos) << status;
+}
+
+}  // namespace
+}  // namespace hybrid::client
