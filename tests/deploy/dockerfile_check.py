@@ -22,14 +22,7 @@ import re
 import subprocess
 import sys
 
-problems = []
-
-
-def check(condition, message):
-    if not condition:
-        problems.append(message)
-    return condition
-
+from check_helpers import check, known_flags, problems
 
 def instructions(path):
     """(INSTRUCTION, text) pairs, continuation lines joined, comments dropped."""
@@ -47,13 +40,6 @@ def instructions(path):
                 out.append((keyword.upper(), rest.strip()))
                 pending = ""
     return out
-
-
-def known_flags(binary):
-    out = subprocess.run([binary, "--helpfull"], capture_output=True, text=True, check=False)
-    flags = set(re.findall(r"^\s+--([a-z0-9_]+) ", out.stdout + out.stderr, re.M))
-    assert flags, f"{binary} --helpfull listed no flags"
-    return flags
 
 
 def flag_values(words, flags, where):

@@ -17,36 +17,20 @@ Usage: manifests_check.py SOURCE_DIR BUILD_DIR
        manifests_check.py SOURCE_DIR --write-prometheusrule   (regenerate it)
 """
 import os
-import re
 import shlex
-import subprocess
 import sys
 
 import kubernetes.client
 import yaml
 
+from check_helpers import check, known_flags, problems
+
 PROMETHEUSRULE_HEADER = ("# deploy/prometheus/rules/hybridserve.rules.yml for the Prometheus Operator. "
                          "Generated; do not edit:\n#   tests/deploy/manifests_check.py SOURCE_DIR "
                          "--write-prometheusrule\n")
-problems = []
-
-
-def check(condition, message):
-    if not condition:
-        problems.append(message)
-    return condition
-
-
 def load_all(path):
     with open(path) as f:
         return [d for d in yaml.safe_load_all(f) if d is not None]
-
-
-def known_flags(binary):
-    out = subprocess.run([binary, "--helpfull"], capture_output=True, text=True, check=False)
-    flags = set(re.findall(r"^\s+--([a-z0-9_]+) ", out.stdout + out.stderr, re.M))
-    assert flags, f"{binary} --helpfull listed no flags"
-    return flags
 
 
 def check_flags(where, words, flags, binary_name):
