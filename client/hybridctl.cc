@@ -21,8 +21,6 @@
 // 3 when --max_rel_error is given and the final estimate misses it.
 #include <unistd.h>
 
-#include <algorithm>
-#include <climits>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -259,17 +257,14 @@ int Calibrate(HybridClient& client, const std::string& model) {
     return Fail(absl::InvalidArgumentError("--progress must be auto, on or off"));
   }
   const bool bar_on = progress == "on" || (progress == "auto" && isatty(STDERR_FILENO));
-  const int64_t planned =
-      std::min<int64_t>(static_cast<int64_t>(set->windows.size()) / std::max(1, options.windows_per_observation),
-                        options.max_observations > 0 ? options.max_observations : INT64_MAX);
-  hybrid::client::ProgressBar bar(stderr, planned, bar_on);
+  hybrid::client::ProgressBar bar(stderr, bar_on);
   options.on_answer = [&](const hybrid::client::CalibrationReport& r) {
     std::string detail = absl::StrFormat("loss %.4g", r.last_loss);
     for (const v1::ParameterEstimate& p : r.parameters) {
       if (p.trainable()) absl::StrAppend(&detail, absl::StrFormat("  %s %.4f", p.name(), p.value()));
     }
     if (r.rejected > 0) absl::StrAppend(&detail, "  rejected ", r.rejected);
-    bar.Update(r.answered, detail);
+    bar.Update(r.answered, r.planned, detail);
   };
   absl::StatusOr<hybrid::client::CalibrationReport> final =
       hybrid::client::StreamCalibration(client, *set, options, [&](const hybrid::client::CalibrationReport& r) {

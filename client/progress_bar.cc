@@ -28,10 +28,11 @@ std::string RenderProgressLine(int64_t done, int64_t total, double elapsed_s, in
   return line;
 }
 
-ProgressBar::ProgressBar(std::FILE* out, int64_t total, bool enabled) : out_(out), total_(total), enabled_(enabled) {}
+ProgressBar::ProgressBar(std::FILE* out, bool enabled) : out_(out), enabled_(enabled) {}
 
-void ProgressBar::Update(int64_t done, const std::string& detail) {
+void ProgressBar::Update(int64_t done, int64_t total, const std::string& detail) {
   done_ = done;
+  total_ = total;
   detail_ = detail;
   const auto now = std::chrono::steady_clock::now();
   if (now - last_draw_ < std::chrono::milliseconds(100)) return;  // A terminal needs no more than 10 redraws/s.

@@ -2,8 +2,8 @@
 //
 //   [##########..........]  50%  500/1000 obs  120.4/s  ETA 4s  loss 0.0123
 //
-//   ProgressBar bar(stderr, /*total=*/1000, /*enabled=*/isatty(2));
-//   bar.Update(done, "loss 0.0123");   // redrawn at most 10 times a second
+//   ProgressBar bar(stderr, /*enabled=*/isatty(2));
+//   bar.Update(done, /*total=*/1000, "loss 0.0123");   // redrawn at most 10 times a second
 //   bar.Finish();                      // final state, newline
 //
 // Disabled, it prints nothing: logs and pipes get the periodic report lines
@@ -23,19 +23,19 @@ std::string RenderProgressLine(int64_t done, int64_t total, double elapsed_s, in
 
 class ProgressBar {
  public:
-  ProgressBar(std::FILE* out, int64_t total, bool enabled);
-  void Update(int64_t done, const std::string& detail);
+  ProgressBar(std::FILE* out, bool enabled);
+  void Update(int64_t done, int64_t total, const std::string& detail);
   void Finish();
 
  private:
   void Draw();
 
   std::FILE* const out_;
-  const int64_t total_;
   const bool enabled_;
   const std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::chrono::steady_clock::time_point last_draw_{};
   int64_t done_ = 0;
+  int64_t total_ = 0;
   std::string detail_;
   bool finished_ = false;
 };
