@@ -27,7 +27,6 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -36,6 +35,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "base/command_line.h"
 #include "client/calibrate_session.h"
 #include "client/connection_flags.h"
 #include "client/forecast_plot.h"
@@ -387,10 +387,10 @@ int Health(HybridClient& client) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
+  std::vector<char*> args = hybrid::base::ParseCommandLine(
+      argc, argv,
       "hybridctl COMMAND [MODEL] [flags]; commands: models, get, predict, calibrate, load, unload, checkpoint, "
-      "rollback, generate, health, shard, watch");
-  std::vector<char*> args = absl::ParseCommandLine(argc, argv);
+      "rollback, generate, health, shard, watch; the server is --target=HOST:PORT (default 127.0.0.1:50051)");
   if (args.size() < 2) {
     std::fprintf(stderr, "usage: %s\n", absl::ProgramUsageMessage().data());
     return 2;

@@ -36,9 +36,8 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "base/command_line.h"
 #include "client/connection_flags.h"
 #include "client/hybrid_client.h"
 #include "client/observation_windows.h"
@@ -251,8 +250,9 @@ std::string NowUtc() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("hybridload [--predict_clients=N] [--calibrate_streams=M] [--duration=S] (JSON out)");
-  absl::ParseCommandLine(argc, argv);
+  hybrid::base::ParseCommandLine(argc, argv,
+                                 "hybridload [--target=HOST:PORT] [--predict_clients=N] [--calibrate_streams=M] "
+                                 "[--duration=S] (JSON out)");
   const int predict_clients = absl::GetFlag(FLAGS_predict_clients);
   const int calibrate_streams = absl::GetFlag(FLAGS_calibrate_streams);
   const double duration = absl::GetFlag(FLAGS_duration);

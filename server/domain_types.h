@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,11 @@ struct PredictQuery {
   double max_step = 0.01;      // > 0.
   std::vector<double> levels;  // In (0, 1).
   int64_t ensemble_size = 0;   // Members to forecast with, the model's first ones; 0: all.
+  // The message limit of the protocol that answers (the model's own
+  // limits.max_answer_bytes applies too); 0: only the model's.
+  int64_t max_answer_bytes = 0;
+  // Set: only this model version may answer (NOT_FOUND otherwise).
+  std::optional<uint64_t> version;
   // Asked between solver steps: non-OK (DEADLINE_EXCEEDED, CANCELLED) ends the
   // forecast with that status. Unset: never.
   std::function<absl::Status()> interrupt;

@@ -9,11 +9,10 @@
 #include <string>
 
 #include "absl/flags/flag.h"
-#include "absl/flags/parse.h"
-#include "absl/flags/usage.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/command_line.h"
 #include "server/rpc/hybrid_server.h"
 
 ABSL_FLAG(std::string, model_repository, "deploy/model_repository", "Folder of <model>/config.pbtxt");
@@ -23,7 +22,9 @@ ABSL_FLAG(std::string, load_models, "all",
           "Models loaded at start: 'all', 'none', or a comma-separated list (LoadModel loads more later)");
 ABSL_FLAG(std::string, shard, "0/1",
           "K/N: this is replica K of N and serves only the models that hash to K (deploy/k8s/README.md)");
-ABSL_FLAG(int, max_message_bytes, 16 << 20, "Largest request message; larger ones get RESOURCE_EXHAUSTED");
+ABSL_FLAG(int, max_message_bytes, 16 << 20,
+          "Largest request or answer message: larger requests get RESOURCE_EXHAUSTED, Predicts whose answer would be "
+          "larger OUT_OF_RANGE");
 ABSL_FLAG(std::string, grpc_address, "127.0.0.1:50051", "host:port for gRPC (port 0: any free port)");
 ABSL_FLAG(std::string, metrics_address, "127.0.0.1:9464", "host:port for Prometheus /metrics (port 0: any)");
 ABSL_FLAG(int, predict_threads, 2, "Threads running Predict");
@@ -39,8 +40,9 @@ ABSL_FLAG(std::string, ports_file, "",
           "If set, written once serving: 'grpc_port=N\\nmetrics_port=M\\n' (for scripts using port 0)");
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("Serves hybrid scientific/ML models over gRPC (see README.md)");
-  absl::ParseCommandLine(argc, argv);
+  hybrid::base::ParseCommandLine(argc, argv,
+                                 "hybridserve [flags]: serves hybrid scientific/ML models over gRPC "
+                                 "(see README.md)");
 
   // Block the stop signals in every thread, then wait for them on this one.
   sigset_t stop_signals;

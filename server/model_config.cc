@@ -11,6 +11,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "server/model_name.h"
 
 namespace hybrid::server {
 namespace {
@@ -48,6 +49,7 @@ void ApplyDefaults(v1::ModelConfig& config) {
   if (c.learning_rate_phi() == 0.0) c.set_learning_rate_phi(1e-3);
   if (c.coverage_level() == 0.0) c.set_coverage_level(0.9);
   if (c.max_window_steps() == 0) c.set_max_window_steps(1000);
+  if (c.max_window_duration() == 0.0) c.set_max_window_duration(1e4);
   if (c.max_windows_per_observation() == 0) c.set_max_windows_per_observation(1024);
   if (c.queue_capacity() == 0) c.set_queue_capacity(1024);
   if (c.initial_residual_std() == 0.0) c.set_initial_residual_std(1.0);
@@ -65,6 +67,8 @@ void ApplyDefaults(v1::ModelConfig& config) {
   if (l.max_total_steps() == 0) l.set_max_total_steps(100000);
   if (l.max_batch() == 0) l.set_max_batch(1024);
   if (l.max_calibrate_streams() == 0) l.set_max_calibrate_streams(16);
+  if (l.max_interval_levels() == 0) l.set_max_interval_levels(16);
+  if (l.max_answer_bytes() == 0) l.set_max_answer_bytes(int64_t{16} << 20);
   v1::DurabilityConfig& d = *config.mutable_durability();
   if (d.wal_sync() == v1::WAL_SYNC_UNSPECIFIED) d.set_wal_sync(v1::WAL_SYNC_ALWAYS);
   if (d.checkpoint_every() == 0) d.set_checkpoint_every(1000);
@@ -74,7 +78,7 @@ void ApplyDefaults(v1::ModelConfig& config) {
 }
 
 absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
-  if (config.name().empty()) return absl::InvalidArgumentError("name must not be empty");
+  if (absl::Status s = ValidateModelName(config.name(), "name"); !s.ok()) return s;
   if (config.physics() == v1::PHYSICS_KIND_UNSPECIFIED) {
     return absl::InvalidArgumentError("physics must be set (e.g. PHYSICS_KIND_LORENZ63)");
   }
@@ -87,6 +91,10 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
   }
   const v1::CalibrationConfig& c = config.calibration();
   if (c.max_window_steps() < 1) return absl::InvalidArgumentError("calibration.max_window_steps must be ≥ 1");
+  if (!(c.max_window_duration() > 0.0) || !std::isfinite(c.max_window_duration())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("calibration.max_window_duration must be finite and > 0, got ", c.max_window_duration()));
+  }
   if (c.max_windows_per_observation() < 1) {
     return absl::InvalidArgumentError("calibration.max_windows_per_observation must be ≥ 1");
   }
@@ -94,6 +102,18 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
   const v1::PredictLimits& l = config.limits();
   if (l.max_output_times() < 1 || l.max_total_steps() < 1 || l.max_batch() < 1 || l.max_calibrate_streams() < 1) {
     return absl::InvalidArgumentError("limits.* must be ≥ 1");
+  }
+  if (l.max_output_times() > 1'000'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limits.max_output_times must be at most 1000000, got ", l.max_output_times()));
+  }
+  if (l.max_interval_levels() < 1 || l.max_interval_levels() > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limits.max_interval_levels must be in [1, 1000], got ", l.max_interval_levels()));
+  }
+  if (l.max_answer_bytes() < 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limits.max_answer_bytes must be ≥ 1024, got ", l.max_answer_bytes()));
   }
   const v1::DurabilityConfig& d = config.durability();
   if (d.checkpoint_every() < 1) return absl::InvalidArgumentError("durability.checkpoint_every must be ≥ 1");

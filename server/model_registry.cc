@@ -5,9 +5,11 @@
 #include <filesystem>
 
 #include "absl/status/status.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "server/file_contents.h"
 #include "server/model_config.h"
+#include "server/model_name.h"
 
 namespace hybrid::server {
 namespace {
@@ -89,7 +91,9 @@ std::vector<std::string> ModelRegistry::ScanRepository() const {
   std::vector<std::string> names;
   std::error_code ec;
   for (const fs::directory_entry& entry : fs::directory_iterator(options_.repository, ec)) {
-    if (entry.is_directory() && fs::exists(entry.path() / "config.pbtxt")) {
+    std::error_code exists_ec;
+    if (entry.is_directory(exists_ec) && IsValidModelName(entry.path().filename().string()) &&
+        fs::exists(entry.path() / "config.pbtxt", exists_ec)) {
       names.push_back(entry.path().filename().string());
     }
   }
@@ -97,17 +101,21 @@ std::vector<std::string> ModelRegistry::ScanRepository() const {
   return names;
 }
 
+bool ModelRegistry::InRepository(absl::string_view name) const {
+  if (!IsValidModelName(name)) return false;
+  const std::vector<std::string> present = ScanRepository();
+  return std::binary_search(present.begin(), present.end(), name);
+}
+
 absl::StatusOr<std::shared_ptr<ServedModel>> ModelRegistry::Find(absl::string_view name) const {
   absl::MutexLock lock(&mu_);
   auto it = models_.find(name);
   if (it == models_.end()) {
-    std::error_code ec;
-    if (!name.empty() && name.find('/') == absl::string_view::npos &&
-        fs::exists(fs::path(options_.repository) / std::string(name) / "config.pbtxt", ec)) {
+    if (InRepository(name)) {
       if (!options_.shard.Owns(name)) return absl::UnavailableError(NotOwned(name));
       return absl::UnavailableError(absl::StrCat("model '", name, "' is UNLOADED; LoadModel loads it"));
     }
-    return absl::NotFoundError(absl::StrCat("model '", name, "' is not served"));
+    return absl::NotFoundError(absl::StrCat("model '", absl::CHexEscape(name), "' is not served"));
   }
   const ModelStatus& status = it->second;
   if (status.state != ModelState::kReady) {
@@ -128,14 +136,23 @@ std::vector<ModelStatus> ModelRegistry::List() const {
   return out;
 }
 
-absl::Status ModelRegistry::Load(const std::string& name) {
-  const fs::path dir = ModelDir(name);
-  std::error_code ec;
-  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == ".." ||
-      !fs::exists(dir / "config.pbtxt", ec)) {
-    return absl::NotFoundError(
-        absl::StrCat("model repository '", options_.repository, "' has no ", name, "/config.pbtxt"));
+std::optional<ModelState> ModelRegistry::StateOf(absl::string_view name) const {
+  {
+    absl::MutexLock lock(&mu_);
+    if (auto it = models_.find(name); it != models_.end()) return it->second.state;
   }
+  if (InRepository(name)) return ModelState::kUnloaded;
+  return std::nullopt;
+}
+
+absl::Status ModelRegistry::Load(const std::string& name) {
+  // Only a folder the scan lists may become an entry: a name that merely
+  // resolves to one (a NUL byte, "a/../b") never does.
+  if (!InRepository(name)) {
+    return absl::NotFoundError(
+        absl::StrCat("model repository '", options_.repository, "' has no ", absl::CHexEscape(name), "/config.pbtxt"));
+  }
+  const fs::path dir = ModelDir(name);
   if (!options_.shard.Owns(name)) return absl::FailedPreconditionError(NotOwned(name));
   {
     absl::MutexLock lock(&mu_);

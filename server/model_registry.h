@@ -19,6 +19,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -65,6 +66,8 @@ class ModelRegistry {
   absl::StatusOr<std::shared_ptr<ServedModel>> Find(absl::string_view name) const;
   // Every model of the repository (re-scanned) and every loaded one, by name.
   std::vector<ModelStatus> List() const;
+  // The state of one model; nullopt for a name the repository lacks.
+  std::optional<ModelState> StateOf(absl::string_view name) const;
   // NOT_FOUND when <repository>/<name>/config.pbtxt does not exist;
   // FAILED_PRECONDITION naming the owner when another shard owns it (two
   // replicas calibrating one model would fork its state); ALREADY_EXISTS when
@@ -77,7 +80,10 @@ class ModelRegistry {
 
  private:
   ModelRegistry(Options options, Metrics* metrics);
+  // The repository's folders that hold a config.pbtxt and are valid model
+  // names (server/model_name.h), sorted; other folders are not models.
   std::vector<std::string> ScanRepository() const;
+  bool InRepository(absl::string_view name) const;
   std::string ModelDir(const std::string& name) const;
   // "model 'x' belongs to shard J of N; this server is shard K/N".
   std::string NotOwned(absl::string_view name) const;

@@ -3,10 +3,13 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <cmath>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/checked_arithmetic.h"
 #include "solvers/ensemble_stats.h"
 #include "solvers/gaussian_mixture.h"
 #include "solvers/ode_solver.h"
@@ -15,7 +18,47 @@
 namespace hybrid::server {
 namespace {
 
+// Upper bound of a Predict answer's encoded size: T times, then mean and std
+// and a lower and upper bound per level, each T x B x D float64 values, plus
+// framing (tags, shapes, names) well inside the constant. nullopt: overflows.
+std::optional<int64_t> AnswerBytes(int64_t times, int64_t batch, int64_t dim, int64_t levels) {
+  constexpr int64_t kFraming = 4096;
+  const std::optional<int64_t> per_tensor = base::CheckedProduct({times, batch, dim});
+  const std::optional<int64_t> tensors = base::CheckedAdd(2, 2 * levels);
+  if (!per_tensor || !tensors) return std::nullopt;
+  const std::optional<int64_t> values = base::CheckedMul(*per_tensor, *tensors);
+  if (!values) return std::nullopt;
+  const std::optional<int64_t> all = base::CheckedAdd(*values, times);
+  if (!all) return std::nullopt;
+  const std::optional<int64_t> bytes = base::CheckedMul(*all, int64_t{sizeof(double)});
+  return bytes ? base::CheckedAdd(*bytes, kFraming) : std::nullopt;
+}
+
+// The answer's size follows from the request alone: refused before any work
+// when it would pass the model's limit or the message limit.
+absl::Status ValidateAnswerSize(const v1::ModelConfig& config, const PredictQuery& q, int64_t batch, int64_t dim) {
+  const int64_t levels = q.levels.empty() ? 1 : static_cast<int64_t>(q.levels.size());
+  const int64_t times = static_cast<int64_t>(q.times.size());
+  const std::optional<int64_t> bytes = AnswerBytes(times, batch, dim, levels);
+  int64_t limit = config.limits().max_answer_bytes();
+  if (q.max_answer_bytes > 0) limit = std::min(limit, q.max_answer_bytes);
+  if (!bytes || *bytes > limit) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "the answer would take ", bytes ? absl::StrCat(*bytes) : "more than 2^63", " bytes: output times (", times,
+        ") x initial_state states (", batch, ") x components (", dim, ") x (mean, std and 2 x ", levels,
+        " interval_levels) float64 values; the limit is ", limit,
+        " bytes (limits.max_answer_bytes, or the server's --max_message_bytes): ask for fewer output times, states "
+        "or interval levels"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig& config, const PredictQuery& q) {
+  // Checked against the snapshot that would answer, so no newer version can slip in between.
+  if (q.version && *q.version != snapshot.version) {
+    return absl::NotFoundError(absl::StrCat("model '", config.name(), "' has no version ", *q.version,
+                                            " to serve; it serves version ", snapshot.version, " (its current one)"));
+  }
   const int64_t dim = snapshot.model->state_dim();
   const auto& shape = q.initial_state.shape;
   if (!IsStateOrBatch(q.initial_state, dim)) {
@@ -37,6 +80,11 @@ absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig&
   if (!(q.max_step > 0.0) || !std::isfinite(q.max_step)) {
     return absl::InvalidArgumentError(absl::StrCat("max_step must be finite and > 0, got ", q.max_step));
   }
+  if (static_cast<int64_t>(q.levels.size()) > config.limits().max_interval_levels()) {
+    return absl::OutOfRangeError(absl::StrCat("interval_levels has ", q.levels.size(),
+                                              " levels; the model allows at most ",
+                                              config.limits().max_interval_levels(), " (limits.max_interval_levels)"));
+  }
   for (size_t i = 0; i < q.levels.size(); ++i) {
     if (!(q.levels[i] > 0.0 && q.levels[i] < 1.0)) {
       return absl::InvalidArgumentError(absl::StrCat("interval_levels[", i, "] = ", q.levels[i], " must be in (0, 1)"));
@@ -55,13 +103,14 @@ absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig&
     }
     previous = q.times[i];
   }
-  const int64_t steps = solvers::FixedStepCount(0.0, q.times, q.max_step);
-  if (steps > config.limits().max_total_steps()) {
-    return absl::OutOfRangeError(absl::StrCat("the forecast needs ", steps, " RK4 steps; the model allows at most ",
-                                              config.limits().max_total_steps(),
-                                              " (raise max_step or shorten the horizon)"));
+  const std::optional<int64_t> steps = solvers::FixedStepCount(0.0, q.times, q.max_step);
+  if (!steps || *steps > config.limits().max_total_steps()) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "the forecast needs ", steps ? absl::StrCat(*steps) : absl::StrCat("about ", q.times.back() / q.max_step),
+        " RK4 steps of at most max_step = ", q.max_step, "; the model allows at most ",
+        config.limits().max_total_steps(), " (raise max_step or shorten the horizon)"));
   }
-  return absl::OkStatus();
+  return ValidateAnswerSize(config, q, batch, dim);
 }
 
 DenseArray ToArray(const at::Tensor& t) {

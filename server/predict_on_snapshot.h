@@ -6,7 +6,8 @@
 // the snapshot's residual variance) — or, for a model with a heteroscedastic
 // head, as the Gaussian mixture of the members with the head's σ(x) at each
 // forecast state, intervals being the mixture's exact quantiles.
-// Errors: INVALID_ARGUMENT naming the field (initial_state, max_step,
+// Errors: NOT_FOUND when the query pins a version other than the snapshot's;
+// INVALID_ARGUMENT naming the field (initial_state, max_step,
 // interval_levels, times); OUT_OF_RANGE for batch, output-time, step-count or ensemble-size
 // limits; FAILED_PRECONDITION when the forecast diverges. Thread-safe.
 #pragma once

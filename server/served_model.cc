@@ -198,6 +198,12 @@ absl::Status ServedModel::ValidateObservation(const Observation& o) const {
     return absl::OutOfRangeError(absl::StrCat("steps = ", o.steps, " exceeds the model's max_window_steps ",
                                               config_.calibration().max_window_steps()));
   }
+  if (const double duration = o.step * static_cast<double>(o.steps);
+      !(duration <= config_.calibration().max_window_duration())) {
+    return absl::OutOfRangeError(absl::StrCat("step × steps = ", o.step, " × ", o.steps, " = ", duration,
+                                              " exceeds the model's calibration.max_window_duration ",
+                                              config_.calibration().max_window_duration()));
+  }
   if (!o.path.shape.empty()) return ValidatePath(o, windows, state_dim_);
   return absl::OkStatus();
 }

@@ -24,6 +24,7 @@
 #include "absl/synchronization/mutex.h"
 #include "hybrid/v1/model_config.pb.h"
 #include "server/domain_types.h"
+#include "server/inference_statistics.h"
 #include "server/metrics.h"
 
 namespace hybrid::server {
@@ -68,6 +69,8 @@ class ServedModel {
   void CloseStream();
   // Counts an observation for this model that the RPC layer could not decode.
   void CountRejected();
+  // What this model's forecasts cost (Triton's ModelStatistics); the RPC layer records them.
+  InferenceStatistics& statistics() const { return statistics_; }
   ModelInfo Info() const;
 
  private:
@@ -81,6 +84,7 @@ class ServedModel {
   Metrics* const metrics_;
   const int64_t state_dim_;
   std::atomic<int> open_streams_{0};
+  mutable InferenceStatistics statistics_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const ModelSnapshot> snapshot_ ABSL_GUARDED_BY(mu_);
   // Read-locked to use, write-locked by Stop to take it away.

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/checked_arithmetic.h"
 #include "solvers/runge_kutta_step.h"
 
 namespace hybrid::solvers {
@@ -22,11 +23,6 @@ constexpr double kSafety = 0.9;
 constexpr double kBeta = 0.04;
 constexpr double kMinFactor = 0.2;
 constexpr double kMaxFactor = 10.0;
-
-int64_t StepsBetween(double from, double to, double step) {
-  // The tolerance keeps an interval of exactly k·step at k steps despite rounding.
-  return std::max<int64_t>(1, static_cast<int64_t>(std::ceil((to - from) / step - 1e-9)));
-}
 
 // Times in messages: enough digits to tell 0.9999999 from 1.
 std::string Time(double t) { return absl::StrFormat("%.12g", t); }
@@ -58,9 +54,10 @@ constexpr int64_t kInterruptEvery = 16;  // Fixed steps between interrupt checks
 
 absl::StatusOr<Trajectory> SolveFixed(const ButcherTableau& tableau, const VectorField& f, const at::Tensor& x0,
                                       double t0, absl::Span<const double> times, const SolverOptions& o) {
-  const int64_t total = FixedStepCount(t0, times, o.step);
-  if (total > o.max_steps) {
-    return absl::FailedPreconditionError(absl::StrCat("max_steps (", o.max_steps, ") exceeded: the grid needs ", total,
+  const std::optional<int64_t> total = FixedStepCount(t0, times, o.step);
+  if (!total || *total > o.max_steps) {
+    return absl::FailedPreconditionError(absl::StrCat("max_steps (", o.max_steps, ") exceeded: the grid needs ",
+                                                      total ? absl::StrCat(*total) : "more than 2^63",
                                                       " steps of at most ", o.step, " from t = ", Time(t0)));
   }
   Trajectory out;
@@ -69,7 +66,7 @@ absl::StatusOr<Trajectory> SolveFixed(const ButcherTableau& tableau, const Vecto
   at::Tensor x = x0;
   double t = t0;
   for (double target : times) {
-    const int64_t n = StepsBetween(t, target, o.step);
+    const int64_t n = *FixedStepsBetween(t, target, o.step);  // The total above fits.
     const double h = (target - t) / static_cast<double>(n);
     // With an interrupt, run in chunks and ask it in between.
     for (int64_t done = 0; done < n;) {
@@ -288,11 +285,20 @@ at::Tensor ReplaySteps(const ButcherTableau& tableau, const VectorField& f, cons
   return x;
 }
 
-int64_t FixedStepCount(double t0, absl::Span<const double> times, double step) {
-  int64_t total = 0;
+std::optional<int64_t> FixedStepsBetween(double from, double to, double step) {
+  // The tolerance keeps an interval of exactly k·step at k steps despite rounding.
+  const std::optional<int64_t> n = base::CeilToCount((to - from) / step - 1e-9);
+  if (!n) return std::nullopt;
+  return std::max<int64_t>(1, *n);
+}
+
+std::optional<int64_t> FixedStepCount(double t0, absl::Span<const double> times, double step) {
+  std::optional<int64_t> total = 0;
   double from = t0;
   for (double to : times) {
-    total += StepsBetween(from, to, step);
+    const std::optional<int64_t> n = FixedStepsBetween(from, to, step);
+    total = n ? base::CheckedAdd(*total, *n) : std::nullopt;
+    if (!total) return std::nullopt;
     from = to;
   }
   return total;

@@ -33,6 +33,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -90,8 +91,11 @@ absl::StatusOr<Trajectory> SolveOde(const VectorField& f, const at::Tensor& x0, 
 at::Tensor IntegrateFixed(const ButcherTableau& tableau, const VectorField& f, const at::Tensor& x0, double t0,
                           double h, int64_t steps);
 
-// Steps fixed-step mode takes for this grid (for limits checks before solving).
-int64_t FixedStepCount(double t0, absl::Span<const double> times, double step);
+// Steps fixed-step mode takes between two times (⌈Δt / step⌉, at least 1),
+// and for a whole grid (for limits checks before solving); nullopt when the
+// count does not fit int64 (a tiny step over a long horizon).
+std::optional<int64_t> FixedStepsBetween(double from, double to, double step);
+std::optional<int64_t> FixedStepCount(double t0, absl::Span<const double> times, double step);
 
 // Runs schedule steps [first, last) from x (the state at schedule.t[first]) and
 // calls emit(output index, state) for every output on those steps; returns the

@@ -276,8 +276,9 @@ absl::StatusOr<CalibrationStep> OnlineCalibrator::Update(const WindowBatch& batc
   const at::Tensor incoming = incoming_path.select(2, -1);               // [M, W, D]
   result.loss = BatchMse(incoming_path, batch).item<double>();
   if (!std::isfinite(result.loss)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("calibration loss is not finite (", result.loss, "); update skipped"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "calibration loss is not finite (", result.loss, "): the model's forecast of the window (steps = ", batch.steps,
+        " of step = ", batch.step, ") diverged; use a smaller step or fewer steps; update skipped"));
   }
   if (absl::Status s = guard_.Check(result.loss, "of this batch before the update"); !s.ok()) {
     ++rollbacks_;

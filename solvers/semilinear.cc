@@ -65,7 +65,11 @@ absl::StatusOr<Trajectory> SolveEtdRk4(const SemilinearModel& model, const at::T
       return absl::InvalidArgumentError(
           absl::StrCat("times[", i, "] = ", times[i], " must be finite and greater than ", t));
     }
-    const int64_t n = std::max<int64_t>(1, static_cast<int64_t>(std::ceil((times[i] - t) / step - 1e-9)));
+    const std::optional<int64_t> steps = FixedStepsBetween(t, times[i], step);
+    if (!steps) {
+      return absl::OutOfRangeError(absl::StrCat("times[", i, "]: step ", step, " needs more than 2^63 steps"));
+    }
+    const int64_t n = *steps;
     const double h = (times[i] - t) / static_cast<double>(n);
     if (h != cached_h) {  // Uniform grids compute the coefficients once.
       c = Coefficients(linear, h);

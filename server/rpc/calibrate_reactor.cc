@@ -3,6 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "server/model_name.h"
 #include "server/rpc/message_codec.h"
 #include "server/rpc/status_conversion.h"
 
@@ -52,7 +53,7 @@ void CalibrateReactor::OnReadDone(bool ok) {
 }
 
 absl::StatusOr<std::shared_ptr<ServedModel>> CalibrateReactor::BindModel(const std::string& name) {
-  if (name.empty()) return absl::InvalidArgumentError("model must be set");
+  if (absl::Status s = ValidateModelName(name, "model"); !s.ok()) return s;
   if (model_ != nullptr) {
     if (name == model_->name()) return model_;
     return absl::InvalidArgumentError(

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "server/access_tokens.h"
 #include "server/http_endpoint.h"
+#include "server/memory_release.h"
 #include "server/metrics.h"
 #include "server/model_registry.h"
 #include "server/rpc/hybrid_service.h"
@@ -38,6 +39,7 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
     server->tokens_ = std::make_unique<AccessTokens>(*std::move(tokens));
   }
   at::set_num_threads(options.torch_threads);
+  UseFixedAllocatorThresholds();  // Large requests' memory goes back to the OS (server/memory_release.h).
 
   server->metrics_ = std::make_unique<Metrics>();
   ModelRegistry::Options registry_options;
@@ -52,12 +54,15 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
   server->registry_ = *std::move(registry);
   server->pool_ = std::make_unique<ThreadPool>(options.predict_threads, options.predict_queue);
   server->control_ = std::make_unique<ThreadPool>(/*threads=*/1, /*capacity=*/64);
+  // One forecast path for both protocols.
+  server->predict_ = std::make_unique<rpc::PredictCall>(server->registry_.get(), server->metrics_.get(),
+                                                        server->pool_.get(), options.max_message_bytes);
   server->service_ =
-      std::make_unique<rpc::HybridServiceImpl>(server->registry_.get(), server->metrics_.get(), server->pool_.get(),
+      std::make_unique<rpc::HybridServiceImpl>(server->registry_.get(), server->metrics_.get(), server->predict_.get(),
                                                server->control_.get(), server->tokens_.get());
-
   server->inference_ = std::make_unique<rpc::InferenceServiceImpl>(server->registry_.get(), server->metrics_.get(),
-                                                                   server->pool_.get(), server->tokens_.get());
+                                                                   server->predict_.get(), server->control_.get(),
+                                                                   server->tokens_.get());
 
   absl::StatusOr<std::unique_ptr<HttpEndpoint>> http =
       HttpEndpoint::Start(options.metrics_address, server->metrics_.get(), server->registry_.get());
@@ -77,7 +82,7 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 20 * 1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 10 * 1000);
   builder.SetMaxReceiveMessageSize(options.max_message_bytes);
-  builder.SetMaxSendMessageSize(256 * 1024 * 1024);
+  builder.SetMaxSendMessageSize(options.max_message_bytes);  // Predict refuses larger answers before computing them.
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || server->grpc_port_ == 0) {
     return absl::UnavailableError(absl::StrCat(

@@ -35,6 +35,7 @@ class ThreadPool;
 namespace rpc {
 class HybridServiceImpl;
 class InferenceServiceImpl;
+class PredictCall;
 }  // namespace rpc
 
 class HybridServer {
@@ -44,8 +45,10 @@ class HybridServer {
     std::string state_dir;        // Write-ahead logs and checkpoints; empty: the repository.
     bool load_all_models = true;  // false: only `load_models` at start (LoadModel for more).
     std::vector<std::string> load_models;
-    Shard shard;                       // This replica's models (server/model_shard.h); default: all.
-    int max_message_bytes = 16 << 20;  // Larger requests: RESOURCE_EXHAUSTED (by gRPC).
+    Shard shard;  // This replica's models (server/model_shard.h); default: all.
+    // Larger requests: RESOURCE_EXHAUSTED (by gRPC); a Predict whose answer
+    // would be larger: OUT_OF_RANGE before any work.
+    int max_message_bytes = 16 << 20;
     std::string grpc_address = "127.0.0.1:50051";
     std::string metrics_address = "127.0.0.1:9464";
     int predict_threads = 2;
@@ -80,6 +83,7 @@ class HybridServer {
   std::unique_ptr<ModelRegistry> registry_;
   std::unique_ptr<ThreadPool> pool_;
   std::unique_ptr<ThreadPool> control_;  // LoadModel / UnloadModel, one at a time.
+  std::unique_ptr<rpc::PredictCall> predict_;
   std::unique_ptr<rpc::HybridServiceImpl> service_;
   std::unique_ptr<rpc::InferenceServiceImpl> inference_;  // KServe v2 / Triton clients.
   std::unique_ptr<grpc::Server> server_;

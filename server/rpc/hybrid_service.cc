@@ -3,6 +3,7 @@
 #include <functional>
 
 #include "absl/strings/str_cat.h"
+#include "server/model_name.h"
 #include "server/rpc/calibrate_reactor.h"
 #include "server/rpc/call_authorization.h"
 #include "server/rpc/message_codec.h"
@@ -14,9 +15,9 @@ namespace {
 
 using Clock = UnaryClock;
 
-// The model a request names; INVALID_ARGUMENT when the field is empty.
+// The model a request names; INVALID_ARGUMENT when the field is not a model name.
 absl::StatusOr<std::shared_ptr<ServedModel>> FindNamed(const ModelRegistry& registry, const std::string& model) {
-  if (model.empty()) return absl::InvalidArgumentError("model must be set");
+  if (absl::Status s = ValidateModelName(model, "model"); !s.ok()) return s;
   return registry.Find(model);
 }
 
@@ -25,16 +26,6 @@ v1::ModelState ToProto(ModelState state) {
   v1::ModelState out = v1::MODEL_STATE_UNSPECIFIED;
   v1::ModelState_Parse(absl::StrCat("MODEL_STATE_", ModelStateName(state)), &out);
   return out;
-}
-
-// Runs `work` on the control thread (loads and unloads block); a full queue
-// finishes the call RESOURCE_EXHAUSTED.
-void ScheduleControl(ThreadPool* control, Metrics* metrics, grpc::ServerUnaryReactor* reactor, const char* rpc,
-                     Clock::time_point started, std::function<void()> work) {
-  if (!control->TrySchedule(std::move(work))) {
-    FinishUnary(reactor, metrics, "", rpc, started,
-                absl::ResourceExhaustedError("too many load/unload requests are waiting; retry later"));
-  }
 }
 
 // Finishes a call that the model's worker answers with a version.
@@ -59,7 +50,7 @@ grpc::ServerUnaryReactor* HybridServiceImpl::Predict(grpc::CallbackServerContext
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (Refused(context, reactor, "Predict", Role::kRead, started)) return reactor;
-  predict_.Run(context, reactor, "Predict", *request, started, [response](v1::PredictResponse answer) {
+  predict_->Run(context, reactor, "Predict", *request, started, [response](v1::PredictResponse answer) {
     *response = std::move(answer);
     return absl::OkStatus();
   });
@@ -137,8 +128,8 @@ grpc::ServerUnaryReactor* HybridServiceImpl::LoadModel(grpc::CallbackServerConte
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (Refused(context, reactor, "LoadModel", Role::kAdmin, started)) return reactor;
-  if (request->model().empty()) {
-    FinishUnary(reactor, metrics_, "", "LoadModel", started, absl::InvalidArgumentError("model must be set"));
+  if (absl::Status s = ValidateModelName(request->model(), "model"); !s.ok()) {
+    FinishUnary(reactor, metrics_, "", "LoadModel", started, s);
     return reactor;
   }
   ScheduleControl(control_, metrics_, reactor, "LoadModel", started,
@@ -158,8 +149,8 @@ grpc::ServerUnaryReactor* HybridServiceImpl::UnloadModel(grpc::CallbackServerCon
   const Clock::time_point started = Clock::now();
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
   if (Refused(context, reactor, "UnloadModel", Role::kAdmin, started)) return reactor;
-  if (request->model().empty()) {
-    FinishUnary(reactor, metrics_, "", "UnloadModel", started, absl::InvalidArgumentError("model must be set"));
+  if (absl::Status s = ValidateModelName(request->model(), "model"); !s.ok()) {
+    FinishUnary(reactor, metrics_, "", "UnloadModel", started, s);
     return reactor;
   }
   ScheduleControl(

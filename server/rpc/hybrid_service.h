@@ -24,9 +24,9 @@ namespace hybrid::server::rpc {
 
 class HybridServiceImpl final : public v1::HybridService::CallbackService {
  public:
-  HybridServiceImpl(ModelRegistry* registry, Metrics* metrics, ThreadPool* pool, ThreadPool* control,
+  HybridServiceImpl(ModelRegistry* registry, Metrics* metrics, const PredictCall* predict, ThreadPool* control,
                     const AccessTokens* tokens)
-      : registry_(registry), metrics_(metrics), control_(control), tokens_(tokens), predict_(registry, metrics, pool) {}
+      : registry_(registry), metrics_(metrics), control_(control), tokens_(tokens), predict_(predict) {}
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context, const v1::PredictRequest* request,
                                     v1::PredictResponse* response) override;
@@ -55,7 +55,7 @@ class HybridServiceImpl final : public v1::HybridService::CallbackService {
   Metrics* const metrics_;
   ThreadPool* const control_;
   const AccessTokens* const tokens_;
-  const PredictCall predict_;
+  const PredictCall* const predict_;
 };
 
 }  // namespace hybrid::server::rpc

@@ -17,12 +17,15 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "hybrid/v1/hybrid_service.pb.h"
 #include "inference/grpc_predict_v2.pb.h"
+#include "server/inference_statistics.h"
+#include "server/model_registry.h"
 
 namespace hybrid::server::rpc {
 
@@ -35,8 +38,22 @@ struct InferCall {
 absl::StatusOr<InferCall> DecodeModelInfer(const inference::ModelInferRequest& request);
 inference::ModelInferResponse EncodeModelInfer(const v1::PredictResponse& answer, const InferCall& call);
 
+// A request's version string: nullopt for empty (the current version), the
+// number for decimal digits, NOT_FOUND naming `model` for anything else.
+absl::StatusOr<std::optional<uint64_t>> DecodeModelVersion(const std::string& version, const std::string& model);
+// OK when `version` asks for the current version (empty or its number);
+// NOT_FOUND saying which version is served otherwise.
+absl::Status CheckServedVersion(const std::string& version, const std::string& model, uint64_t current);
+
 // Inputs and outputs of a model whose state has `state_dim` components; its
 // only version is the current one.
 inference::ModelMetadataResponse ModelMetadataFor(const std::string& name, uint64_t version, int64_t state_dim);
+// Triton's ModelConfig for a served model.
+inference::ModelConfig ModelConfigFor(const v1::ModelConfig& config, int64_t state_dim);
+inference::ModelStatistics ModelStatisticsFor(const std::string& name, uint64_t version,
+                                              const InferenceStatistics::Totals& totals);
+// One RepositoryIndex entry: READY (with its version), LOADING, UNLOADING, or
+// UNAVAILABLE with the reason (unloaded, or why it failed).
+inference::RepositoryIndexResponse::ModelIndex RepositoryEntryFor(const ModelStatus& status);
 
 }  // namespace hybrid::server::rpc

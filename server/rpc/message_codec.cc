@@ -1,15 +1,20 @@
 #include "server/rpc/message_codec.h"
 
 #include <cmath>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "base/checked_arithmetic.h"
+#include "server/model_name.h"
 #include "server/rpc/status_conversion.h"
 #include "server/rpc/tensor_codec.h"
 
 namespace hybrid::server::rpc {
 namespace {
 
-constexpr double kMaxGridPoints = 1e7;  // Before any model limit: bounds the allocation.
+// Before any model's limit is known: the largest limits.max_output_times, so
+// that the times a horizon asks for are bounded before they are built.
+constexpr int64_t kMaxGridPoints = 1'000'000;  // Before any model limit: bounds the allocation.
 
 absl::StatusOr<std::vector<double>> HorizonTimes(const v1::Horizon& h) {
   if (!(h.horizon() > 0.0) || !std::isfinite(h.horizon())) {
@@ -18,13 +23,15 @@ absl::StatusOr<std::vector<double>> HorizonTimes(const v1::Horizon& h) {
   if (!(h.step() > 0.0) || !std::isfinite(h.step())) {
     return absl::InvalidArgumentError(absl::StrCat("horizon.step must be finite and > 0, got ", h.step()));
   }
-  const double count = std::floor(h.horizon() / h.step() * (1.0 + 1e-9));
-  if (count > kMaxGridPoints) {
-    return absl::OutOfRangeError(absl::StrCat("horizon / step gives ", count, " output times"));
+  const double ratio = h.horizon() / h.step() * (1.0 + 1e-9);
+  const std::optional<int64_t> count = base::FloorToCount(ratio);
+  if (!count || *count > kMaxGridPoints) {
+    return absl::OutOfRangeError(absl::StrCat("horizon.horizon / horizon.step gives ", ratio, " output times"));
   }
-  if (count < 1) return absl::InvalidArgumentError("horizon.step must not exceed horizon.horizon");
+  if (*count < 1) return absl::InvalidArgumentError("horizon.step must not exceed horizon.horizon");
   std::vector<double> times;
-  for (int64_t k = 1; k <= static_cast<int64_t>(count); ++k) times.push_back(static_cast<double>(k) * h.step());
+  times.reserve(static_cast<size_t>(*count));
+  for (int64_t k = 1; k <= *count; ++k) times.push_back(static_cast<double>(k) * h.step());
   return times;
 }
 
@@ -33,7 +40,7 @@ absl::StatusOr<std::vector<double>> HorizonTimes(const v1::Horizon& h) {
 absl::StatusOr<PredictQuery> DecodePredictRequest(const v1::PredictRequest& request) {
   PredictQuery q;
   q.model = request.model();
-  if (q.model.empty()) return absl::InvalidArgumentError("model must be set");
+  if (absl::Status s = ValidateModelName(q.model, "model"); !s.ok()) return s;
   if (!request.has_initial_state()) return absl::InvalidArgumentError("initial_state must be set");
   absl::StatusOr<DenseArray> x0 = DecodeTensor(request.initial_state(), "initial_state");
   if (!x0.ok()) return x0.status();
@@ -59,6 +66,7 @@ absl::StatusOr<PredictQuery> DecodePredictRequest(const v1::PredictRequest& requ
         absl::StrCat("ensemble_size must be >= 0 (0: all members), got ", request.ensemble_size()));
   }
   q.ensemble_size = request.ensemble_size();
+  if (request.has_model_version()) q.version = request.model_version();
   return q;
 }
 
@@ -83,7 +91,7 @@ absl::StatusOr<Observation> DecodeCalibrateRequest(const v1::CalibrateRequest& r
   Observation o;
   o.model = request.model();
   o.sequence = request.sequence();
-  if (o.model.empty()) return absl::InvalidArgumentError("model must be set");
+  if (absl::Status s = ValidateModelName(o.model, "model"); !s.ok()) return s;
   if (!request.has_start_state()) return absl::InvalidArgumentError("start_state must be set");
   if (!request.has_end_state()) return absl::InvalidArgumentError("end_state must be set");
   absl::StatusOr<DenseArray> start = DecodeTensor(request.start_state(), "start_state");

@@ -2,13 +2,29 @@
 
 #include <chrono>
 
+#include "server/memory_release.h"
 #include "server/rpc/message_codec.h"
 
 namespace hybrid::server::rpc {
+namespace {
+
+int64_t AnswerValues(const PredictAnswer& a) {
+  int64_t values = static_cast<int64_t>(a.mean.values.size() + a.std.values.size());
+  for (const IntervalArrays& i : a.intervals)
+    values += static_cast<int64_t>(i.lower.values.size() + i.upper.values.size());
+  return values;
+}
+
+uint64_t Nanoseconds(UnaryClock::duration d) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+}
+
+}  // namespace
 
 void PredictCall::Run(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc,
                       const v1::PredictRequest& request, UnaryClock::time_point started, Deliver deliver) const {
   absl::StatusOr<PredictQuery> query = DecodePredictRequest(request);
+  if (query.ok()) query->max_answer_bytes = max_answer_bytes_;
   absl::StatusOr<std::shared_ptr<ServedModel>> model =
       query.ok() ? registry_->Find(query->model) : absl::StatusOr<std::shared_ptr<ServedModel>>(query.status());
   if (!model.ok()) {
@@ -17,23 +33,43 @@ void PredictCall::Run(grpc::CallbackServerContext* context, grpc::ServerUnaryRea
     return;
   }
   const std::string name = (*model)->name();
-  const bool scheduled = pool_->TrySchedule([this, context, reactor, rpc, started, deliver = std::move(deliver),
-                                             model = *model, query = *std::move(query)]() mutable {
-    // Checked between solver steps: the client gave up or the deadline passed.
-    // The deadline first: gRPC also marks a call whose deadline passed as cancelled.
-    query.interrupt = [context]() -> absl::Status {
-      if (std::chrono::system_clock::now() > context->deadline()) {
-        return absl::DeadlineExceededError("deadline passed during the forecast");
-      }
-      if (context->IsCancelled()) return absl::CancelledError("the client cancelled the forecast");
-      return absl::OkStatus();
-    };
-    absl::Status status = query.interrupt();
-    absl::StatusOr<PredictAnswer> answer = status.ok() ? model->Predict(query) : status;
-    status = answer.ok() ? deliver(EncodePredictAnswer(*answer)) : answer.status();
-    FinishUnary(reactor, metrics_, model->name(), rpc, started, status);
-  });
+  const UnaryClock::time_point decoded = UnaryClock::now();
+  const bool scheduled =
+      pool_->TrySchedule([this, context, reactor, rpc, started, decoded, deliver = std::move(deliver), model = *model,
+                          query = *std::move(query)]() mutable {
+        const UnaryClock::time_point running = UnaryClock::now();
+        // Checked between solver steps: the client gave up or the deadline passed.
+        // The deadline first: gRPC also marks a call whose deadline passed as cancelled.
+        query.interrupt = [context]() -> absl::Status {
+          if (std::chrono::system_clock::now() > context->deadline()) {
+            return absl::DeadlineExceededError("deadline passed during the forecast");
+          }
+          if (context->IsCancelled()) return absl::CancelledError("the client cancelled the forecast");
+          return absl::OkStatus();
+        };
+        absl::Status status = query.interrupt();
+        absl::StatusOr<PredictAnswer> answer = status.ok() ? model->Predict(query) : status;
+        const UnaryClock::time_point forecast = UnaryClock::now();
+        const bool large = answer.ok() && AnswerValues(*answer) * int64_t{sizeof(double)} >= kLargeAnswerBytes;
+        status = answer.ok() ? deliver(EncodePredictAnswer(*answer)) : answer.status();
+        answer = absl::CancelledError("released");  // Its arrays go before the trim below.
+        const UnaryClock::time_point encoded = UnaryClock::now();
+        if (status.ok()) {
+          const int64_t states = query.initial_state.shape.size() == 2 ? query.initial_state.shape[0] : 1;
+          model->statistics().RecordSuccess({.queue_ns = Nanoseconds(running - decoded),
+                                             .input_ns = Nanoseconds(decoded - started),
+                                             .infer_ns = Nanoseconds(forecast - running),
+                                             .output_ns = Nanoseconds(encoded - forecast),
+                                             .total_ns = Nanoseconds(encoded - started)},
+                                            static_cast<uint64_t>(states));
+        } else {
+          model->statistics().RecordFailure(Nanoseconds(encoded - started));
+        }
+        FinishUnary(reactor, metrics_, model->name(), rpc, started, status);
+        if (large) ReturnFreeMemory();
+      });
   if (!scheduled) {
+    (*model)->statistics().RecordFailure(Nanoseconds(UnaryClock::now() - started));
     FinishUnary(reactor, metrics_, name, rpc, started,
                 absl::ResourceExhaustedError("the Predict worker pool is full; retry later"));
   }

@@ -13,6 +13,7 @@
 // Thread-safe; the pointers must outlive every call.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 
 #include "hybrid/v1/hybrid_service.pb.h"
@@ -26,8 +27,11 @@ class PredictCall {
  public:
   using Deliver = std::function<absl::Status(v1::PredictResponse)>;
 
-  PredictCall(ModelRegistry* registry, Metrics* metrics, ThreadPool* pool)
-      : registry_(registry), metrics_(metrics), pool_(pool) {}
+  // `max_answer_bytes`: the largest message the protocol may send (the
+  // server's --max_message_bytes); a forecast whose answer would be larger is
+  // refused before it runs.
+  PredictCall(ModelRegistry* registry, Metrics* metrics, ThreadPool* pool, int64_t max_answer_bytes)
+      : registry_(registry), metrics_(metrics), pool_(pool), max_answer_bytes_(max_answer_bytes) {}
 
   void Run(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc,
            const v1::PredictRequest& request, UnaryClock::time_point started, Deliver deliver) const;
@@ -36,6 +40,7 @@ class PredictCall {
   ModelRegistry* const registry_;
   Metrics* const metrics_;
   ThreadPool* const pool_;
+  const int64_t max_answer_bytes_;
 };
 
 }  // namespace hybrid::server::rpc

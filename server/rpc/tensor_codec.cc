@@ -1,9 +1,11 @@
 #include "server/rpc/tensor_codec.h"
 
 #include <cmath>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "base/checked_arithmetic.h"
 
 namespace hybrid::server::rpc {
 namespace {
@@ -23,18 +25,25 @@ absl::Status CopyFinite(const Values& values, absl::string_view field, std::vect
 
 }  // namespace
 
+absl::StatusOr<int64_t> ShapeValueCount(absl::Span<const int64_t> shape, absl::string_view field) {
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (shape[i] < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".shape[", i, "] = ", shape[i], " is negative"));
+    }
+  }
+  const std::optional<int64_t> count = base::CheckedProduct(shape);
+  if (!count || *count > kMaxTensorValues) {
+    return absl::InvalidArgumentError(absl::StrCat(field, ": the shape holds more than ", kMaxTensorValues, " values"));
+  }
+  return *count;
+}
+
 absl::StatusOr<DenseArray> DecodeTensor(const v1::Tensor& tensor, absl::string_view field) {
   DenseArray out;
-  int64_t count = 1;
-  for (int i = 0; i < tensor.shape_size(); ++i) {
-    const int64_t d = tensor.shape(i);
-    if (d < 0) return absl::InvalidArgumentError(absl::StrCat(field, ".shape[", i, "] = ", d, " is negative"));
-    if (d > 0 && count > kMaxTensorValues / d) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ": more than ", kMaxTensorValues, " values"));
-    }
-    count *= d;
-    out.shape.push_back(d);
-  }
+  out.shape.assign(tensor.shape().begin(), tensor.shape().end());
+  absl::StatusOr<int64_t> values = ShapeValueCount(out.shape, field);
+  if (!values.ok()) return values.status();
+  const int64_t count = *values;
   int64_t provided = 0;
   absl::Status copied;
   switch (tensor.dtype()) {

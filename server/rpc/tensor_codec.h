@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "hybrid/v1/tensor.pb.h"
 #include "server/domain_types.h"
 
@@ -20,6 +21,11 @@ namespace hybrid::server::rpc {
 inline constexpr int64_t kMaxTensorValues = int64_t{1} << 26;
 
 absl::StatusOr<DenseArray> DecodeTensor(const v1::Tensor& tensor, absl::string_view field);
+
+// The number of values a shape holds, for every protocol's tensors:
+// INVALID_ARGUMENT starting with `field` for a negative dimension or more than
+// kMaxTensorValues values (the product is computed overflow-safe).
+absl::StatusOr<int64_t> ShapeValueCount(absl::Span<const int64_t> shape, absl::string_view field);
 
 // Encodes as float64 (or float32 when `dtype` says so).
 v1::Tensor EncodeTensor(const DenseArray& array, v1::DType dtype = v1::DTYPE_FLOAT64);

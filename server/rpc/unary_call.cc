@@ -20,4 +20,12 @@ bool RefusedCall(const AccessTokens* tokens, Metrics* metrics, grpc::CallbackSer
   return true;
 }
 
+void ScheduleControl(ThreadPool* control, Metrics* metrics, grpc::ServerUnaryReactor* reactor, const char* rpc,
+                     UnaryClock::time_point started, std::function<void()> work) {
+  if (!control->TrySchedule(std::move(work))) {
+    FinishUnary(reactor, metrics, "", rpc, started,
+                absl::ResourceExhaustedError("too many load/unload requests are waiting; retry later"));
+  }
+}
+
 }  // namespace hybrid::server::rpc

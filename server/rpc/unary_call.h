@@ -1,5 +1,6 @@
-// The two steps every unary RPC adapter shares: refusing a call whose token
-// lacks the role, and finishing a call with its metrics recorded.
+// The steps unary RPC adapters share: refusing a call whose token lacks the
+// role, finishing a call with its metrics recorded, and handing blocking
+// model-control work to the control thread.
 //
 //   const UnaryClock::time_point started = UnaryClock::now();
 //   if (RefusedCall(tokens, metrics, context, reactor, "GetModel", Role::kRead, started)) return reactor;
@@ -13,11 +14,13 @@
 #include <grpcpp/support/server_callback.h>
 
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "absl/status/status.h"
 #include "server/access_tokens.h"
 #include "server/metrics.h"
+#include "server/thread_pool.h"
 
 namespace hybrid::server::rpc {
 
@@ -31,5 +34,10 @@ void FinishUnary(grpc::ServerUnaryReactor* reactor, Metrics* metrics, const std:
 // model label) unless the call's token has `needed`; tokens null: false.
 bool RefusedCall(const AccessTokens* tokens, Metrics* metrics, grpc::CallbackServerContext* context,
                  grpc::ServerUnaryReactor* reactor, const char* rpc, Role needed, UnaryClock::time_point started);
+
+// Runs `work` on the control thread (loads and unloads block for a model's
+// start-up or drain); a full queue finishes the call RESOURCE_EXHAUSTED.
+void ScheduleControl(ThreadPool* control, Metrics* metrics, grpc::ServerUnaryReactor* reactor, const char* rpc,
+                     UnaryClock::time_point started, std::function<void()> work);
 
 }  // namespace hybrid::server::rpc

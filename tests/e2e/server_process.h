@@ -44,8 +44,8 @@ class ServerProcess {
     std::string line;
     std::getline(in, line);  // grpc_port=N
     EXPECT_EQ(line.rfind("grpc_port=", 0), 0u) << "hybridserve did not start; see " << log;
-    const std::string target = "127.0.0.1:" + line.substr(line.find('=') + 1);
-    stub_ = v1::HybridService::NewStub(grpc::CreateChannel(target, grpc::InsecureChannelCredentials()));
+    target_ = "127.0.0.1:" + line.substr(line.find('=') + 1);
+    stub_ = v1::HybridService::NewStub(grpc::CreateChannel(target_, grpc::InsecureChannelCredentials()));
   }
   ~ServerProcess() {
     if (pid_ > 0) Kill(SIGTERM);
@@ -57,6 +57,7 @@ class ServerProcess {
     pid_ = -1;
   }
   v1::HybridService::Stub& stub() { return *stub_; }
+  const std::string& target() const { return target_; }
   pid_t pid() const { return pid_; }
   // Resident memory of the process in KiB (VmRSS), −1 when unreadable.
   long ResidentKib() const {
@@ -70,6 +71,7 @@ class ServerProcess {
 
  private:
   pid_t pid_ = -1;
+  std::string target_;
   std::unique_ptr<v1::HybridService::Stub> stub_;
 };
 

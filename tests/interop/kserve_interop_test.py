@@ -46,6 +46,7 @@ TIMES = np.array([0.1, 0.3, 0.6])
 
 
 def infer_request(state, times, raw, **parameters):
+    """KServe's way of sending: int64_param for integers, string_param for the rest."""
     request = kserve.ModelInferRequest(model_name="lorenz63", id="req-7")
     for name, values in (("initial_state", state), ("times", times)):
         tensor = request.inputs.add(name=name, datatype="FP64", shape=list(values.shape))
@@ -107,9 +108,16 @@ class KServeV2(unittest.TestCase):
         model = self.kserve.ModelMetadata(kserve.ModelMetadataRequest(name="lorenz63"))
         self.assertEqual(model.platform, "hybridserve")
         self.assertEqual(model.versions, ["0"])
+        # Shapes that describe what is accepted and answered: a batch [B, 3] gives [T, B, 3].
         self.assertEqual([(t.name, t.datatype, list(t.shape)) for t in model.inputs],
-                         [("initial_state", "FP64", [3]), ("times", "FP64", [-1])])
-        self.assertEqual([t.name for t in model.outputs], ["mean", "std", "lower", "upper"])
+                         [("initial_state", "FP64", [-1, 3]), ("times", "FP64", [-1])])
+        self.assertEqual([(t.name, list(t.shape)) for t in model.outputs],
+                         [(name, [-1, -1, 3]) for name in ("mean", "std", "lower", "upper")])
+        response = self.kserve.ModelInfer(infer_request(STATES, TIMES, True))
+        for advertised, answered in zip(model.outputs, response.outputs):
+            self.assertEqual(len(advertised.shape), len(answered.shape))
+            for a, b in zip(advertised.shape, answered.shape):
+                self.assertTrue(a == -1 or a == b, (advertised, answered))
 
     def test_model_infer_equals_predict(self):
         for state in (STATES[0], STATES):  # one state [3], a batch [2, 3]
@@ -126,6 +134,68 @@ class KServeV2(unittest.TestCase):
                     self.assertEqual(got[name].shape, (len(TIMES),) + state.shape, name)
                     np.testing.assert_array_equal(got[name], values, err_msg=name)
                 self.assertTrue(np.all(got["lower"] < got["mean"]) and np.all(got["mean"] < got["upper"]))
+
+    def test_versions_are_the_served_one_or_not_found(self):
+        current = self.kserve.ModelMetadata(kserve.ModelMetadataRequest(name="lorenz63")).versions[0]
+        self.assertTrue(self.kserve.ModelReady(kserve.ModelReadyRequest(name="lorenz63", version=current)).ready)
+        self.assertTrue(self.kserve.ModelReady(kserve.ModelReadyRequest(name="lorenz63", version="")).ready)
+        for version in ("999", "abc", "-1", "+0", " 0", "18446744073709551616"):
+            for call, request in ((self.kserve.ModelReady, kserve.ModelReadyRequest(name="lorenz63", version=version)),
+                                  (self.kserve.ModelMetadata,
+                                   kserve.ModelMetadataRequest(name="lorenz63", version=version))):
+                with self.assertRaises(grpc.RpcError) as error:
+                    call(request)
+                self.assertEqual(error.exception.code(), grpc.StatusCode.NOT_FOUND, version)
+            request = infer_request(STATES[0], TIMES, True)
+            request.model_version = version
+            with self.assertRaises(grpc.RpcError) as error:
+                self.kserve.ModelInfer(request)
+            self.assertEqual(error.exception.code(), grpc.StatusCode.NOT_FOUND, version)
+            self.assertIn("version", error.exception.details())
+        request = infer_request(STATES[0], TIMES, True)
+        request.model_version = current
+        self.assertEqual(self.kserve.ModelInfer(request).model_version, current)
+
+    def test_a_pinned_version_is_not_served_once_the_model_moved_on(self):
+        server = Hybridserve(HYBRIDSERVE, REPOSITORY, "--load_models=lorenz63")
+        try:
+            with grpc.insecure_channel(server.target) as channel:
+                stub = kserve_grpc.GRPCInferenceServiceStub(channel)
+                pinned = infer_request(STATES[0], TIMES, True)
+                pinned.model_version = "0"
+                self.assertEqual(stub.ModelInfer(pinned).model_version, "0")
+                observation = pb.CalibrateRequest(model="lorenz63", sequence=1, step=0.01, steps=10)
+                for field, values in (("start_state", [1.0, 1.0, 20.0]), ("end_state", [1.1, 1.3, 19.5])):
+                    getattr(observation, field).CopyFrom(
+                        tensor_pb2.Tensor(shape=[3], dtype=tensor_pb2.DTYPE_FLOAT64, f64=values))
+                answers = list(pb_grpc.HybridServiceStub(channel).Calibrate(iter([observation])))
+                self.assertEqual(answers[0].model_version, 1, answers[0])
+                with self.assertRaises(grpc.RpcError) as error:
+                    stub.ModelInfer(pinned)
+                self.assertEqual(error.exception.code(), grpc.StatusCode.NOT_FOUND)
+                self.assertIn("serves version 1", error.exception.details())
+        finally:
+            server.__exit__()
+
+    def test_numeric_parameters_in_every_form(self):
+        reference = outputs(self.kserve.ModelInfer(infer_request(STATES[0], TIMES, True, interval_level="0.8",
+                                                                 max_step="0.005", ensemble_size=3)))
+        forms = [("double_param", 0.8, 0.005, 3.0), ("string_param", "0.8", "0.005", "3"),
+                 ("uint64_param", None, None, 3), ("int64_param", None, None, 3)]
+        for form, level, max_step, members in forms:
+            request = infer_request(STATES[0], TIMES, True)
+            for name, value in (("interval_level", level), ("max_step", max_step), ("ensemble_size", members)):
+                if value is None:  # An integer form for a fractional parameter: send it as a double.
+                    request.parameters[name].double_param = {"interval_level": 0.8, "max_step": 0.005}[name]
+                else:
+                    setattr(request.parameters[name], form, value)
+            response = self.kserve.ModelInfer(request)
+            self.assertEqual(response.parameters["ensemble_size"].int64_param, 3, form)
+            for name, values in outputs(response).items():
+                np.testing.assert_array_equal(values, reference[name], err_msg=f"{form} {name}")
+        whole = infer_request(STATES[0], TIMES, True)
+        whole.parameters["max_step"].int64_param = 1  # An integer max_step is a number too.
+        self.assertEqual(len(self.kserve.ModelInfer(whole).outputs), 4)
 
     def test_requested_outputs_and_parameters(self):
         request = infer_request(STATES[0], TIMES, True, ensemble_size=2)
@@ -154,10 +224,23 @@ class KServeV2(unittest.TestCase):
         level = infer_request(STATES[0], TIMES, False, interval_level="1.5")
         width = infer_request(np.array([1.0, 2.0]), TIMES, False)
         backwards = infer_request(STATES[0], TIMES[::-1].copy(), False)
+        # 2^61 + 1 FP64 values with 8 raw bytes: the byte count wrapped to 8 and the call answered OK.
+        wrapped = infer_request(STATES[0], TIMES, True)
+        wrapped.inputs[1].shape[:] = [2 ** 61 + 1]
+        wrapped.raw_input_contents[1] = b"\0" * 8
+        huge = infer_request(STATES[0], TIMES, True)
+        huge.inputs[0].shape[:] = [2 ** 32, 2 ** 32, 3]
+        fraction = infer_request(STATES[0], TIMES, False, ensemble_size=2)
+        fraction.parameters["ensemble_size"].double_param = 2.5
+        nul_name = infer_request(STATES[0], TIMES, False)
+        nul_name.model_name = "lorenz63\0x"
         cases = [(fp16, "inputs[0] 'initial_state': datatype 'FP16'"), (short, "raw_input_contents has 16 bytes"),
                  (unknown, "inputs[1] 'horizon'"), (output, "unknown output 'median'"),
                  (parameter, "parameters['seed']"), (level, "interval"), (width, "initial_state"),
-                 (backwards, "times")]
+                 (backwards, "times"), (wrapped, "inputs[1] 'times': the shape holds more than"),
+                 (huge, "inputs[0] 'initial_state': the shape holds more than"),
+                 (fraction, "parameters['ensemble_size'] must be an integer"),
+                 (nul_name, "model_name 'lorenz63\\x00x'")]
         for request, text in cases:
             code, details = error_of(request)
             self.assertEqual(code, grpc.StatusCode.INVALID_ARGUMENT, details)
@@ -184,11 +267,20 @@ class Reflection(unittest.TestCase):
             # The schema from the server alone: every file ModelInfer needs, then its messages.
             pool = descriptor_pool.DescriptorPool()
             files = ask(file_containing_symbol="inference.GRPCInferenceService").file_descriptor_response
-            for serialized in files.file_descriptor_proto:
-                pool.Add(descriptor_pb2.FileDescriptorProto.FromString(serialized))
+            pending = [descriptor_pb2.FileDescriptorProto.FromString(s) for s in files.file_descriptor_proto]
+            added = set()
+            while pending:  # Dependencies first, whatever order the server sent them in.
+                ready = [f for f in pending if set(f.dependency) <= added]
+                self.assertTrue(ready, [f.name for f in pending])
+                for f in ready:
+                    pool.Add(f)
+                    added.add(f.name)
+                    pending.remove(f)
             service = pool.FindServiceByName("inference.GRPCInferenceService")
-            self.assertEqual([m.name for m in service.methods], ["ServerLive", "ServerReady", "ModelReady",
-                                                                 "ServerMetadata", "ModelMetadata", "ModelInfer"])
+            self.assertEqual([m.name for m in service.methods],
+                             ["ServerLive", "ServerReady", "ModelReady", "ServerMetadata", "ModelMetadata",
+                              "ModelInfer", "ModelConfig", "ModelStatistics", "RepositoryIndex",
+                              "RepositoryModelLoad", "RepositoryModelUnload"])
             method = service.FindMethodByName("ModelInfer")
             factory = message_factory.MessageFactory(pool)  # protobuf 4.21 (Debian 12)
             request_class = factory.GetPrototype(method.input_type)
