@@ -38,6 +38,10 @@ struct PredictQuery {
   int64_t max_answer_bytes = 0;
   // Set: only this model version may answer (NOT_FOUND otherwise).
   std::optional<uint64_t> version;
+  // Std of the initial state per component (1 or D values ≥ 0); empty: the
+  // model's sensor noise.
+  std::vector<double> initial_state_std;
+  bool include_observation_noise = false;  // Intervals for a reading, not the state.
   // Asked between solver steps: non-OK (DEADLINE_EXCEEDED, CANCELLED) ends the
   // forecast with that status. Unset: never.
   std::function<absl::Status()> interrupt;

@@ -25,7 +25,7 @@ absl::Status ExportModelEntry(const solvers::HybridModel& model, const std::stri
   if (!(residual_std >= 0.0) || !std::isfinite(residual_std)) {
     return absl::InvalidArgumentError(absl::StrCat("residual_std must be finite and >= 0, got ", residual_std));
   }
-  config->mutable_calibration()->set_initial_residual_std(residual_std);  // 0: ApplyDefaults fills it.
+  config->mutable_uncertainty()->set_initial_model_error_std(residual_std);  // 0: ApplyDefaults fills it.
   if (model.black_box() != nullptr) {
     // Backprop cannot pass a black box: serve it with the calibrators that can.
     config->mutable_calibration()->set_method(v1::CALIBRATION_METHOD_EGA_STATIC);

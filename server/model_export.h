@@ -21,9 +21,9 @@
 
 namespace hybrid::server {
 
-// residual_std > 0 becomes calibration.initial_residual_std: the noise the
-// served intervals assume before any observation arrives (e.g. the trained
-// model's validation RMSE); 0 keeps the config default (1, conservative).
+// residual_std > 0 becomes uncertainty.initial_model_error_std: the model
+// error the served intervals assume before any observation arrives (e.g. the
+// trained model's validation RMSE); 0 keeps the config default (1, conservative).
 absl::Status ExportModelEntry(const solvers::HybridModel& model, const std::string& repository, const std::string& name,
                               const std::string& description, double residual_std = 0.0);
 

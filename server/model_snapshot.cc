@@ -35,7 +35,7 @@ std::shared_ptr<const ModelSnapshot> TakeSnapshot(const solvers::OnlineCalibrato
   snapshot->version = version;
   snapshot->observations_accepted = observations_accepted;
   snapshot->model = calibrator.model().Clone();
-  snapshot->residual_variance = calibrator.residual_variance().clone();
+  snapshot->errors = std::make_shared<const solvers::ForecastErrorModel>(calibrator.errors());
   snapshot->parameters = EstimateParameters(calibrator.model());
   return snapshot;
 }

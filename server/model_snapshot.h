@@ -16,6 +16,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "server/domain_types.h"
+#include "solvers/forecast_error_model.h"
 #include "solvers/hybrid_model.h"
 #include "solvers/online_calibrator.h"
 
@@ -25,7 +26,7 @@ struct ModelSnapshot {
   uint64_t version = 0;
   uint64_t observations_accepted = 0;
   std::shared_ptr<const solvers::HybridModel> model;
-  at::Tensor residual_variance;  // [D], the calibrator's noise estimate.
+  std::shared_ptr<const solvers::ForecastErrorModel> errors;  // What its forecasts miss.
   std::vector<ParameterEstimate> parameters;
 
   // `model` restricted to its first `members` members (1 ≤ members ≤ M; M:

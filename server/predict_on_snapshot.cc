@@ -13,6 +13,7 @@
 #include "solvers/ensemble_stats.h"
 #include "solvers/gaussian_mixture.h"
 #include "solvers/ode_solver.h"
+#include "solvers/perturbed_forecast.h"
 #include "solvers/torch_status.h"
 
 namespace hybrid::server {
@@ -80,6 +81,16 @@ absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig&
   if (!(q.max_step > 0.0) || !std::isfinite(q.max_step)) {
     return absl::InvalidArgumentError(absl::StrCat("max_step must be finite and > 0, got ", q.max_step));
   }
+  if (const size_t n = q.initial_state_std.size(); n > 1 && static_cast<int64_t>(n) != dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("initial_state_std has ", n, " values; give 1 (every component) or ", dim));
+  }
+  for (size_t i = 0; i < q.initial_state_std.size(); ++i) {
+    if (!(q.initial_state_std[i] >= 0.0) || !std::isfinite(q.initial_state_std[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("initial_state_std[", i, "] = ", q.initial_state_std[i], " must be finite and ≥ 0"));
+    }
+  }
   if (static_cast<int64_t>(q.levels.size()) > config.limits().max_interval_levels()) {
     return absl::OutOfRangeError(absl::StrCat("interval_levels has ", q.levels.size(),
                                               " levels; the model allows at most ",
@@ -121,15 +132,15 @@ DenseArray ToArray(const at::Tensor& t) {
   return out;
 }
 
-// For a model with a heteroscedastic head: member m predicts N(x_m, σ_m²(x_m))
-// with log σ² from the head at its own forecast state; the predictive
-// distribution is their equal-weight mixture and the intervals its exact
-// quantiles. members: [M, T, B, D].
-solvers::EnsembleSummary HeadMixtureSummary(const solvers::HybridModel& model, const at::Tensor& members,
-                                            const std::vector<double>& levels) {
-  const int64_t m = members.size(0), d = members.size(3);
-  const at::Tensor stds = at::exp(0.5 * model.LogVariance(members.reshape({m, -1, d}))).view_as(members);
-  const solvers::GaussianMixture mixture{members, stds};
+// For a model with a heteroscedastic head: sample s (of member m) predicts
+// N(x_s, σ_m²(x_s)) with log σ² from member m's head at its own forecast
+// state; the predictive distribution is their equal-weight mixture and the
+// intervals its exact quantiles. samples: [S = M·K, T, B, D], member-major.
+solvers::EnsembleSummary HeadMixtureSummary(const solvers::HybridModel& model, const at::Tensor& samples,
+                                            const std::vector<double>& levels, const at::Tensor& extra_variance) {
+  const int64_t m = model.members(), d = samples.size(3);
+  const at::Tensor variance = at::exp(model.LogVariance(samples.reshape({m, -1, d}))).view_as(samples);
+  const solvers::GaussianMixture mixture{samples, (variance + extra_variance).sqrt()};
   solvers::EnsembleSummary summary;
   summary.mean = mixture.Mean();
   summary.std = mixture.Std();
@@ -141,6 +152,13 @@ solvers::EnsembleSummary HeadMixtureSummary(const solvers::HybridModel& model, c
   return summary;
 }
 
+// The start's uncertainty: the request's std, or the model's sensor noise.
+at::Tensor InitialStd(const PredictQuery& q, const solvers::ForecastErrorModel& errors, int64_t dim) {
+  if (q.initial_state_std.empty()) return errors.noise_variance().sqrt();
+  if (q.initial_state_std.size() == 1) return at::full({dim}, q.initial_state_std[0], at::kDouble);
+  return at::tensor(q.initial_state_std, at::kDouble);
+}
+
 absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::ModelConfig& config,
                                        const PredictQuery& q) {
   // Snapshots are never trained, so inference mode (no autograd bookkeeping at
@@ -149,25 +167,36 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   const std::shared_ptr<const solvers::HybridModel> forecaster =
       snapshot.WithMembers(q.ensemble_size == 0 ? snapshot.model->members() : q.ensemble_size);
   const solvers::HybridModel& model = *forecaster;
+  const solvers::ForecastErrorModel& errors = *snapshot.errors;
   const int64_t dim = model.state_dim();
   const bool single = q.initial_state.shape.size() == 1;
   const int64_t batch = single ? 1 : q.initial_state.shape[0];
-  const at::Tensor x0 = at::tensor(q.initial_state.values, at::kDouble).view({1, batch, dim}).to(model.dtype());
+  const at::Tensor x0 = at::tensor(q.initial_state.values, at::kDouble).view({batch, dim}).to(model.dtype());
 
   solvers::SolverOptions options;  // Fixed-step RK4: what the model was calibrated with.
   options.method = "rk4";
   options.step = q.max_step;
   options.max_steps = config.limits().max_total_steps();
   options.interrupt = q.interrupt;
-  absl::StatusOr<solvers::Trajectory> solved =
-      solvers::SolveOde(model, x0.expand({model.members(), batch, dim}), 0.0, q.times, options);
-  if (!solved.ok()) return solved.status();
-  const at::Tensor members = solved->states.permute({1, 0, 2, 3});  // [M, T, B, D]
+  solvers::SampleOptions sampling;
+  sampling.initial_std = InitialStd(q, errors, dim).to(model.dtype());
+  sampling.model_error_rate = errors.model_error_rate().to(model.dtype());
+  sampling.per_member = config.uncertainty().samples_per_member();
+  // Deterministic per (model, version): every answer of one version agrees.
+  sampling.seed = config.seed() * 0x9E3779B97F4A7C15ull + snapshot.version;
+  absl::StatusOr<at::Tensor> samples = solvers::ForecastSamples(model, x0, q.times, options, sampling);
+  if (!samples.ok()) return samples.status();  // [S, T, B, D]
 
   const std::vector<double> levels = q.levels.empty() ? std::vector<double>{0.9} : q.levels;
+  const at::Tensor reading =
+      q.include_observation_noise ? errors.noise_variance().to(samples->scalar_type()) : at::Tensor();
+  std::vector<double> scales;
+  for (double t : q.times) scales.push_back(errors.ConformalScale(t));
+  const at::Tensor spread_scale = at::tensor(scales, at::kDouble).to(samples->scalar_type()).view({-1, 1, 1});
   const solvers::EnsembleSummary summary =
-      model.has_noise_head() ? HeadMixtureSummary(model, members, levels)
-                             : solvers::SummarizeEnsemble(members, snapshot.residual_variance, levels);
+      model.has_noise_head() ? HeadMixtureSummary(model, *samples, levels,
+                                                  reading.defined() ? reading : at::zeros({1}, samples->options()))
+                             : solvers::SummarizeSamples(*samples, reading, levels, spread_scale);
   auto shaped = [&](const at::Tensor& t) { return ToArray(single ? t.squeeze(1) : t); };
 
   PredictAnswer answer;

@@ -1,11 +1,16 @@
 // Ensemble forecast on an immutable snapshot: the work behind Predict.
 //
-// Validates the query against the model (state dimension, limits), integrates
-// every member with RK4 under no-grad from the given initial states to every
-// output time, and summarises with solvers::SummarizeEnsemble (ensemble spread +
-// the snapshot's residual variance) — or, for a model with a heteroscedastic
-// head, as the Gaussian mixture of the members with the head's σ(x) at each
-// forecast state, intervals being the mixture's exact quantiles.
+// Validates the query against the model (state dimension, limits), then
+// forecasts with RK4 under inference mode from samples_per_member starts per
+// member drawn around each initial state (std: the request's
+// initial_state_std, or the model's sensor noise), the learned model error
+// added as a stochastic forcing after every step (solvers/perturbed_forecast.h;
+// draws seeded by the model's seed and version, so one version's answers
+// agree). Summarised with solvers::SummarizeEnsemble: Gaussian intervals from
+// the samples' spread × the conformal scale of each output time's lead bucket
+// — or, for a model with a heteroscedastic head, the samples' Gaussian
+// mixture with the head's σ(x), intervals its exact quantiles. The sensor
+// noise is added when the query asks for a reading's interval.
 // Errors: NOT_FOUND when the query pins a version other than the snapshot's;
 // INVALID_ARGUMENT naming the field (initial_state, max_step,
 // interval_levels, times); OUT_OF_RANGE for batch, output-time, step-count or ensemble-size

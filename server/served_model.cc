@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -51,7 +52,7 @@ solvers::CalibratorOptions ToCalibratorOptions(const v1::ModelConfig& config) {
   o.clip_norm = c.clip_norm();
   o.lr_decay = c.lr_decay();
   o.lr_decay_every = c.lr_decay_every();
-  o.guard.loss_ratio = c.guard_loss_ratio() < 0.0 ? 0.0 : c.guard_loss_ratio();
+  o.guard.loss_ratio = std::max(c.guard_loss_ratio(), 0.0);
   o.guard.warmup = c.guard_warmup();
   o.guard.loss_floor = c.guard_loss_floor();
   o.guard.window = c.guard_window();
@@ -60,7 +61,13 @@ solvers::CalibratorOptions ToCalibratorOptions(const v1::ModelConfig& config) {
   o.learning_rate_phi = c.learning_rate_phi();
   o.correction_penalty = c.correction_penalty();
   o.coverage_level = c.coverage_level();
-  o.initial_residual_std = c.initial_residual_std();
+  const v1::UncertaintyConfig& u = config.uncertainty();
+  o.errors.observation_noise_std.assign(u.observation_noise_std().begin(), u.observation_noise_std().end());
+  o.errors.initial_model_error_std = u.initial_model_error_std();
+  o.errors.memory = u.model_error_memory();
+  o.errors.guard_false_alarm = u.guard_false_alarm();
+  o.errors.conformal_gain = u.conformal_gain();
+  o.samples_per_member = u.samples_per_member();
   return o;
 }
 

@@ -4,12 +4,13 @@
 // median — a poisoned observation (sensor glitch, wrong units) or an update
 // that made the model diverge. The owner rolls the update back and counts it.
 //
-//   DivergenceGuard guard({.loss_ratio = 10, .warmup = 10, .window = 50});
+//   DivergenceGuard guard({.loss_ratio = 10, .warmup = 10, .window = 50});   // the ratio test on
 //   if (absl::Status s = guard.Check(loss, "before the update"); !s.ok()) return s;  // FAILED_PRECONDITION
 //   guard.Record(loss);
 //
-// loss_ratio ≤ 0 disables the ratio test (non-finite losses are still
-// rejected). Not thread-safe: one owner.
+// loss_ratio ≤ 0 (the default) disables the ratio test (non-finite losses are
+// still rejected): the calibrator's main guard is the innovation test of
+// forecast_error_model.h, which needs no history. Not thread-safe: one owner.
 #pragma once
 
 #include <cstdint>
@@ -23,7 +24,7 @@ namespace hybrid::solvers {
 class DivergenceGuard {
  public:
   struct Options {
-    double loss_ratio = 10.0;
+    double loss_ratio = 0.0;
     int64_t warmup = 10;
     int64_t window = 50;
     // Losses at or below this are never a spike: a model that fits clean data

@@ -15,13 +15,11 @@
 #include "absl/strings/str_cat.h"
 #include "solvers/black_box_physics.h"
 #include "solvers/ensemble_kalman.h"
-#include "solvers/ensemble_stats.h"
+#include "solvers/perturbed_forecast.h"
 #include "solvers/torch_status.h"
 
 namespace hybrid::solvers {
 namespace {
-
-constexpr double kResidualEmaWeight = 0.02;
 
 bool Finite(const at::Tensor& t) { return at::isfinite(t).all().item<bool>(); }
 
@@ -41,7 +39,7 @@ absl::Status ValidateOptions(const HybridModel& model, const CalibratorOptions& 
            Positive(o.learning_rate_phi, "learning_rate_phi"),
            InRange(o.correction_penalty, 0.0, 1e12, "correction_penalty"),
            InRange(o.coverage_level, 1e-9, 1.0 - 1e-9, "coverage_level"),
-           Positive(o.initial_residual_std, "initial_residual_std"),
+           InRange(static_cast<double>(o.samples_per_member), 1.0, 1024.0, "samples_per_member"),
            InRange(o.lr_decay, 1e-9, 1.0, "lr_decay"),
            InRange(static_cast<double>(o.lr_decay_every), 0.0, 1e12, "lr_decay_every"),
            InRange(o.clip_norm, 0.0, 1e300, "clip_norm"),
@@ -87,12 +85,42 @@ WindowBatch Concat(const WindowBatch& a, const WindowBatch& b) {
 // A physics solver that fails (a black-box step's error, a non-finite state)
 // is FAILED_PRECONDITION: the data drove it there, not a server fault.
 template <typename F>
-absl::StatusOr<at::Tensor> Solve(const char* what, F&& work) {
+auto Solve(const char* what, F&& work) -> absl::StatusOr<decltype(work())> {
   try {
     return work();
   } catch (const SolverFailure& e) {
     return absl::FailedPreconditionError(absl::StrCat(what, " failed: ", e.what()));
   }
+}
+
+// The batch's observed values against forecast samples [S, W, n, D]: every
+// observed path point when the batch has a path, else the end states; rows
+// window-major. The sample variance is 0 for a single sample.
+ScoredForecast ScorePoints(const at::Tensor& samples, const WindowBatch& batch) {
+  const int64_t w = batch.start.size(0), n = batch.steps, d = batch.start.size(1);
+  const bool path = batch.path.defined();
+  const at::Tensor target = path ? batch.path : batch.end.unsqueeze(1);  // [W, L, D]
+  const at::Tensor forecast = path ? samples : samples.narrow(2, n - 1, 1);
+  const int64_t points = target.size(1);
+  ScoredForecast s;
+  s.windows = w;
+  s.samples = samples.size(0);
+  s.innovation = (target - forecast.mean(0)).reshape({w * points, d}).to(at::kDouble);
+  s.sample_variance = forecast.size(0) > 1 ? forecast.var(0, /*unbiased=*/true).reshape({w * points, d}).to(at::kDouble)
+                                           : at::zeros({w * points, d}, at::TensorOptions().dtype(at::kDouble));
+  s.mask = (batch.mask.defined() ? batch.mask.unsqueeze(1).expand({w, points, d}) : at::ones_like(target))
+               .reshape({w * points, d})
+               .to(at::kDouble);
+  const at::Tensor steps = path ? at::arange(1, n + 1, at::TensorOptions().dtype(at::kDouble))
+                                : at::full({1}, static_cast<double>(n), at::TensorOptions().dtype(at::kDouble));
+  s.lead = (steps * batch.step).repeat({w});
+  return s;
+}
+
+// `scored` with the innovations of `other` (its variance and leads kept).
+ScoredForecast Rescored(ScoredForecast scored, const ScoredForecast& other) {
+  scored.innovation = other.innovation;
+  return scored;
 }
 
 }  // namespace
@@ -107,12 +135,18 @@ struct OnlineCalibrator::Saved {
 absl::StatusOr<std::unique_ptr<OnlineCalibrator>> OnlineCalibrator::Create(std::shared_ptr<HybridModel> model,
                                                                            const CalibratorOptions& options) {
   if (absl::Status s = ValidateOptions(*model, options); !s.ok()) return s;
-  return std::unique_ptr<OnlineCalibrator>(new OnlineCalibrator(std::move(model), options));
+  ForecastErrorOptions errors = options.errors;
+  errors.coverage_level = options.coverage_level;
+  absl::StatusOr<ForecastErrorModel> error_model = ForecastErrorModel::Create(errors, model->state_dim());
+  if (!error_model.ok()) return error_model.status();
+  return std::unique_ptr<OnlineCalibrator>(new OnlineCalibrator(std::move(model), options, *std::move(error_model)));
 }
 
-OnlineCalibrator::OnlineCalibrator(std::shared_ptr<HybridModel> model, const CalibratorOptions& options)
+OnlineCalibrator::OnlineCalibrator(std::shared_ptr<HybridModel> model, const CalibratorOptions& options,
+                                   ForecastErrorModel errors)
     : model_(std::move(model)),
       options_(options),
+      errors_(std::move(errors)),
       guard_(options.guard),
       replay_(options.replay_capacity, options.seed + 101),
       generator_(at::detail::createCPUGenerator(options.seed + 103)) {
@@ -126,9 +160,6 @@ OnlineCalibrator::OnlineCalibrator(std::shared_ptr<HybridModel> model, const Cal
   if (!groups.empty()) {
     optimizer_ = std::make_unique<torch::optim::Adam>(std::move(groups), torch::optim::AdamOptions());
   }
-  residual_variance_ = at::full({model_->state_dim()}, options_.initial_residual_std * options_.initial_residual_std,
-                                at::TensorOptions().dtype(model_->dtype()));
-  observed_count_ = at::zeros({model_->state_dim()}, at::TensorOptions().dtype(at::kDouble));
 }
 
 OnlineCalibrator::~OnlineCalibrator() = default;
@@ -210,7 +241,7 @@ absl::StatusOr<double> OnlineCalibrator::GradientStep(const WindowBatch& train, 
   return norm;
 }
 
-void OnlineCalibrator::KalmanStep(const WindowBatch& train, const at::Tensor& path) {
+void OnlineCalibrator::KalmanStep(const WindowBatch& train, const at::Tensor& path, const at::Tensor& sigma_d) {
   std::vector<at::Tensor> raw = model_->physics().TrainableRaw();
   if (raw.empty()) return;
   at::NoGradGuard no_grad;
@@ -223,10 +254,7 @@ void OnlineCalibrator::KalmanStep(const WindowBatch& train, const at::Tensor& pa
                                   .expand_as(target);
   const at::Tensor y = target.masked_select(observed);
   const at::Tensor p = forecast.masked_select(observed.unsqueeze(0)).view({m, -1});
-  const at::Tensor sigma_d = options_.kalman_observation_std > 0.0
-                                 ? at::full_like(residual_variance_, options_.kalman_observation_std)
-                                 : residual_variance_.sqrt();
-  const at::Tensor sigma = sigma_d.expand_as(target).masked_select(observed);
+  const at::Tensor sigma = sigma_d.to(target.scalar_type()).expand_as(target).masked_select(observed);
   std::vector<at::Tensor> columns;
   for (const at::Tensor& r : raw) columns.push_back(r.detach().to(at::kDouble));
   const at::Tensor theta = at::stack(columns, 1);  // [M, P]
@@ -234,19 +262,28 @@ void OnlineCalibrator::KalmanStep(const WindowBatch& train, const at::Tensor& pa
   for (size_t j = 0; j < raw.size(); ++j) raw[j].copy_(updated.select(1, static_cast<int64_t>(j)));
 }
 
-void OnlineCalibrator::AfterAccepted(const WindowBatch& batch, const at::Tensor& mean_prediction) {
+ScoredForecast OnlineCalibrator::Score(const WindowBatch& batch) {
   at::NoGradGuard no_grad;
-  // Per component: mean squared error of the ensemble mean over the windows that observed it.
-  const at::Tensor mask = batch.mask.defined() ? batch.mask.to(batch.end.scalar_type()) : at::ones_like(batch.end);
-  const at::Tensor counts = mask.sum(0).to(at::kDouble);                            // [D]
-  const at::Tensor squared = ((mean_prediction - batch.end).pow(2) * mask).sum(0);  // [D]
-  const at::Tensor batch_variance = squared / counts.clamp_min(1.0).to(squared.scalar_type());
-  const at::Tensor weight =
-      at::clamp_min(1.0 / (observed_count_ + 1.0), kResidualEmaWeight).to(residual_variance_.scalar_type());
-  const at::Tensor seen = counts > 0;
-  residual_variance_ =
-      at::where(seen, (1.0 - weight) * residual_variance_ + weight * batch_variance, residual_variance_);
-  observed_count_ = observed_count_ + seen.to(at::kDouble);
+  const at::Tensor noise_std = errors_.noise_variance().sqrt().to(model_->dtype());
+  return ScorePoints(
+      WindowSamples(*model_, batch.start, batch.step, batch.steps, noise_std, options_.samples_per_member, generator_),
+      batch);
+}
+
+at::Tensor OnlineCalibrator::KalmanNoise(const ScoredForecast& scored, const ScoredForecast& members) const {
+  if (options_.kalman_observation_std > 0.0) {
+    return at::full({model_->state_dim()}, options_.kalman_observation_std, at::TensorOptions().dtype(at::kDouble));
+  }
+  // Γ is what the members' θ cannot explain: the predicted variance less their own spread.
+  const at::Tensor mask = scored.mask.to(at::kDouble);
+  const at::Tensor beyond = at::clamp_min(errors_.ObservationVariance(scored) - members.sample_variance, 0.0);
+  const at::Tensor variance = (beyond * mask).sum(0) / mask.sum(0).clamp_min(1.0);
+  return at::clamp_min(variance, 1e-12).sqrt();
+}
+
+void OnlineCalibrator::AfterAccepted(const WindowBatch& batch, const ScoredForecast& scored) {
+  at::NoGradGuard no_grad;
+  errors_.Learn(scored);
   replay_.Add(batch);
   ++accepted_;
   if (optimizer_ && options_.lr_decay_every > 0 && accepted_ % options_.lr_decay_every == 0) {
@@ -273,38 +310,43 @@ absl::StatusOr<CalibrationStep> OnlineCalibrator::Update(const WindowBatch& batc
   });
   if (!path.ok()) return path.status();
   const at::Tensor incoming_path = path->slice(1, 0, windows).detach();  // [M, W, n, D]
-  const at::Tensor incoming = incoming_path.select(2, -1);               // [M, W, D]
   result.loss = BatchMse(incoming_path, batch).item<double>();
   if (!std::isfinite(result.loss)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "calibration loss is not finite (", result.loss, "): the model's forecast of the window (steps = ", batch.steps,
         " of step = ", batch.step, ") diverged; use a smaller step or fewer steps; update skipped"));
   }
-  if (absl::Status s = guard_.Check(result.loss, "of this batch before the update"); !s.ok()) {
+  // What the model predicted for these windows before seeing them, start uncertainty included.
+  absl::StatusOr<ScoredForecast> scored = Solve("scoring the window", [&] { return Score(batch); });
+  if (!scored.ok()) return scored.status();
+  absl::Status before = guard_.Check(result.loss, "of this batch before the update");
+  if (before.ok()) before = errors_.CheckWindows(*scored, "before the update");
+  if (!before.ok()) {
     ++rollbacks_;
-    return s;
+    return before;
   }
-
-  // Score the data against what the model predicted before seeing it.
-  const EnsembleSummary summary = SummarizeEnsemble(incoming, residual_variance_, {options_.coverage_level});
-  const at::Tensor inside = ((batch.end >= summary.lower[0]) & (batch.end <= summary.upper[0])).to(at::kDouble);
-  result.coverage =
-      batch.mask.defined()
-          ? ((inside * batch.mask.to(at::kDouble)).sum() / batch.mask.to(at::kDouble).sum()).item<double>()
-          : inside.mean().item<double>();
+  result.coverage = errors_.Coverage(*scored);
 
   const Saved saved = Save();
   absl::StatusOr<double> norm = GradientStep(train, *path);
   if (!norm.ok()) return norm.status();  // Nothing was applied.
   result.gradient_norm = *norm;
-  if (options_.theta_ensemble_kalman) KalmanStep(train, path->detach());
+  if (options_.theta_ensemble_kalman) {
+    KalmanStep(train, path->detach(), KalmanNoise(*scored, ScorePoints(incoming_path, batch)));
+  }
 
   absl::Status after = CheckParameters();
   if (after.ok()) {
     absl::StatusOr<at::Tensor> post = Solve("forecasting the window after the update", [&] {
       return ForecastPath(*model_, batch.start, batch.step, batch.steps);
     });
-    after = post.ok() ? guard_.Check(BatchMse(*post, batch).item<double>(), "after the update") : post.status();
+    if (!post.ok()) {
+      after = post.status();
+    } else {
+      after = guard_.Check(BatchMse(*post, batch).item<double>(), "after the update");
+      // The updated members' forecast against what the model predicted: an update must not jump away.
+      if (after.ok()) after = errors_.CheckWindows(Rescored(*scored, ScorePoints(*post, batch)), "after the update");
+    }
   }
   if (!after.ok()) {
     Restore(saved);
@@ -312,7 +354,7 @@ absl::StatusOr<CalibrationStep> OnlineCalibrator::Update(const WindowBatch& batc
     return after;
   }
   guard_.Record(result.loss);
-  AfterAccepted(batch, summary.mean);
+  AfterAccepted(batch, *scored);
   return result;
 }
 

@@ -2,7 +2,8 @@
 // in one LibTorch archive (see online_calibrator.h). Keys are flat:
 //   meta.format, model.<module path>, adam.<i>.{step,exp_avg,exp_avg_sq,
 //   max_exp_avg_sq} for the i-th optimised tensor, adam.group<g>.lr,
-//   residual_variance, observed_count, guard.recent, replay.{count,random},
+//   errors.{moments,observed,scores,conformal_bucket,conformal_log_scale,
+//   conformal_count}, guard.recent, replay.{count,random},
 //   replay.<k>.{start,end,mask,path,step,steps}, generator, accepted, rollbacks.
 #include <ATen/ATen.h>
 #include <c10/util/string_utils.h>
@@ -23,7 +24,10 @@
 namespace hybrid::solvers {
 namespace {
 
-constexpr char kFormat[] = "hybridserve-calibrator-state-v1";
+// v2: the forecast error model replaced v1's residual_variance and
+// observed_count; a v1 archive loads with the error model at its prior.
+constexpr char kFormat[] = "hybridserve-calibrator-state-v2";
+constexpr char kFormatV1[] = "hybridserve-calibrator-state-v1";
 
 // Reads typed entries, remembering the first missing or mistyped key.
 class Reader {
@@ -96,8 +100,20 @@ absl::StatusOr<std::string> OnlineCalibrator::SaveState() const {
         }
       }
     }
-    archive.write("residual_variance", residual_variance_.clone());
-    archive.write("observed_count", observed_count_.clone());
+    const ForecastErrorModel::State errors = errors_.state();
+    archive.write("errors.moments", errors.moments);
+    archive.write("errors.observed", errors.observed);
+    archive.write("errors.scores", c10::IValue(errors.scores));
+    std::vector<int64_t> buckets, counts;
+    std::vector<double> log_scales;
+    for (const auto& [bucket, value] : errors.conformal) {
+      buckets.push_back(bucket);
+      log_scales.push_back(value.first);
+      counts.push_back(value.second);
+    }
+    archive.write("errors.conformal_bucket", at::tensor(buckets, at::kLong));
+    archive.write("errors.conformal_log_scale", at::tensor(log_scales, at::kDouble));
+    archive.write("errors.conformal_count", at::tensor(counts, at::kLong));
     const std::vector<double> recent(guard_.recent().begin(), guard_.recent().end());
     archive.write("guard.recent", at::tensor(recent, at::kDouble));
     archive.write("replay.count", c10::IValue(static_cast<int64_t>(replay_.windows().size())));
@@ -127,7 +143,8 @@ absl::Status OnlineCalibrator::LoadState(const std::string& bytes) {
     std::istringstream in(bytes);
     archive.load_from(in);
     Reader read(archive);
-    read.Check(read.String("meta.format") == kFormat, "not a calibrator state (meta.format)");
+    const std::string format = read.String("meta.format");
+    read.Check(format == kFormat || format == kFormatV1, "not a calibrator state (meta.format)");
     if (!read.status().ok()) return read.status();
 
     // Read and check everything before changing anything.
@@ -160,10 +177,25 @@ absl::Status OnlineCalibrator::LoadState(const std::string& bytes) {
         }
       }
     }
-    const at::Tensor residual_variance = read.Tensor("residual_variance");
-    const at::Tensor observed_count = read.Tensor("observed_count");
-    read.Check(SameShape(residual_variance, residual_variance_) && SameShape(observed_count, observed_count_),
-               "noise estimate has another state dimension");
+    ForecastErrorModel errors = errors_;
+    if (format == kFormat) {
+      ForecastErrorModel::State state;
+      state.moments = read.Tensor("errors.moments");
+      state.observed = read.Tensor("errors.observed");
+      state.scores = read.Int("errors.scores");
+      const at::Tensor buckets = read.Tensor("errors.conformal_bucket");
+      const at::Tensor log_scales = read.Tensor("errors.conformal_log_scale");
+      const at::Tensor counts = read.Tensor("errors.conformal_count");
+      read.Check(buckets.defined() && log_scales.defined() && counts.defined() &&
+                     buckets.numel() == log_scales.numel() && buckets.numel() == counts.numel(),
+                 "errors.conformal_* disagree in length");
+      for (int64_t i = 0; read.status().ok() && i < buckets.numel(); ++i) {
+        state.conformal[buckets[i].item<int64_t>()] = {log_scales[i].item<double>(), counts[i].item<int64_t>()};
+      }
+      if (read.status().ok()) {
+        if (absl::Status s = errors.Restore(std::move(state)); !s.ok()) return s;
+      }
+    }
     const at::Tensor recent = read.Tensor("guard.recent");
     std::deque<ReplayBuffer::Window> windows;
     const int64_t count = read.Int("replay.count");
@@ -205,8 +237,7 @@ absl::Status OnlineCalibrator::LoadState(const std::string& bytes) {
         static_cast<torch::optim::AdamOptions&>(group.options()).lr(group_lrs[g++]);
       }
     }
-    residual_variance_ = residual_variance.to(residual_variance_.scalar_type());
-    observed_count_ = observed_count.to(at::kDouble);
+    errors_ = std::move(errors);
     const std::vector<double> losses(recent.data_ptr<double>(), recent.data_ptr<double>() + recent.numel());
     guard_.Restore(std::deque<double>(losses.begin(), losses.end()));
     replay_ = std::move(replay);

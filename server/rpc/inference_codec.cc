@@ -99,10 +99,17 @@ absl::Status DecodeParameters(const inference::ModelInferRequest& request, v1::P
   double level = 0.9;
   for (const auto& [name, value] : request.parameters()) {
     const std::string where = absl::StrCat("parameters['", name, "']");
+    if (name == "include_observation_noise") {
+      if (value.parameter_choice_case() != inference::InferParameter::kBoolParam) {
+        return absl::InvalidArgumentError(absl::StrCat(where, " must be a bool_param"));
+      }
+      predict.set_include_observation_noise(value.bool_param());
+      continue;
+    }
     const bool known = name == "interval_level" || name == "max_step" || name == "ensemble_size";
     if (!known) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(where, " is not known (known: interval_level, ensemble_size, max_step)"));
+      return absl::InvalidArgumentError(absl::StrCat(
+          where, " is not known (known: interval_level, ensemble_size, max_step, include_observation_noise)"));
     }
     absl::StatusOr<double> number = NumberParameter(value, where);
     if (!number.ok()) return number.status();
@@ -162,6 +169,12 @@ absl::StatusOr<InferCall> DecodeModelInfer(const inference::ModelInferRequest& r
     if (input.name() == "initial_state" && !has_state) {
       *call.predict.mutable_initial_state() = *std::move(tensor);
       has_state = true;
+    } else if (input.name() == "initial_state_std" && call.predict.initial_state_std_size() == 0) {
+      if (tensor->shape_size() != 1) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": shape must be [D] or [1]"));
+      }
+      for (double s : tensor->f64()) call.predict.add_initial_state_std(s);
+      for (float s : tensor->f32()) call.predict.add_initial_state_std(s);
     } else if (input.name() == "times" && !has_times) {
       if (tensor->shape_size() != 1) return absl::InvalidArgumentError(absl::StrCat(where, ": shape must be [T]"));
       for (double t : tensor->f64()) call.predict.mutable_output_times()->add_times(t);
@@ -169,7 +182,7 @@ absl::StatusOr<InferCall> DecodeModelInfer(const inference::ModelInferRequest& r
       has_times = true;
     } else {
       return absl::InvalidArgumentError(
-          absl::StrCat(where, ": unknown or repeated input (inputs are initial_state and times)"));
+          absl::StrCat(where, ": unknown or repeated input (inputs are initial_state, times and initial_state_std)"));
     }
   }
   if (!has_state) return absl::InvalidArgumentError("inputs: 'initial_state' is missing");

@@ -1,16 +1,26 @@
-// The Open Inference Protocol (KServe v2) ↔ hybrid.v1 Predict.
+// The Open Inference Protocol (KServe v2, with Triton's extensions) ↔ hybridserve.
 //
 // ModelInfer request:
-//   inputs      "initial_state" FP64|FP32 [D] or [B, D]; "times" FP64|FP32 [T]: the output times
-//               (strictly increasing, after 0). Values in `contents` (fp64_contents / fp32_contents)
-//               or, for every input, in raw_input_contents (row-major, little-endian).
-//   parameters  "interval_level" string in (0, 1), default "0.9"; "ensemble_size" int64 (0: all);
-//               "max_step" string > 0, the largest RK4 step (default 0.01).
+//   inputs      "initial_state" FP64|FP32 [B, D] (or one state [D]); "times" FP64|FP32 [T]: the output
+//               times (strictly increasing, after 0); optional "initial_state_std" FP64|FP32 [D] or [1]
+//               (Predict's initial_state_std: absent → the sensor noise, 0 → exact). Values in `contents`
+//               (fp64_contents / fp32_contents) or, for every input, in raw_input_contents (row-major,
+//               little-endian).
+//   parameters  "interval_level" in (0, 1), default 0.9; "ensemble_size" integer (0: all); "max_step" > 0,
+//               the largest RK4 step (default 0.01) — each as double_param, int64_param, uint64_param or
+//               a string_param holding the number (Triton's clients send the first three, KServe's strings);
+//               "include_observation_noise" bool_param: intervals for a future reading, not the state.
 //   outputs     any of "mean", "std", "lower", "upper" (none listed: all four, in that order).
-//   model_version is ignored: the model's latest version answers and is reported.
-// ModelInfer response: each output FP64 [T, D] (or [T, B, D]) in raw_output_contents, as Triton
+//   model_version  empty: the current version; the current version's number: that one; anything else
+//               (another number, "abc", "-1") NOT_FOUND. A version is the model's count of accepted
+//               calibration updates (hybrid.v1's model_version): every accepted observation makes a new
+//               one, and only the current one is served.
+// ModelInfer response: each output FP64 [T, B, D] (or [T, D]) in raw_output_contents, as Triton
 // answers; model_version is the version that produced the forecast; parameters "ensemble_size"
 // (members used) and "interval_level".
+// ModelMetadata / ModelConfig advertise initial_state [-1, D], times [-1] and outputs [-1, -1, D]
+// (ModelConfig: max_batch_size 0, the batch being initial_state's explicit first dimension, and the
+// effective hybrid config as parameters["hybrid_config"]).
 //
 // Errors are INVALID_ARGUMENT naming the input, parameter or output (then as Predict's).
 // Pure functions of their arguments; thread-safe.

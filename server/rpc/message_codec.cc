@@ -67,6 +67,8 @@ absl::StatusOr<PredictQuery> DecodePredictRequest(const v1::PredictRequest& requ
   }
   q.ensemble_size = request.ensemble_size();
   if (request.has_model_version()) q.version = request.model_version();
+  q.initial_state_std.assign(request.initial_state_std().begin(), request.initial_state_std().end());
+  q.include_observation_noise = request.include_observation_noise();
   return q;
 }
 

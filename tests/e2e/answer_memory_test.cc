@@ -13,25 +13,15 @@
 #include <thread>
 #include <vector>
 
+#include "tests/e2e/large_forecast.h"
 #include "tests/e2e/server_process.h"
 #include "tests/scoped_temp_dir.h"
-#include "tests/test_tensors.h"
 
 namespace hybrid::testing {
 namespace {
 
-// 64 states over 1000 output times with 4 levels: 64·1000·3·(2 + 8) float64 = 15.4 MB.
-v1::PredictRequest LargeForecast() {
-  v1::PredictRequest r;
-  r.set_model("lorenz63");
-  std::vector<double> states;
-  for (int b = 0; b < 64; ++b) states.insert(states.end(), {1.0 + 0.01 * b, 1.0, 20.0});
-  *r.mutable_initial_state() = F64({64, 3}, states);
-  r.mutable_horizon()->set_horizon(10.0);
-  r.mutable_horizon()->set_step(0.01);
-  for (double level : {0.5, 0.8, 0.9, 0.95}) r.add_interval_levels(level);
-  return r;
-}
+// With 4 levels: 64·1000·3·(2 + 8) float64 = 15.4 MB.
+const std::vector<double> kLevels = {0.5, 0.8, 0.9, 0.95};
 
 TEST(AnswerMemory, LargeLegalAnswersGiveTheirMemoryBack) {
   ScopedTempDir work;
@@ -49,14 +39,14 @@ TEST(AnswerMemory, LargeLegalAnswersGiveTheirMemoryBack) {
     EXPECT_TRUE(s.ok()) << s.error_message();
     return response.mean().f64_size();
   };
-  v1::PredictRequest small = LargeForecast();
+  v1::PredictRequest small = LargeForecast(kLevels);
   small.mutable_horizon()->set_horizon(0.1);
   small.mutable_interval_levels()->Truncate(1);
   for (int i = 0; i < 5; ++i) predict(small);
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
   const long before = server.ResidentKib();
 
-  const v1::PredictRequest large = LargeForecast();
+  const v1::PredictRequest large = LargeForecast(kLevels);
   long peak = before;
   for (int round = 0; round < 3; ++round) {
     std::vector<std::thread> clients;

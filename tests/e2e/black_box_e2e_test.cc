@@ -47,8 +47,8 @@ std::string Config() {
       "  theta_update: THETA_UPDATE_ENSEMBLE_KALMAN\n"
       "  kalman_observation_std: 0.1\n"
       "  learning_rate_phi: 1e-4\n"
-      "  guard_warmup: 5\n"
-      "}\n");
+      "}\n"
+      "uncertainty { observation_noise_std: 0.1 }\n");
 }
 
 // A tensor message [1, 40] of doubles.

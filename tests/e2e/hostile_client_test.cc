@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "tests/e2e/large_forecast.h"
 #include "tests/e2e/test_server.h"
 #include "tests/test_tensors.h"
 
@@ -48,14 +49,9 @@ TEST_F(HostileClient, StepCountsThatOverflowAreRefusedNotWrapped) {
 // Item 2: 64 states over 1000 output times with 100 levels asked the server
 // for a 310 MB answer (2.4 KB of request). Now the size is computed first.
 TEST_F(HostileClient, AnswersLargerThanTheLimitsAreRefusedBeforeAnyWork) {
-  v1::PredictRequest r;
-  r.set_model("lorenz63");
-  std::vector<double> states;
-  for (int b = 0; b < 64; ++b) states.insert(states.end(), {1.0 + 0.01 * b, 1.0, 20.0});
-  *r.mutable_initial_state() = F64({64, 3}, states);
-  r.mutable_horizon()->set_horizon(10.0);
-  r.mutable_horizon()->set_step(0.01);
-  for (int i = 0; i < 100; ++i) r.add_interval_levels(0.005 + 0.0099 * i);
+  std::vector<double> levels;
+  for (int i = 0; i < 100; ++i) levels.push_back(0.005 + 0.0099 * i);
+  v1::PredictRequest r = LargeForecast(levels);
   ExpectError(t_.client->Predict(r).status(), absl::StatusCode::kOutOfRange, "limits.max_interval_levels");
   r.mutable_interval_levels()->Truncate(16);  // Allowed, but 16 levels take 52 MB here.
   const absl::Status too_big = t_.client->Predict(r).status();

@@ -68,8 +68,8 @@ def outputs(response):
             for o, raw in zip(response.outputs, response.raw_output_contents)}
 
 
-def predict(stub, state, times, level=0.9):
-    request = pb.PredictRequest(model="lorenz63", interval_levels=[level])
+def predict(stub, state, times, level=0.9, **fields):
+    request = pb.PredictRequest(model="lorenz63", interval_levels=[level], **fields)
     request.initial_state.CopyFrom(tensor_pb2.Tensor(shape=list(state.shape), dtype=tensor_pb2.DTYPE_FLOAT64,
                                                      f64=state.ravel().tolist()))
     request.output_times.times.extend(times.tolist())
@@ -196,6 +196,18 @@ class KServeV2(unittest.TestCase):
         whole = infer_request(STATES[0], TIMES, True)
         whole.parameters["max_step"].int64_param = 1  # An integer max_step is a number too.
         self.assertEqual(len(self.kserve.ModelInfer(whole).outputs), 4)
+
+    def test_start_uncertainty_and_reading_intervals_as_predicts(self):
+        request = infer_request(STATES, TIMES, True)
+        request.inputs.add(name="initial_state_std", datatype="FP64", shape=[1])
+        request.raw_input_contents.append(np.array([0.0]).astype("<f8").tobytes())
+        request.parameters["include_observation_noise"].bool_param = True
+        got = outputs(self.kserve.ModelInfer(request))
+        _, expected = predict(self.hybrid, STATES, TIMES, initial_state_std=[0.0], include_observation_noise=True)
+        for name, values in expected.items():
+            np.testing.assert_array_equal(got[name], values, err_msg=name)
+        _, default = predict(self.hybrid, STATES, TIMES)
+        self.assertFalse(np.array_equal(got["upper"], default["upper"]))  # Another start std, another interval.
 
     def test_requested_outputs_and_parameters(self):
         request = infer_request(STATES[0], TIMES, True, ensemble_size=2)

@@ -83,14 +83,18 @@ class ClientTest(unittest.TestCase):
         self.assertTrue(np.all(outer_lo <= inner_lo) and np.all(inner_lo <= single.mean))
         self.assertTrue(np.all(single.mean <= inner_hi) and np.all(inner_hi <= outer_hi))
         self.assertTrue(np.all(single.std > 0))
-        # A batch [B, D] gives [T, B, D], row b equal to the forecast from state b alone.
+        # A batch [B, D] gives [T, B, D], row b the forecast from state b alone — with draws of its
+        # own (starts around the state, model-error forcing), so equal within sampling error: 40 samples
+        # per mean, two independent means differ by √2·std/√40 ≈ 0.22 std, and 4 of those is allowed.
         batch = np.array([x0, [-3.0, -1.0, 25.0]])
         both = self.client.predict("lorenz63", batch, times=times)
         self.assertEqual(both.mean.shape, (3, 2, 3))
-        np.testing.assert_allclose(both.mean[:, 0], single.mean, rtol=1e-12, atol=1e-12)
+        self.assertTrue(np.all(np.abs(both.mean[:, 0] - single.mean) <= 0.9 * single.std))
         second = self.client.predict("lorenz63", batch[1], horizon=0.5, step=0.25)
         np.testing.assert_allclose(second.times, [0.25, 0.5])
-        np.testing.assert_allclose(both.mean[1:, 1], second.mean, rtol=1e-12, atol=1e-12)
+        self.assertTrue(np.all(np.abs(both.mean[1:, 1] - second.mean) <= 0.9 * second.std))
+        # Asked again, the same version answers the same draws.
+        np.testing.assert_array_equal(self.client.predict("lorenz63", batch, times=times).mean, both.mean)
         self.assertEqual(self.client.predict("lorenz63", x0, times=times, ensemble_size=2).ensemble_size, 2)
 
     def test_errors_name_the_field(self):

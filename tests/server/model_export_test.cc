@@ -44,7 +44,8 @@ std::shared_ptr<solvers::HybridModel> TrainedPendulum() {
 TEST(ModelExport, TheServerPredictsWhatTheTrainedModelForecasts) {
   ScopedTempDir repository;
   const auto trained = TrainedPendulum();
-  const absl::Status exported = ExportModelEntry(*trained, repository.path(), "pendulum", "trained offline", 0.25);
+  // A model error of 1e-12 per √time: the served samples' forcing is far below the 1e-12 compared here.
+  const absl::Status exported = ExportModelEntry(*trained, repository.path(), "pendulum", "trained offline", 1e-12);
   ASSERT_TRUE(exported.ok()) << exported;
 
   Metrics metrics;
@@ -52,7 +53,7 @@ TEST(ModelExport, TheServerPredictsWhatTheTrainedModelForecasts) {
   ASSERT_TRUE(registry.ok()) << registry.status();
   std::shared_ptr<ServedModel> served = (*registry)->Find("pendulum").value();
   EXPECT_EQ(served->config().description(), "trained offline");
-  EXPECT_EQ(served->config().calibration().initial_residual_std(), 0.25);
+  EXPECT_EQ(served->config().uncertainty().initial_model_error_std(), 1e-12);
   EXPECT_EQ(ExportModelEntry(*trained, repository.path(), "nan_noise", "", std::nan("")).code(),
             absl::StatusCode::kInvalidArgument);
   const ModelInfo info = served->Info();
@@ -116,7 +117,8 @@ TEST(ModelExport, AServedHeteroscedasticHeadSetsTheIntervals) {
     }
   }
   ScopedTempDir repository;
-  ASSERT_TRUE(ExportModelEntry(*model, repository.path(), "noisy", "").ok());
+  // Model error of 1e-12: the head's σ is the only spread.
+  ASSERT_TRUE(ExportModelEntry(*model, repository.path(), "noisy", "", 1e-12).ok());
   Metrics metrics;
   auto registry = ModelRegistry::Open({.repository = repository.path()}, &metrics);
   ASSERT_TRUE(registry.ok()) << registry.status();

@@ -123,8 +123,9 @@ TEST(ServedModel, PredictValidatesAgainstTheModel) {
   }
   EXPECT_EQ(a->ensemble_size, 2);
   // A smaller ensemble: all members (2) is the default forecast bit for bit,
-  // one member has no spread (std is the residual noise alone, the same at
-  // every time) and another mean; more members than the config's is OUT_OF_RANGE.
+  // one member has no member spread (its std is the model-error forcing's
+  // alone, which grows with lead time) and another mean; more members than the
+  // config's is OUT_OF_RANGE.
   q.ensemble_size = 2;
   EXPECT_EQ(model->Predict(q)->mean.values, a->mean.values);
   q.ensemble_size = 1;
@@ -132,10 +133,7 @@ TEST(ServedModel, PredictValidatesAgainstTheModel) {
   ASSERT_TRUE(one.ok()) << one.status();
   EXPECT_EQ(one->ensemble_size, 1);
   EXPECT_NE(one->mean.values, a->mean.values);
-  for (size_t i = 0; i < 3; ++i) {
-    EXPECT_EQ(one->std.values[i], one->std.values[3 + i]);
-    EXPECT_LT(one->std.values[3 + i], a->std.values[3 + i]);
-  }
+  for (size_t i = 0; i < 3; ++i) EXPECT_GT(one->std.values[i], 0.0);
   for (int64_t bad : {3, -1}) {
     q.ensemble_size = bad;
     absl::Status s = model->Predict(q).status();
@@ -336,7 +334,8 @@ TEST(ServedModel, AnObservedPathEntersTheLossAtEveryStep) {
   Metrics metrics;
   std::unique_ptr<ServedModel> model = Serve(
       "name: \"l63\" physics: PHYSICS_KIND_LORENZ63 ensemble_members: 1 "
-      "correction { composition: COMPOSITION_PHYSICS_ONLY }",
+      "correction { composition: COMPOSITION_PHYSICS_ONLY } "
+      "uncertainty { guard_false_alarm: -1 }",  // The shifted path is an outlier: loss arithmetic only here.
       &metrics);
   const int64_t n = 5;
   std::shared_ptr<solvers::Lorenz63> truth = solvers::Lorenz63::Create(solvers::PhysicsOptions{}).value();

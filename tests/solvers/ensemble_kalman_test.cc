@@ -52,6 +52,7 @@ TEST(EnsembleKalmanUpdate, RecoversLorenz96ForcingFromStreamedNoisyWindows) {
   options.gradient.method = GradientMethod::kEgaStatic;  // No network: only the Kalman step acts.
   options.theta_ensemble_kalman = true;
   options.kalman_observation_std = noise;
+  options.errors.observation_noise_std = {noise};  // What the sensors' data sheet says.
   options.seed = 9;
   auto calibrator = OnlineCalibrator::Create(model, options).value();
 

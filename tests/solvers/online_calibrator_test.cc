@@ -62,8 +62,11 @@ TEST(OnlineCalibrator, RecoversRhoFromTrueWindows) {
 }
 
 TEST(OnlineCalibrator, CoverageIsMeasuredBeforeTheUpdate) {
-  // Start with a tiny residual std: a wrong ρ cannot cover the truth.
-  auto calibrator = OnlineCalibrator::Create(Model(20.0, {}), {.initial_residual_std = 1e-6}).value();
+  // Start with a tiny model-error prior: a wrong ρ cannot cover the truth
+  // (the innovation test, which would refuse such a misfit, is off here).
+  auto calibrator =
+      OnlineCalibrator::Create(Model(20.0, {}), {.errors = {.initial_model_error_std = 1e-6, .guard_false_alarm = -1}})
+          .value();
   absl::StatusOr<CalibrationStep> step = calibrator->Update(TrueWindows(16, 99));
   ASSERT_TRUE(step.ok());
   EXPECT_LT(step->coverage, 0.5);
@@ -111,7 +114,7 @@ TEST(OnlineCalibrator, GuardRollsBackAPoisonedWindowAndKeepsCalibrating) {
   for (int i = 0; i < 6; ++i) ASSERT_TRUE(calibrator->Update(Slice(data, 4 * i, 4 * i + 4)).ok());
 
   std::shared_ptr<HybridModel> before = model->Clone();
-  const at::Tensor noise_before = calibrator->residual_variance().clone();
+  const at::Tensor errors_before = calibrator->errors().model_error_rate().clone();
   WindowBatch poisoned = Slice(data, 24, 28);
   poisoned.end = poisoned.end * 1000.0;  // Wrong units: finite, but far off.
   absl::StatusOr<CalibrationStep> step = calibrator->Update(poisoned);
@@ -119,7 +122,7 @@ TEST(OnlineCalibrator, GuardRollsBackAPoisonedWindowAndKeepsCalibrating) {
   EXPECT_NE(step.status().message().find("divergence guard"), absl::string_view::npos) << step.status();
   EXPECT_EQ(calibrator->rollbacks(), 1);
   ExpectSameParameters(*model, *before);
-  EXPECT_TRUE(at::equal(calibrator->residual_variance(), noise_before));
+  EXPECT_TRUE(at::equal(calibrator->errors().model_error_rate(), errors_before));
 
   EXPECT_TRUE(calibrator->Update(Slice(data, 28, 32)).ok());
   EXPECT_EQ(calibrator->accepted(), 7);
@@ -152,9 +155,9 @@ TEST(OnlineCalibrator, MaskedComponentsDoNotEnterTheLoss) {
   ASSERT_TRUE(step.ok()) << step.status();
   EXPECT_DOUBLE_EQ(step->loss, reference->loss);
   EXPECT_LT(step->loss, 1.0);
-  // z was never observed: its noise estimate keeps its prior.
-  EXPECT_DOUBLE_EQ(calibrator->residual_variance()[2].item<double>(), 1.0);
-  EXPECT_NE(calibrator->residual_variance()[0].item<double>(), 1.0);
+  // z was never observed: its model-error rate keeps its prior.
+  EXPECT_DOUBLE_EQ(calibrator->errors().model_error_rate()[2].item<double>(), 1.0);
+  EXPECT_NE(calibrator->errors().model_error_rate()[0].item<double>(), 1.0);
 }
 
 TEST(OnlineCalibrator, ReplaysStoredWindowsOfTheSameShape) {
@@ -253,7 +256,7 @@ TEST(OnlineCalibrator, ALoadedStateContinuesBitForBitLikeTheOriginal) {
       EXPECT_EQ(x->replayed, y->replayed);
     }
     ExpectSameParameters(*a, *b);
-    EXPECT_TRUE(at::equal(original->residual_variance(), restored->residual_variance()));
+    EXPECT_TRUE(at::equal(original->errors().model_error_rate(), restored->errors().model_error_rate()));
   }
 }
 
