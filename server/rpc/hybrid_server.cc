@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "server/access_tokens.h"
+#include "server/blas_check.h"
 #include "server/http_endpoint.h"
 #include "server/memory_release.h"
 #include "server/metrics.h"
@@ -29,6 +30,7 @@ absl::StatusOr<std::unique_ptr<HybridServer>> HybridServer::Start(const Options&
     return absl::InvalidArgumentError("torch_threads, predict_threads and predict_queue must be ≥ 1");
   }
   if (options.max_message_bytes < 1024) return absl::InvalidArgumentError("max_message_bytes must be ≥ 1024");
+  if (absl::Status blas = CheckBlasIsThreadSafe(); !blas.ok()) return blas;
   // Security files first: a typo in them should not cost a model load.
   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials = rpc::ServerCredentialsFor(options.tls);
   if (!credentials.ok()) return credentials.status();

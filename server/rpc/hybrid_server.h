@@ -62,7 +62,8 @@ class HybridServer {
   // Loads the models, then listens. A model that fails to load is reported on
   // stderr and listed as FAILED; the others serve. NOT_FOUND for a missing
   // repository, INVALID_ARGUMENT for a bad option or tokens file; UNAVAILABLE
-  // when an address cannot be bound or a TLS/tokens file cannot be read.
+  // when an address cannot be bound or a TLS/tokens file cannot be read;
+  // FAILED_PRECONDITION on a BLAS that is not thread-safe (server/blas_check.h).
   static absl::StatusOr<std::unique_ptr<HybridServer>> Start(const Options& options);
   ~HybridServer();
 
