@@ -6,7 +6,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "server/file_contents.h"
+#include "base/file_contents.h"
 
 ABSL_FLAG(std::string, target, "127.0.0.1:50051", "hybridserve address");
 ABSL_FLAG(double, timeout, 30.0, "Deadline of each unary call, seconds");
@@ -28,7 +28,7 @@ absl::StatusOr<ClientOptions> ClientOptionsFromFlags() {
   options.tls_cert_file = absl::GetFlag(FLAGS_tls_cert);
   options.tls_key_file = absl::GetFlag(FLAGS_tls_key);
   if (const std::string path = absl::GetFlag(FLAGS_token_file); !path.empty()) {
-    absl::StatusOr<std::string> text = server::ReadFileContents(path);
+    absl::StatusOr<std::string> text = base::ReadFileContents(path);
     if (!text.ok()) return text.status();
     const std::string first_line = text->substr(0, text->find('\n'));
     options.token = std::string(absl::StripAsciiWhitespace(first_line));

@@ -5,8 +5,8 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include "base/file_contents.h"
 #include "grpc/health/v1/health.grpc.pb.h"
-#include "server/file_contents.h"
 
 namespace hybrid::client {
 namespace {
@@ -31,13 +31,13 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> CredentialsFor(const C
     return grpc::InsecureChannelCredentials();
   }
   grpc::SslCredentialsOptions ssl;
-  absl::StatusOr<std::string> roots = server::ReadFileContents(options.tls_ca_file);
+  absl::StatusOr<std::string> roots = base::ReadFileContents(options.tls_ca_file);
   if (!roots.ok()) return roots.status();
   ssl.pem_root_certs = *roots;
   if (!options.tls_cert_file.empty()) {
-    absl::StatusOr<std::string> cert = server::ReadFileContents(options.tls_cert_file);
+    absl::StatusOr<std::string> cert = base::ReadFileContents(options.tls_cert_file);
     if (!cert.ok()) return cert.status();
-    absl::StatusOr<std::string> key = server::ReadFileContents(options.tls_key_file);
+    absl::StatusOr<std::string> key = base::ReadFileContents(options.tls_key_file);
     if (!key.ok()) return key.status();
     ssl.pem_cert_chain = *cert;
     ssl.pem_private_key = *key;

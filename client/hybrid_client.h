@@ -1,7 +1,9 @@
 // HybridClient: a C++ client of hybrid.v1.HybridService with a deadline on
 // every call.
 //
-//   absl::StatusOr<std::unique_ptr<HybridClient>> c = HybridClient::Connect({.target = "127.0.0.1:50051"});
+//   ClientOptions options;
+//   options.target = "127.0.0.1:50051";
+//   absl::StatusOr<std::unique_ptr<HybridClient>> c = HybridClient::Connect(options);
 //   absl::StatusOr<v1::PredictResponse> r = (*c)->Predict(request);
 //   auto stream = (*c)->OpenCalibrate(absl::Minutes(10));   // one deadline for the whole stream
 //   stream->Write(observation); stream->Read(&answer); stream->Finish();

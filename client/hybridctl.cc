@@ -36,6 +36,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "base/command_line.h"
+#include "base/model_shard.h"
 #include "client/calibrate_session.h"
 #include "client/connection_flags.h"
 #include "client/forecast_plot.h"
@@ -43,7 +44,6 @@
 #include "client/observation_windows.h"
 #include "client/progress_bar.h"
 #include "client/watch_view.h"
-#include "server/model_shard.h"
 
 ABSL_FLAG(std::string, state, "", "predict: initial state, comma-separated");
 ABSL_FLAG(double, horizon, 1.0, "predict: forecast horizon");
@@ -373,7 +373,7 @@ int Shard(const std::string& model) {
     std::fprintf(stderr, "hybridctl: --shards must be ≥ 1\n");
     return 2;
   }
-  std::printf("%d\n", hybrid::server::ShardOf(model, shards));
+  std::printf("%d\n", hybrid::base::ShardOf(model, shards));
   return 0;
 }
 

@@ -12,13 +12,15 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <memory>
+#include <utility>
 
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
-#include "server/model_export.h"
-#include "solvers/forecast_metrics.h"
-#include "solvers/gaussian_mixture.h"
-#include "solvers/trajectory_rollout.h"
+#include "server/repository/model_export.h"
+#include "solvers/hybrid/trajectory_rollout.h"
+#include "solvers/uncertainty/forecast_metrics.h"
+#include "solvers/uncertainty/gaussian_mixture.h"
 
 namespace hybrid::experiments {
 
@@ -222,6 +224,157 @@ bool ExportForServing(const ExperimentArgs& args, const solvers::HybridModel& mo
 
 bool ExperimentArgs::Selected(const std::string& run) const {
   return only.empty() || std::find(only.begin(), only.end(), run) != only.end();
+}
+
+void AddSeries(nlohmann::json* panel, const std::string& label, const std::vector<double>& x,
+               const std::vector<double>& y) {
+  (*panel)["series"].push_back({{"label", label}, {"x", x}, {"y", y}});
+}
+
+std::vector<double> LeadTimes(int64_t count, double step) {
+  std::vector<double> times;
+  for (int64_t k = 1; k <= count; ++k) times.push_back(step * static_cast<double>(k));
+  return times;
+}
+
+void AddTrainingCurve(nlohmann::json* panel, const std::string& label, const solvers::TrainingResult& training,
+                      const std::function<double(const LoggedTheta&)>& value) {
+  std::vector<double> iterations, values;
+  for (const solvers::TrainingProgress& p : training.history) {
+    iterations.push_back(static_cast<double>(p.iteration));
+    values.push_back(value(p.theta));
+  }
+  AddSeries(panel, label, iterations, values);
+}
+
+std::string Percent(double fraction, int digits) { return Fixed(100 * fraction, digits) + "%"; }
+
+ExperimentData MakeExperimentData(TrajectoryData train, TrajectoryData validation, const TrajectoryData& calibration,
+                                  const TrajectoryData& test) {
+  ExperimentData data{std::move(train),
+                      std::move(validation),
+                      solvers::MakeWindows(calibration, 0).value(),
+                      solvers::MakeWindows(test, 0).value(),
+                      std::nullopt,
+                      {}};
+  data.scaling = NetworkScaling::Of(data.train);
+  return data;
+}
+
+ExperimentData SimulateData(bool smoke, const DataSizes& sizes, uint64_t first_seed,
+                            const std::function<TrajectoryData(int64_t, uint64_t)>& simulate) {
+  auto size = [smoke](Sized s) { return smoke ? s.smoke : s.full; };
+  TrajectoryData train = simulate(size(sizes.train), first_seed);
+  TrajectoryData validation = simulate(size(sizes.validation), first_seed + 1);
+  const TrajectoryData calibration = simulate(size(sizes.calibration), first_seed + 2);
+  const TrajectoryData test = simulate(size(sizes.test), first_seed + 3);
+  return MakeExperimentData(std::move(train), std::move(validation), calibration, test);
+}
+
+NetworkScaling NetworkScaling::Of(const TrajectoryData& train) {
+  NetworkScaling s;
+  ComponentStats(train.states, &s.center, &s.scale);
+  s.gain = RateScale(train);
+  return s;
+}
+
+void NetworkScaling::ApplyTo(solvers::HybridModelSpec* spec) const {
+  spec->input_center = center;
+  spec->input_scale = scale;
+  spec->output_gain = gain;
+}
+
+void SetLength(solvers::TrainerOptions* options, bool smoke, Sized iterations, Sized validate_every, int64_t patience) {
+  options->iterations = smoke ? iterations.smoke : iterations.full;
+  options->validate_every = smoke ? validate_every.smoke : validate_every.full;
+  options->patience = patience;
+}
+
+void SetRates(solvers::TrainerOptions* options, double theta, double phi, int64_t decay_every) {
+  options->learning_rate_theta = theta;
+  options->learning_rate_phi = phi;
+  options->lr_decay_every = decay_every;
+  options->lr_decay_factor = 0.3;
+}
+
+TrainedRun NewRun(const std::string& name, const std::string& description, const std::string& physics,
+                  solvers::Composition composition) {
+  TrainedRun run{name, description, {}, {}, {}};
+  run.spec.physics = physics;
+  run.spec.composition = composition;
+  return run;
+}
+
+bool RunOutcome::UsesTheta() const { return run.spec.composition != solvers::Composition::kNetworkOnly; }
+double RunOutcome::Theta(size_t index) const { return model.physics().Value(index).mean().item<double>(); }
+double RunOutcome::ThetaOrNan(double value) const { return UsesTheta() ? value : NAN; }
+std::string RunOutcome::ThetaOrDash(const std::string& cell) const { return UsesTheta() ? cell : "–"; }
+
+void ExperimentReport::AddRun(const RunOutcome& outcome, const nlohmann::json& fields, std::vector<std::string> row) {
+  nlohmann::json run = {{"name", outcome.run.name},
+                        {"description", outcome.run.description},
+                        {"best_validation_mse", outcome.training.best_validation_mse},
+                        {"iterations", outcome.training.iterations_run},
+                        {"seconds_per_iteration", outcome.training.seconds_per_iteration},
+                        {"test", ScoresJson(outcome.test)}};
+  if (outcome.ood) run["ood"] = ScoresJson(*outcome.ood);
+  run.update(fields);
+  results["runs"].push_back(std::move(run));
+  rows.push_back(std::move(row));
+}
+
+ExperimentReport StartReport(const ExperimentArgs& args, const std::string& experiment) {
+  ExperimentReport report;
+  report.results = {{"experiment", experiment}, {"smoke", args.smoke}, {"runs", nlohmann::json::array()}};
+  return report;
+}
+
+void FinishReport(const ExperimentArgs& args, ExperimentReport report, std::vector<nlohmann::json> plots,
+                  const std::string& heading, const std::vector<std::string>& header, const std::string& footer) {
+  report.results["plots"] = std::move(plots);
+  WriteResults(args.out, report.results, heading + MarkdownTable(header, report.rows) + footer);
+}
+
+TrainedExperiment::TrainedExperiment(std::string name, double dt, bool smoke)
+    : name_(std::move(name)), dt_(dt), smoke_(smoke) {}
+
+void TrainedExperiment::Start(const ExperimentData&, ExperimentReport*) {}
+
+namespace {
+
+// One run of RunTrainedExperiment; false (already printed) if training or export failed.
+bool TrainAndScore(const ExperimentArgs& args, TrainedExperiment& experiment, const ExperimentData& data,
+                   const TrainedRun& run, ExperimentReport* report) {
+  const std::shared_ptr<HybridModel> model = HybridModel::Create(run.spec).value();
+  absl::StatusOr<solvers::TrainingResult> trained =
+      TrainLogged(run.name, *model, data.train, data.validation, run.options, run.objective);
+  if (!trained.ok()) return false;
+  if (run.name == "hybrid" &&
+      !ExportForServing(args, *model, experiment.name(), run.name, run.description, trained->best_validation_mse))
+    return false;
+  const int64_t substeps = run.options.substeps;
+  RunOutcome outcome{run,
+                     *model,
+                     data,
+                     *std::move(trained),
+                     ScoreForecasts(*model, data.calibration, data.test, experiment.dt(), substeps),
+                     std::nullopt};
+  if (data.ood) outcome.ood = ScoreForecasts(*model, data.calibration, *data.ood, experiment.dt(), substeps);
+  experiment.Report(outcome, report);
+  return true;
+}
+
+}  // namespace
+
+int RunTrainedExperiment(const ExperimentArgs& args, TrainedExperiment& experiment) {
+  const ExperimentData data = experiment.Data();
+  ExperimentReport report = StartReport(args, experiment.name());
+  experiment.Start(data, &report);
+  for (const TrainedRun& run : experiment.Runs(data)) {
+    if (args.Selected(run.name) && !TrainAndScore(args, experiment, data, run, &report)) return 1;
+  }
+  FinishReport(args, std::move(report), experiment.Plots(), experiment.Heading(), experiment.Columns());
+  return 0;
 }
 
 }  // namespace hybrid::experiments

@@ -10,16 +10,18 @@
 // interval coverage (ScoreForecasts' protocol).
 #include <ATen/ATen.h>
 
-#include <cstdio>
+#include <algorithm>
+#include <cmath>
+#include <utility>
+#include <vector>
 
 #include "experiments/experiment_common.h"
-#include "solvers/forecast_metrics.h"
+#include "solvers/uncertainty/forecast_metrics.h"
 
 namespace hybrid::experiments {
 namespace {
 
 using solvers::Composition;
-using solvers::HybridModel;
 using solvers::HybridModelSpec;
 using solvers::TrajectoryData;
 using solvers::WindowSet;
@@ -51,40 +53,9 @@ struct Run {
   double dropout = 0.0;
 };
 
-struct Outcome {
-  Run run;
-  solvers::TrainingResult training;
-  ForecastScores test;
-  ForecastScores ood;
-  double sigma = 0, rho = 0;
-};
-
-}  // namespace
-
-int Main(int argc, char** argv) {
-  const ExperimentArgs args = ParseArgs(argc, argv);
-  const bool smoke = args.smoke;
-  const int64_t train_sequences = smoke ? 4 : 60;
-  const int64_t lead = smoke ? 20 : 100;
-  const TrajectoryData train = Segments({8, 0, 30}, 5.0, train_sequences, 100);
-  const TrajectoryData validation = Segments({-5, 3, 20}, 5.0, smoke ? 2 : 10, 100);
-  const TrajectoryData calibration = Segments({1, -7, 15}, 5.0, smoke ? 4 : 40, lead);
-  const TrajectoryData test = Segments({3, 9, 35}, 5.0, smoke ? 4 : 100, lead);
-  const WindowSet calibration_windows = solvers::MakeWindows(calibration, 0).value();
-  const WindowSet test_windows = solvers::MakeWindows(test, 0).value();
-  // Out of distribution: test starts pushed twice as far from (0, 0, 25).
-  HybridModelSpec truth;
-  truth.composition = Composition::kPhysicsOnly;
-  const at::Tensor center = at::tensor({0.0, 0.0, 25.0}, at::kDouble);
-  const at::Tensor ood_start = center + 2.0 * (test_windows.start - center);
-  const TrajectoryData ood = SimulateTruth(truth, ood_start, kDt, lead + 1, kTruthSubsteps);
-  const WindowSet ood_windows = solvers::MakeWindows(ood, 0).value();
-
-  std::vector<double> mean, scale;
-  ComponentStats(train.states, &mean, &scale);
-  const double rate_scale = RateScale(train);
-
-  std::vector<Run> runs = {
+// The runs in the order they train.
+std::vector<Run> RunTable() {
+  return {
       {"physics", "physics-only: σ, ρ calibrated, −βz missing", Composition::kPhysicsOnly},
       {"network", "network-only: neural ODE, MLP 3-32-32-3", Composition::kNetworkOnly},
       {"hybrid", "additive hybrid: σ, ρ + MLP 3-32-32-3 closure, ‖g‖² penalty 1e-5", Composition::kAdditive},
@@ -96,105 +67,121 @@ int Main(int argc, char** argv) {
       {"hybrid_mc_dropout", "ablation: + dropout 0.05, 10 MC-dropout passes", Composition::kAdditive, false, 1e-5,
        false, 0.05},
   };
-  std::vector<Outcome> outcomes;
-  for (const Run& run : runs) {
-    if (!args.Selected(run.name)) continue;
-    HybridModelSpec spec;
-    spec.composition = run.composition;
-    spec.physics_options.members = smoke ? 2 : 5;
-    spec.physics_options.initial = {{"sigma", 12.0}, {"rho", 22.0}};
-    spec.physics_options.trainable = {"sigma", "rho"};
-    spec.physics_options.structure = {{"beta_term", 0}};
-    spec.physics_options.seed = 7;
-    spec.hidden = {32, 32};  // The same network in every run that has one.
-    spec.output_scale = run.composition == Composition::kNetworkOnly ? 0.1 : 0.01;
-    spec.input_center = mean;
-    spec.input_scale = scale;
-    spec.output_gain = rate_scale;
-    if (run.noise_head) spec.noise_hidden = {16};
-    spec.dropout = run.dropout;
-    auto model = HybridModel::Create(spec).value();
+}
 
-    solvers::TrainerOptions options;
-    options.iterations = smoke ? 20 : 2000;
-    options.batch_size = 32;
-    options.window_length = 10;
-    options.learning_rate_theta = 0.02;
-    options.learning_rate_phi = 3e-3;
-    options.lr_decay_every = 700;
-    options.lr_decay_factor = 0.3;
-    options.validate_every = smoke ? 10 : 100;
-    options.patience = 10;
-    options.freeze_theta = run.freeze_theta;
-    options.seed = 1;
-    solvers::ObjectiveOptions objective;
-    objective.correction_penalty = run.penalty;
-    absl::StatusOr<solvers::TrainingResult> trained =
-        TrainLogged(run.name, *model, train, validation, options, objective);
-    if (!trained.ok()) return 1;
-    if (run.name == "hybrid" &&
-        !ExportForServing(args, *model, "lorenz63_closure", run.name, run.description, trained->best_validation_mse))
-      return 1;
-    Outcome o{run, *trained, ScoreForecasts(*model, calibration_windows, test_windows, kDt, 1),
-              ScoreForecasts(*model, calibration_windows, ood_windows, kDt, 1)};
-    o.sigma = model->physics().Value(0).mean().item<double>();
-    o.rho = model->physics().Value(1).mean().item<double>();
-    outcomes.push_back(std::move(o));
+TrainedRun MakeRun(const Run& run, bool smoke, const NetworkScaling& scaling) {
+  TrainedRun r = NewRun(run.name, run.description, "lorenz63", run.composition);
+  HybridModelSpec& spec = r.spec;
+  spec.physics_options.members = smoke ? 2 : 5;
+  spec.physics_options.initial = {{"sigma", 12.0}, {"rho", 22.0}};
+  spec.physics_options.trainable = {"sigma", "rho"};
+  spec.physics_options.structure = {{"beta_term", 0}};
+  spec.physics_options.seed = 7;
+  spec.hidden = {32, 32};  // The same network in every run that has one.
+  spec.output_scale = run.composition == Composition::kNetworkOnly ? 0.1 : 0.01;
+  scaling.ApplyTo(&spec);
+  if (run.noise_head) spec.noise_hidden = {16};
+  spec.dropout = run.dropout;
+  SetLength(&r.options, smoke, /*iterations=*/{2000, 20}, /*validate_every=*/{100, 10}, /*patience=*/10);
+  SetRates(&r.options, /*theta=*/0.02, /*phi=*/3e-3, /*decay_every=*/700);
+  r.options.batch_size = 32;
+  r.options.window_length = 10;
+  r.options.freeze_theta = run.freeze_theta;
+  r.options.seed = 1;
+  r.objective.correction_penalty = run.penalty;
+  return r;
+}
+
+class Lorenz63Closure final : public TrainedExperiment {
+ public:
+  explicit Lorenz63Closure(bool smoke)
+      : TrainedExperiment("lorenz63_closure", kDt, smoke), train_sequences_(smoke ? 4 : 60), lead_(smoke ? 20 : 100) {}
+
+  // Out of distribution: the test starts pushed twice as far from (0, 0, 25).
+  ExperimentData Data() override {
+    TrajectoryData train = Segments({8, 0, 30}, 5.0, train_sequences_, 100);
+    TrajectoryData validation = Segments({-5, 3, 20}, 5.0, smoke() ? 2 : 10, 100);
+    const TrajectoryData calibration = Segments({1, -7, 15}, 5.0, smoke() ? 4 : 40, lead_);
+    const TrajectoryData test = Segments({3, 9, 35}, 5.0, smoke() ? 4 : 100, lead_);
+    ExperimentData data = MakeExperimentData(std::move(train), std::move(validation), calibration, test);
+    HybridModelSpec truth;
+    truth.composition = Composition::kPhysicsOnly;
+    const at::Tensor center = at::tensor({0.0, 0.0, 25.0}, at::kDouble);
+    const at::Tensor ood_start = center + 2.0 * (data.test.start - center);
+    data.ood = solvers::MakeWindows(SimulateTruth(truth, ood_start, kDt, lead_ + 1, kTruthSubsteps), 0).value();
+    return data;
   }
 
-  nlohmann::json results = {{"experiment", "lorenz63_closure"},
-                            {"smoke", smoke},
-                            {"dt", kDt},
-                            {"train_windows", train_sequences * 90},
-                            {"runs", nlohmann::json::array()}};
-  std::vector<std::vector<std::string>> rows;
-  nlohmann::json rmse_plot = PlotPanel("test RMSE by lead time", "steps (dt = 0.01)", "RMSE", /*logy=*/true);
-  nlohmann::json coverage_plot = PlotPanel("90% interval coverage by lead", "steps", "PICP");
-  nlohmann::json theta_plot = PlotPanel("rho during training", "iteration", "rho (truth 28)");
-  std::vector<double> steps;
-  for (int64_t k = 1; k <= lead; ++k) steps.push_back(static_cast<double>(k));
-  auto at_step = [](const std::vector<double>& v, size_t step) { return v[std::min(step, v.size()) - 1]; };
-  for (const Outcome& o : outcomes) {
-    const bool uses_theta = o.run.composition != Composition::kNetworkOnly;
-    const double theta_error = solvers::RelativeParameterError({o.sigma, o.rho}, {10.0, 28.0});
-    results["runs"].push_back({{"name", o.run.name},
-                               {"description", o.run.description},
-                               {"sigma", uses_theta ? o.sigma : NAN},
-                               {"rho", uses_theta ? o.rho : NAN},
-                               {"theta_relative_error", uses_theta ? theta_error : NAN},
-                               {"best_validation_mse", o.training.best_validation_mse},
-                               {"iterations", o.training.iterations_run},
-                               {"seconds_per_iteration", o.training.seconds_per_iteration},
-                               {"test", ScoresJson(o.test)},
-                               {"ood", ScoresJson(o.ood)}});
-    rows.push_back({o.run.name, uses_theta ? Fixed(o.sigma, 3) : "–", uses_theta ? Fixed(o.rho, 3) : "–",
-                    uses_theta ? Fixed(100 * theta_error, 2) + "%" : "–", Sci(o.training.best_validation_mse),
-                    Sci(at_step(o.test.rmse_by_lead, 1)), Sci(at_step(o.test.rmse_by_lead, 10)),
-                    Sci(at_step(o.test.rmse_by_lead, 100)), Sci(at_step(o.ood.rmse_by_lead, 10)),
-                    Sci(at_step(o.ood.rmse_by_lead, 100)), Sci(o.test.crps), Fixed(o.test.picp90),
-                    Fixed(o.test.picp90_conformal), Fixed(1e3 * o.training.seconds_per_iteration, 1)});
-    rmse_plot["series"].push_back({{"label", o.run.name}, {"x", steps}, {"y", o.test.rmse_by_lead}});
-    coverage_plot["series"].push_back({{"label", o.run.name}, {"x", steps}, {"y", o.test.picp90_by_lead}});
-    if (uses_theta && !o.run.freeze_theta) {
-      std::vector<double> its, rhos;
-      for (const auto& p : o.training.history) {
-        its.push_back(static_cast<double>(p.iteration));
-        for (const auto& [name, value] : p.theta) {
-          if (name == "rho") rhos.push_back(value);
+  void Start(const ExperimentData&, ExperimentReport* report) override {
+    report->results["dt"] = kDt;
+    report->results["train_windows"] = train_sequences_ * 90;
+  }
+
+  std::vector<TrainedRun> Runs(const ExperimentData& data) override {
+    return MakeRuns(RunTable(), [&](const Run& run) { return MakeRun(run, smoke(), data.scaling); });
+  }
+
+  void Report(const RunOutcome& o, ExperimentReport* report) override {
+    const ForecastScores& test = o.test;
+    const ForecastScores& ood = *o.ood;
+    const double sigma = o.Theta(0), rho = o.Theta(1);
+    const double theta_error = solvers::RelativeParameterError({sigma, rho}, {10.0, 28.0});
+    // RMSE at a lead step (1-based), at the last lead if the forecasts are shorter (smoke runs).
+    auto at_step = [](const std::vector<double>& v, size_t step) { return Sci(v[std::min(step, v.size()) - 1]); };
+    report->AddRun(o,
+                   {{"sigma", o.ThetaOrNan(sigma)},
+                    {"rho", o.ThetaOrNan(rho)},
+                    {"theta_relative_error", o.ThetaOrNan(theta_error)}},
+                   {o.run.name, o.ThetaOrDash(Fixed(sigma, 3)), o.ThetaOrDash(Fixed(rho, 3)),
+                    o.ThetaOrDash(Percent(theta_error, 2)), Sci(o.training.best_validation_mse),
+                    at_step(test.rmse_by_lead, 1), at_step(test.rmse_by_lead, 10), at_step(test.rmse_by_lead, 100),
+                    at_step(ood.rmse_by_lead, 10), at_step(ood.rmse_by_lead, 100), Sci(test.crps), Fixed(test.picp90),
+                    Fixed(test.picp90_conformal), Fixed(1e3 * o.training.seconds_per_iteration, 1)});
+    const std::vector<double> steps = LeadTimes(lead_, 1.0);
+    AddSeries(&rmse_plot_, o.run.name, steps, test.rmse_by_lead);
+    AddSeries(&coverage_plot_, o.run.name, steps, test.picp90_by_lead);
+    if (o.UsesTheta() && !o.run.options.freeze_theta) {
+      AddTrainingCurve(&theta_plot_, o.run.name, o.training, [](const LoggedTheta& theta) -> double {
+        for (const auto& [name, value] : theta) {
+          if (name == "rho") return value;
         }
-      }
-      theta_plot["series"].push_back({{"label", o.run.name}, {"x", its}, {"y", rhos}});
+        return NAN;
+      });
     }
   }
-  results["plots"] = {rmse_plot, coverage_plot, theta_plot};
-  const std::string markdown =
-      "# Lorenz-63 without −βz: physics vs network vs hybrid (+ ablations)\n\n" +
-      MarkdownTable({"run", "σ", "ρ", "‖θ̂−θ*‖/‖θ*‖", "best val MSE (n=10)", "RMSE 1", "RMSE 10", "RMSE 100",
-                     "OOD RMSE 10", "OOD RMSE 100", "CRPS", "PICP90", "PICP90 conformal", "ms/iter"},
-                    rows);
-  WriteResults(args.out, results, markdown);
-  return 0;
-}
+
+  std::vector<nlohmann::json> Plots() const override { return {rmse_plot_, coverage_plot_, theta_plot_}; }
+  std::string Heading() const override {
+    return "# Lorenz-63 without −βz: physics vs network vs hybrid (+ ablations)\n\n";
+  }
+  std::vector<std::string> Columns() const override {
+    return {"run",
+            "σ",
+            "ρ",
+            "‖θ̂−θ*‖/‖θ*‖",
+            "best val MSE (n=10)",
+            "RMSE 1",
+            "RMSE 10",
+            "RMSE 100",
+            "OOD RMSE 10",
+            "OOD RMSE 100",
+            "CRPS",
+            "PICP90",
+            "PICP90 conformal",
+            "ms/iter"};
+  }
+
+ private:
+  const int64_t train_sequences_;
+  const int64_t lead_;  // Forecast steps of the calibration, test and ood windows.
+  nlohmann::json rmse_plot_ = PlotPanel("test RMSE by lead time", "steps (dt = 0.01)", "RMSE", /*logy=*/true);
+  nlohmann::json coverage_plot_ = PlotPanel("90% interval coverage by lead", "steps", "PICP");
+  nlohmann::json theta_plot_ = PlotPanel("rho during training", "iteration", "rho (truth 28)");
+};
+
+}  // namespace
+
+int Main(int argc, char** argv) { return RunTrainedExperiment<Lorenz63Closure>(argc, argv); }
 
 }  // namespace hybrid::experiments
 

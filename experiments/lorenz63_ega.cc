@@ -30,11 +30,12 @@
 #include <functional>
 #include <numeric>
 #include <random>
+#include <utility>
 
 #include "experiments/experiment_common.h"
-#include "solvers/gradient_rollout.h"
-#include "solvers/native_lorenz_steps.h"
-#include "solvers/online_calibrator.h"
+#include "solvers/black_box/native_lorenz_steps.h"
+#include "solvers/calibration/gradient_rollout.h"
+#include "solvers/calibration/online_calibrator.h"
 
 namespace hybrid::experiments {
 namespace {
@@ -128,7 +129,7 @@ struct Outcome {
   double best_standardised_mse = INFINITY;  // At the same epoch.
   int64_t best_epoch = 0;
   double seconds_per_epoch = 0;
-  int64_t rollbacks = 0;
+  int64_t reverted_updates = 0;
   std::vector<double> validation_by_epoch{};
   std::vector<double> rmse_by_lead{};  // Long forecasts, every step up to the last lead.
 };
@@ -195,7 +196,7 @@ Outcome Calibrate(const std::string& name, const std::string& description, std::
   Outcome o = Train(name, description, *model, train, validation, scale, epochs, [&](const std::vector<int64_t>& ids) {
     (void)calibrator->Update(Windows(truth, ids));  // A rolled-back batch is counted, not fatal.
   });
-  o.rollbacks = calibrator->rollbacks();
+  o.reverted_updates = calibrator->reverted_updates();
   return o;
 }
 
@@ -233,11 +234,12 @@ struct BackwardCost {
 // Median forward and backward time of one batch's loss, `reps` repetitions.
 BackwardCost MeasureCost(const HybridModel& model, GradientMethod method, const WindowBatch& batch, int reps) {
   at::Generator generator = at::detail::createCPUGenerator(1);
+  solvers::GradientOptions gradient;
+  gradient.method = method;
   std::vector<double> forward, backward;
   for (int r = 0; r < reps; ++r) {
     const auto t0 = Clock::now();
-    const at::Tensor path =
-        solvers::RolloutPathForGradient(model, batch.start, kDt, kWindow, {.method = method}, generator);
+    const at::Tensor path = solvers::RolloutPathForGradient(model, batch.start, kDt, kWindow, gradient, generator);
     const at::Tensor loss = solvers::BatchMse(path, batch);
     const auto t1 = Clock::now();
     loss.backward();
@@ -251,29 +253,50 @@ BackwardCost MeasureCost(const HybridModel& model, GradientMethod method, const 
   return {median(forward), median(backward)};
 }
 
-int Main(int argc, char** argv) {
-  const ExperimentArgs args = ParseArgs(argc, argv);
-  const bool smoke = args.smoke;
-  const int64_t steps = smoke ? 1200 : 6000;  // 60 time units.
-  const int64_t train_windows = smoke ? 256 : 5000;
-  const int64_t epochs = smoke ? 2 : EpochsFromEnv(300);
-  const at::Tensor truth = Truth(500, steps);
-  const std::vector<int64_t> train = Range(0, train_windows);
-  // Validation: the windows after the training ones (no overlap with their states).
-  const int64_t first_validation = train_windows + kWindow;
-  const int64_t last_lead = kLongLeads.back();
-  const WindowBatch validation = Windows(truth, Range(first_validation, steps - kWindow + 1));
-  std::vector<int64_t> long_starts;
-  for (int64_t i = first_validation; i + last_lead <= steps; i += smoke ? 50 : 20) long_starts.push_back(i);
+// What every run of the experiment shares: the truth, the windows, the network's scaling.
+struct Setup {
+  int64_t steps = 0, train_windows = 0, epochs = 0;
+  at::Tensor truth;
+  std::vector<int64_t> train;        // Start indices of the training windows.
+  WindowBatch validation;            // The windows after the training ones (no overlap with their states).
+  std::vector<int64_t> long_starts;  // Starts of the long forecasts, in the validation range.
+  at::Tensor train_states, scale;    // scale: the training states' std per component.
+  double gain = 0;                   // The network's output scale: that of the data's rates.
 
-  const at::Tensor train_states = truth.slice(0, 0, train_windows + kWindow);
-  const at::Tensor scale = train_states.std(0);
-  // The network's output scale: that of the data's rates (not of the unknown correction).
-  const double gain = ((truth.slice(0, 1) - truth.slice(0, 0, -1)) / kDt).std().item<double>();
-  auto fresh = [&](const std::string& physics) {
+  std::shared_ptr<HybridModel> Fresh(const std::string& physics) const {
     return HybridModel::Create(Spec(physics, train_states, gain)).value();
-  };
+  }
+  std::vector<double> LongRmse(const HybridModel& model) const {
+    return LongForecastRmse(model, truth, long_starts, kLongLeads.back());
+  }
+};
 
+Setup MakeSetup(bool smoke) {
+  Setup s;
+  s.steps = smoke ? 1200 : 6000;  // 60 time units.
+  s.train_windows = smoke ? 256 : 5000;
+  s.epochs = smoke ? 2 : EpochsFromEnv(300);
+  s.truth = Truth(500, s.steps);
+  s.train = Range(0, s.train_windows);
+  const int64_t first_validation = s.train_windows + kWindow;
+  s.validation = Windows(s.truth, Range(first_validation, s.steps - kWindow + 1));
+  for (int64_t i = first_validation; i + kLongLeads.back() <= s.steps; i += smoke ? 50 : 20) s.long_starts.push_back(i);
+  s.train_states = s.truth.slice(0, 0, s.train_windows + kWindow);
+  s.scale = s.train_states.std(0);
+  // Of the observed rates, not of the unknown correction.
+  s.gain = ((s.truth.slice(0, 1) - s.truth.slice(0, 0, -1)) / kDt).std().item<double>();
+  return s;
+}
+
+// The runs --only selects, in order; `exported` is blackbox_ega_static's model
+// if it ran, with its own best validation MSE.
+struct Calibrated {
+  std::vector<Outcome> outcomes;
+  std::shared_ptr<HybridModel> exported;
+  double exported_validation_mse = INFINITY;
+};
+
+Calibrated CalibrateAll(const ExperimentArgs& args, const Setup& s) {
   struct Plan {
     std::string name, description, physics;
     GradientMethod method;
@@ -288,83 +311,106 @@ int Main(int argc, char** argv) {
       {"blackbox_ega_tlm", "black-box C++ step: Ψ(x) + h·g(x), Ψ's tangent-linear model (its exact gradient)",
        "lorenz63_step", GradientMethod::kEgaTlm},
   };
-  std::vector<Outcome> outcomes;
-  std::shared_ptr<HybridModel> exported;
+  Calibrated c;
   for (const Plan& p : plans) {
     if (!args.Selected(p.name)) continue;
-    std::shared_ptr<HybridModel> model = fresh(p.physics);
-    outcomes.push_back(Calibrate(p.name, p.description, model, p.method, truth, train, validation, scale, epochs));
-    outcomes.back().rmse_by_lead = LongForecastRmse(*model, truth, long_starts, last_lead);
-    if (p.name == "blackbox_ega_static") exported = model;
+    std::shared_ptr<HybridModel> model = s.Fresh(p.physics);
+    c.outcomes.push_back(
+        Calibrate(p.name, p.description, model, p.method, s.truth, s.train, s.validation, s.scale, s.epochs));
+    c.outcomes.back().rmse_by_lead = s.LongRmse(*model);
+    if (p.name == "blackbox_ega_static") {
+      c.exported = model;
+      c.exported_validation_mse = c.outcomes.back().best_validation_mse;
+    }
   }
   if (args.Selected("offline")) {
-    std::shared_ptr<HybridModel> model = fresh("lorenz63_step");
-    outcomes.push_back(Offline(model, truth, train, validation, scale, epochs));
-    outcomes.back().rmse_by_lead = LongForecastRmse(*model, truth, long_starts, last_lead);
+    std::shared_ptr<HybridModel> model = s.Fresh("lorenz63_step");
+    c.outcomes.push_back(Offline(model, s.truth, s.train, s.validation, s.scale, s.epochs));
+    c.outcomes.back().rmse_by_lead = s.LongRmse(*model);
   }
+  return c;
+}
 
-  // Backward-pass cost on one batch, same run, same machine.
-  const WindowBatch batch = Windows(truth, Range(0, kBatch));
-  const int reps = smoke ? 5 : 200;
-  const BackwardCost ega = MeasureCost(*fresh("lorenz63"), GradientMethod::kEgaStatic, batch, reps);
-  const BackwardCost exact = MeasureCost(*fresh("lorenz63"), GradientMethod::kBackprop, batch, reps);
-  const BackwardCost tlm = MeasureCost(*fresh("lorenz63_step"), GradientMethod::kEgaTlm, batch, reps);
+// Backward-pass cost on one batch, same run, same machine.
+struct Costs {
+  int reps = 0;
+  BackwardCost ega, exact, tlm;
+};
 
-  nlohmann::json results = {
-      {"experiment", "lorenz63_ega"},
-      {"smoke", smoke},
-      {"dt", kDt},
-      {"window_steps", kWindow},
-      {"train_windows", train_windows},
-      {"epochs", epochs},
-      {"published_best_validation_mse", {{"ega_static", 2e-6}, {"ega_ensemble", 6e-6}, {"exact", 5.5e-5}}},
-      {"backward_ms",
-       {{"ega_static", ega.backward_ms}, {"exact", exact.backward_ms}, {"blackbox_ega_tlm", tlm.backward_ms}}},
-      {"forward_ms",
-       {{"ega_static", ega.forward_ms}, {"exact", exact.forward_ms}, {"blackbox_ega_tlm", tlm.forward_ms}}},
-      {"backward_speedup_static_vs_exact", exact.backward_ms / ega.backward_ms},
-      {"runs", nlohmann::json::array()}};
+Costs MeasureCosts(const Setup& s, bool smoke) {
+  const WindowBatch batch = Windows(s.truth, Range(0, kBatch));
+  Costs c;
+  c.reps = smoke ? 5 : 200;
+  c.ega = MeasureCost(*s.Fresh("lorenz63"), GradientMethod::kEgaStatic, batch, c.reps);
+  c.exact = MeasureCost(*s.Fresh("lorenz63"), GradientMethod::kBackprop, batch, c.reps);
+  c.tlm = MeasureCost(*s.Fresh("lorenz63_step"), GradientMethod::kEgaTlm, batch, c.reps);
+  return c;
+}
+
+void AddSettingAndCosts(const Setup& s, const Costs& c, nlohmann::json* results) {
+  (*results)["dt"] = kDt;
+  (*results)["window_steps"] = kWindow;
+  (*results)["train_windows"] = s.train_windows;
+  (*results)["epochs"] = s.epochs;
+  (*results)["published_best_validation_mse"] = {{"ega_static", 2e-6}, {"ega_ensemble", 6e-6}, {"exact", 5.5e-5}};
+  (*results)["backward_ms"] = {
+      {"ega_static", c.ega.backward_ms}, {"exact", c.exact.backward_ms}, {"blackbox_ega_tlm", c.tlm.backward_ms}};
+  (*results)["forward_ms"] = {
+      {"ega_static", c.ega.forward_ms}, {"exact", c.exact.forward_ms}, {"blackbox_ega_tlm", c.tlm.forward_ms}};
+  (*results)["backward_speedup_static_vs_exact"] = c.exact.backward_ms / c.ega.backward_ms;
+}
+
+void AddOutcome(const Outcome& o, ExperimentReport* report, nlohmann::json* validation_plot,
+                nlohmann::json* rmse_plot) {
+  nlohmann::json rmse_at = nlohmann::json::object();
+  for (int64_t lead : kLongLeads) rmse_at[std::to_string(lead)] = o.rmse_by_lead[lead - 1];
+  report->results["runs"].push_back({{"name", o.name},
+                                     {"description", o.description},
+                                     {"best_validation_mse", o.best_validation_mse},
+                                     {"best_validation_mse_standardised", o.best_standardised_mse},
+                                     {"best_epoch", o.best_epoch},
+                                     {"final_validation_mse", o.validation_by_epoch.back()},
+                                     {"rmse_at_lead", rmse_at},
+                                     {"seconds_per_epoch", o.seconds_per_epoch},
+                                     {"reverted_updates", o.reverted_updates}});
+  report->rows.push_back({o.name, Sci(o.best_validation_mse), Sci(o.best_standardised_mse),
+                          std::to_string(o.best_epoch), Sci(o.validation_by_epoch.back()),
+                          Sci(o.rmse_by_lead[kLongLeads[0] - 1]), Sci(o.rmse_by_lead[kLongLeads[1] - 1]),
+                          Fixed(o.seconds_per_epoch, 2), std::to_string(o.reverted_updates)});
+  AddSeries(validation_plot, o.name, LeadTimes(static_cast<int64_t>(o.validation_by_epoch.size()), 1.0),
+            o.validation_by_epoch);
+  AddSeries(rmse_plot, o.name, LeadTimes(static_cast<int64_t>(o.rmse_by_lead.size()), 1.0), o.rmse_by_lead);
+}
+
+// The paragraph under the table: the backward-pass costs.
+std::string CostsParagraph(const Costs& c) {
+  return "\n\nBackward pass on one batch of 32 windows × 10 steps (median of " + std::to_string(c.reps) +
+         "): static EGA " + Fixed(c.ega.backward_ms, 3) + " ms, exact RK4 graph " + Fixed(c.exact.backward_ms, 3) +
+         " ms (" + Fixed(c.exact.backward_ms / c.ega.backward_ms, 1) + "× faster); forward " +
+         Fixed(c.ega.forward_ms, 3) + " vs " + Fixed(c.exact.forward_ms, 3) +
+         " ms. Black-box step with its tangent-linear model: backward " + Fixed(c.tlm.backward_ms, 3) + " ms.\n";
+}
+
+int Main(int argc, char** argv) {
+  const ExperimentArgs args = ParseArgs(argc, argv);
+  const Setup setup = MakeSetup(args.smoke);
+  const Calibrated calibrated = CalibrateAll(args, setup);
+  const Costs costs = MeasureCosts(setup, args.smoke);
+
+  ExperimentReport report = StartReport(args, "lorenz63_ega");
+  AddSettingAndCosts(setup, costs, &report.results);
   nlohmann::json validation_plot = PlotPanel("validation MSE (10-step rollout)", "epoch", "MSE", /*logy=*/true);
   nlohmann::json rmse_plot = PlotPanel("long forecasts from validation states", "steps (dt = 0.01)", "RMSE", true);
-  std::vector<std::vector<std::string>> rows;
-  for (const Outcome& o : outcomes) {
-    std::vector<double> epochs_axis, leads;
-    for (size_t e = 1; e <= o.validation_by_epoch.size(); ++e) epochs_axis.push_back(static_cast<double>(e));
-    for (size_t k = 1; k <= o.rmse_by_lead.size(); ++k) leads.push_back(static_cast<double>(k));
-    nlohmann::json rmse_at = nlohmann::json::object();
-    for (int64_t lead : kLongLeads) rmse_at[std::to_string(lead)] = o.rmse_by_lead[lead - 1];
-    results["runs"].push_back({{"name", o.name},
-                               {"description", o.description},
-                               {"best_validation_mse", o.best_validation_mse},
-                               {"best_validation_mse_standardised", o.best_standardised_mse},
-                               {"best_epoch", o.best_epoch},
-                               {"final_validation_mse", o.validation_by_epoch.back()},
-                               {"rmse_at_lead", rmse_at},
-                               {"seconds_per_epoch", o.seconds_per_epoch},
-                               {"rollbacks", o.rollbacks}});
-    rows.push_back({o.name, Sci(o.best_validation_mse), Sci(o.best_standardised_mse), std::to_string(o.best_epoch),
-                    Sci(o.validation_by_epoch.back()), Sci(o.rmse_by_lead[kLongLeads[0] - 1]),
-                    Sci(o.rmse_by_lead[kLongLeads[1] - 1]), Fixed(o.seconds_per_epoch, 2),
-                    std::to_string(o.rollbacks)});
-    validation_plot["series"].push_back({{"label", o.name}, {"x", epochs_axis}, {"y", o.validation_by_epoch}});
-    rmse_plot["series"].push_back({{"label", o.name}, {"x", leads}, {"y", o.rmse_by_lead}});
-  }
-  results["plots"] = {validation_plot, rmse_plot};
-  const std::string markdown =
-      "# Lorenz-63 without −βz: online calibration by EGA vs exact gradients vs offline\n\n" +
-      MarkdownTable({"run", "best val MSE (n=10)", "same, standardised", "best epoch", "final val MSE",
-                     "RMSE @1 (100 steps)", "RMSE @2.5 (250 steps)", "s/epoch", "rollbacks"},
-                    rows) +
-      "\n\nBackward pass on one batch of 32 windows × 10 steps (median of " + std::to_string(reps) + "): static EGA " +
-      Fixed(ega.backward_ms, 3) + " ms, exact RK4 graph " + Fixed(exact.backward_ms, 3) + " ms (" +
-      Fixed(exact.backward_ms / ega.backward_ms, 1) + "× faster); forward " + Fixed(ega.forward_ms, 3) + " vs " +
-      Fixed(exact.forward_ms, 3) + " ms. Black-box step with its tangent-linear model: backward " +
-      Fixed(tlm.backward_ms, 3) + " ms.\n";
-  WriteResults(args.out, results, markdown);
-  if (exported) {
-    ExportForServing(args, *exported, "lorenz63_ega", "hybrid",
+  for (const Outcome& o : calibrated.outcomes) AddOutcome(o, &report, &validation_plot, &rmse_plot);
+  FinishReport(args, std::move(report), {validation_plot, rmse_plot},
+               "# Lorenz-63 without −βz: online calibration by EGA vs exact gradients vs offline\n\n",
+               {"run", "best val MSE (n=10)", "same, standardised", "best epoch", "final val MSE",
+                "RMSE @1 (100 steps)", "RMSE @2.5 (250 steps)", "s/epoch", "reverted updates"},
+               CostsParagraph(costs));
+  if (calibrated.exported) {
+    ExportForServing(args, *calibrated.exported, "lorenz63_ega", "hybrid",
                      "Lorenz-63 without -beta*z: black-box RK4 step + MLP calibrated online by static EGA",
-                     outcomes.front().best_validation_mse);
+                     calibrated.exported_validation_mse);
   }
   return 0;
 }

@@ -16,9 +16,10 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
+#include <vector>
 
 #include "experiments/experiment_common.h"
-#include "solvers/trajectory_rollout.h"
+#include "solvers/hybrid/trajectory_rollout.h"
 
 namespace hybrid::experiments {
 namespace {
@@ -70,136 +71,134 @@ struct Run {
   bool response_only = true;  // The network corrects dR/dt alone (the PK is trusted).
 };
 
-// RMSE of one state component over the test windows' forecasts.
-double ComponentRmse(const ForecastScores& s, const solvers::WindowSet& windows, int64_t component) {
-  return at::sqrt((s.mean.select(2, component) - windows.targets.select(2, component)).pow(2).mean()).item<double>();
-}
-
-}  // namespace
-
-int Main(int argc, char** argv) {
-  const ExperimentArgs args = ParseArgs(argc, argv);
-  const bool smoke = args.smoke;
-  const TrajectoryData train = Patients(smoke ? 6 : 60, 11);
-  const TrajectoryData validation = Patients(smoke ? 3 : 15, 12);
-  const TrajectoryData calibration = Patients(smoke ? 6 : 40, 13);
-  const TrajectoryData test = Patients(smoke ? 6 : 60, 14);
-  const solvers::WindowSet calibration_windows = solvers::MakeWindows(calibration, 0).value();
-  const solvers::WindowSet test_windows = solvers::MakeWindows(test, 0).value();
-  // Out of distribution: doses of 300–500 mg (training saw 50–200 mg), so
-  // concentrations, and the effect's saturation, beyond anything trained on.
-  const solvers::WindowSet ood_windows = solvers::MakeWindows(Patients(smoke ? 6 : 60, 15, 300.0, 500.0), 0).value();
-  std::vector<double> mean, scale;
-  ComponentStats(train.states, &mean, &scale);
-  const double rate_scale = RateScale(train);
-
-  const std::vector<Run> runs = {
+// The runs in the order they train.
+std::vector<Run> RunTable() {
+  return {
       {"physics", "physics-only: CL, V1 calibrated, turnover without drug effect", Composition::kPhysicsOnly},
       {"network", "network-only: neural ODE, MLP 5-32-32-5", Composition::kNetworkOnly},
       {"hybrid", "hybrid: CL, V1 + MLP 5-32-32-5 correcting dR/dt only (the drug effect)", Composition::kAdditive},
       {"hybrid_all_components", "ablation: the MLP corrects every component", Composition::kAdditive, false},
   };
-  nlohmann::json results = {{"experiment", "pkpd_response"}, {"smoke", smoke}, {"runs", nlohmann::json::array()}};
-  nlohmann::json rmse_plot =
-      PlotPanel("held-out patients: RMSE by lead time", "hours after dose", "RMSE (mg, response units)", /*logy=*/true);
-  nlohmann::json coverage_plot = PlotPanel("held-out patients: PICP90 before conformal", "hours after dose", "PICP90");
-  nlohmann::json ood_plot =
-      PlotPanel("doses 300–500 mg (out of distribution): RMSE by lead time", "hours after dose", "RMSE", /*logy=*/true);
-  std::vector<double> lead_times;
-  for (int64_t k = 1; k < kTimes; ++k) lead_times.push_back(kDt * static_cast<double>(k));
-  std::vector<std::vector<std::string>> rows;
-  {
-    // Reference, not trained: the true structure at the typical values. Its
-    // error is what between-patient variability alone costs a population model.
+}
+
+TrainedRun MakeRun(const Run& run, bool smoke, const NetworkScaling& scaling) {
+  TrainedRun r = NewRun(run.name, run.description, "pkpd_two_compartment", run.composition);
+  HybridModelSpec& spec = r.spec;
+  spec.physics_options.members = smoke ? 2 : 5;
+  spec.physics_options.structure = {{"response", 1}};
+  spec.physics_options.initial = {{"CL", 8.0}, {"V1", 30.0}, {"kin", 10.0}, {"kout", 0.1}};
+  spec.physics_options.trainable = {"CL", "V1"};
+  spec.physics_options.seed = 4;
+  spec.hidden = {32, 32};
+  spec.output_scale = run.composition == Composition::kNetworkOnly ? 0.1 : 0.01;
+  scaling.ApplyTo(&spec);
+  if (run.composition == Composition::kAdditive && run.response_only) spec.correction_components = {4};
+  SetLength(&r.options, smoke, /*iterations=*/{1500, 10}, /*validate_every=*/{50, 5}, /*patience=*/8);
+  SetRates(&r.options, /*theta=*/0.02, /*phi=*/3e-3, /*decay_every=*/600);
+  r.options.batch_size = 64;
+  r.options.window_length = 8;
+  r.options.substeps = kSubsteps;
+  r.options.seed = 5;
+  r.objective.correction_penalty = run.composition == Composition::kAdditive ? 1e-3 : 0.0;
+  return r;
+}
+
+// RMSE of one state component over the test windows' forecasts.
+double ComponentRmse(const ForecastScores& s, const solvers::WindowSet& windows, int64_t component) {
+  return at::sqrt((s.mean.select(2, component) - windows.targets.select(2, component)).pow(2).mean()).item<double>();
+}
+
+class PkPdResponse final : public TrainedExperiment {
+ public:
+  explicit PkPdResponse(bool smoke) : TrainedExperiment("pkpd_response", kDt, smoke) {}
+
+  // Held-out patients; out of distribution: doses of 300–500 mg (training saw
+  // 50–200 mg), so concentrations, and the effect's saturation, beyond
+  // anything trained on.
+  ExperimentData Data() override {
+    ExperimentData data = SimulateData(smoke(), {{60, 6}, {15, 3}, {40, 6}, {60, 6}}, /*first_seed=*/11,
+                                       [](int64_t n, uint64_t seed) { return Patients(n, seed); });
+    data.ood = solvers::MakeWindows(Patients(smoke() ? 6 : 60, 15, 300.0, 500.0), 0).value();
+    return data;
+  }
+
+  // Reference, not trained: the true structure at the typical values. Its
+  // error is what between-patient variability alone costs a population model.
+  void Start(const ExperimentData& data, ExperimentReport* report) override {
     HybridModelSpec oracle = TruthSpec();
     oracle.physics_options.members = 1;
     auto model = HybridModel::Create(oracle).value();
-    const ForecastScores s = ScoreForecasts(*model, calibration_windows, test_windows, kDt, kSubsteps);
-    const ForecastScores ood = ScoreForecasts(*model, calibration_windows, ood_windows, kDt, kSubsteps);
-    results["oracle_population_model"] = {{"test", ScoresJson(s)}, {"ood_rmse", ood.rmse}};
-    rows.push_back({"(true structure, typical values)", Fixed(kTypicalCl, 3), "–", Fixed(kTypicalV1, 2), "–",
-                    Sci(s.rmse), Sci(ComponentRmse(s, test_windows, 1)), Sci(ComponentRmse(s, test_windows, 4)),
-                    Sci(ood.rmse), Sci(s.crps), Fixed(s.picp90), Fixed(s.picp90_conformal), Sci(s.width90_conformal),
-                    "–"});
+    const ForecastScores s = ScoreForecasts(*model, data.calibration, data.test, kDt, kSubsteps);
+    const ForecastScores ood = ScoreForecasts(*model, data.calibration, *data.ood, kDt, kSubsteps);
+    report->results["oracle_population_model"] = {{"test", ScoresJson(s)}, {"ood_rmse", ood.rmse}};
+    report->rows.push_back({"(true structure, typical values)", Fixed(kTypicalCl, 3), "–", Fixed(kTypicalV1, 2), "–",
+                            Sci(s.rmse), Sci(ComponentRmse(s, data.test, 1)), Sci(ComponentRmse(s, data.test, 4)),
+                            Sci(ood.rmse), Sci(s.crps), Fixed(s.picp90), Fixed(s.picp90_conformal),
+                            Sci(s.width90_conformal), "–"});
   }
-  for (const Run& run : runs) {
-    if (!args.Selected(run.name)) continue;
-    HybridModelSpec spec;
-    spec.physics = "pkpd_two_compartment";
-    spec.composition = run.composition;
-    spec.physics_options.members = smoke ? 2 : 5;
-    spec.physics_options.structure = {{"response", 1}};
-    spec.physics_options.initial = {{"CL", 8.0}, {"V1", 30.0}, {"kin", 10.0}, {"kout", 0.1}};
-    spec.physics_options.trainable = {"CL", "V1"};
-    spec.physics_options.seed = 4;
-    spec.hidden = {32, 32};
-    spec.output_scale = run.composition == Composition::kNetworkOnly ? 0.1 : 0.01;
-    spec.input_center = mean;
-    spec.input_scale = scale;
-    spec.output_gain = rate_scale;
-    if (run.composition == Composition::kAdditive && run.response_only) spec.correction_components = {4};
-    auto model = HybridModel::Create(spec).value();
-    solvers::TrainerOptions options;
-    options.iterations = smoke ? 10 : 1500;
-    options.batch_size = 64;
-    options.window_length = 8;
-    options.substeps = kSubsteps;
-    options.learning_rate_theta = 0.02;
-    options.learning_rate_phi = 3e-3;
-    options.lr_decay_every = 600;
-    options.lr_decay_factor = 0.3;
-    options.validate_every = smoke ? 5 : 50;
-    options.patience = 8;
-    options.seed = 5;
-    solvers::ObjectiveOptions objective;
-    objective.correction_penalty = run.composition == Composition::kAdditive ? 1e-3 : 0.0;
-    absl::StatusOr<solvers::TrainingResult> trained =
-        TrainLogged(run.name, *model, train, validation, options, objective);
-    if (!trained.ok()) return 1;
-    if (run.name == "hybrid" &&
-        !ExportForServing(args, *model, "pkpd_response", run.name, run.description, trained->best_validation_mse))
-      return 1;
-    const ForecastScores s = ScoreForecasts(*model, calibration_windows, test_windows, kDt, kSubsteps);
-    const ForecastScores ood = ScoreForecasts(*model, calibration_windows, ood_windows, kDt, kSubsteps);
-    const bool uses_theta = run.composition != Composition::kNetworkOnly;
-    const double cl = model->physics().Value(1).mean().item<double>();
-    const double v1 = model->physics().Value(2).mean().item<double>();
+
+  std::vector<TrainedRun> Runs(const ExperimentData& data) override {
+    return MakeRuns(RunTable(), [&](const Run& run) { return MakeRun(run, smoke(), data.scaling); });
+  }
+
+  void Report(const RunOutcome& o, ExperimentReport* report) override {
+    const ForecastScores& s = o.test;
+    const double cl = o.Theta(1), v1 = o.Theta(2);
     const double cl_error = std::abs(cl - kTypicalCl) / kTypicalCl;
     const double v1_error = std::abs(v1 - kTypicalV1) / kTypicalV1;
-    const double rmse_response = ComponentRmse(s, test_windows, 4);
-    const double rmse_central = ComponentRmse(s, test_windows, 1);
-    results["runs"].push_back({{"name", run.name},
-                               {"description", run.description},
-                               {"CL", uses_theta ? cl : NAN},
-                               {"V1", uses_theta ? v1 : NAN},
-                               {"CL_relative_error", uses_theta ? cl_error : NAN},
-                               {"V1_relative_error", uses_theta ? v1_error : NAN},
-                               {"rmse_response", rmse_response},
-                               {"rmse_central_amount", rmse_central},
-                               {"best_validation_mse", trained->best_validation_mse},
-                               {"iterations", trained->iterations_run},
-                               {"seconds_per_iteration", trained->seconds_per_iteration},
-                               {"test", ScoresJson(s)},
-                               {"ood", ScoresJson(ood)}});
-    rows.push_back({run.name, uses_theta ? Fixed(cl, 3) : "–", uses_theta ? Fixed(100 * cl_error, 1) + "%" : "–",
-                    uses_theta ? Fixed(v1, 2) : "–", uses_theta ? Fixed(100 * v1_error, 1) + "%" : "–", Sci(s.rmse),
-                    Sci(rmse_central), Sci(rmse_response), Sci(ood.rmse), Sci(s.crps), Fixed(s.picp90),
-                    Fixed(s.picp90_conformal), Sci(s.width90_conformal), std::to_string(trained->iterations_run)});
-    rmse_plot["series"].push_back({{"label", run.name}, {"x", lead_times}, {"y", s.rmse_by_lead}});
-    coverage_plot["series"].push_back({{"label", run.name}, {"x", lead_times}, {"y", s.picp90_by_lead}});
-    ood_plot["series"].push_back({{"label", run.name}, {"x", lead_times}, {"y", ood.rmse_by_lead}});
+    const double rmse_response = ComponentRmse(s, o.data.test, 4);
+    const double rmse_central = ComponentRmse(s, o.data.test, 1);
+    report->AddRun(o,
+                   {{"CL", o.ThetaOrNan(cl)},
+                    {"V1", o.ThetaOrNan(v1)},
+                    {"CL_relative_error", o.ThetaOrNan(cl_error)},
+                    {"V1_relative_error", o.ThetaOrNan(v1_error)},
+                    {"rmse_response", rmse_response},
+                    {"rmse_central_amount", rmse_central}},
+                   {o.run.name, o.ThetaOrDash(Fixed(cl, 3)), o.ThetaOrDash(Percent(cl_error, 1)),
+                    o.ThetaOrDash(Fixed(v1, 2)), o.ThetaOrDash(Percent(v1_error, 1)), Sci(s.rmse), Sci(rmse_central),
+                    Sci(rmse_response), Sci(o.ood->rmse), Sci(s.crps), Fixed(s.picp90), Fixed(s.picp90_conformal),
+                    Sci(s.width90_conformal), std::to_string(o.training.iterations_run)});
+    const std::vector<double> lead_times = LeadTimes(kTimes - 1, kDt);
+    AddSeries(&rmse_plot_, o.run.name, lead_times, s.rmse_by_lead);
+    AddSeries(&coverage_plot_, o.run.name, lead_times, s.picp90_by_lead);
+    AddSeries(&ood_plot_, o.run.name, lead_times, o.ood->rmse_by_lead);
   }
-  results["plots"] = {rmse_plot, ood_plot, coverage_plot};
-  const std::string markdown =
-      "# PK/PD: known two-compartment PK, unknown drug effect on an indirect response\n\n"
-      "Population CL and V1 (typical 5 L/h, 50 L; between-patient ω = 0.25) from a start of 8 L/h, 30 L; "
-      "scores on held-out patients.\n\n" +
-      MarkdownTable({"run", "CL (L/h)", "CL error", "V1 (L)", "V1 error", "RMSE", "RMSE A_c (mg)", "RMSE R",
-                     "OOD RMSE (300–500 mg)", "CRPS", "PICP90", "PICP90 conformal", "width90 conformal", "iterations"},
-                    rows);
-  WriteResults(args.out, results, markdown);
-  return 0;
-}
+
+  std::vector<nlohmann::json> Plots() const override { return {rmse_plot_, ood_plot_, coverage_plot_}; }
+  std::string Heading() const override {
+    return "# PK/PD: known two-compartment PK, unknown drug effect on an indirect response\n\n"
+           "Population CL and V1 (typical 5 L/h, 50 L; between-patient ω = 0.25) from a start of 8 L/h, 30 L; "
+           "scores on held-out patients.\n\n";
+  }
+  std::vector<std::string> Columns() const override {
+    return {"run",
+            "CL (L/h)",
+            "CL error",
+            "V1 (L)",
+            "V1 error",
+            "RMSE",
+            "RMSE A_c (mg)",
+            "RMSE R",
+            "OOD RMSE (300–500 mg)",
+            "CRPS",
+            "PICP90",
+            "PICP90 conformal",
+            "width90 conformal",
+            "iterations"};
+  }
+
+ private:
+  nlohmann::json rmse_plot_ =
+      PlotPanel("held-out patients: RMSE by lead time", "hours after dose", "RMSE (mg, response units)", /*logy=*/true);
+  nlohmann::json ood_plot_ =
+      PlotPanel("doses 300–500 mg (out of distribution): RMSE by lead time", "hours after dose", "RMSE", /*logy=*/true);
+  nlohmann::json coverage_plot_ = PlotPanel("held-out patients: PICP90 before conformal", "hours after dose", "PICP90");
+};
+
+}  // namespace
+
+int Main(int argc, char** argv) { return RunTrainedExperiment<PkPdResponse>(argc, argv); }
 
 }  // namespace hybrid::experiments
 

@@ -247,30 +247,80 @@ std::string NowUtc() {
   return text;
 }
 
+// The run's shape, from the flags of the same names.
+struct LoadSettings {
+  int predict_clients = 0, calibrate_streams = 0, in_flight = 0, per_observation = 0;
+  double duration = 0, baseline_seconds = 0;
+};
+
+// The run's flags; INVALID_ARGUMENT naming the flag.
+absl::StatusOr<LoadSettings> SettingsFromFlags() {
+  LoadSettings s;
+  s.predict_clients = absl::GetFlag(FLAGS_predict_clients);
+  s.calibrate_streams = absl::GetFlag(FLAGS_calibrate_streams);
+  s.duration = absl::GetFlag(FLAGS_duration);
+  s.in_flight = absl::GetFlag(FLAGS_in_flight);
+  s.per_observation = absl::GetFlag(FLAGS_windows_per_observation);
+  s.baseline_seconds = absl::GetFlag(FLAGS_baseline_seconds);
+  if (s.predict_clients < 0 || s.calibrate_streams < 0 || s.predict_clients + s.calibrate_streams == 0) {
+    return absl::InvalidArgumentError("--predict_clients and --calibrate_streams must be ≥ 0, one of them > 0");
+  }
+  if (!(s.duration > 0)) return absl::InvalidArgumentError("--duration must be > 0");
+  if (s.in_flight < 1 || s.per_observation < 1) {
+    return absl::InvalidArgumentError("--in_flight and --windows_per_observation must be ≥ 1");
+  }
+  if (s.baseline_seconds < 0) return absl::InvalidArgumentError("--baseline_seconds must be ≥ 0");
+  return s;
+}
+
+Clock::time_point After(Clock::time_point start, double seconds) {
+  return start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(seconds));
+}
+
+// The load (Predict clients and Calibrate streams together), then the
+// ListModels baseline alone; their summaries as results.json sections.
+json RunLoad(HybridClient& client, const LoadSettings& s) {
+  std::vector<v1::CalibrateRequest> observations;
+  if (s.calibrate_streams > 0) {
+    hybrid::client::Lorenz63SimulationOptions simulation;
+    simulation.windows = 4096;
+    simulation.noise_std = 0.05;
+    observations = Observations(hybrid::client::SimulateLorenz63Windows(simulation).value(), s.per_observation);
+  }
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point until = After(start, s.duration);
+  Section predict, calibrate, baseline;
+  std::vector<std::thread> streams;
+  for (int k = 0; k < s.calibrate_streams; ++k) {
+    streams.emplace_back([&] { RunCalibrateStream(client, observations, s.in_flight, until, calibrate); });
+  }
+  RunClosedLoops(s.predict_clients, until, predict,
+                 [&](int i) { return client.Predict(PredictRequestNumber(i)).ok(); });
+  for (std::thread& t : streams) t.join();
+  const double load_seconds = std::chrono::duration<double>(Clock::now() - start).count();
+
+  const Clock::time_point baseline_start = Clock::now();
+  RunClosedLoops(s.baseline_seconds > 0 ? std::max(s.predict_clients, 1) : 0,
+                 After(baseline_start, s.baseline_seconds), baseline,
+                 [&](int) { return client.ListModels().ok(); });
+  const double baseline_elapsed = std::chrono::duration<double>(Clock::now() - baseline_start).count();
+
+  json sections = json::object();
+  if (s.predict_clients > 0) sections["predict"] = predict.Summary(load_seconds);
+  if (s.calibrate_streams > 0) sections["calibrate"] = calibrate.Summary(load_seconds);
+  if (s.baseline_seconds > 0) sections["baseline_list_models"] = baseline.Summary(baseline_elapsed);
+  return sections;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   hybrid::base::ParseCommandLine(argc, argv,
                                  "hybridload [--target=HOST:PORT] [--predict_clients=N] [--calibrate_streams=M] "
                                  "[--duration=S] (JSON out)");
-  const int predict_clients = absl::GetFlag(FLAGS_predict_clients);
-  const int calibrate_streams = absl::GetFlag(FLAGS_calibrate_streams);
-  const double duration = absl::GetFlag(FLAGS_duration);
-  const int in_flight = absl::GetFlag(FLAGS_in_flight);
-  const int per_observation = absl::GetFlag(FLAGS_windows_per_observation);
-  const double baseline_seconds = absl::GetFlag(FLAGS_baseline_seconds);
-  std::string bad;
-  if (predict_clients < 0 || calibrate_streams < 0 || predict_clients + calibrate_streams == 0) {
-    bad = "--predict_clients and --calibrate_streams must be ≥ 0, one of them > 0";
-  } else if (!(duration > 0)) {
-    bad = "--duration must be > 0";
-  } else if (in_flight < 1 || per_observation < 1) {
-    bad = "--in_flight and --windows_per_observation must be ≥ 1";
-  } else if (baseline_seconds < 0) {
-    bad = "--baseline_seconds must be ≥ 0";
-  }
-  if (!bad.empty()) {
-    std::fprintf(stderr, "hybridload: %s\n", bad.c_str());
+  absl::StatusOr<LoadSettings> settings = SettingsFromFlags();
+  if (!settings.ok()) {
+    std::fprintf(stderr, "hybridload: %s\n", std::string(settings.status().message()).c_str());
     return 2;
   }
   absl::StatusOr<hybrid::client::ClientOptions> options = hybrid::client::ClientOptionsFromFlags();
@@ -289,50 +339,21 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  std::vector<v1::CalibrateRequest> observations;
-  if (calibrate_streams > 0) {
-    hybrid::client::Lorenz63SimulationOptions simulation;
-    simulation.windows = 4096;
-    simulation.noise_std = 0.05;
-    observations = Observations(hybrid::client::SimulateLorenz63Windows(simulation).value(), per_observation);
-  }
-
-  const std::string started_at = NowUtc();
-  const Clock::time_point start = Clock::now();
-  const Clock::time_point until =
-      start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(duration));
-  Section predict, calibrate, baseline;
-  std::vector<std::thread> streams;
-  for (int s = 0; s < calibrate_streams; ++s) {
-    streams.emplace_back([&] { RunCalibrateStream(client, observations, in_flight, until, calibrate); });
-  }
-  RunClosedLoops(predict_clients, until, predict, [&](int i) { return client.Predict(PredictRequestNumber(i)).ok(); });
-  for (std::thread& t : streams) t.join();
-  const double load_seconds = std::chrono::duration<double>(Clock::now() - start).count();
-
-  const Clock::time_point baseline_start = Clock::now();
-  RunClosedLoops(
-      baseline_seconds > 0 ? std::max(predict_clients, 1) : 0,
-      baseline_start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(baseline_seconds)),
-      baseline, [&](int) { return client.ListModels().ok(); });
-  const double baseline_elapsed = std::chrono::duration<double>(Clock::now() - baseline_start).count();
-
-  json run = {{"started_at", started_at},
+  const LoadSettings& s = *settings;
+  json run = {{"started_at", NowUtc()},
               {"target", options->target},
               {"settings",
                {{"model", absl::GetFlag(FLAGS_model)},
-                {"duration_s", duration},
-                {"predict_clients", predict_clients},
-                {"calibrate_streams", calibrate_streams},
-                {"in_flight", in_flight},
-                {"windows_per_observation", per_observation},
+                {"duration_s", s.duration},
+                {"predict_clients", s.predict_clients},
+                {"calibrate_streams", s.calibrate_streams},
+                {"in_flight", s.in_flight},
+                {"windows_per_observation", s.per_observation},
                 {"horizon", absl::GetFlag(FLAGS_horizon)},
                 {"step", absl::GetFlag(FLAGS_step)},
                 {"ensemble_size", absl::GetFlag(FLAGS_ensemble_size)}}}};
+  run.update(RunLoad(client, s));
   int64_t errors = 0;
-  if (predict_clients > 0) run["predict"] = predict.Summary(load_seconds);
-  if (calibrate_streams > 0) run["calibrate"] = calibrate.Summary(load_seconds);
-  if (baseline_seconds > 0) run["baseline_list_models"] = baseline.Summary(baseline_elapsed);
   for (const char* section : {"predict", "calibrate", "baseline_list_models"}) {
     if (run.contains(section)) errors += run[section]["errors"].get<int64_t>();
   }

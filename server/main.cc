@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/command_line.h"
-#include "server/rpc/hybrid_server.h"
+#include "server/hybrid_server.h"
 
 ABSL_FLAG(std::string, model_repository, "deploy/model_repository", "Folder of <model>/config.pbtxt");
 ABSL_FLAG(std::string, state_dir, "",
@@ -35,7 +35,7 @@ ABSL_FLAG(std::string, tls_client_ca, "",
           "PEM roots for client certificates: mutual TLS, clients without a certificate it signed are refused");
 ABSL_FLAG(std::string, auth_tokens, "",
           "File of 'client roles token' lines (roles: read, calibrate, admin); every RPC then needs "
-          "'authorization: Bearer <token>' with its role (see server/access_tokens.h)");
+          "'authorization: Bearer <token>' with its role (see server/core/access_tokens.h)");
 ABSL_FLAG(std::string, ports_file, "",
           "If set, written once serving: 'grpc_port=N\\nmetrics_port=M\\n' (for scripts using port 0)");
 
@@ -57,7 +57,7 @@ int main(int argc, char** argv) {
   const std::string load = absl::GetFlag(FLAGS_load_models);
   options.load_all_models = load == "all";
   if (load != "all" && load != "none") options.load_models = absl::StrSplit(load, ',', absl::SkipEmpty());
-  absl::StatusOr<hybrid::server::Shard> shard = hybrid::server::ParseShard(absl::GetFlag(FLAGS_shard));
+  absl::StatusOr<hybrid::base::Shard> shard = hybrid::base::ParseShard(absl::GetFlag(FLAGS_shard));
   if (!shard.ok()) {
     std::fprintf(stderr, "hybridserve: %s\n", shard.status().ToString().c_str());
     return 1;

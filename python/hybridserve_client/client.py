@@ -63,7 +63,7 @@ class Acknowledgement:
 
 
 def shard_of(model: str, shards: int) -> int:
-    """The replica of `hybridserve --shard=K/N` (N = shards) that owns `model` (server/model_shard.h)."""
+    """The replica of `hybridserve --shard=K/N` (N = shards) that owns `model` (base/model_shard.h)."""
     if shards < 1:
         raise ValueError("shards must be >= 1")
     key = 14695981039346656037  # FNV-1a 64-bit of the name's UTF-8 bytes...

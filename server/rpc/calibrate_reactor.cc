@@ -3,7 +3,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
-#include "server/model_name.h"
+#include "base/model_name.h"
 #include "server/rpc/message_codec.h"
 #include "server/rpc/status_conversion.h"
 
@@ -53,7 +53,7 @@ void CalibrateReactor::OnReadDone(bool ok) {
 }
 
 absl::StatusOr<std::shared_ptr<ServedModel>> CalibrateReactor::BindModel(const std::string& name) {
-  if (absl::Status s = ValidateModelName(name, "model"); !s.ok()) return s;
+  if (absl::Status s = base::ValidateModelName(name, "model"); !s.ok()) return s;
   if (model_ != nullptr) {
     if (name == model_->name()) return model_;
     return absl::InvalidArgumentError(

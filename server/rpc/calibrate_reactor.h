@@ -34,8 +34,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "hybrid/v1/hybrid_service.pb.h"
-#include "server/metrics.h"
-#include "server/model_registry.h"
+#include "server/core/metrics.h"
+#include "server/core/model_registry.h"
 
 namespace hybrid::server::rpc {
 

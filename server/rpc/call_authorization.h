@@ -1,4 +1,4 @@
-// Bearer-token checks of gRPC calls (server/access_tokens.h holds the tokens).
+// Bearer-token checks of gRPC calls (server/core/access_tokens.h holds the tokens).
 //
 //   absl::Status allowed = AuthorizeCall(tokens, *context, Role::kRead);
 //
@@ -13,7 +13,7 @@
 #include <grpcpp/support/server_callback.h>
 
 #include "absl/status/status.h"
-#include "server/access_tokens.h"
+#include "server/core/access_tokens.h"
 
 namespace hybrid::server::rpc {
 

@@ -7,26 +7,19 @@
 // run on `control` (one at a time); SaveCheckpoint/Rollback run on the model's
 // calibration worker, in order with its observations. Calibrate streams are
 // CalibrateReactor objects. With `tokens` (null: no authentication) every call
-// first needs a bearer token with its role (server/access_tokens.h): read for
+// first needs a bearer token with its role (server/core/access_tokens.h): read for
 // Predict/ListModels/GetModel, calibrate for Calibrate, admin for the rest.
 // Stateless beyond the pointers it is given, which must outlive it.
 #pragma once
 
 #include "hybrid/v1/hybrid_service.grpc.pb.h"
-#include "server/access_tokens.h"
-#include "server/metrics.h"
-#include "server/model_registry.h"
-#include "server/rpc/predict_call.h"
-#include "server/rpc/unary_call.h"
-#include "server/thread_pool.h"
+#include "server/rpc/service_core.h"
 
 namespace hybrid::server::rpc {
 
 class HybridServiceImpl final : public v1::HybridService::CallbackService {
  public:
-  HybridServiceImpl(ModelRegistry* registry, Metrics* metrics, const PredictCall* predict, ThreadPool* control,
-                    const AccessTokens* tokens)
-      : registry_(registry), metrics_(metrics), control_(control), tokens_(tokens), predict_(predict) {}
+  explicit HybridServiceImpl(const ServiceCore& core) : core_(core) {}
 
   grpc::ServerUnaryReactor* Predict(grpc::CallbackServerContext* context, const v1::PredictRequest* request,
                                     v1::PredictResponse* response) override;
@@ -47,15 +40,7 @@ class HybridServiceImpl final : public v1::HybridService::CallbackService {
                                      v1::RollbackResponse* response) override;
 
  private:
-  // Finishes the call UNAUTHENTICATED / PERMISSION_DENIED (true) unless its token has `needed`.
-  bool Refused(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc, Role needed,
-               UnaryClock::time_point started);
-
-  ModelRegistry* const registry_;
-  Metrics* const metrics_;
-  ThreadPool* const control_;
-  const AccessTokens* const tokens_;
-  const PredictCall* const predict_;
+  const ServiceCore core_;
 };
 
 }  // namespace hybrid::server::rpc

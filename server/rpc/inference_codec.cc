@@ -13,7 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/checked_arithmetic.h"
-#include "server/model_name.h"
+#include "base/model_name.h"
 #include "server/rpc/tensor_codec.h"
 
 namespace hybrid::server::rpc {
@@ -150,7 +150,7 @@ void AddOutput(inference::ModelInferResponse& response, const std::string& name,
 absl::StatusOr<InferCall> DecodeModelInfer(const inference::ModelInferRequest& request) {
   InferCall call;
   call.id = request.id();
-  if (absl::Status s = ValidateModelName(request.model_name(), "model_name"); !s.ok()) return s;
+  if (absl::Status s = base::ValidateModelName(request.model_name(), "model_name"); !s.ok()) return s;
   call.predict.set_model(request.model_name());
   absl::StatusOr<std::optional<uint64_t>> version = DecodeModelVersion(request.model_version(), request.model_name());
   if (!version.ok()) return version.status();

@@ -34,8 +34,8 @@
 #include "absl/status/statusor.h"
 #include "hybrid/v1/hybrid_service.pb.h"
 #include "inference/grpc_predict_v2.pb.h"
-#include "server/inference_statistics.h"
-#include "server/model_registry.h"
+#include "server/core/inference_statistics.h"
+#include "server/core/model_registry.h"
 
 namespace hybrid::server::rpc {
 

@@ -2,7 +2,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "server/model_name.h"
+#include "base/model_name.h"
 #include "server/rpc/inference_codec.h"
 #include "server/rpc/unary_call.h"
 
@@ -25,8 +25,8 @@ absl::Status RepositoryNameStatus(const std::string& repository_name) {
 absl::StatusOr<std::shared_ptr<ServedModel>> InferenceServiceImpl::FindServing(const std::string& name,
                                                                                const char* field,
                                                                                const std::string& version) const {
-  if (absl::Status s = ValidateModelName(name, field); !s.ok()) return s;
-  absl::StatusOr<std::shared_ptr<ServedModel>> model = registry_->Find(name);
+  if (absl::Status s = base::ValidateModelName(name, field); !s.ok()) return s;
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = core_.registry->Find(name);
   if (!model.ok()) return model.status();
   if (absl::Status s = CheckServedVersion(version, name, (*model)->Info().version); !s.ok()) return s;
   return model;
@@ -35,101 +35,83 @@ absl::StatusOr<std::shared_ptr<ServedModel>> InferenceServiceImpl::FindServing(c
 grpc::ServerUnaryReactor* InferenceServiceImpl::ServerLive(grpc::CallbackServerContext* context,
                                                            const inference::ServerLiveRequest*,
                                                            inference::ServerLiveResponse* response) {
-  const UnaryClock::time_point started = UnaryClock::now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const UnaryCall call = core_.Begin(context, "ServerLive", /*needed=*/std::nullopt);  // Anyone may ask.
   response->set_live(true);
-  FinishUnary(reactor, metrics_, "", "ServerLive", started, absl::OkStatus());
-  return reactor;
+  return call.Finish("", absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ServerReady(grpc::CallbackServerContext* context,
                                                             const inference::ServerReadyRequest*,
                                                             inference::ServerReadyResponse* response) {
-  const UnaryClock::time_point started = UnaryClock::now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  const UnaryCall call = core_.Begin(context, "ServerReady", /*needed=*/std::nullopt);  // Anyone may ask.
   bool ready = false;
-  for (const ModelStatus& status : registry_->List()) ready = ready || status.state == ModelState::kReady;
+  for (const ModelStatus& status : core_.registry->List()) ready = ready || status.state == ModelState::kReady;
   response->set_ready(ready);
-  FinishUnary(reactor, metrics_, "", "ServerReady", started, absl::OkStatus());
-  return reactor;
+  return call.Finish("", absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ModelReady(grpc::CallbackServerContext* context,
                                                            const inference::ModelReadyRequest* request,
                                                            inference::ModelReadyResponse* response) {
-  const UnaryClock::time_point started = UnaryClock::now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefusedCall(tokens_, metrics_, context, reactor, "ModelReady", Role::kRead, started)) return reactor;
+  const UnaryCall call = core_.Begin(context, "ModelReady", Role::kRead);
+  if (call.refused()) return call.reactor();
   absl::StatusOr<std::shared_ptr<ServedModel>> model = FindServing(request->name(), "name", request->version());
   // A model of the repository that is not READY is an answer (false), not an error.
   const absl::Status status = absl::IsUnavailable(model.status()) ? absl::OkStatus() : model.status();
   response->set_ready(model.ok());
-  FinishUnary(reactor, metrics_, model.ok() ? (*model)->name() : "", "ModelReady", started, status);
-  return reactor;
+  return call.Finish(model.ok() ? (*model)->name() : "", status);
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ServerMetadata(grpc::CallbackServerContext* context,
                                                                const inference::ServerMetadataRequest*,
                                                                inference::ServerMetadataResponse* response) {
-  const UnaryClock::time_point started = UnaryClock::now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefusedCall(tokens_, metrics_, context, reactor, "ServerMetadata", Role::kRead, started)) return reactor;
+  const UnaryCall call = core_.Begin(context, "ServerMetadata", Role::kRead);
+  if (call.refused()) return call.reactor();
   response->set_name("hybridserve");
   response->set_version(HYBRIDSERVE_VERSION);
-  FinishUnary(reactor, metrics_, "", "ServerMetadata", started, absl::OkStatus());
-  return reactor;
+  return call.Finish("", absl::OkStatus());
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ModelMetadata(grpc::CallbackServerContext* context,
                                                               const inference::ModelMetadataRequest* request,
                                                               inference::ModelMetadataResponse* response) {
-  const UnaryClock::time_point started = UnaryClock::now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefusedCall(tokens_, metrics_, context, reactor, "ModelMetadata", Role::kRead, started)) return reactor;
+  const UnaryCall call = core_.Begin(context, "ModelMetadata", Role::kRead);
+  if (call.refused()) return call.reactor();
   absl::StatusOr<std::shared_ptr<ServedModel>> model = FindServing(request->name(), "name", request->version());
   if (model.ok()) *response = ModelMetadataFor((*model)->name(), (*model)->Info().version, (*model)->state_dim());
-  FinishUnary(reactor, metrics_, model.ok() ? (*model)->name() : "", "ModelMetadata", started, model.status());
-  return reactor;
+  return call.Finish(model.ok() ? (*model)->name() : "", model.status());
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(grpc::CallbackServerContext* context,
                                                            const inference::ModelInferRequest* request,
                                                            inference::ModelInferResponse* response) {
-  const UnaryClock::time_point started = UnaryClock::now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefusedCall(tokens_, metrics_, context, reactor, "ModelInfer", Role::kRead, started)) return reactor;
-  absl::StatusOr<InferCall> call = DecodeModelInfer(*request);
-  if (!call.ok()) {
-    FinishUnary(reactor, metrics_, "", "ModelInfer", started, call.status());
-    return reactor;
-  }
-  const v1::PredictRequest predict = call->predict;  // Not call->predict below: the lambda takes `call`.
-  predict_->Run(context, reactor, "ModelInfer", predict, started,
-                [response, call = *std::move(call)](v1::PredictResponse answer) {
-                  *response = EncodeModelInfer(answer, call);
-                  return absl::OkStatus();
-                });
-  return reactor;
+  const UnaryCall call = core_.Begin(context, "ModelInfer", Role::kRead);
+  if (call.refused()) return call.reactor();
+  absl::StatusOr<InferCall> infer = DecodeModelInfer(*request);
+  if (!infer.ok()) return call.Finish("", infer.status());
+  const v1::PredictRequest predict = infer->predict;  // Not infer->predict below: the lambda takes `infer`.
+  core_.predict->Run(call, predict, [response, infer = *std::move(infer)](v1::PredictResponse answer) {
+    *response = EncodeModelInfer(answer, infer);
+    return absl::OkStatus();
+  });
+  return call.reactor();
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ModelConfig(grpc::CallbackServerContext* context,
                                                             const inference::ModelConfigRequest* request,
                                                             inference::ModelConfigResponse* response) {
-  const UnaryClock::time_point started = UnaryClock::now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefusedCall(tokens_, metrics_, context, reactor, "ModelConfig", Role::kRead, started)) return reactor;
+  const UnaryCall call = core_.Begin(context, "ModelConfig", Role::kRead);
+  if (call.refused()) return call.reactor();
   absl::StatusOr<std::shared_ptr<ServedModel>> model = FindServing(request->name(), "name", request->version());
   if (model.ok()) *response->mutable_config() = ModelConfigFor((*model)->config(), (*model)->state_dim());
-  FinishUnary(reactor, metrics_, model.ok() ? (*model)->name() : "", "ModelConfig", started, model.status());
-  return reactor;
+  return call.Finish(model.ok() ? (*model)->name() : "", model.status());
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ModelStatistics(grpc::CallbackServerContext* context,
                                                                 const inference::ModelStatisticsRequest* request,
                                                                 inference::ModelStatisticsResponse* response) {
-  const UnaryClock::time_point started = UnaryClock::now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefusedCall(tokens_, metrics_, context, reactor, "ModelStatistics", Role::kRead, started)) return reactor;
+  const UnaryCall call = core_.Begin(context, "ModelStatistics", Role::kRead);
+  if (call.refused()) return call.reactor();
   auto add = [response](const ServedModel& model) {
     *response->add_model_stats() = ModelStatisticsFor(model.name(), model.Info().version, model.statistics().totals());
   };
@@ -137,7 +119,7 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelStatistics(grpc::CallbackSe
   std::string label;
   if (request->name().empty()) {  // Every READY model (Triton: every loaded one).
     if (!request->version().empty()) status = absl::InvalidArgumentError("version needs a name");
-    for (const ModelStatus& m : registry_->List()) {
+    for (const ModelStatus& m : core_.registry->List()) {
       if (status.ok() && m.state == ModelState::kReady && m.model) add(*m.model);
     }
   } else {
@@ -148,34 +130,30 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelStatistics(grpc::CallbackSe
       label = (*model)->name();
     }
   }
-  FinishUnary(reactor, metrics_, label, "ModelStatistics", started, status);
-  return reactor;
+  return call.Finish(label, status);
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::RepositoryIndex(grpc::CallbackServerContext* context,
                                                                 const inference::RepositoryIndexRequest* request,
                                                                 inference::RepositoryIndexResponse* response) {
-  const UnaryClock::time_point started = UnaryClock::now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefusedCall(tokens_, metrics_, context, reactor, "RepositoryIndex", Role::kRead, started)) return reactor;
+  const UnaryCall call = core_.Begin(context, "RepositoryIndex", Role::kRead);
+  if (call.refused()) return call.reactor();
   absl::Status status = RepositoryNameStatus(request->repository_name());
   if (status.ok()) {
-    for (const ModelStatus& m : registry_->List()) {
+    for (const ModelStatus& m : core_.registry->List()) {
       if (!request->ready() || m.state == ModelState::kReady) *response->add_models() = RepositoryEntryFor(m);
     }
   }
-  FinishUnary(reactor, metrics_, "", "RepositoryIndex", started, status);
-  return reactor;
+  return call.Finish("", status);
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::RepositoryModelLoad(
     grpc::CallbackServerContext* context, const inference::RepositoryModelLoadRequest* request,
     inference::RepositoryModelLoadResponse* /*response*/) {
-  const UnaryClock::time_point started = UnaryClock::now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefusedCall(tokens_, metrics_, context, reactor, "RepositoryModelLoad", Role::kAdmin, started)) return reactor;
+  const UnaryCall call = core_.Begin(context, "RepositoryModelLoad", Role::kAdmin);
+  if (call.refused()) return call.reactor();
   absl::Status valid = RepositoryNameStatus(request->repository_name());
-  if (valid.ok()) valid = ValidateModelName(request->model_name(), "model_name");
+  if (valid.ok()) valid = base::ValidateModelName(request->model_name(), "model_name");
   // Triton's "config" and "file:" overrides would replace config.pbtxt for one load; hybridserve
   // loads what the repository holds, so it refuses them rather than ignore them.
   for (const auto& [name, value] : request->parameters()) {
@@ -185,30 +163,21 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::RepositoryModelLoad(
                        "'] is not supported: hybridserve loads the model's config.pbtxt from its repository as it is"));
     }
   }
-  if (!valid.ok()) {
-    FinishUnary(reactor, metrics_, "", "RepositoryModelLoad", started, valid);
-    return reactor;
-  }
-  ScheduleControl(control_, metrics_, reactor, "RepositoryModelLoad", started,
-                  [this, reactor, started, name = request->model_name()] {
-                    absl::Status status = registry_->Load(name);
-                    if (absl::IsAlreadyExists(status)) status = absl::OkStatus();  // Loaded, as asked.
-                    FinishUnary(reactor, metrics_, absl::IsNotFound(status) ? "" : name, "RepositoryModelLoad", started,
-                                status);
-                  });
-  return reactor;
+  if (!valid.ok()) return call.Finish("", valid);
+  return call.OnControlThread(core_.control, [this, call, name = request->model_name()] {
+    absl::Status status = core_.registry->Load(name);
+    if (absl::IsAlreadyExists(status)) status = absl::OkStatus();  // Loaded, as asked.
+    call.Finish(absl::IsNotFound(status) ? "" : name, status);
+  });
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::RepositoryModelUnload(
     grpc::CallbackServerContext* context, const inference::RepositoryModelUnloadRequest* request,
     inference::RepositoryModelUnloadResponse* /*response*/) {
-  const UnaryClock::time_point started = UnaryClock::now();
-  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  if (RefusedCall(tokens_, metrics_, context, reactor, "RepositoryModelUnload", Role::kAdmin, started)) {
-    return reactor;
-  }
+  const UnaryCall call = core_.Begin(context, "RepositoryModelUnload", Role::kAdmin);
+  if (call.refused()) return call.reactor();
   absl::Status valid = RepositoryNameStatus(request->repository_name());
-  if (valid.ok()) valid = ValidateModelName(request->model_name(), "model_name");
+  if (valid.ok()) valid = base::ValidateModelName(request->model_name(), "model_name");
   for (const auto& [name, value] : request->parameters()) {
     // tritonclient always sends unload_dependents; a hybridserve model has no dependents.
     const bool dependents =
@@ -218,20 +187,14 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::RepositoryModelUnload(
                                                       "'] is not supported (only unload_dependents, a bool)"));
     }
   }
-  if (!valid.ok()) {
-    FinishUnary(reactor, metrics_, "", "RepositoryModelUnload", started, valid);
-    return reactor;
-  }
-  ScheduleControl(control_, metrics_, reactor, "RepositoryModelUnload", started,
-                  [this, reactor, started, name = request->model_name()] {
-                    absl::Status status = registry_->Unload(name);
-                    if (!status.ok() && registry_->StateOf(name) == std::optional(ModelState::kUnloaded)) {
-                      status = absl::OkStatus();  // Not loaded, as asked.
-                    }
-                    FinishUnary(reactor, metrics_, absl::IsNotFound(status) ? "" : name, "RepositoryModelUnload",
-                                started, status);
-                  });
-  return reactor;
+  if (!valid.ok()) return call.Finish("", valid);
+  return call.OnControlThread(core_.control, [this, call, name = request->model_name()] {
+    absl::Status status = core_.registry->Unload(name);
+    if (!status.ok() && core_.registry->StateOf(name) == std::optional(ModelState::kUnloaded)) {
+      status = absl::OkStatus();  // Not loaded, as asked.
+    }
+    call.Finish(absl::IsNotFound(status) ? "" : name, status);
+  });
 }
 
 }  // namespace hybrid::server::rpc

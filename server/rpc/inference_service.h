@@ -12,7 +12,7 @@
 // and Triton's extensions, as tritonclient calls them:
 //   ModelConfig      Triton's ModelConfig of a READY model (inputs, outputs, the hybrid config as a parameter)
 //   ModelStatistics  per READY model (or the one named): successes, failures, time queued / decoding /
-//                    forecasting / encoding, states forecast, last forecast (server/inference_statistics.h)
+//                    forecasting / encoding, states forecast, last forecast (server/core/inference_statistics.h)
 //   RepositoryIndex  every repository model with its state (`ready`: only READY ones)
 //   RepositoryModelLoad / RepositoryModelUnload  LoadModel / UnloadModel on the control thread; loading a
 //                    READY model and unloading an unloaded one are OK (Triton's clients expect idempotence);
@@ -23,18 +23,13 @@
 #pragma once
 
 #include "inference/grpc_predict_v2.grpc.pb.h"
-#include "server/access_tokens.h"
-#include "server/model_registry.h"
-#include "server/rpc/predict_call.h"
-#include "server/thread_pool.h"
+#include "server/rpc/service_core.h"
 
 namespace hybrid::server::rpc {
 
 class InferenceServiceImpl final : public inference::GRPCInferenceService::CallbackService {
  public:
-  InferenceServiceImpl(ModelRegistry* registry, Metrics* metrics, const PredictCall* predict, ThreadPool* control,
-                       const AccessTokens* tokens)
-      : registry_(registry), metrics_(metrics), control_(control), tokens_(tokens), predict_(predict) {}
+  explicit InferenceServiceImpl(const ServiceCore& core) : core_(core) {}
 
   grpc::ServerUnaryReactor* ServerLive(grpc::CallbackServerContext* context, const inference::ServerLiveRequest*,
                                        inference::ServerLiveResponse* response) override;
@@ -73,11 +68,7 @@ class InferenceServiceImpl final : public inference::GRPCInferenceService::Callb
   absl::StatusOr<std::shared_ptr<ServedModel>> FindServing(const std::string& name, const char* field,
                                                            const std::string& version) const;
 
-  ModelRegistry* const registry_;
-  Metrics* const metrics_;
-  ThreadPool* const control_;
-  const AccessTokens* const tokens_;
-  const PredictCall* const predict_;
+  const ServiceCore core_;
 };
 
 }  // namespace hybrid::server::rpc

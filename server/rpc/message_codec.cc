@@ -5,7 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/checked_arithmetic.h"
-#include "server/model_name.h"
+#include "base/model_name.h"
 #include "server/rpc/status_conversion.h"
 #include "server/rpc/tensor_codec.h"
 
@@ -40,7 +40,7 @@ absl::StatusOr<std::vector<double>> HorizonTimes(const v1::Horizon& h) {
 absl::StatusOr<PredictQuery> DecodePredictRequest(const v1::PredictRequest& request) {
   PredictQuery q;
   q.model = request.model();
-  if (absl::Status s = ValidateModelName(q.model, "model"); !s.ok()) return s;
+  if (absl::Status s = base::ValidateModelName(q.model, "model"); !s.ok()) return s;
   if (!request.has_initial_state()) return absl::InvalidArgumentError("initial_state must be set");
   absl::StatusOr<DenseArray> x0 = DecodeTensor(request.initial_state(), "initial_state");
   if (!x0.ok()) return x0.status();
@@ -93,7 +93,7 @@ absl::StatusOr<Observation> DecodeCalibrateRequest(const v1::CalibrateRequest& r
   Observation o;
   o.model = request.model();
   o.sequence = request.sequence();
-  if (absl::Status s = ValidateModelName(o.model, "model"); !s.ok()) return s;
+  if (absl::Status s = base::ValidateModelName(o.model, "model"); !s.ok()) return s;
   if (!request.has_start_state()) return absl::InvalidArgumentError("start_state must be set");
   if (!request.has_end_state()) return absl::InvalidArgumentError("end_state must be set");
   absl::StatusOr<DenseArray> start = DecodeTensor(request.start_state(), "start_state");

@@ -9,7 +9,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "hybrid/v1/hybrid_service.pb.h"
-#include "server/domain_types.h"
+#include "server/core/domain_types.h"
 
 namespace hybrid::server::rpc {
 

@@ -2,7 +2,7 @@
 
 #include <chrono>
 
-#include "server/memory_release.h"
+#include "server/core/memory_release.h"
 #include "server/rpc/message_codec.h"
 
 namespace hybrid::server::rpc {
@@ -21,22 +21,23 @@ uint64_t Nanoseconds(UnaryClock::duration d) {
 
 }  // namespace
 
-void PredictCall::Run(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc,
-                      const v1::PredictRequest& request, UnaryClock::time_point started, Deliver deliver) const {
+void PredictCall::Run(const UnaryCall& call, const v1::PredictRequest& request, Deliver deliver) const {
+  const UnaryClock::time_point started = call.started();
   absl::StatusOr<PredictQuery> query = DecodePredictRequest(request);
   if (query.ok()) query->max_answer_bytes = max_answer_bytes_;
   absl::StatusOr<std::shared_ptr<ServedModel>> model =
       query.ok() ? registry_->Find(query->model) : absl::StatusOr<std::shared_ptr<ServedModel>>(query.status());
   if (!model.ok()) {
     // Unresolved names are not used as labels: clients must not grow the metric set.
-    FinishUnary(reactor, metrics_, "", rpc, started, model.status());
+    call.Finish("", model.status());
     return;
   }
   const std::string name = (*model)->name();
   const UnaryClock::time_point decoded = UnaryClock::now();
   const bool scheduled =
-      pool_->TrySchedule([this, context, reactor, rpc, started, decoded, deliver = std::move(deliver), model = *model,
+      pool_->TrySchedule([call, started, decoded, deliver = std::move(deliver), model = *model,
                           query = *std::move(query)]() mutable {
+        grpc::CallbackServerContext* context = call.context();
         const UnaryClock::time_point running = UnaryClock::now();
         // Checked between solver steps: the client gave up or the deadline passed.
         // The deadline first: gRPC also marks a call whose deadline passed as cancelled.
@@ -56,22 +57,22 @@ void PredictCall::Run(grpc::CallbackServerContext* context, grpc::ServerUnaryRea
         const UnaryClock::time_point encoded = UnaryClock::now();
         if (status.ok()) {
           const int64_t states = query.initial_state.shape.size() == 2 ? query.initial_state.shape[0] : 1;
-          model->statistics().RecordSuccess({.queue_ns = Nanoseconds(running - decoded),
-                                             .input_ns = Nanoseconds(decoded - started),
-                                             .infer_ns = Nanoseconds(forecast - running),
-                                             .output_ns = Nanoseconds(encoded - forecast),
-                                             .total_ns = Nanoseconds(encoded - started)},
-                                            static_cast<uint64_t>(states));
+          InferenceStatistics::Phases phases;
+          phases.queue_ns = Nanoseconds(running - decoded);
+          phases.input_ns = Nanoseconds(decoded - started);
+          phases.infer_ns = Nanoseconds(forecast - running);
+          phases.output_ns = Nanoseconds(encoded - forecast);
+          phases.total_ns = Nanoseconds(encoded - started);
+          model->statistics().RecordSuccess(phases, static_cast<uint64_t>(states));
         } else {
           model->statistics().RecordFailure(Nanoseconds(encoded - started));
         }
-        FinishUnary(reactor, metrics_, model->name(), rpc, started, status);
+        call.Finish(model->name(), status);
         if (large) ReturnFreeMemory();
       });
   if (!scheduled) {
     (*model)->statistics().RecordFailure(Nanoseconds(UnaryClock::now() - started));
-    FinishUnary(reactor, metrics_, name, rpc, started,
-                absl::ResourceExhaustedError("the Predict worker pool is full; retry later"));
+    call.Finish(name, absl::ResourceExhaustedError("the Predict worker pool is full; retry later"));
   }
 }
 

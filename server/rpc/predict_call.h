@@ -1,9 +1,9 @@
 // One forecast for an RPC adapter (hybrid.v1 Predict, KServe ModelInfer):
 // decodes the v1::PredictRequest, finds the model, runs the forecast on the
 // Predict pool — checking the deadline and cancellation between solver steps
-// — and finishes the call, recording its metrics under `rpc`.
+// — and finishes the call, recording its metrics under the call's RPC name.
 //
-//   predict_call.Run(context, reactor, "Predict", request, started,
+//   predict_call.Run(call, request,  // call: server/rpc/unary_call.h
 //                    [response](v1::PredictResponse r) { *response = std::move(r); return absl::OkStatus(); });
 //
 // `deliver` runs on a pool thread with the answer before the call finishes;
@@ -17,9 +17,9 @@
 #include <functional>
 
 #include "hybrid/v1/hybrid_service.pb.h"
-#include "server/model_registry.h"
+#include "server/core/model_registry.h"
+#include "server/core/thread_pool.h"
 #include "server/rpc/unary_call.h"
-#include "server/thread_pool.h"
 
 namespace hybrid::server::rpc {
 
@@ -30,15 +30,13 @@ class PredictCall {
   // `max_answer_bytes`: the largest message the protocol may send (the
   // server's --max_message_bytes); a forecast whose answer would be larger is
   // refused before it runs.
-  PredictCall(ModelRegistry* registry, Metrics* metrics, ThreadPool* pool, int64_t max_answer_bytes)
-      : registry_(registry), metrics_(metrics), pool_(pool), max_answer_bytes_(max_answer_bytes) {}
+  PredictCall(ModelRegistry* registry, ThreadPool* pool, int64_t max_answer_bytes)
+      : registry_(registry), pool_(pool), max_answer_bytes_(max_answer_bytes) {}
 
-  void Run(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, const char* rpc,
-           const v1::PredictRequest& request, UnaryClock::time_point started, Deliver deliver) const;
+  void Run(const UnaryCall& call, const v1::PredictRequest& request, Deliver deliver) const;
 
  private:
   ModelRegistry* const registry_;
-  Metrics* const metrics_;
   ThreadPool* const pool_;
   const int64_t max_answer_bytes_;
 };

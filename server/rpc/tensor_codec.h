@@ -14,7 +14,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/types/span.h"
 #include "hybrid/v1/tensor.pb.h"
-#include "server/domain_types.h"
+#include "server/core/domain_types.h"
 
 namespace hybrid::server::rpc {
 

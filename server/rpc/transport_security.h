@@ -1,6 +1,9 @@
 // The gRPC port's transport credentials from PEM files.
 //
-//   TlsFiles files{.cert = "tls.crt", .key = "tls.key", .client_ca = "ca.crt"};
+//   TlsFiles files;  // server/rpc/tls_files.h
+//   files.cert = "tls.crt";
+//   files.key = "tls.key";
+//   files.client_ca = "ca.crt";
 //   absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds = ServerCredentialsFor(files);
 //
 // No cert and key: plaintext (insecure) credentials. Cert and key: TLS.
@@ -17,14 +20,9 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "server/rpc/tls_files.h"
 
 namespace hybrid::server::rpc {
-
-struct TlsFiles {
-  std::string cert;       // Server certificate chain (PEM).
-  std::string key;        // Its private key (PEM).
-  std::string client_ca;  // Roots that client certificates must chain to; empty: no client certificates.
-};
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentialsFor(const TlsFiles& files);
 

@@ -5,27 +5,32 @@
 
 namespace hybrid::server::rpc {
 
-void FinishUnary(grpc::ServerUnaryReactor* reactor, Metrics* metrics, const std::string& model, const char* rpc,
-                 UnaryClock::time_point started, const absl::Status& status) {
-  metrics->RecordRequest(model, rpc, CodeName(status.code()),
-                         std::chrono::duration<double>(UnaryClock::now() - started).count());
-  reactor->Finish(ToGrpcStatus(status));
+UnaryCall::UnaryCall(grpc::CallbackServerContext* context, const char* rpc, std::optional<Role> needed,
+                     const AccessTokens* tokens, Metrics* metrics)
+    : context_(context),
+      reactor_(context->DefaultReactor()),
+      rpc_(rpc),
+      metrics_(metrics),
+      started_(UnaryClock::now()) {
+  if (!needed) return;
+  const absl::Status allowed = AuthorizeCall(tokens, *context, *needed);
+  if (allowed.ok()) return;
+  refused_ = true;
+  Finish("", allowed);
 }
 
-bool RefusedCall(const AccessTokens* tokens, Metrics* metrics, grpc::CallbackServerContext* context,
-                 grpc::ServerUnaryReactor* reactor, const char* rpc, Role needed, UnaryClock::time_point started) {
-  const absl::Status allowed = AuthorizeCall(tokens, *context, needed);
-  if (allowed.ok()) return false;
-  FinishUnary(reactor, metrics, "", rpc, started, allowed);
-  return true;
+grpc::ServerUnaryReactor* UnaryCall::Finish(const std::string& model, const absl::Status& status) const {
+  metrics_->RecordRequest(model, rpc_, CodeName(status.code()),
+                          std::chrono::duration<double>(UnaryClock::now() - started_).count());
+  reactor_->Finish(ToGrpcStatus(status));
+  return reactor_;
 }
 
-void ScheduleControl(ThreadPool* control, Metrics* metrics, grpc::ServerUnaryReactor* reactor, const char* rpc,
-                     UnaryClock::time_point started, std::function<void()> work) {
+grpc::ServerUnaryReactor* UnaryCall::OnControlThread(ThreadPool* control, std::function<void()> work) const {
   if (!control->TrySchedule(std::move(work))) {
-    FinishUnary(reactor, metrics, "", rpc, started,
-                absl::ResourceExhaustedError("too many load/unload requests are waiting; retry later"));
+    Finish("", absl::ResourceExhaustedError("too many load/unload requests are waiting; retry later"));
   }
+  return reactor_;
 }
 
 }  // namespace hybrid::server::rpc

@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "solvers/hybrid_model.h"
-#include "solvers/ode_solver.h"
+#include "solvers/hybrid/hybrid_model.h"
+#include "solvers/integrate/ode_solver.h"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
-#include "solvers/native_lorenz_steps.h"
+#include "solvers/black_box/native_lorenz_steps.h"
 #include "tests/e2e/test_server.h"
 #include "tests/scoped_temp_dir.h"
 
@@ -145,7 +145,7 @@ TEST(BlackBoxEndToEnd, PluginModelIsCalibratedThroughTheServerAndSurvivesAPoison
   for (int i = 0; i < kDim; ++i) EXPECT_NEAR(forecast->mean().f64(kDim + i), next[i], 0.5) << i;
 
   const std::string text = ScrapeMetrics(t.server->metrics_port());
-  EXPECT_EQ(MetricValue(text, "hybrid_calibration_rollbacks_total{model=\"lorenz96_plugin\"}"), 1.0) << text;
+  EXPECT_EQ(MetricValue(text, "hybrid_calibration_reverted_updates_total{model=\"lorenz96_plugin\"}"), 1.0) << text;
   EXPECT_EQ(MetricValue(text, "hybrid_calibration_observations_total{model=\"lorenz96_plugin\",status=\"accepted\"}"),
             static_cast<double>(kObservations - 1));
   std::optional<double> scraped = MetricValue(text, "hybrid_parameter_value{model=\"lorenz96_plugin\",param=\"F\"}");

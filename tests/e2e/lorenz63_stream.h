@@ -1,28 +1,21 @@
 // Calibrate requests carrying windows of the true Lorenz-63 (σ 10, ρ 28,
-// β 8/3), computed with a plain C++ RK4 independent of the server's.
+// β 8/3), computed with the client's plain C++ RK4, independent of the
+// server's (link hybrid_client).
 #pragma once
 
 #include <random>
 #include <string>
 #include <vector>
 
+#include "client/observation_windows.h"
 #include "hybrid/v1/hybrid_service.pb.h"
 
 namespace hybrid::testing {
 
-// The true Lorenz-63 (σ 10, ρ 28, β 8/3), RK4 with h = 0.01.
+// `steps` RK4 steps of h = 0.01 of the true Lorenz-63 (σ 10, ρ 28, β 8/3),
+// with the client's plain C++ simulator (client/observation_windows.h).
 inline std::vector<double> Lorenz63Steps(std::vector<double> x, int steps) {
-  auto f = [](const std::vector<double>& s) {
-    return std::vector<double>{10.0 * (s[1] - s[0]), s[0] * (28.0 - s[2]) - s[1], s[0] * s[1] - 8.0 / 3.0 * s[2]};
-  };
-  const double h = 0.01;
-  for (int n = 0; n < steps; ++n) {
-    auto axpy = [](const std::vector<double>& a, double c, const std::vector<double>& b) {
-      return std::vector<double>{a[0] + c * b[0], a[1] + c * b[1], a[2] + c * b[2]};
-    };
-    const auto k1 = f(x), k2 = f(axpy(x, h / 2, k1)), k3 = f(axpy(x, h / 2, k2)), k4 = f(axpy(x, h, k3));
-    for (int d = 0; d < 3; ++d) x[d] += h / 6 * (k1[d] + 2 * k2[d] + 2 * k3[d] + k4[d]);
-  }
+  for (int n = 0; n < steps; ++n) x = client::Lorenz63Rk4Step(x, 0.01, 10.0, 28.0, 8.0 / 3.0);
   return x;
 }
 

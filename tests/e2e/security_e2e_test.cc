@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "client/hybrid_client.h"
-#include "server/rpc/hybrid_server.h"
+#include "server/hybrid_server.h"
 #include "tests/e2e/lorenz63_stream.h"
 #include "tests/e2e/test_server.h"
 #include "tests/scoped_temp_dir.h"

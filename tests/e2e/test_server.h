@@ -8,7 +8,7 @@
 #include <string>
 
 #include "client/hybrid_client.h"
-#include "server/rpc/hybrid_server.h"
+#include "server/hybrid_server.h"
 #include "tests/scoped_temp_dir.h"
 
 namespace hybrid::testing {

@@ -1,4 +1,4 @@
-// libFuzzer target: model config parsing (server/model_config.h). Any text
+// libFuzzer target: model config parsing (server/repository/model_config.h). Any text
 // must parse to a config whose defaults and checks hold, or fail with
 // INVALID_ARGUMENT naming the source — never a crash (ASan + UBSan via
 // scripts/fuzz).
@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "server/model_config.h"
+#include "server/repository/model_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);

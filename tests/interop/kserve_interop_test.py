@@ -308,11 +308,8 @@ class Reflection(unittest.TestCase):
 
 class Tokens(unittest.TestCase):
     def test_infer_needs_read_but_liveness_needs_nothing(self):
-        folder = tempfile.TemporaryDirectory()
-        tokens = os.path.join(folder.name, "tokens")
-        with open(tokens, "w") as f:
-            f.write("dashboard read kserve-interop-token-0001\ngateway calibrate kserve-interop-token-0002\n")
-        with Hybridserve(HYBRIDSERVE, REPOSITORY, "--load_models=lorenz63", f"--auth_tokens={tokens}") as server, \
+        tokens = ["dashboard read kserve-interop-token-0001", "gateway calibrate kserve-interop-token-0002"]
+        with Hybridserve(HYBRIDSERVE, REPOSITORY, "--load_models=lorenz63", tokens=tokens) as server, \
                 grpc.insecure_channel(server.target) as channel:
             stub = kserve_grpc.GRPCInferenceServiceStub(channel)
             self.assertTrue(stub.ServerLive(kserve.ServerLiveRequest()).live)
@@ -326,7 +323,6 @@ class Tokens(unittest.TestCase):
                 self.assertEqual(error.exception.code(), code)
             response = stub.ModelInfer(request, metadata=(("authorization", "Bearer kserve-interop-token-0001"),))
             self.assertEqual(len(response.outputs), 4)
-        folder.cleanup()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Triton's model-management calls over a real hybridserve, made the way tritonclient makes them.
 
-The stubs come from tests/interop/triton/*.proto — verbatim copies of Triton's published grpc_service.proto and
+The stubs come from tests/interop/third_party/triton/*.proto — verbatim copies of Triton's published grpc_service.proto and
 model_config.proto (not from hybridserve's own proto/inference), so a field number hybridserve got wrong shows up
 as a wrong or missing value here. `TritonLikeClient` mirrors tritonclient.grpc's get_model_config,
 get_inference_statistics, get_model_repository_index, load_model and unload_model: the same requests (names,
@@ -25,9 +25,9 @@ from google.protobuf.json_format import MessageToJson
 BUILD, SOURCE = sys.argv[1], sys.argv[2]
 HERE = os.path.dirname(os.path.abspath(__file__))
 STUBS = tempfile.TemporaryDirectory()
-subprocess.run(["protoc", f"--proto_path={HERE}/triton", f"--python_out={STUBS.name}", f"--grpc_out={STUBS.name}",
-                "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin", f"{HERE}/triton/grpc_service.proto",
-                f"{HERE}/triton/model_config.proto"], check=True)
+subprocess.run(["protoc", f"--proto_path={HERE}/third_party/triton", f"--python_out={STUBS.name}", f"--grpc_out={STUBS.name}",
+                "--plugin=protoc-gen-grpc=/usr/bin/grpc_python_plugin", f"{HERE}/third_party/triton/grpc_service.proto",
+                f"{HERE}/third_party/triton/model_config.proto"], check=True)
 sys.path[:0] = [STUBS.name, os.path.join(BUILD, "python"), os.path.join(SOURCE, "tests/python")]
 del sys.argv[1:]
 
@@ -176,11 +176,8 @@ class TritonRepositoryCalls(unittest.TestCase):
 
 class TritonTokens(unittest.TestCase):
     def test_repository_control_needs_admin(self):
-        folder = tempfile.TemporaryDirectory()
-        tokens = os.path.join(folder.name, "tokens")
-        with open(tokens, "w") as f:
-            f.write("dashboard read triton-interop-token-0001\nops read,admin triton-interop-token-0002\n")
-        with Hybridserve(HYBRIDSERVE, REPOSITORY, "--load_models=lorenz63", f"--auth_tokens={tokens}") as server, \
+        tokens = ["dashboard read triton-interop-token-0001", "ops read,admin triton-interop-token-0002"]
+        with Hybridserve(HYBRIDSERVE, REPOSITORY, "--load_models=lorenz63", tokens=tokens) as server, \
                 grpc.insecure_channel(server.target) as channel:
             reader = TritonLikeClient(channel, "triton-interop-token-0001")
             self.assertEqual(reader.get_model_config("lorenz63").config.name, "lorenz63")
@@ -192,7 +189,6 @@ class TritonTokens(unittest.TestCase):
                 TritonLikeClient(channel).get_model_config("lorenz63")
             self.assertEqual(error.exception.code(), grpc.StatusCode.UNAUTHENTICATED)
             TritonLikeClient(channel, "triton-interop-token-0002").load_model("lorenz96")
-        folder.cleanup()
 
 
 if __name__ == "__main__":

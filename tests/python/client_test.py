@@ -150,11 +150,8 @@ class ClientTest(unittest.TestCase):
 
 class TokenTest(unittest.TestCase):
     def test_token_is_sent_on_every_call(self):
-        folder = tempfile.TemporaryDirectory()
-        tokens = os.path.join(folder.name, "tokens")
-        with open(tokens, "w") as f:
-            f.write("gateway read,calibrate python-client-test-token-0001\n")
-        with Hybridserve(HYBRIDSERVE, REPOSITORY, "--load_models=lorenz63", f"--auth_tokens={tokens}") as server:
+        tokens = ["gateway read,calibrate python-client-test-token-0001"]
+        with Hybridserve(HYBRIDSERVE, REPOSITORY, "--load_models=lorenz63", tokens=tokens) as server:
             with HybridClient(server.target) as anonymous, \
                     HybridClient(server.target, token="python-client-test-token-0001") as gateway:
                 with self.assertRaises(RpcError) as error:
@@ -163,7 +160,6 @@ class TokenTest(unittest.TestCase):
                 self.assertEqual(len(gateway.models()), 4)
                 acks = list(gateway.calibrate("lorenz63", windows(2)))
                 self.assertTrue(all(a.ok for a in acks))
-        folder.cleanup()
 
 
 class ExampleTest(unittest.TestCase):

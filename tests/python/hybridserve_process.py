@@ -2,6 +2,9 @@
 
     with Hybridserve(binary, repository, "--load_models=lorenz63") as server:
         channel = grpc.insecure_channel(server.target)
+
+`tokens`: lines of an --auth_tokens file ("client roles token"), written into
+the server's own folder.
 """
 import os
 import signal
@@ -11,9 +14,14 @@ import time
 
 
 class Hybridserve:
-    def __init__(self, binary, repository, *flags):
+    def __init__(self, binary, repository, *flags, tokens=None):
         self.work = tempfile.TemporaryDirectory()
         ports = os.path.join(self.work.name, "ports")
+        if tokens is not None:
+            path = os.path.join(self.work.name, "tokens")
+            with open(path, "w") as f:
+                f.write("".join(line + "\n" for line in tokens))
+            flags = (*flags, f"--auth_tokens={path}")
         self.log = open(os.path.join(self.work.name, "server.log"), "w+")
         self.process = subprocess.Popen(
             [binary, f"--model_repository={repository}", f"--state_dir={self.work.name}/state",

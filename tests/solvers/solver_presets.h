@@ -3,7 +3,7 @@
 
 #include <string>
 
-#include "solvers/ode_solver.h"
+#include "solvers/integrate/ode_solver.h"
 
 namespace hybrid::testing {
 

@@ -1,0 +1,294 @@
+#include "server/core/calibration_worker.h"
+
+#include <ATen/ATen.h>
+
+#include <chrono>
+#include <cstdio>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "solvers/torch_status.h"
+
+namespace hybrid::server {
+namespace {
+
+constexpr double kCoverageEmaWeight = 0.02;
+
+at::Tensor ToWindows(const DenseArray& a, at::ScalarType dtype) {
+  const int64_t dim = a.shape.back();
+  return at::tensor(a.values, at::kDouble).view({-1, dim}).to(dtype);
+}
+
+absl::Status NotDurable(const std::string& model) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("model '", model, "' keeps no checkpoints (its config sets durability.disabled)"));
+}
+
+}  // namespace
+
+CalibrationWorker::CalibrationWorker(std::unique_ptr<solvers::OnlineCalibrator> calibrator, Options options,
+                                     std::unique_ptr<ModelDurability> durability, Publish publish)
+    : calibrator_(std::move(calibrator)),
+      options_(std::move(options)),
+      durability_(std::move(durability)),
+      publish_(std::move(publish)),
+      metrics_(options_.metrics->ForModel(options_.model, calibrator_->options().coverage_level)),
+      thread_(/*threads=*/1, options_.capacity) {}
+
+absl::StatusOr<std::unique_ptr<CalibrationWorker>> CalibrationWorker::Start(
+    std::unique_ptr<solvers::OnlineCalibrator> calibrator, Options options, std::unique_ptr<ModelDurability> durability,
+    Publish publish) {
+  std::unique_ptr<CalibrationWorker> worker(
+      new CalibrationWorker(std::move(calibrator), std::move(options), std::move(durability), std::move(publish)));
+  if (worker->durability_) {
+    if (absl::Status s = worker->Recover(); !s.ok()) return s;
+  }
+  worker->PublishLatest();
+  worker->RefreshDurabilityInfo(/*list_versions=*/true);
+  return worker;
+}
+
+CalibrationWorker::~CalibrationWorker() {
+  thread_.Stop();  // Answers everything queued, then joins.
+  if (durability_ && durability_->HasUncheckpointedRecords()) {
+    if (absl::StatusOr<uint64_t> v = WriteCheckpoint(); !v.ok()) {
+      std::fprintf(stderr, "hybridserve: model '%s': final checkpoint failed: %s\n", options_.model.c_str(),
+                   v.status().ToString().c_str());
+    }
+  }
+}
+
+absl::Status CalibrationWorker::Recover() {
+  absl::StatusOr<std::optional<v1::StoredCheckpoint>> latest = durability_->LatestCheckpoint();
+  if (!latest.ok()) return latest.status();
+  uint64_t lsn = 0;
+  if (latest->has_value()) {
+    const v1::StoredCheckpoint& c = **latest;
+    if (absl::Status s = calibrator_->LoadState(c.calibrator_state()); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("checkpoint of version ", c.version(), ": ", s.message()));
+    }
+    version_ = c.version();
+    accepted_ = c.observations_accepted();
+    coverage_ema_ = c.coverage_ema();
+    lsn = c.wal_lsn();
+  }
+  int64_t replayed = 0;
+  absl::Status s = durability_->Replay(lsn, [&](uint64_t, Observation observation) {
+    Apply(observation, /*live=*/false);  // Failed updates fail again, identically: nothing to do.
+    ++replayed;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  {
+    absl::MutexLock lock(&info_mu_);
+    info_.replayed_at_start = replayed;
+  }
+  if (latest->has_value() || replayed > 0) {
+    std::fprintf(stderr,
+                 "hybridserve: model '%s': resumed at version %llu (checkpoint %s, %lld logged observations "
+                 "re-applied, %lld torn bytes dropped)\n",
+                 options_.model.c_str(), static_cast<unsigned long long>(version_),
+                 latest->has_value() ? std::to_string((*latest)->version()).c_str() : "none",
+                 static_cast<long long>(replayed), static_cast<long long>(durability_->wal().torn_bytes()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CalibrationWorker::Schedule(std::function<void()> job) {
+  if (!thread_.TrySchedule(std::move(job))) {
+    return absl::ResourceExhaustedError(absl::StrCat("calibration queue of model '", options_.model, "' is full (",
+                                                     options_.capacity, " observations); retry later"));
+  }
+  UpdateCalibrationStatus([&](CalibrationStatus& s) { s.queue_depth = static_cast<int64_t>(thread_.queued()); });
+  return absl::OkStatus();
+}
+
+absl::Status CalibrationWorker::Enqueue(Observation observation, Done done) {
+  return Schedule([this, observation = std::move(observation), done = std::move(done)] {
+    UpdateCalibrationStatus([&](CalibrationStatus& s) { s.queue_depth = static_cast<int64_t>(thread_.queued()); });
+    done(Process(observation));
+  });
+}
+
+absl::Status CalibrationWorker::SaveCheckpoint(VersionDone done) {
+  return Schedule([this, done = std::move(done)] {
+    done(durability_ ? WriteCheckpoint() : absl::StatusOr<uint64_t>(NotDurable(options_.model)));
+  });
+}
+
+absl::Status CalibrationWorker::Rollback(uint64_t version, VersionDone done) {
+  return Schedule([this, version, done = std::move(done)] {
+    done(durability_ ? RestoreVersion(version) : absl::StatusOr<uint64_t>(NotDurable(options_.model)));
+  });
+}
+
+DurabilityInfo CalibrationWorker::durability_info() const {
+  absl::MutexLock lock(&info_mu_);
+  return info_;
+}
+
+CalibrationStatus CalibrationWorker::calibration_status() const {
+  absl::MutexLock lock(&info_mu_);
+  return calibration_;
+}
+
+void CalibrationWorker::UpdateCalibrationStatus(const std::function<void(CalibrationStatus&)>& change) {
+  absl::MutexLock lock(&info_mu_);
+  change(calibration_);
+  // Gauges start at 0; the status says "none yet" where they cannot.
+  metrics_.queue_depth->Set(static_cast<double>(calibration_.queue_depth));
+  if (calibration_.loss) metrics_.loss->Set(*calibration_.loss);
+  if (calibration_.coverage) metrics_.coverage->Set(*calibration_.coverage);
+}
+
+ObservationOutcome CalibrationWorker::Process(const Observation& observation) {
+  if (observation.cancelled && observation.cancelled()) {
+    ObservationOutcome outcome;
+    outcome.sequence = observation.sequence;
+    outcome.status = absl::CancelledError("the stream was cancelled before this observation was logged; not applied");
+    return outcome;
+  }
+  metrics_.last_observation->Set(
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+  if (durability_) {
+    if (absl::StatusOr<uint64_t> lsn = durability_->Log(observation); !lsn.ok()) {
+      ObservationOutcome outcome;
+      outcome.sequence = observation.sequence;
+      outcome.status = absl::UnavailableError(
+          absl::StrCat("the write-ahead log cannot take the observation (", lsn.status().message(), "); not applied"));
+      outcome.parameters = latest_->parameters;
+      outcome.version = latest_->version;
+      metrics_.failed->Increment();
+      return outcome;
+    }
+  }
+  ObservationOutcome outcome = Apply(observation, /*live=*/true);
+  if (durability_ && durability_->CheckpointDue()) {
+    if (absl::StatusOr<uint64_t> v = WriteCheckpoint(); !v.ok()) {
+      // The log still holds everything: a failed checkpoint costs replay time, not data.
+      std::fprintf(stderr, "hybridserve: model '%s': checkpoint failed: %s\n", options_.model.c_str(),
+                   v.status().ToString().c_str());
+    }
+  }
+  RefreshDurabilityInfo();
+  return outcome;
+}
+
+ObservationOutcome CalibrationWorker::Apply(const Observation& observation, bool live) {
+  const auto started = std::chrono::steady_clock::now();
+  ObservationOutcome outcome;
+  outcome.sequence = observation.sequence;
+  outcome.coverage_level = calibrator_->options().coverage_level;
+
+  const int64_t reverted_before = calibrator_->reverted_updates();
+  absl::StatusOr<solvers::CalibrationStep> step =
+      solvers::RunCatchingTorch("calibration update", [&]() -> absl::StatusOr<solvers::CalibrationStep> {
+        solvers::WindowBatch batch;
+        batch.start = ToWindows(observation.start, calibrator_->model().dtype());
+        batch.end = ToWindows(observation.end, calibrator_->model().dtype());
+        if (!observation.mask.shape.empty()) batch.mask = ToWindows(observation.mask, calibrator_->model().dtype());
+        if (!observation.path.shape.empty()) {
+          batch.path = ToWindows(observation.path, calibrator_->model().dtype())
+                           .view({batch.start.size(0), observation.steps, batch.start.size(1)});
+        }
+        batch.step = observation.step;
+        batch.steps = observation.steps;
+        return calibrator_->Update(batch);
+      });
+
+  if (step.ok()) {
+    ++version_;
+    ++accepted_;
+    coverage_ema_ = coverage_ema_ < 0.0
+                        ? step->coverage
+                        : (1.0 - kCoverageEmaWeight) * coverage_ema_ + kCoverageEmaWeight * step->coverage;
+    outcome.loss = step->loss;
+    outcome.coverage = step->coverage;
+    outcome.gradient_norm = step->gradient_norm;
+    if (live) {
+      PublishLatest();
+      metrics_.accepted->Increment();
+      metrics_.updates->Increment();
+      UpdateCalibrationStatus([&](CalibrationStatus& s) { s.loss = step->loss; });
+    }
+  } else {
+    outcome.status = step.status();
+    if (live) {
+      metrics_.failed->Increment();
+      metrics_.reverted_updates->Increment(static_cast<double>(calibrator_->reverted_updates() - reverted_before));
+    }
+  }
+  if (live) {
+    outcome.parameters = latest_->parameters;
+    outcome.version = latest_->version;
+    metrics_.step_duration->Observe(std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+  }
+  return outcome;
+}
+
+void CalibrationWorker::PublishLatest() {
+  latest_ = TakeSnapshot(*calibrator_, version_, accepted_);
+  publish_(latest_);
+  metrics_.version->Set(static_cast<double>(version_));
+  if (coverage_ema_ >= 0.0) UpdateCalibrationStatus([&](CalibrationStatus& s) { s.coverage = coverage_ema_; });
+  for (const ParameterEstimate& p : latest_->parameters) {
+    options_.metrics->SetParameter(options_.model, p.name, p.value, p.std);
+  }
+}
+
+absl::StatusOr<uint64_t> CalibrationWorker::WriteCheckpoint(uint64_t restored_from) {
+  absl::StatusOr<std::string> state = calibrator_->SaveState();
+  if (!state.ok()) return state.status();
+  v1::StoredCheckpoint checkpoint;
+  checkpoint.set_model(options_.model);
+  checkpoint.set_version(version_);
+  checkpoint.set_observations_accepted(accepted_);
+  checkpoint.set_coverage_ema(coverage_ema_);
+  checkpoint.set_calibrator_state(*std::move(state));
+  checkpoint.set_restored_from(restored_from);
+  if (absl::Status s = durability_->WriteCheckpoint(std::move(checkpoint)); !s.ok()) return s;
+  RefreshDurabilityInfo(/*list_versions=*/true);
+  return version_;
+}
+
+absl::StatusOr<uint64_t> CalibrationWorker::RestoreVersion(uint64_t version) {
+  absl::StatusOr<v1::StoredCheckpoint> target = durability_->ReadCheckpoint(version);
+  if (!target.ok()) return target.status();
+  absl::StatusOr<std::string> current = calibrator_->SaveState();
+  if (!current.ok()) return current.status();
+  if (absl::Status s = calibrator_->LoadState(target->calibrator_state()); !s.ok()) return s;  // Unchanged.
+  const uint64_t previous_version = version_, previous_accepted = accepted_;
+  const double previous_coverage = coverage_ema_;
+  version_ = version_ + 1;
+  accepted_ = target->observations_accepted();
+  coverage_ema_ = target->coverage_ema();
+  // Durable before it serves: a restart must come back to the restored state.
+  absl::StatusOr<uint64_t> written = WriteCheckpoint(/*restored_from=*/version);
+  if (!written.ok()) {
+    (void)calibrator_->LoadState(*current);  // Its own state: cannot fail for another architecture.
+    version_ = previous_version;
+    accepted_ = previous_accepted;
+    coverage_ema_ = previous_coverage;
+    return written.status();
+  }
+  PublishLatest();
+  return version_;
+}
+
+void CalibrationWorker::RefreshDurabilityInfo(bool list_versions) {
+  if (!durability_) return;
+  std::vector<uint64_t> versions;
+  if (list_versions) versions = durability_->Versions();  // Lists a folder: only when checkpoints change.
+  absl::MutexLock lock(&info_mu_);
+  info_.enabled = true;
+  info_.last_logged = durability_->wal().last_lsn();
+  info_.wal_bytes = durability_->wal().bytes();
+  info_.last_checkpoint_unix_ms = durability_->last_checkpoint_unix_ms();
+  if (list_versions) info_.checkpoint_versions = std::move(versions);
+  metrics_.wal_bytes->Set(static_cast<double>(info_.wal_bytes));
+  if (info_.last_checkpoint_unix_ms >= 0) {
+    metrics_.checkpoint_timestamp->Set(static_cast<double>(info_.last_checkpoint_unix_ms) / 1000.0);
+  }
+}
+
+}  // namespace hybrid::server

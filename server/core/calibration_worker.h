@@ -1,0 +1,115 @@
+// CalibrationWorker: the single thread that owns a model's mutable state
+// (parameters, optimizer, noise estimate) and applies observations to it in
+// arrival order, from all Calibrate streams of that model.
+//
+//   auto worker = CalibrationWorker::Start(std::move(calibrator), options, std::move(durability), publish);
+//   absl::Status queued = (*worker)->Enqueue(observation, [](ObservationOutcome o) { ... });
+//
+// Durability (when `durability` is set): Start restores the newest checkpoint
+// and re-applies every logged observation after it, so the model resumes in
+// exactly the state it had; each observation is appended to the write-ahead
+// log before it is applied, and its outcome (the acknowledgement) is produced
+// only after that, so nothing acknowledged is ever lost. An observation whose
+// stream was cancelled before it was logged is answered CANCELLED and not
+// applied; one the log cannot take is answered UNAVAILABLE and not applied.
+// Checkpoints are written as the config asks, on SaveCheckpoint, and when the
+// worker stops with unlogged-since-checkpoint work; each trims the log.
+//
+// After every accepted update it publishes a new immutable snapshot through
+// `publish`. `done` runs on the worker thread exactly once per queued
+// observation, also for failed updates (FAILED_PRECONDITION for a non-finite
+// loss or gradient or an update the divergence guard reverted, which leave
+// the model unchanged and keep the last good snapshot serving, the reverted updates
+// counted in hybrid_calibration_reverted_updates_total; INTERNAL for an exception
+// from LibTorch). Enqueue, SaveCheckpoint and Rollback are thread-safe and never
+// block: RESOURCE_EXHAUSTED when `capacity` jobs wait. The destructor answers
+// everything queued, writes the final checkpoint, then joins.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "server/core/domain_types.h"
+#include "server/core/metrics.h"
+#include "server/core/model_snapshot.h"
+#include "server/core/thread_pool.h"
+#include "server/durability/model_durability.h"
+#include "solvers/calibration/online_calibrator.h"
+
+namespace hybrid::server {
+
+class CalibrationWorker {
+ public:
+  using Done = std::function<void(ObservationOutcome)>;
+  using VersionDone = std::function<void(absl::StatusOr<uint64_t>)>;
+  using Publish = std::function<void(std::shared_ptr<const ModelSnapshot>)>;
+
+  struct Options {
+    std::string model;
+    size_t capacity = 1024;
+    Metrics* metrics = nullptr;  // Not owned; must outlive the worker.
+  };
+
+  // Recovers (see above), then publishes the current snapshot before
+  // returning. Errors from recovery name the file: DATA_LOSS for a corrupt
+  // log or checkpoint, INVALID_ARGUMENT for a checkpoint of another
+  // architecture, FAILED_PRECONDITION when another process holds the log.
+  static absl::StatusOr<std::unique_ptr<CalibrationWorker>> Start(std::unique_ptr<solvers::OnlineCalibrator> calibrator,
+                                                                  Options options,
+                                                                  std::unique_ptr<ModelDurability> durability,
+                                                                  Publish publish);
+  ~CalibrationWorker();
+  CalibrationWorker(const CalibrationWorker&) = delete;
+  CalibrationWorker& operator=(const CalibrationWorker&) = delete;
+
+  absl::Status Enqueue(Observation observation, Done done);
+  // Writes a checkpoint of the current version; `done` gets the version.
+  absl::Status SaveCheckpoint(VersionDone done);
+  // Restores the checkpoint of `version` and serves it as a new version
+  // (versions only grow), checkpointed at once so a restart keeps it. `done`
+  // gets the new version, or NOT_FOUND listing the versions kept. Both answer
+  // FAILED_PRECONDITION through `done` when the model is not durable.
+  absl::Status Rollback(uint64_t version, VersionDone done);
+  DurabilityInfo durability_info() const;          // Any thread.
+  CalibrationStatus calibration_status() const;    // Any thread; coverage_target left 0 (the config's).
+
+ private:
+  CalibrationWorker(std::unique_ptr<solvers::OnlineCalibrator> calibrator, Options options,
+                    std::unique_ptr<ModelDurability> durability, Publish publish);
+  absl::Status Recover();
+  ObservationOutcome Process(const Observation& observation);
+  // Applies one observation; `live` false while replaying the log (no counters).
+  ObservationOutcome Apply(const Observation& observation, bool live);
+  void PublishLatest();
+  absl::StatusOr<uint64_t> WriteCheckpoint(uint64_t restored_from = 0);
+  absl::StatusOr<uint64_t> RestoreVersion(uint64_t version);
+  void RefreshDurabilityInfo(bool list_versions = false);
+  // Changes the published calibration status and sets the gauges from it.
+  void UpdateCalibrationStatus(const std::function<void(CalibrationStatus&)>& change);
+  absl::Status Schedule(std::function<void()> job);
+
+  std::unique_ptr<solvers::OnlineCalibrator> calibrator_;  // Worker thread only.
+  const Options options_;
+  std::unique_ptr<ModelDurability> durability_;  // Worker thread only; null: not durable.
+  const Publish publish_;
+  ModelMetrics& metrics_;
+  uint64_t version_ = 0;                         // Worker thread only.
+  uint64_t accepted_ = 0;                        // Worker thread only.
+  double coverage_ema_ = -1.0;                   // Worker thread only; < 0 before data.
+  std::shared_ptr<const ModelSnapshot> latest_;  // Worker thread only.
+
+  mutable absl::Mutex info_mu_;
+  DurabilityInfo info_ ABSL_GUARDED_BY(info_mu_);
+  CalibrationStatus calibration_ ABSL_GUARDED_BY(info_mu_);
+
+  // One thread, FIFO: arrival order. Idle until Start has recovered; stopped
+  // first in the destructor so that it drains before the final checkpoint.
+  ThreadPool thread_;
+};
+
+}  // namespace hybrid::server

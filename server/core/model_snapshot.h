@@ -1,0 +1,50 @@
+// ModelSnapshot: an immutable copy of a model's state that Predict reads.
+//
+// Published by the model's calibration worker after every accepted update and
+// held through shared_ptr<const ModelSnapshot>, so an in-flight Predict keeps
+// its snapshot alive while newer ones are published. Never mutated after
+// TakeSnapshot returns, hence safe to read from any number of threads.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "server/core/domain_types.h"
+#include "solvers/calibration/online_calibrator.h"
+#include "solvers/hybrid/hybrid_model.h"
+#include "solvers/uncertainty/forecast_error_model.h"
+
+namespace hybrid::server {
+
+struct ModelSnapshot {
+  uint64_t version = 0;
+  uint64_t observations_accepted = 0;
+  std::shared_ptr<const solvers::HybridModel> model;
+  std::shared_ptr<const solvers::ForecastErrorModel> errors;  // What its forecasts miss.
+  std::vector<ParameterEstimate> parameters;
+
+  // `model` restricted to its first `members` members (1 ≤ members ≤ M; M:
+  // `model` itself), for a Predict that asks for a smaller ensemble. Built on
+  // first use and kept with the snapshot, so a version pays for each size once.
+  // Thread-safe; the lock is held only by Predicts of this version.
+  std::shared_ptr<const solvers::HybridModel> WithMembers(int64_t members) const;
+
+ private:
+  mutable absl::Mutex subsets_mu_;
+  mutable std::map<int64_t, std::shared_ptr<const solvers::HybridModel>> subsets_ ABSL_GUARDED_BY(subsets_mu_);
+};
+
+// Mean and spread over members of every physical parameter of `model`.
+std::vector<ParameterEstimate> EstimateParameters(const solvers::HybridModel& model);
+
+// Deep-copies the calibrator's model and noise estimate.
+std::shared_ptr<const ModelSnapshot> TakeSnapshot(const solvers::OnlineCalibrator& calibrator, uint64_t version,
+                                                  uint64_t observations_accepted);
+
+}  // namespace hybrid::server

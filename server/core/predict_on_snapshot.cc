@@ -1,0 +1,223 @@
+#include "server/core/predict_on_snapshot.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <cmath>
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "base/checked_arithmetic.h"
+#include "solvers/integrate/ode_solver.h"
+#include "solvers/torch_status.h"
+#include "solvers/uncertainty/ensemble_stats.h"
+#include "solvers/uncertainty/gaussian_mixture.h"
+#include "solvers/uncertainty/perturbed_forecast.h"
+
+namespace hybrid::server {
+namespace {
+
+// Upper bound of a Predict answer's encoded size: T times, then mean and std
+// and a lower and upper bound per level, each T x B x D float64 values, plus
+// framing (tags, shapes, names) well inside the constant. nullopt: overflows.
+std::optional<int64_t> AnswerBytes(int64_t times, int64_t batch, int64_t dim, int64_t levels) {
+  constexpr int64_t kFraming = 4096;
+  const std::optional<int64_t> per_tensor = base::CheckedProduct({times, batch, dim});
+  const std::optional<int64_t> tensors = base::CheckedAdd(2, 2 * levels);
+  if (!per_tensor || !tensors) return std::nullopt;
+  const std::optional<int64_t> values = base::CheckedMul(*per_tensor, *tensors);
+  if (!values) return std::nullopt;
+  const std::optional<int64_t> all = base::CheckedAdd(*values, times);
+  if (!all) return std::nullopt;
+  const std::optional<int64_t> bytes = base::CheckedMul(*all, int64_t{sizeof(double)});
+  return bytes ? base::CheckedAdd(*bytes, kFraming) : std::nullopt;
+}
+
+// The answer's size follows from the request alone: refused before any work
+// when it would pass the model's limit or the message limit.
+absl::Status ValidateAnswerSize(const v1::ModelConfig& config, const PredictQuery& q, int64_t batch, int64_t dim) {
+  const int64_t levels = q.levels.empty() ? 1 : static_cast<int64_t>(q.levels.size());
+  const int64_t times = static_cast<int64_t>(q.times.size());
+  const std::optional<int64_t> bytes = AnswerBytes(times, batch, dim, levels);
+  int64_t limit = config.limits().max_answer_bytes();
+  if (q.max_answer_bytes > 0) limit = std::min(limit, q.max_answer_bytes);
+  if (!bytes || *bytes > limit) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "the answer would take ", bytes ? absl::StrCat(*bytes) : "more than 2^63", " bytes: output times (", times,
+        ") x initial_state states (", batch, ") x components (", dim, ") x (mean, std and 2 x ", levels,
+        " interval_levels) float64 values; the limit is ", limit,
+        " bytes (limits.max_answer_bytes, or the server's --max_message_bytes): ask for fewer output times, states "
+        "or interval levels"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig& config, const PredictQuery& q) {
+  // Checked against the snapshot that would answer, so no newer version can slip in between.
+  if (q.version && *q.version != snapshot.version) {
+    return absl::NotFoundError(absl::StrCat("model '", config.name(), "' has no version ", *q.version,
+                                            " to serve; it serves version ", snapshot.version, " (its current one)"));
+  }
+  const int64_t dim = snapshot.model->state_dim();
+  const auto& shape = q.initial_state.shape;
+  if (!IsStateOrBatch(q.initial_state, dim)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("initial_state must have shape [", dim, "] or [B, ", dim, "] for model '", config.name(), "'"));
+  }
+  const int64_t batch = shape.size() == 2 ? shape[0] : 1;
+  if (batch > config.limits().max_batch()) {
+    return absl::OutOfRangeError(
+        absl::StrCat("initial_state has ", batch, " states; the model allows at most ", config.limits().max_batch()));
+  }
+  if (q.ensemble_size < 0) {
+    return absl::InvalidArgumentError(absl::StrCat("ensemble_size must be >= 0, got ", q.ensemble_size));
+  }
+  if (q.ensemble_size > snapshot.model->members()) {
+    return absl::OutOfRangeError(absl::StrCat("ensemble_size ", q.ensemble_size, " exceeds the model's ",
+                                              snapshot.model->members(), " ensemble_members"));
+  }
+  if (!(q.max_step > 0.0) || !std::isfinite(q.max_step)) {
+    return absl::InvalidArgumentError(absl::StrCat("max_step must be finite and > 0, got ", q.max_step));
+  }
+  if (const size_t n = q.initial_state_std.size(); n > 1 && static_cast<int64_t>(n) != dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("initial_state_std has ", n, " values; give 1 (every component) or ", dim));
+  }
+  for (size_t i = 0; i < q.initial_state_std.size(); ++i) {
+    if (!(q.initial_state_std[i] >= 0.0) || !std::isfinite(q.initial_state_std[i])) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("initial_state_std[", i, "] = ", q.initial_state_std[i], " must be finite and ≥ 0"));
+    }
+  }
+  if (static_cast<int64_t>(q.levels.size()) > config.limits().max_interval_levels()) {
+    return absl::OutOfRangeError(absl::StrCat("interval_levels has ", q.levels.size(),
+                                              " levels; the model allows at most ",
+                                              config.limits().max_interval_levels(), " (limits.max_interval_levels)"));
+  }
+  for (size_t i = 0; i < q.levels.size(); ++i) {
+    if (!(q.levels[i] > 0.0 && q.levels[i] < 1.0)) {
+      return absl::InvalidArgumentError(absl::StrCat("interval_levels[", i, "] = ", q.levels[i], " must be in (0, 1)"));
+    }
+  }
+  if (q.times.empty()) return absl::InvalidArgumentError("output times must not be empty");
+  if (static_cast<int64_t>(q.times.size()) > config.limits().max_output_times()) {
+    return absl::OutOfRangeError(
+        absl::StrCat(q.times.size(), " output times; the model allows at most ", config.limits().max_output_times()));
+  }
+  double previous = 0.0;
+  for (size_t i = 0; i < q.times.size(); ++i) {
+    if (!std::isfinite(q.times[i]) || !(q.times[i] > previous)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("output_times.times[", i, "] = ", q.times[i], " must be finite and greater than ", previous));
+    }
+    previous = q.times[i];
+  }
+  const std::optional<int64_t> steps = solvers::FixedStepCount(0.0, q.times, q.max_step);
+  if (!steps || *steps > config.limits().max_total_steps()) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "the forecast needs ", steps ? absl::StrCat(*steps) : absl::StrCat("about ", q.times.back() / q.max_step),
+        " RK4 steps of at most max_step = ", q.max_step, "; the model allows at most ",
+        config.limits().max_total_steps(), " (raise max_step or shorten the horizon)"));
+  }
+  return ValidateAnswerSize(config, q, batch, dim);
+}
+
+DenseArray ToArray(const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kDouble).contiguous();
+  DenseArray out;
+  out.shape.assign(c.sizes().begin(), c.sizes().end());
+  out.values.assign(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
+  return out;
+}
+
+// For a model with a heteroscedastic head: sample s (of member m) predicts
+// N(x_s, σ_m²(x_s)) with log σ² from member m's head at its own forecast
+// state; the predictive distribution is their equal-weight mixture and the
+// intervals its exact quantiles. samples: [S = M·K, T, B, D], member-major.
+solvers::EnsembleSummary HeadMixtureSummary(const solvers::HybridModel& model, const at::Tensor& samples,
+                                            const std::vector<double>& levels, const at::Tensor& extra_variance) {
+  const int64_t m = model.members(), d = samples.size(3);
+  const at::Tensor variance = at::exp(model.LogVariance(samples.reshape({m, -1, d}))).view_as(samples);
+  const solvers::GaussianMixture mixture{samples, (variance + extra_variance).sqrt()};
+  solvers::EnsembleSummary summary;
+  summary.mean = mixture.Mean();
+  summary.std = mixture.Std();
+  summary.levels = levels;
+  for (double level : levels) {
+    summary.lower.push_back(mixture.Quantile(0.5 - level / 2));
+    summary.upper.push_back(mixture.Quantile(0.5 + level / 2));
+  }
+  return summary;
+}
+
+// The start's uncertainty: the request's std, or the model's sensor noise.
+at::Tensor InitialStd(const PredictQuery& q, const solvers::ForecastErrorModel& errors, int64_t dim) {
+  if (q.initial_state_std.empty()) return errors.noise_variance().sqrt();
+  if (q.initial_state_std.size() == 1) return at::full({dim}, q.initial_state_std[0], at::kDouble);
+  return at::tensor(q.initial_state_std, at::kDouble);
+}
+
+absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::ModelConfig& config,
+                                       const PredictQuery& q) {
+  // Snapshots are never trained, so inference mode (no autograd bookkeeping at
+  // all, faster than no-grad) is safe here.
+  c10::InferenceMode inference;
+  const std::shared_ptr<const solvers::HybridModel> forecaster =
+      snapshot.WithMembers(q.ensemble_size == 0 ? snapshot.model->members() : q.ensemble_size);
+  const solvers::HybridModel& model = *forecaster;
+  const solvers::ForecastErrorModel& errors = *snapshot.errors;
+  const int64_t dim = model.state_dim();
+  const bool single = q.initial_state.shape.size() == 1;
+  const int64_t batch = single ? 1 : q.initial_state.shape[0];
+  const at::Tensor x0 = at::tensor(q.initial_state.values, at::kDouble).view({batch, dim}).to(model.dtype());
+
+  solvers::SolverOptions options;  // Fixed-step RK4: what the model was calibrated with.
+  options.method = "rk4";
+  options.step = q.max_step;
+  options.max_steps = config.limits().max_total_steps();
+  options.interrupt = q.interrupt;
+  solvers::SampleOptions sampling;
+  sampling.initial_std = InitialStd(q, errors, dim).to(model.dtype());
+  sampling.model_error_rate = errors.model_error_rate().to(model.dtype());
+  sampling.per_member = config.uncertainty().samples_per_member();
+  // Deterministic per (model, version): every answer of one version agrees.
+  sampling.seed = config.seed() * 0x9E3779B97F4A7C15ull + snapshot.version;
+  absl::StatusOr<at::Tensor> samples = solvers::ForecastSamples(model, x0, q.times, options, sampling);
+  if (!samples.ok()) return samples.status();  // [S, T, B, D]
+
+  const std::vector<double> levels = q.levels.empty() ? std::vector<double>{0.9} : q.levels;
+  const at::Tensor reading =
+      q.include_observation_noise ? errors.noise_variance().to(samples->scalar_type()) : at::Tensor();
+  std::vector<double> scales;
+  for (double t : q.times) scales.push_back(errors.ConformalScale(t));
+  const at::Tensor spread_scale = at::tensor(scales, at::kDouble).to(samples->scalar_type()).view({-1, 1, 1});
+  const solvers::EnsembleSummary summary =
+      model.has_noise_head() ? HeadMixtureSummary(model, *samples, levels,
+                                                  reading.defined() ? reading : at::zeros({1}, samples->options()))
+                             : solvers::SummarizeSamples(*samples, reading, levels, spread_scale);
+  auto shaped = [&](const at::Tensor& t) { return ToArray(single ? t.squeeze(1) : t); };
+
+  PredictAnswer answer;
+  answer.model = config.name();
+  answer.version = snapshot.version;
+  answer.ensemble_size = model.members();
+  answer.times = q.times;
+  answer.mean = shaped(summary.mean);
+  answer.std = shaped(summary.std);
+  for (size_t i = 0; i < levels.size(); ++i) {
+    answer.intervals.push_back({levels[i], shaped(summary.lower[i]), shaped(summary.upper[i])});
+  }
+  return answer;
+}
+
+}  // namespace
+
+absl::StatusOr<PredictAnswer> PredictOnSnapshot(const ModelSnapshot& snapshot, const v1::ModelConfig& config,
+                                                const PredictQuery& query) {
+  if (absl::Status s = ValidateQuery(snapshot, config, query); !s.ok()) return s;
+  return solvers::RunCatchingTorch("predict", [&] { return Forecast(snapshot, config, query); });
+}
+
+}  // namespace hybrid::server

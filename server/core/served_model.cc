@@ -1,0 +1,277 @@
+#include "server/core/served_model.h"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "server/core/calibration_worker.h"
+#include "server/core/model_snapshot.h"
+#include "server/core/predict_on_snapshot.h"
+#include "server/repository/model_config.h"
+#include "server/repository/model_spec.h"
+#include "solvers/calibration/online_calibrator.h"
+#include "solvers/hybrid/hybrid_model.h"
+#include "solvers/hybrid/trained_weights.h"
+#include "solvers/torch_status.h"
+
+namespace hybrid::server {
+namespace {
+
+solvers::GradientMethod ToGradientMethod(v1::CalibrationMethod method) {
+  switch (method) {
+    case v1::CALIBRATION_METHOD_EGA_STATIC:
+      return solvers::GradientMethod::kEgaStatic;
+    case v1::CALIBRATION_METHOD_EGA_JACOBIAN:
+      return solvers::GradientMethod::kEgaJacobian;
+    case v1::CALIBRATION_METHOD_EGA_TLM:
+      return solvers::GradientMethod::kEgaTlm;
+    case v1::CALIBRATION_METHOD_EGA_ENSEMBLE:
+      return solvers::GradientMethod::kEgaEnsemble;
+    default:
+      return solvers::GradientMethod::kBackprop;
+  }
+}
+
+// Config (after ApplyDefaults) → options; OnlineCalibrator::Create validates them.
+solvers::CalibratorOptions ToCalibratorOptions(const v1::ModelConfig& config) {
+  const v1::CalibrationConfig& c = config.calibration();
+  solvers::CalibratorOptions o;
+  o.gradient.method = ToGradientMethod(c.method());
+  o.gradient.ensemble_size = c.ensemble_size();
+  o.gradient.ensemble_perturbation = c.ensemble_perturbation();
+  o.theta_ensemble_kalman = c.theta_update() == v1::THETA_UPDATE_ENSEMBLE_KALMAN;
+  o.kalman_observation_std = c.kalman_observation_std();
+  o.kalman_inflation = c.kalman_inflation();
+  o.replay_capacity = c.replay_capacity();
+  o.replay_batch = c.replay_batch();
+  o.clip_norm = c.clip_norm();
+  o.lr_decay = c.lr_decay();
+  o.lr_decay_every = c.lr_decay_every();
+  o.guard.loss_ratio = std::max(c.guard_loss_ratio(), 0.0);
+  o.guard.warmup = c.guard_warmup();
+  o.guard.loss_floor = c.guard_loss_floor();
+  o.guard.window = c.guard_window();
+  o.seed = config.seed();
+  o.learning_rate_theta = c.learning_rate_theta();
+  o.learning_rate_phi = c.learning_rate_phi();
+  o.correction_penalty = c.correction_penalty();
+  o.coverage_level = c.coverage_level();
+  const v1::UncertaintyConfig& u = config.uncertainty();
+  o.errors.observation_noise_std.assign(u.observation_noise_std().begin(), u.observation_noise_std().end());
+  o.errors.initial_model_error_std = u.initial_model_error_std();
+  o.errors.memory = u.model_error_memory();
+  o.errors.guard_false_alarm = u.guard_false_alarm();
+  o.errors.conformal_gain = u.conformal_gain();
+  o.samples_per_member = u.samples_per_member();
+  return o;
+}
+
+// An observed path: [steps, D] (or [W, steps, D]) whose last state is end_state.
+absl::Status ValidatePath(const Observation& o, int64_t windows, int64_t state_dim) {
+  const bool batched = o.start.shape.size() == 2;
+  std::vector<int64_t> expected = {o.steps, state_dim};
+  if (batched) expected.insert(expected.begin(), windows);
+  if (o.path.shape != expected) {
+    return absl::InvalidArgumentError(absl::StrCat("path must have shape [", batched ? "W, " : "", "steps, ", state_dim,
+                                                   "] (the state after each of the ", o.steps, " steps)"));
+  }
+  const size_t row = static_cast<size_t>(state_dim), per_window = static_cast<size_t>(o.steps) * row;
+  for (size_t w = 0; w < static_cast<size_t>(windows); ++w) {
+    for (size_t d = 0; d < row; ++d) {
+      if (o.path.values[w * per_window + per_window - row + d] != o.end.values[w * row + d]) {
+        return absl::InvalidArgumentError("path: its last state must equal end_state");
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+// hybrid_parameter_initial from the model as built (config values, physics
+// defaults or the config's checkpoint), hybrid_parameter_reference from the config.
+void PublishParameterReferences(const v1::ModelConfig& config, const solvers::HybridModel& model, Metrics* metrics) {
+  for (const ParameterEstimate& p : EstimateParameters(model)) {
+    metrics->SetParameterReferences(config.name(), p.name, p.value, ParameterReference(config, p.name));
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::ModelConfig& config, Metrics* metrics,
+                                                                 const std::string& model_dir,
+                                                                 const std::string& state_dir) {
+  return solvers::RunCatchingTorch("loading model", [&]() -> absl::StatusOr<std::unique_ptr<ServedModel>> {
+    absl::StatusOr<solvers::HybridModelSpec> spec = SpecFromConfig(config);
+    if (!spec.ok()) return spec.status();
+    if (!spec->plugin.library.empty() && std::filesystem::path(spec->plugin.library).is_relative()) {
+      spec->plugin.library = (std::filesystem::path(model_dir) / spec->plugin.library).string();
+    }
+    absl::StatusOr<std::shared_ptr<solvers::HybridModel>> model = solvers::HybridModel::Create(*spec);
+    if (!model.ok()) return model.status();
+    if (!config.checkpoint().empty()) {
+      const std::string path = (std::filesystem::path(model_dir) / config.checkpoint()).string();
+      if (absl::Status s = solvers::LoadTrainedWeights(**model, path); !s.ok()) {
+        return absl::Status(s.code(), absl::StrCat("checkpoint: ", s.message()));
+      }
+    }
+    absl::StatusOr<std::unique_ptr<solvers::OnlineCalibrator>> calibrator =
+        solvers::OnlineCalibrator::Create(*model, ToCalibratorOptions(config));
+    if (!calibrator.ok()) return calibrator.status();
+
+    PublishParameterReferences(config, **model, metrics);
+    std::unique_ptr<ServedModel> served(new ServedModel(config, metrics, (*model)->state_dim()));
+    CalibrationWorker::Options options;
+    options.model = config.name();
+    options.capacity = static_cast<size_t>(config.calibration().queue_capacity());
+    options.metrics = metrics;
+    std::unique_ptr<ModelDurability> durability;
+    if (!state_dir.empty() && !config.durability().disabled()) {
+      absl::StatusOr<std::unique_ptr<ModelDurability>> opened = ModelDurability::Open(state_dir, config.durability());
+      if (!opened.ok()) return opened.status();
+      durability = *std::move(opened);
+    }
+    ServedModel* raw = served.get();
+    absl::StatusOr<std::unique_ptr<CalibrationWorker>> worker = CalibrationWorker::Start(
+        *std::move(calibrator), options, std::move(durability), [raw](std::shared_ptr<const ModelSnapshot> snapshot) {
+          absl::MutexLock lock(&raw->mu_);
+          raw->snapshot_ = std::move(snapshot);
+        });
+    if (!worker.ok()) return worker.status();
+    absl::MutexLock lock(&served->worker_mu_);
+    served->worker_ = *std::move(worker);
+    return served;
+  });
+}
+
+ServedModel::ServedModel(v1::ModelConfig config, Metrics* metrics, int64_t state_dim)
+    : config_(std::move(config)), metrics_(metrics), state_dim_(state_dim) {}
+
+ServedModel::~ServedModel() { Stop(); }
+
+void ServedModel::Stop() {
+  std::unique_ptr<CalibrationWorker> worker;
+  {
+    absl::WriterMutexLock lock(&worker_mu_);
+    worker = std::move(worker_);
+  }
+  worker.reset();  // Outside the lock: its queued jobs' callbacks may take a while.
+}
+
+absl::Status ServedModel::Stopped() const {
+  return absl::UnavailableError(absl::StrCat("model '", name(), "' is being unloaded or the server is stopping"));
+}
+
+std::shared_ptr<const ModelSnapshot> ServedModel::Snapshot() const {
+  absl::MutexLock lock(&mu_);
+  return snapshot_;
+}
+
+absl::StatusOr<PredictAnswer> ServedModel::Predict(const PredictQuery& query) const {
+  return PredictOnSnapshot(*Snapshot(), config_, query);
+}
+
+absl::Status ServedModel::ValidateObservation(const Observation& o) const {
+  const auto& shape = o.start.shape;
+  if (!IsStateOrBatch(o.start, state_dim_)) {
+    return absl::InvalidArgumentError(absl::StrCat("start_state must have shape [", state_dim_, "] or [W, ", state_dim_,
+                                                   "] for model '", name(), "'"));
+  }
+  if (o.end.shape != shape) {
+    return absl::InvalidArgumentError("end_state must have the same shape as start_state");
+  }
+  if (!o.mask.shape.empty()) {
+    if (o.mask.shape != shape) return absl::InvalidArgumentError("mask must have the same shape as end_state");
+    bool any = false;
+    for (double v : o.mask.values) {
+      if (v != 0.0 && v != 1.0) return absl::InvalidArgumentError(absl::StrCat("mask values must be 0 or 1, got ", v));
+      any = any || v == 1.0;
+    }
+    if (!any) return absl::InvalidArgumentError("mask observes no component: at least one value must be 1");
+  }
+  const int64_t windows = shape.size() == 2 ? shape[0] : 1;
+  if (windows > config_.calibration().max_windows_per_observation()) {
+    return absl::OutOfRangeError(absl::StrCat("start_state holds ", windows, " windows; the model allows at most ",
+                                              config_.calibration().max_windows_per_observation()));
+  }
+  if (!(o.step > 0.0) || !std::isfinite(o.step)) {
+    return absl::InvalidArgumentError(absl::StrCat("step must be finite and > 0, got ", o.step));
+  }
+  if (o.steps < 1) return absl::InvalidArgumentError(absl::StrCat("steps must be ≥ 1, got ", o.steps));
+  if (o.steps > config_.calibration().max_window_steps()) {
+    return absl::OutOfRangeError(absl::StrCat("steps = ", o.steps, " exceeds the model's max_window_steps ",
+                                              config_.calibration().max_window_steps()));
+  }
+  if (const double duration = o.step * static_cast<double>(o.steps);
+      !(duration <= config_.calibration().max_window_duration())) {
+    return absl::OutOfRangeError(absl::StrCat("step × steps = ", o.step, " × ", o.steps, " = ", duration,
+                                              " exceeds the model's calibration.max_window_duration ",
+                                              config_.calibration().max_window_duration()));
+  }
+  if (!o.path.shape.empty()) return ValidatePath(o, windows, state_dim_);
+  return absl::OkStatus();
+}
+
+absl::Status ServedModel::Submit(Observation observation, Done done) {
+  absl::Status status = ValidateObservation(observation);
+  if (status.ok()) {
+    absl::ReaderMutexLock lock(&worker_mu_);
+    status = worker_ ? worker_->Enqueue(std::move(observation), std::move(done)) : Stopped();
+  }
+  if (!status.ok()) CountRejected();
+  return status;
+}
+
+absl::Status ServedModel::SaveCheckpoint(VersionDone done) {
+  absl::ReaderMutexLock lock(&worker_mu_);
+  return worker_ ? worker_->SaveCheckpoint(std::move(done)) : Stopped();
+}
+
+absl::Status ServedModel::Rollback(uint64_t version, VersionDone done) {
+  absl::ReaderMutexLock lock(&worker_mu_);
+  return worker_ ? worker_->Rollback(version, std::move(done)) : Stopped();
+}
+
+bool ServedModel::TryOpenStream() {
+  int open = open_streams_.load();
+  while (open < config_.limits().max_calibrate_streams()) {
+    if (open_streams_.compare_exchange_weak(open, open + 1)) {
+      model_metrics().calibrate_streams->Increment();
+      return true;
+    }
+  }
+  return false;
+}
+
+void ServedModel::CloseStream() {
+  open_streams_.fetch_sub(1);
+  model_metrics().calibrate_streams->Decrement();
+}
+
+void ServedModel::CountRejected() { model_metrics().rejected->Increment(); }
+
+ModelMetrics& ServedModel::model_metrics() const {
+  return metrics_->ForModel(name(), config_.calibration().coverage_level());
+}
+
+ModelInfo ServedModel::Info() const {
+  const std::shared_ptr<const ModelSnapshot> snapshot = Snapshot();
+  ModelInfo info;
+  info.name = config_.name();
+  info.description = config_.description();
+  info.version = snapshot->version;
+  info.observations_accepted = snapshot->observations_accepted;
+  info.parameters = snapshot->parameters;
+  absl::ReaderMutexLock lock(&worker_mu_);
+  if (worker_) {
+    info.durability = worker_->durability_info();
+    info.calibration = worker_->calibration_status();
+  }
+  info.calibration.coverage_target = config_.calibration().coverage_level();
+  return info;
+}
+
+}  // namespace hybrid::server

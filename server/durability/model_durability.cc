@@ -1,0 +1,177 @@
+#include "server/durability/model_durability.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "base/atomic_file.h"
+
+namespace hybrid::server {
+namespace {
+
+namespace fs = std::filesystem;
+
+void ToStored(const DenseArray& a, v1::StoredArray* out) {
+  out->mutable_shape()->Add(a.shape.begin(), a.shape.end());
+  out->mutable_values()->Add(a.values.begin(), a.values.end());
+}
+
+DenseArray FromStored(const v1::StoredArray& a) {
+  return {std::vector<int64_t>(a.shape().begin(), a.shape().end()),
+          std::vector<double>(a.values().begin(), a.values().end())};
+}
+
+int64_t UnixMillis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// The log's record format: hybrid.v1.StoredObservation.
+std::string EncodeObservation(const Observation& o) {
+  v1::StoredObservation stored;
+  stored.set_sequence(o.sequence);
+  ToStored(o.start, stored.mutable_start());
+  ToStored(o.end, stored.mutable_end());
+  if (!o.mask.shape.empty()) ToStored(o.mask, stored.mutable_mask());
+  if (!o.path.shape.empty()) ToStored(o.path, stored.mutable_path());
+  stored.set_step(o.step);
+  stored.set_steps(o.steps);
+  return stored.SerializeAsString();
+}
+
+absl::StatusOr<Observation> DecodeObservation(const std::string& bytes) {
+  v1::StoredObservation stored;
+  if (!stored.ParseFromString(bytes)) return absl::DataLossError("unreadable observation record");
+  Observation o;
+  o.sequence = stored.sequence();
+  o.start = FromStored(stored.start());
+  o.end = FromStored(stored.end());
+  if (stored.has_mask()) o.mask = FromStored(stored.mask());
+  if (stored.has_path()) o.path = FromStored(stored.path());
+  o.step = stored.step();
+  o.steps = stored.steps();
+  return o;
+}
+
+}  // namespace
+
+ModelDurability::ModelDurability(std::string dir, v1::DurabilityConfig config, std::unique_ptr<WriteAheadLog> wal)
+    : dir_(std::move(dir)), config_(std::move(config)), wal_(std::move(wal)) {}
+
+absl::StatusOr<std::unique_ptr<ModelDurability>> ModelDurability::Open(const std::string& dir,
+                                                                       const v1::DurabilityConfig& config) {
+  WriteAheadLog::Options options;
+  options.sync = config.wal_sync() == v1::WAL_SYNC_OS ? WriteAheadLog::Sync::kOs : WriteAheadLog::Sync::kAlways;
+  options.segment_bytes = config.wal_segment_bytes();
+  absl::StatusOr<std::unique_ptr<WriteAheadLog>> wal = WriteAheadLog::Open(dir + "/wal", options);
+  if (!wal.ok()) return wal.status();
+  return std::unique_ptr<ModelDurability>(new ModelDurability(dir, config, *std::move(wal)));
+}
+
+std::string ModelDurability::CheckpointPath(uint64_t version) const {
+  return absl::StrCat(dir_, "/", version, "/checkpoint.pb");
+}
+
+std::vector<uint64_t> ModelDurability::Versions() const {
+  std::vector<uint64_t> versions;
+  std::error_code ec;
+  for (const fs::directory_entry& entry : fs::directory_iterator(dir_, ec)) {
+    uint64_t version = 0;
+    if (entry.is_directory() && absl::SimpleAtoi(entry.path().filename().string(), &version) &&
+        fs::exists(CheckpointPath(version))) {
+      versions.push_back(version);
+    }
+  }
+  std::sort(versions.begin(), versions.end());
+  return versions;
+}
+
+absl::StatusOr<v1::StoredCheckpoint> ModelDurability::ReadCheckpoint(uint64_t version) const {
+  const std::string path = CheckpointPath(version);
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    return absl::NotFoundError(
+        absl::StrCat("version ", version, " has no checkpoint; kept: [", absl::StrJoin(Versions(), ", "), "]"));
+  }
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  v1::StoredCheckpoint checkpoint;
+  if (!in || !checkpoint.ParseFromString(bytes.str()) || checkpoint.version() != version) {
+    return absl::DataLossError(absl::StrCat("checkpoint '", path, "' is unreadable"));
+  }
+  return checkpoint;
+}
+
+absl::StatusOr<std::optional<v1::StoredCheckpoint>> ModelDurability::LatestCheckpoint() {
+  const std::vector<uint64_t> versions = Versions();
+  if (versions.empty()) return std::optional<v1::StoredCheckpoint>();
+  absl::StatusOr<v1::StoredCheckpoint> latest = ReadCheckpoint(versions.back());
+  if (!latest.ok()) return latest.status();
+  checkpointed_lsn_ = latest->wal_lsn();
+  checkpoint_unix_ms_ = latest->written_unix_ms();
+  if (wal_->last_lsn() < latest->wal_lsn()) {
+    // The log lost records the checkpoint covers (WAL_SYNC_OS and a power
+    // cut): continue numbering after the checkpoint, never below it.
+    if (absl::Status s = wal_->TrimThrough(latest->wal_lsn()); !s.ok()) return s;
+  }
+  return std::optional<v1::StoredCheckpoint>(*std::move(latest));
+}
+
+absl::Status ModelDurability::Replay(uint64_t lsn, const Apply& apply) const {
+  return wal_->ReadAfter(lsn, [&](uint64_t record, std::string payload) -> absl::Status {
+    absl::StatusOr<Observation> observation = DecodeObservation(payload);
+    if (!observation.ok()) {
+      return absl::DataLossError(
+          absl::StrCat("write-ahead log '", wal_->dir(), "' record ", record, ": ", observation.status().message()));
+    }
+    return apply(record, *std::move(observation));
+  });
+}
+
+absl::StatusOr<uint64_t> ModelDurability::Log(const Observation& observation) {
+  return wal_->Append(EncodeObservation(observation));
+}
+
+bool ModelDurability::CheckpointDue() const {
+  const uint64_t pending = wal_->last_lsn() - checkpointed_lsn_;
+  if (pending >= static_cast<uint64_t>(config_.checkpoint_every())) return true;
+  return pending > 0 && (checkpoint_unix_ms_ < 0 || CheckpointAgeSeconds() >= config_.checkpoint_interval_seconds());
+}
+
+absl::Status ModelDurability::WriteCheckpoint(v1::StoredCheckpoint checkpoint) {
+  checkpoint.set_wal_lsn(wal_->last_lsn());
+  checkpoint.set_written_unix_ms(UnixMillis());
+  const std::string folder = absl::StrCat(dir_, "/", checkpoint.version());
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("creating '", folder, "': ", ec.message()));
+  if (absl::Status s = base::SyncFolder(dir_); !s.ok()) return s;
+  if (absl::Status s =
+          base::WriteFileAtomically(CheckpointPath(checkpoint.version()), checkpoint.SerializeAsString());
+      !s.ok()) {
+    return s;
+  }
+  checkpointed_lsn_ = checkpoint.wal_lsn();
+  checkpoint_unix_ms_ = checkpoint.written_unix_ms();
+  // Only now is the log before it redundant.
+  if (absl::Status s = wal_->TrimThrough(checkpoint.wal_lsn()); !s.ok()) return s;
+  std::vector<uint64_t> versions = Versions();
+  const size_t keep = static_cast<size_t>(config_.keep_checkpoints());
+  for (size_t i = 0; i + keep < versions.size(); ++i) {
+    fs::remove_all(absl::StrCat(dir_, "/", versions[i]), ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("deleting old checkpoint ", versions[i], ": ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+double ModelDurability::CheckpointAgeSeconds() const {
+  if (checkpoint_unix_ms_ < 0) return -1.0;
+  return static_cast<double>(UnixMillis() - checkpoint_unix_ms_) / 1000.0;
+}
+
+}  // namespace hybrid::server

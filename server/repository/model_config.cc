@@ -1,0 +1,165 @@
+#include "server/repository/model_config.h"
+
+#include <google/protobuf/io/tokenizer.h>
+#include <google/protobuf/text_format.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "base/model_name.h"
+
+namespace hybrid::server {
+namespace {
+
+// Collects text-format parse errors instead of printing them to stderr.
+class ErrorCollector : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    if (!first_.empty()) return;
+    first_ = absl::StrCat("line ", line + 1, ", column ", column + 1, ": ", message);
+    line_ = line;
+  }
+  const std::string& first() const { return first_; }
+  int line() const { return line_; }  // 0-based; -1 when none.
+
+ private:
+  std::string first_;
+  int line_ = -1;
+};
+
+}  // namespace
+
+void ApplyDefaults(v1::ModelConfig& config) {
+  if (config.ensemble_members() == 0) config.set_ensemble_members(5);
+  if (config.dtype().empty()) config.set_dtype("float64");
+  v1::CorrectionConfig& correction = *config.mutable_correction();
+  if (correction.output_scale() == 0.0) correction.set_output_scale(0.01);
+  if (correction.composition() == v1::COMPOSITION_UNSPECIFIED) correction.set_composition(v1::COMPOSITION_ADDITIVE);
+  if (correction.network() == v1::NETWORK_KIND_UNSPECIFIED) correction.set_network(v1::NETWORK_KIND_MLP);
+  if (correction.parallel_alpha() == 0.0) correction.set_parallel_alpha(0.9);
+  if (correction.output_gain() == 0.0) correction.set_output_gain(1.0);
+  v1::CalibrationConfig& c = *config.mutable_calibration();
+  if (c.method() == v1::CALIBRATION_METHOD_UNSPECIFIED) c.set_method(v1::CALIBRATION_METHOD_BACKPROP);
+  if (c.learning_rate_theta() == 0.0) c.set_learning_rate_theta(0.02);
+  if (c.learning_rate_phi() == 0.0) c.set_learning_rate_phi(1e-3);
+  if (c.coverage_level() == 0.0) c.set_coverage_level(0.9);
+  if (c.max_window_steps() == 0) c.set_max_window_steps(1000);
+  if (c.max_window_duration() == 0.0) c.set_max_window_duration(1e4);
+  if (c.max_windows_per_observation() == 0) c.set_max_windows_per_observation(1024);
+  if (c.queue_capacity() == 0) c.set_queue_capacity(1024);
+  if (c.theta_update() == v1::THETA_UPDATE_UNSPECIFIED) c.set_theta_update(v1::THETA_UPDATE_GRADIENT);
+  if (c.ensemble_size() == 0) c.set_ensemble_size(8);
+  if (c.ensemble_perturbation() == 0.0) c.set_ensemble_perturbation(1e-4);
+  if (c.kalman_inflation() == 0.0) c.set_kalman_inflation(1.01);
+  if (c.lr_decay() == 0.0) c.set_lr_decay(1.0);
+  if (c.guard_warmup() == 0) c.set_guard_warmup(10);
+  if (c.guard_window() == 0) c.set_guard_window(50);
+  if (c.guard_loss_floor() == 0.0) c.set_guard_loss_floor(1e-6);
+  v1::UncertaintyConfig& u = *config.mutable_uncertainty();
+  if (u.samples_per_member() == 0) u.set_samples_per_member(8);
+  if (u.guard_false_alarm() == 0.0) u.set_guard_false_alarm(1e-6);
+  if (u.model_error_memory() == 0.0) u.set_model_error_memory(0.01);
+  if (u.initial_model_error_std() == 0.0) u.set_initial_model_error_std(1.0);
+  if (u.conformal_gain() == 0.0) u.set_conformal_gain(0.005);
+  v1::PredictLimits& l = *config.mutable_limits();
+  if (l.max_output_times() == 0) l.set_max_output_times(10000);
+  if (l.max_total_steps() == 0) l.set_max_total_steps(100000);
+  if (l.max_batch() == 0) l.set_max_batch(1024);
+  if (l.max_calibrate_streams() == 0) l.set_max_calibrate_streams(16);
+  if (l.max_interval_levels() == 0) l.set_max_interval_levels(16);
+  if (l.max_answer_bytes() == 0) l.set_max_answer_bytes(int64_t{16} << 20);
+  v1::DurabilityConfig& d = *config.mutable_durability();
+  if (d.wal_sync() == v1::WAL_SYNC_UNSPECIFIED) d.set_wal_sync(v1::WAL_SYNC_ALWAYS);
+  if (d.checkpoint_every() == 0) d.set_checkpoint_every(1000);
+  if (d.checkpoint_interval_seconds() == 0.0) d.set_checkpoint_interval_seconds(300.0);
+  if (d.keep_checkpoints() == 0) d.set_keep_checkpoints(5);
+  if (d.wal_segment_bytes() == 0) d.set_wal_segment_bytes(int64_t{64} << 20);
+}
+
+absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
+  if (absl::Status s = base::ValidateModelName(config.name(), "name"); !s.ok()) return s;
+  if (config.physics() == v1::PHYSICS_KIND_UNSPECIFIED) {
+    return absl::InvalidArgumentError("physics must be set (e.g. PHYSICS_KIND_LORENZ63)");
+  }
+  if (config.ensemble_members() < 1 || config.ensemble_members() > 256) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ensemble_members must be in [1, 256], got ", config.ensemble_members()));
+  }
+  if (config.dtype() != "float64" && config.dtype() != "float32") {
+    return absl::InvalidArgumentError(absl::StrCat("dtype must be float64 or float32, got '", config.dtype(), "'"));
+  }
+  const v1::CalibrationConfig& c = config.calibration();
+  if (c.max_window_steps() < 1) return absl::InvalidArgumentError("calibration.max_window_steps must be ≥ 1");
+  if (!(c.max_window_duration() > 0.0) || !std::isfinite(c.max_window_duration())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("calibration.max_window_duration must be finite and > 0, got ", c.max_window_duration()));
+  }
+  if (c.max_windows_per_observation() < 1) {
+    return absl::InvalidArgumentError("calibration.max_windows_per_observation must be ≥ 1");
+  }
+  if (c.queue_capacity() < 1) return absl::InvalidArgumentError("calibration.queue_capacity must be ≥ 1");
+  const v1::PredictLimits& l = config.limits();
+  if (l.max_output_times() < 1 || l.max_total_steps() < 1 || l.max_batch() < 1 || l.max_calibrate_streams() < 1) {
+    return absl::InvalidArgumentError("limits.* must be ≥ 1");
+  }
+  if (l.max_output_times() > 1'000'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limits.max_output_times must be at most 1000000, got ", l.max_output_times()));
+  }
+  if (l.max_interval_levels() < 1 || l.max_interval_levels() > 1000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limits.max_interval_levels must be in [1, 1000], got ", l.max_interval_levels()));
+  }
+  if (l.max_answer_bytes() < 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("limits.max_answer_bytes must be ≥ 1024, got ", l.max_answer_bytes()));
+  }
+  const v1::DurabilityConfig& d = config.durability();
+  if (d.checkpoint_every() < 1) return absl::InvalidArgumentError("durability.checkpoint_every must be ≥ 1");
+  if (!(d.checkpoint_interval_seconds() > 0.0)) {
+    return absl::InvalidArgumentError("durability.checkpoint_interval_seconds must be > 0");
+  }
+  if (d.keep_checkpoints() < 1) return absl::InvalidArgumentError("durability.keep_checkpoints must be ≥ 1");
+  if (d.wal_segment_bytes() < 4096) return absl::InvalidArgumentError("durability.wal_segment_bytes must be ≥ 4096");
+  for (int i = 0; i < config.parameters_size(); ++i) {
+    if (config.parameters(i).name().empty()) {
+      return absl::InvalidArgumentError(absl::StrCat("parameters[", i, "].name must not be empty"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ModelConfig> ParseModelConfig(absl::string_view text, absl::string_view source) {
+  v1::ModelConfig config;
+  google::protobuf::TextFormat::Parser parser;
+  ErrorCollector errors;
+  parser.RecordErrorsTo(&errors);
+  if (!parser.ParseFromString(std::string(text), &config)) {
+    // Quote the offending line: the parser's message names the token, not the field.
+    std::string quoted;
+    const std::vector<absl::string_view> lines = absl::StrSplit(text, '\n');
+    if (errors.line() >= 0 && errors.line() < static_cast<int>(lines.size())) {
+      quoted = absl::StrCat(" (in '", absl::StripAsciiWhitespace(lines[errors.line()]), "')");
+    }
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", errors.first(), quoted));
+  }
+  ApplyDefaults(config);
+  if (absl::Status s = ValidateModelConfig(config); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(source, ": ", s.message()));
+  }
+  return config;
+}
+
+std::optional<double> ParameterReference(const v1::ModelConfig& config, absl::string_view name) {
+  for (const v1::ParameterConfig& p : config.parameters()) {
+    if (p.name() == name && p.has_reference()) return p.reference();
+  }
+  return std::nullopt;
+}
+
+}  // namespace hybrid::server

@@ -1,0 +1,53 @@
+#include "server/repository/model_export.h"
+
+#include <google/protobuf/text_format.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "absl/strings/str_cat.h"
+#include "base/atomic_file.h"
+#include "server/repository/model_config.h"
+#include "server/repository/model_spec.h"
+#include "solvers/hybrid/trained_weights.h"
+
+namespace hybrid::server {
+
+absl::Status ExportModelEntry(const solvers::HybridModel& model, const std::string& repository, const std::string& name,
+                              const std::string& description, double residual_std) {
+  namespace fs = std::filesystem;
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..") {
+    return absl::InvalidArgumentError(absl::StrCat("model name '", name, "' must be a plain folder name"));
+  }
+  absl::StatusOr<v1::ModelConfig> config = ConfigFromModel(model, name, description);
+  if (!config.ok()) return config.status();
+  config->set_checkpoint("checkpoint.pt");
+  if (!(residual_std >= 0.0) || !std::isfinite(residual_std)) {
+    return absl::InvalidArgumentError(absl::StrCat("residual_std must be finite and >= 0, got ", residual_std));
+  }
+  config->mutable_uncertainty()->set_initial_model_error_std(residual_std);  // 0: ApplyDefaults fills it.
+  if (model.black_box() != nullptr) {
+    // Backprop cannot pass a black box: serve it with the calibrators that can.
+    config->mutable_calibration()->set_method(v1::CALIBRATION_METHOD_EGA_STATIC);
+    if (!model.ThetaParameters().empty()) {
+      config->mutable_calibration()->set_theta_update(v1::THETA_UPDATE_ENSEMBLE_KALMAN);
+    }
+  }
+  ApplyDefaults(*config);
+  if (absl::Status s = ValidateModelConfig(*config); !s.ok()) return s;
+
+  const fs::path folder = fs::path(repository) / name;
+  std::error_code ec;
+  fs::create_directories(folder, ec);
+  if (ec) return absl::UnavailableError(absl::StrCat("cannot create '", folder.string(), "': ", ec.message()));
+  if (absl::Status s = solvers::SaveTrainedWeights(model, (folder / config->checkpoint()).string()); !s.ok()) {
+    return s;
+  }
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(*config, &text);
+  return base::WriteFileAtomically(
+      (folder / "config.pbtxt").string(),
+      absl::StrCat("# Written by ExportModelEntry (server/repository/model_export.h): trained values in checkpoint.pt.\n", text));
+}
+
+}  // namespace hybrid::server

@@ -1,0 +1,54 @@
+// Lorenz-96 (Lorenz 1996, "Predictability: a problem partly solved"), the
+// standard toy for climate closures:
+//   dx_i/dt = (x_{i+1} − x_{i−2}) x_{i−1} − x_i + F,   i = 1…N, periodic,
+// defaults N = 40, F = 8 (chaotic). Dimensionless. Structure: "n" (4…100000).
+// The advection term conserves ½Σx_i², so d/dt ½Σx² = −Σx_i² + F Σx_i.
+// State [M, B, N]; parameter "F" (forcing), one value per member.
+#include <ATen/ATen.h>
+
+#include <memory>
+
+#include "absl/status/statusor.h"
+#include "solvers/physics/physics_catalog.h"
+#include "solvers/physics/scientific_model.h"
+
+namespace hybrid::solvers {
+namespace {
+
+class Lorenz96 : public ScientificModel {
+ public:
+  static absl::StatusOr<std::shared_ptr<Lorenz96>> Create(const PhysicsOptions& options);
+  static const std::vector<ParameterSpec>& Specs();
+
+  int64_t state_dim() const override { return n_; }
+  at::Tensor Evaluate(double t, const at::Tensor& x) const override;
+
+ private:
+  Lorenz96(const PhysicsOptions& options, int64_t n) : ScientificModel(Specs(), options), n_(n) {}
+  int64_t n_;
+};
+
+}  // namespace
+
+const std::vector<ParameterSpec>& Lorenz96::Specs() {
+  static const std::vector<ParameterSpec> specs = {{"F", "1", 8.0, 1e-3, 1e3, "forcing"}};
+  return specs;
+}
+
+absl::StatusOr<std::shared_ptr<Lorenz96>> Lorenz96::Create(const PhysicsOptions& options) {
+  if (absl::Status s = Validate(Specs(), options); !s.ok()) return s;
+  if (absl::Status s = CheckStructureKeys(options, {"n"}); !s.ok()) return s;
+  absl::StatusOr<int64_t> n = StructureInt(options, "n", 40, 4, 100000);
+  if (!n.ok()) return n.status();
+  return std::shared_ptr<Lorenz96>(new Lorenz96(options, *n));
+}
+
+at::Tensor Lorenz96::Evaluate(double /*t*/, const at::Tensor& x) const {
+  CheckState(x);
+  // roll(x, s)[i] = x[i − s]
+  return (at::roll(x, -1, 2) - at::roll(x, 2, 2)) * at::roll(x, 1, 2) - x + MemberValue(0, 3);
+}
+
+HYBRID_REGISTER_PHYSICS(lorenz96, "Lorenz-96 atmosphere (forcing F); structure n", CatalogFactory<Lorenz96>)
+
+}  // namespace hybrid::solvers

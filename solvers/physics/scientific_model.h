@@ -1,0 +1,93 @@
+// ScientificModel: a physics vector field with named, positive physical
+// parameters that autograd can train, batched over ensemble members.
+//
+// Positive parameters are stored unconstrained as log(value), one entry per
+// member (tensor [M]), so that any gradient step keeps them positive; others
+// (those that may be zero or negative, such as a damping that can vanish) are
+// stored as they are. After a step the owner calls ClampToBounds() to keep
+// every parameter inside [lower, upper].
+//
+// States are [M, B, D]: member m is evaluated with its own parameters. Evaluate
+// is const and safe to call from several threads; training (backward, optimizer
+// steps) needs a single owner.
+#pragma once
+
+#include <torch/nn/module.h>
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "solvers/integrate/vector_field.h"
+
+namespace hybrid::solvers {
+
+struct ParameterSpec {
+  std::string name;
+  std::string unit;
+  double default_value;
+  double lower;  // > 0 when positive.
+  double upper;
+  std::string description;
+  bool positive = true;  // Stored as log(value); otherwise as the value itself.
+};
+
+struct PhysicsOptions {
+  int64_t members = 1;                    // M ≥ 1.
+  std::map<std::string, double> initial;  // Overrides of defaults, by name.
+  std::set<std::string> trainable;        // Names of parameters to train.
+  double member_jitter = 0.0;             // Relative spread of trainable θ across members (log-normal if positive).
+  uint64_t seed = 0;
+  at::ScalarType dtype = at::kDouble;
+  std::map<std::string, double> structure;  // Model-specific sizes (grid points, …); see each model.
+};
+
+class ScientificModel : public torch::nn::Module, public VectorField {
+ public:
+  const std::vector<ParameterSpec>& specs() const { return specs_; }
+  int64_t members() const { return members_; }
+  virtual int64_t state_dim() const = 0;
+  // {channels, height, width} when the state is a flattened field (channel-major,
+  // row-major), for convolutional corrections; empty for vector states.
+  virtual std::vector<int64_t> FieldShape() const { return {}; }
+
+  // Physical value of parameter `index`, shape [M].
+  at::Tensor Value(size_t index) const;
+  bool IsTrainable(size_t index) const { return raw_[index].requires_grad(); }
+  std::vector<at::Tensor> TrainableRaw() const;
+  void ClampToBounds();
+
+ protected:
+  // Validates `options` against `specs`: unknown names, values outside bounds
+  // and M < 1 are INVALID_ARGUMENT naming the parameter.
+  static absl::Status Validate(const std::vector<ParameterSpec>& specs, const PhysicsOptions& options);
+  // Precondition: Validate(specs, options) is OK.
+  ScientificModel(std::vector<ParameterSpec> specs, const PhysicsOptions& options);
+
+  // The stored tensor of parameter `index`: log(value) if positive, else value.
+  const at::Tensor& Raw(size_t index) const { return raw_[index]; }
+  // Value(index) shaped [M, 1, …, 1] (`rank` dimensions) to broadcast against
+  // a state slice of that rank whose first dimension is the member.
+  at::Tensor MemberValue(size_t index, int64_t rank) const;
+  // Shape check for Evaluate: TORCH_CHECKs that x is [M, B, state_dim()].
+  void CheckState(const at::Tensor& x) const;
+
+  // Reads structure[key] (default when absent) as an integer in [lowest, highest];
+  // INVALID_ARGUMENT naming `structure.<key>` otherwise.
+  static absl::StatusOr<int64_t> StructureInt(const PhysicsOptions& options, const std::string& key, int64_t fallback,
+                                              int64_t lowest, int64_t highest);
+  static absl::StatusOr<double> StructureReal(const PhysicsOptions& options, const std::string& key, double fallback,
+                                              double lowest, double highest);
+  // INVALID_ARGUMENT for structure keys outside `known`.
+  static absl::Status CheckStructureKeys(const PhysicsOptions& options, const std::vector<std::string>& known);
+
+ private:
+  std::vector<ParameterSpec> specs_;
+  int64_t members_;
+  std::vector<at::Tensor> raw_;  // log(value) if positive, else value; [M] each.
+};
+
+}  // namespace hybrid::solvers

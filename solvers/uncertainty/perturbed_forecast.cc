@@ -1,0 +1,70 @@
+#include "solvers/uncertainty/perturbed_forecast.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+
+#include "solvers/hybrid/trajectory_rollout.h"
+#include "solvers/integrate/butcher_tableau.h"
+
+namespace hybrid::solvers {
+namespace {
+
+// The model's own fixed step followed by the model-error forcing. One per
+// forecast: it owns the generator its draws come from.
+class StochasticForcing : public VectorField {
+ public:
+  StochasticForcing(const HybridModel& model, at::Tensor rate, at::Generator generator)
+      : model_(model), rate_(std::move(rate)), generator_(std::move(generator)) {}
+
+  at::Tensor Evaluate(double t, const at::Tensor& x) const override { return model_.Evaluate(t, x); }
+  bool HasDiscreteStep() const override { return true; }
+  at::Tensor DiscreteStep(double t, const at::Tensor& x, double h) const override {
+    const at::Tensor next =
+        model_.HasDiscreteStep() ? model_.DiscreteStep(t, x, h) : IntegrateFixed(ClassicRk4(), model_, x, t, h, 1);
+    return next + (rate_ * h).sqrt() * at::randn(x.sizes(), generator_, x.options());
+  }
+
+ private:
+  const HybridModel& model_;
+  const at::Tensor rate_;
+  mutable at::Generator generator_;
+};
+
+// K perturbed copies of the rows of x [B, D]: [K·B, D], row k·B + b.
+at::Tensor PerturbedStarts(const at::Tensor& x, const at::Tensor& std, int64_t k, at::Generator& generator) {
+  const at::Tensor copies = x.repeat({k, 1});
+  if (!AnyPositive(std)) return copies;
+  return copies + std.to(x.scalar_type()) * at::randn(copies.sizes(), generator, x.options());
+}
+
+}  // namespace
+
+bool AnyPositive(const at::Tensor& t) { return t.defined() && (t > 0).any().item<bool>(); }
+
+absl::StatusOr<at::Tensor> ForecastSamples(const HybridModel& model, const at::Tensor& x0,
+                                           absl::Span<const double> times, const SolverOptions& solver,
+                                           const SampleOptions& o) {
+  const bool forcing = AnyPositive(o.model_error_rate);
+  const int64_t k = forcing || AnyPositive(o.initial_std) ? std::max<int64_t>(1, o.per_member) : 1;
+  at::Generator generator = at::detail::createCPUGenerator(o.seed);
+  const int64_t m = model.members(), b = x0.size(0), d = x0.size(1);
+  const at::Tensor starts = PerturbedStarts(x0, o.initial_std, k, generator).unsqueeze(0).expand({m, k * b, d});
+  absl::StatusOr<Trajectory> solved =
+      forcing ? SolveOde(StochasticForcing(model, o.model_error_rate.to(x0.scalar_type()), generator), starts, 0.0,
+                         times, solver)
+              : SolveOde(model, starts, 0.0, times, solver);
+  if (!solved.ok()) return solved.status();
+  const int64_t t = solved->states.size(0);
+  // [T, M, K·B, D] → [M, K, T, B, D] → [M·K, T, B, D].
+  return solved->states.view({t, m, k, b, d}).permute({1, 2, 0, 3, 4}).reshape({m * k, t, b, d});
+}
+
+at::Tensor WindowSamples(const HybridModel& model, const at::Tensor& start, double step, int64_t steps,
+                         const at::Tensor& start_std, int64_t per_member, at::Generator& generator) {
+  const int64_t k = AnyPositive(start_std) ? std::max<int64_t>(1, per_member) : 1;
+  const int64_t m = model.members(), w = start.size(0), d = start.size(1);
+  const at::Tensor path = ForecastPath(model, PerturbedStarts(start, start_std, k, generator), step, steps);
+  return path.view({m, k, w, steps, d}).reshape({m * k, w, steps, d});  // [M, K·W, n, D] → [M·K, W, n, D]
+}
+
+}  // namespace hybrid::solvers

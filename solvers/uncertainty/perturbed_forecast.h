@@ -1,0 +1,56 @@
+// Forecast samples that carry a forecast's whole uncertainty: each ensemble
+// member forecasts from K starts drawn around the given state, x0 + σ0 ⊙ ε
+// (ε ~ N(0, I): the start is itself an observation), and — for Predict — with
+// a stochastic model-error forcing √(h·q) ⊙ ξ added after every fixed step
+// (forecast_error_model.h), so that the spread grows with the dynamics.
+//
+//   SampleOptions o;
+//   o.initial_std = sigma0;
+//   o.model_error_rate = q;
+//   o.per_member = 8;
+//   absl::StatusOr<at::Tensor> s = ForecastSamples(model, x0, times, solver, o);   // [M·K, T, B, D]
+//   at::Tensor w = WindowSamples(model, start, h, n, sigma0, 8, generator);       // [M·K, W, n, D]
+//
+// Rows are member-major (row m·K + k: member m, draw k). With nothing random
+// (σ0 and q zero or undefined) K is taken as 1 and the rows are the members'
+// plain forecasts, bit for bit. x0 / start: [B, D] / [W, D] in the model's
+// dtype; σ0 and q: [D], ≥ 0. Deterministic for a seed (Predict answers of one
+// version are identical); thread-safe as the model is (const). Errors: those of
+// SolveOde (ForecastSamples); WindowSamples throws SolverFailure like
+// ForecastPath.
+#pragma once
+
+#include <ATen/core/Generator.h>
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/types/span.h"
+#include "solvers/hybrid/hybrid_model.h"
+#include "solvers/integrate/ode_solver.h"
+
+namespace hybrid::solvers {
+
+struct SampleOptions {
+  at::Tensor initial_std{};       // [D]; undefined or 0: an exact start.
+  at::Tensor model_error_rate{};  // [D] variance per unit time; undefined or 0: none.
+  int64_t per_member = 1;         // K ≥ 1.
+  uint64_t seed = 0;
+};
+
+// Fixed-step RK4 (solver.step the largest step) to every output time.
+absl::StatusOr<at::Tensor> ForecastSamples(const HybridModel& model, const at::Tensor& x0,
+                                           absl::Span<const double> times, const SolverOptions& solver,
+                                           const SampleOptions& options);
+
+// Calibration windows: the path after each of `steps` steps of size `step`
+// from K perturbed copies of every start, no forcing (the window's innovation
+// is what tells the model error).
+at::Tensor WindowSamples(const HybridModel& model, const at::Tensor& start, double step, int64_t steps,
+                         const at::Tensor& start_std, int64_t per_member, at::Generator& generator);
+
+// True when any entry of `t` (defined) is > 0.
+bool AnyPositive(const at::Tensor& t);
+
+}  // namespace hybrid::solvers

@@ -1,0 +1,144 @@
+// Forecast samples against the exact solution of a linear SDE: the
+// two-compartment PK model is dx/dt = A x, so draws from x0 + σ0 ⊙ ε with the
+// forcing √(h q) ξ after every step must have mean e^{Aτ} x0 and covariance
+//   e^{Aτ} Σ0 e^{Aᵀτ} + ∫₀^τ e^{As} Q e^{Aᵀs} ds,
+// the integral by Van Loan's block exponential (1978) — mathematics
+// independent of the forecast code. Nothing random gives the plain forecast.
+#include "solvers/uncertainty/perturbed_forecast.h"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "solvers/calibration/gradient_rollout.h"
+
+namespace hybrid::solvers {
+namespace {
+
+// The defaults of pkpd.h: ka 1/h, CL 5 L/h, V1 50 L, Q 10 L/h, V2 100 L.
+at::Tensor PkMatrix() {
+  const double ka = 1.0, cl = 5.0, v1 = 50.0, q = 10.0, v2 = 100.0;
+  return at::tensor({-ka, 0.0, 0.0, 0.0,               //
+                     ka, -(cl + q) / v1, q / v2, 0.0,  //
+                     0.0, q / v1, -q / v2, 0.0,        //
+                     0.0, cl / v1, 0.0, 0.0},
+                    at::kDouble)
+      .view({4, 4});
+}
+
+std::shared_ptr<HybridModel> PkModel(int64_t members) {
+  HybridModelSpec spec;
+  spec.physics = "pkpd_two_compartment";
+  spec.physics_options.members = members;
+  spec.composition = Composition::kPhysicsOnly;
+  return HybridModel::Create(spec).value();
+}
+
+TEST(PerturbedForecast, MatchesTheLinearSdeMeanAndCovariance) {
+  const std::shared_ptr<HybridModel> model = PkModel(2);
+  const at::Tensor x0 = at::tensor({100.0, 20.0, 5.0, 0.0}, at::kDouble).view({1, 4});
+  const at::Tensor sigma0 = at::tensor({2.0, 1.0, 0.5, 0.0}, at::kDouble);
+  const at::Tensor q = at::tensor({4.0, 1.0, 0.25, 0.0}, at::kDouble);
+  const double tau = 1.0;
+  SolverOptions solver;
+  solver.step = 0.01;
+  SampleOptions options{.initial_std = sigma0, .model_error_rate = q, .per_member = 4000, .seed = 17};
+  const at::Tensor samples = ForecastSamples(*model, x0, {tau}, solver, options).value();  // [S, T, B, D]
+  ASSERT_EQ(samples.sizes(), (at::IntArrayRef{8000, 1, 1, 4}));
+  const at::Tensor x = samples.select(1, 0).select(1, 0);  // [S, 4]
+
+  const at::Tensor a = PkMatrix();
+  const at::Tensor phi = at::linalg_matrix_exp(a * tau);
+  // Van Loan: exp([[-A, Q], [0, Aᵀ]] τ) = [[·, G12], [0, G22]], ∫ = G22ᵀ G12.
+  at::Tensor block = at::zeros({8, 8}, at::kDouble);
+  block.slice(0, 0, 4).slice(1, 0, 4).copy_(-a);
+  block.slice(0, 0, 4).slice(1, 4, 8).copy_(at::diag(q));
+  block.slice(0, 4, 8).slice(1, 4, 8).copy_(a.t());
+  const at::Tensor g = at::linalg_matrix_exp(block * tau);
+  const at::Tensor forced = g.slice(0, 4, 8).slice(1, 4, 8).t().matmul(g.slice(0, 0, 4).slice(1, 4, 8));
+  const at::Tensor covariance = phi.matmul(at::diag(sigma0.pow(2))).matmul(phi.t()) + forced;
+  const at::Tensor mean = phi.matmul(x0.view({4}));
+
+  const at::Tensor sample_mean = x.mean(0);
+  const at::Tensor sample_cov = (x - sample_mean).t().matmul(x - sample_mean) / (x.size(0) - 1);
+  const double n = static_cast<double>(x.size(0));
+  for (int64_t i = 0; i < 4; ++i) {
+    const double var = covariance[i][i].item<double>();
+    // Mean within 4 standard errors; variance within 4 standard errors (√(2/n)) plus 1% for the step h.
+    EXPECT_NEAR(sample_mean[i].item<double>(), mean[i].item<double>(), 4.0 * std::sqrt(var / n) + 1e-9) << i;
+    EXPECT_NEAR(sample_cov[i][i].item<double>(), var, var * (4.0 * std::sqrt(2.0 / n) + 0.01) + 1e-12) << i;
+  }
+  // The eliminated amount (no noise of its own) inherits variance through CL/V1 only: a covariance check.
+  EXPECT_GT(covariance[3][3].item<double>(), 0.0);
+  EXPECT_NEAR(sample_cov[1][3].item<double>(), covariance[1][3].item<double>(),
+              4.0 * std::sqrt(covariance[1][1].item<double>() * covariance[3][3].item<double>() / n) +
+                  0.02 * std::abs(covariance[1][3].item<double>()));
+}
+
+TEST(PerturbedForecast, NothingRandomIsThePlainForecastBitForBit) {
+  const std::shared_ptr<HybridModel> model = PkModel(3);
+  const at::Tensor x0 = at::tensor({100.0, 20.0, 5.0, 0.0, 50.0, 0.0, 0.0, 1.0}, at::kDouble).view({2, 4});
+  SolverOptions solver;
+  solver.step = 0.05;
+  SampleOptions options{.initial_std = at::zeros({4}, at::kDouble), .per_member = 8};
+  const at::Tensor samples = ForecastSamples(*model, x0, {0.5, 1.0}, solver, options).value();
+  ASSERT_EQ(samples.sizes(), (at::IntArrayRef{3, 2, 2, 4}));  // K = 1: nothing to draw.
+  const at::Tensor plain = SolveOde(*model, x0.unsqueeze(0).expand({3, 2, 4}), 0.0, {0.5, 1.0}, solver)->states;
+  EXPECT_TRUE(at::equal(samples, plain.permute({1, 0, 2, 3})));
+}
+
+TEST(PerturbedForecast, WindowSamplesSpreadAsTheStartIsUncertain) {
+  const std::shared_ptr<HybridModel> model = PkModel(2);
+  const at::Tensor start = at::tensor({100.0, 20.0, 5.0, 0.0}, at::kDouble).view({1, 4});
+  at::Generator gen = at::detail::createCPUGenerator(3);
+  const at::Tensor sigma = at::tensor({1.0, 1.0, 1.0, 1.0}, at::kDouble);
+  const at::Tensor w = WindowSamples(*model, start, 0.1, 10, sigma, 3000, gen);  // [S, 1, 10, 4]
+  ASSERT_EQ(w.size(0), 6000);
+  // Without forcing, the variance after τ = 1 is e^{A} Σ0 e^{Aᵀ}.
+  const at::Tensor phi = at::linalg_matrix_exp(PkMatrix());
+  const at::Tensor expected = phi.matmul(phi.t()).diagonal();
+  const at::Tensor got = w.select(2, 9).select(1, 0).var(0);
+  for (int64_t i = 0; i < 4; ++i) {
+    EXPECT_NEAR(got[i].item<double>(), expected[i].item<double>(), expected[i].item<double>() * 0.08) << i;
+  }
+  EXPECT_TRUE(at::equal(WindowSamples(*model, start, 0.1, 10, at::zeros({4}, at::kDouble), 3000, gen),
+                        ForecastPath(*model, start, 0.1, 10)))
+      << "an exact start: the members' plain forecast";
+}
+
+// Concurrent forecasts of one model (Predicts on the pool) agree bit for bit.
+// They did not with Debian's serial OpenBLAS, which is not thread-safe: the
+// members' MLP matmuls over batches of draws got each other's results.
+TEST(PerturbedForecast, ConcurrentForecastsAreIdentical) {
+  HybridModelSpec spec;
+  spec.physics_options.members = 5;
+  spec.hidden = {16, 16};
+  const std::shared_ptr<HybridModel> model = HybridModel::Create(spec).value();
+  const at::Tensor x0 = at::tensor({1.0, 1.0, 20.0}, at::kDouble).view({1, 3});
+  SolverOptions solver;
+  solver.step = 0.01;
+  const SampleOptions options{.initial_std = at::full({3}, 0.05, at::kDouble),
+                              .model_error_rate = at::full({3}, 0.1, at::kDouble),
+                              .per_member = 8,
+                              .seed = 5};
+  auto forecast = [&] {
+    c10::InferenceMode inference;
+    return ForecastSamples(*model, x0, {0.1, 0.2, 0.3, 0.4, 0.5}, solver, options).value();
+  };
+  const at::Tensor reference = forecast();
+  std::atomic<int> different{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) different += at::equal(forecast(), reference) ? 0 : 1;
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(different.load(), 0) << "of 100 concurrent forecasts";
+}
+
+}  // namespace
+}  // namespace hybrid::solvers
