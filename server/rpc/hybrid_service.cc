@@ -26,6 +26,19 @@ v1::ModelState ToProto(ModelState state) {
   return out;
 }
 
+// Queues `work` on the named model's calibration worker, which finishes the
+// call with the version it answers; an unknown model or a refused queue
+// finishes it now.
+template <typename Response>
+grpc::ServerUnaryReactor* OnModelWorker(
+    const ModelRegistry& registry, const UnaryCall& call, const std::string& name, Response* response,
+    const std::function<absl::Status(ServedModel&, ServedModel::VersionDone)>& work) {
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(registry, name);
+  const absl::Status queued = model.ok() ? work(**model, call.FinishWithVersion(response, name)) : model.status();
+  if (!queued.ok()) call.Finish(model.ok() ? name : "", queued);
+  return call.reactor();
+}
+
 }  // namespace
 
 grpc::ServerUnaryReactor* HybridServiceImpl::Predict(grpc::CallbackServerContext* context,
@@ -131,11 +144,8 @@ grpc::ServerUnaryReactor* HybridServiceImpl::SaveCheckpoint(grpc::CallbackServer
                                                             v1::SaveCheckpointResponse* response) {
   const UnaryCall call = core_.Begin(context, "SaveCheckpoint", Role::kAdmin);
   if (call.refused()) return call.reactor();
-  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*core_.registry, request->model());
-  absl::Status queued = model.status();
-  if (model.ok()) queued = (*model)->SaveCheckpoint(call.FinishWithVersion(response, request->model()));
-  if (!queued.ok()) call.Finish(model.ok() ? request->model() : "", queued);
-  return call.reactor();
+  return OnModelWorker(*core_.registry, call, request->model(), response,
+                       [](ServedModel& model, ServedModel::VersionDone done) { return model.SaveCheckpoint(done); });
 }
 
 grpc::ServerUnaryReactor* HybridServiceImpl::Rollback(grpc::CallbackServerContext* context,
@@ -143,15 +153,15 @@ grpc::ServerUnaryReactor* HybridServiceImpl::Rollback(grpc::CallbackServerContex
                                                       v1::RollbackResponse* response) {
   const UnaryCall call = core_.Begin(context, "Rollback", Role::kAdmin);
   if (call.refused()) return call.reactor();
-  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*core_.registry, request->model());
-  absl::Status queued = model.status();
-  if (model.ok() && request->version() == 0) {
-    queued = absl::InvalidArgumentError("version must be set (one of GetModel's durability.checkpoint_versions)");
-  } else if (model.ok()) {
-    queued = (*model)->Rollback(request->version(), call.FinishWithVersion(response, request->model()));
-  }
-  if (!queued.ok()) call.Finish(model.ok() ? request->model() : "", queued);
-  return call.reactor();
+  const uint64_t version = request->version();
+  return OnModelWorker(*core_.registry, call, request->model(), response,
+                       [version](ServedModel& model, ServedModel::VersionDone done) {
+                         if (version == 0) {
+                           return absl::InvalidArgumentError(
+                               "version must be set (one of GetModel's durability.checkpoint_versions)");
+                         }
+                         return model.Rollback(version, std::move(done));
+                       });
 }
 
 }  // namespace hybrid::server::rpc

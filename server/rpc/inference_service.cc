@@ -77,9 +77,9 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelMetadata(grpc::CallbackServ
                                                               inference::ModelMetadataResponse* response) {
   const UnaryCall call = core_.Begin(context, "ModelMetadata", Role::kRead);
   if (call.refused()) return call.reactor();
-  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindServing(request->name(), "name", request->version());
-  if (model.ok()) *response = ModelMetadataFor((*model)->name(), (*model)->Info().version, (*model)->state_dim());
-  return call.Finish(model.ok() ? (*model)->name() : "", model.status());
+  return AnswerFromModel(call, *request, [response](const ServedModel& model) {
+    *response = ModelMetadataFor(model.name(), model.Info().version, model.state_dim());
+  });
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ModelInfer(grpc::CallbackServerContext* context,
@@ -102,9 +102,9 @@ grpc::ServerUnaryReactor* InferenceServiceImpl::ModelConfig(grpc::CallbackServer
                                                             inference::ModelConfigResponse* response) {
   const UnaryCall call = core_.Begin(context, "ModelConfig", Role::kRead);
   if (call.refused()) return call.reactor();
-  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindServing(request->name(), "name", request->version());
-  if (model.ok()) *response->mutable_config() = ModelConfigFor((*model)->config(), (*model)->state_dim());
-  return call.Finish(model.ok() ? (*model)->name() : "", model.status());
+  return AnswerFromModel(call, *request, [response](const ServedModel& model) {
+    *response->mutable_config() = ModelConfigFor(model.config(), model.state_dim());
+  });
 }
 
 grpc::ServerUnaryReactor* InferenceServiceImpl::ModelStatistics(grpc::CallbackServerContext* context,

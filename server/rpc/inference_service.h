@@ -22,6 +22,10 @@
 // the pointers, which must outlive it.
 #pragma once
 
+#include <functional>
+#include <memory>
+#include <string>
+
 #include "inference/grpc_predict_v2.grpc.pb.h"
 #include "server/rpc/service_core.h"
 
@@ -67,6 +71,16 @@ class InferenceServiceImpl final : public inference::GRPCInferenceService::Callb
   // The READY model `name` names, serving `version` (empty: any).
   absl::StatusOr<std::shared_ptr<ServedModel>> FindServing(const std::string& name, const char* field,
                                                            const std::string& version) const;
+  // Finishes `call` with what `answer` writes from the model FindServing finds
+  // for the request's name and version (its name as the metric label), or
+  // with FindServing's error.
+  template <typename Request>
+  grpc::ServerUnaryReactor* AnswerFromModel(const UnaryCall& call, const Request& request,
+                                            const std::function<void(const ServedModel&)>& answer) const {
+    absl::StatusOr<std::shared_ptr<ServedModel>> model = FindServing(request.name(), "name", request.version());
+    if (model.ok()) answer(**model);
+    return call.Finish(model.ok() ? (*model)->name() : "", model.status());
+  }
 
   const ServiceCore core_;
 };

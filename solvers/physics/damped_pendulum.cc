@@ -16,21 +16,7 @@
 namespace hybrid::solvers {
 namespace {
 
-class DampedPendulum : public ScientificModel {
- public:
-  static absl::StatusOr<std::shared_ptr<DampedPendulum>> Create(const PhysicsOptions& options);
-  static const std::vector<ParameterSpec>& Specs();
-
-  int64_t state_dim() const override { return 2; }
-  at::Tensor Evaluate(double t, const at::Tensor& x) const override;
-
- private:
-  explicit DampedPendulum(const PhysicsOptions& options) : ScientificModel(Specs(), options) {}
-};
-
-}  // namespace
-
-const std::vector<ParameterSpec>& DampedPendulum::Specs() {
+const std::vector<ParameterSpec>& DampedPendulumSpecs() {
   static const std::vector<ParameterSpec> specs = {
       {"omega0", "rad/s", 2.0 * M_PI / 12.0, 1e-3, 1e3, "natural angular frequency"},
       {"alpha", "1/s", 0.2, 0.0, 100.0, "damping rate", /*positive=*/false},
@@ -38,11 +24,14 @@ const std::vector<ParameterSpec>& DampedPendulum::Specs() {
   return specs;
 }
 
-absl::StatusOr<std::shared_ptr<DampedPendulum>> DampedPendulum::Create(const PhysicsOptions& options) {
-  if (absl::Status s = Validate(Specs(), options); !s.ok()) return s;
-  if (absl::Status s = CheckStructureKeys(options, {}); !s.ok()) return s;
-  return std::shared_ptr<DampedPendulum>(new DampedPendulum(options));
-}
+class DampedPendulum final : public ScientificModel {
+ public:
+  explicit DampedPendulum(const PhysicsOptions& options) : ScientificModel(DampedPendulumSpecs(), options) {}
+  int64_t state_dim() const override { return 2; }
+  at::Tensor Evaluate(double t, const at::Tensor& x) const override;
+};
+
+}  // namespace
 
 at::Tensor DampedPendulum::Evaluate(double /*t*/, const at::Tensor& x) const {
   CheckState(x);
@@ -54,6 +43,6 @@ at::Tensor DampedPendulum::Evaluate(double /*t*/, const at::Tensor& x) const {
 
 HYBRID_REGISTER_PHYSICS(damped_pendulum,
                         "damped pendulum (omega0, alpha), the APHYNITY setting",
-                        CatalogFactory<DampedPendulum>)
+                        ParametersOnlyFactory<DampedPendulum, DampedPendulumSpecs>)
 
 }  // namespace hybrid::solvers

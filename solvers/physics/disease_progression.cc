@@ -24,23 +24,7 @@
 namespace hybrid::solvers {
 namespace {
 
-class DiseaseProgression : public ScientificModel {
- public:
-  static absl::StatusOr<std::shared_ptr<DiseaseProgression>> Create(const PhysicsOptions& options);
-  static const std::vector<ParameterSpec>& Specs();
-
-  int64_t state_dim() const override { return 5; }
-  at::Tensor Evaluate(double t, const at::Tensor& x) const override;
-
- private:
-  explicit DiseaseProgression(const PhysicsOptions& options) : ScientificModel(Specs(), options) {}
-};
-
-enum Parameter : size_t { kIR, kPF, kO, kEmax, kEC50, kHP, kDex, kDP, kIIR, kDC, kHC, k1, k2, k3 };
-
-}  // namespace
-
-const std::vector<ParameterSpec>& DiseaseProgression::Specs() {
+const std::vector<ParameterSpec>& DiseaseProgressionSpecs() {
   static const std::vector<ParameterSpec> specs = {
       {"k_IR", "1/day", 1.0, 1e-6, 1e3, "innate immune response to the virus"},
       {"k_PF", "1/day", 1.0, 1e-6, 1e3, "positive feedback of the immune response"},
@@ -60,11 +44,16 @@ const std::vector<ParameterSpec>& DiseaseProgression::Specs() {
   return specs;
 }
 
-absl::StatusOr<std::shared_ptr<DiseaseProgression>> DiseaseProgression::Create(const PhysicsOptions& options) {
-  if (absl::Status s = Validate(Specs(), options); !s.ok()) return s;
-  if (absl::Status s = CheckStructureKeys(options, {}); !s.ok()) return s;
-  return std::shared_ptr<DiseaseProgression>(new DiseaseProgression(options));
-}
+class DiseaseProgression final : public ScientificModel {
+ public:
+  explicit DiseaseProgression(const PhysicsOptions& options) : ScientificModel(DiseaseProgressionSpecs(), options) {}
+  int64_t state_dim() const override { return 5; }
+  at::Tensor Evaluate(double t, const at::Tensor& x) const override;
+};
+
+enum Parameter : size_t { kIR, kPF, kO, kEmax, kEC50, kHP, kDex, kDP, kIIR, kDC, kHC, k1, k2, k3 };
+
+}  // namespace
 
 at::Tensor DiseaseProgression::Evaluate(double /*t*/, const at::Tensor& x) const {
   CheckState(x);
@@ -83,6 +72,6 @@ at::Tensor DiseaseProgression::Evaluate(double /*t*/, const at::Tensor& x) const
 
 HYBRID_REGISTER_PHYSICS(disease_progression,
                         "Qian et al. 2021 five-state COVID-19 progression with dexamethasone (14 rates)",
-                        CatalogFactory<DiseaseProgression>)
+                        ParametersOnlyFactory<DiseaseProgression, DiseaseProgressionSpecs>)
 
 }  // namespace hybrid::solvers

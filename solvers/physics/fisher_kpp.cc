@@ -19,25 +19,7 @@
 namespace hybrid::solvers {
 namespace {
 
-class FisherKpp : public ScientificModel {
- public:
-  static absl::StatusOr<std::shared_ptr<FisherKpp>> Create(const PhysicsOptions& options);
-  static const std::vector<ParameterSpec>& Specs();
-
-  int64_t state_dim() const override { return dims_ == 1 ? grid_ : grid_ * grid_; }
-  at::Tensor Evaluate(double t, const at::Tensor& x) const override;
-
- private:
-  FisherKpp(const PhysicsOptions& options, int64_t dims, int64_t grid, double length)
-      : ScientificModel(Specs(), options), dims_(dims), grid_(grid), dx_(length / static_cast<double>(grid)) {}
-  int64_t dims_;
-  int64_t grid_;
-  double dx_;
-};
-
-}  // namespace
-
-const std::vector<ParameterSpec>& FisherKpp::Specs() {
+const std::vector<ParameterSpec>& FisherKppSpecs() {
   static const std::vector<ParameterSpec> specs = {
       {"D", "length²/day", 1e-3, 1e-9, 10.0, "diffusion (cell motility)"},
       {"r", "1/day", 1.0, 1e-6, 100.0, "proliferation rate"},
@@ -45,17 +27,29 @@ const std::vector<ParameterSpec>& FisherKpp::Specs() {
   return specs;
 }
 
-absl::StatusOr<std::shared_ptr<FisherKpp>> FisherKpp::Create(const PhysicsOptions& options) {
-  if (absl::Status s = Validate(Specs(), options); !s.ok()) return s;
-  if (absl::Status s = CheckStructureKeys(options, {"dims", "grid", "length"}); !s.ok()) return s;
-  absl::StatusOr<int64_t> dims = StructureInt(options, "dims", 1, 1, 2);
-  if (!dims.ok()) return dims.status();
-  absl::StatusOr<int64_t> grid = StructureInt(options, "grid", 64, 4, 4096);
-  if (!grid.ok()) return grid.status();
-  absl::StatusOr<double> length = StructureReal(options, "length", 1.0, 1e-6, 1e6);
-  if (!length.ok()) return length.status();
-  return std::shared_ptr<FisherKpp>(new FisherKpp(options, *dims, *grid, *length));
+class FisherKpp final : public ScientificModel {
+ public:
+  FisherKpp(const PhysicsOptions& options, int64_t dims, int64_t grid, double length)
+      : ScientificModel(FisherKppSpecs(), options), dims_(dims), grid_(grid), dx_(length / static_cast<double>(grid)) {}
+  int64_t state_dim() const override { return dims_ == 1 ? grid_ : grid_ * grid_; }
+  at::Tensor Evaluate(double t, const at::Tensor& x) const override;
+
+ private:
+  int64_t dims_;
+  int64_t grid_;
+  double dx_;
+};
+
+absl::StatusOr<std::shared_ptr<ScientificModel>> CreateFisherKpp(const PhysicsOptions& options) {
+  ScientificModel::OptionsReader read(FisherKppSpecs(), options, {"dims", "grid", "length"});
+  const int64_t dims = read.Int("dims", 1, 1, 2);
+  const int64_t grid = read.Int("grid", 64, 4, 4096);
+  const double length = read.Real("length", 1.0, 1e-6, 1e6);
+  if (!read.status().ok()) return read.status();
+  return std::make_shared<FisherKpp>(options, dims, grid, length);
 }
+
+}  // namespace
 
 at::Tensor FisherKpp::Evaluate(double /*t*/, const at::Tensor& x) const {
   CheckState(x);
@@ -67,6 +61,6 @@ at::Tensor FisherKpp::Evaluate(double /*t*/, const at::Tensor& x) const {
 
 HYBRID_REGISTER_PHYSICS(fisher_kpp,
                         "Fisher-KPP tumour growth on a zero-flux 1-D or 2-D grid (D, r); structure dims, grid, length",
-                        CatalogFactory<FisherKpp>)
+                        CreateFisherKpp)
 
 }  // namespace hybrid::solvers

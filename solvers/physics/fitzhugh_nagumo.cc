@@ -17,15 +17,12 @@ const std::vector<ParameterSpec>& FitzHughNagumo::Specs() {
 }
 
 absl::StatusOr<std::shared_ptr<FitzHughNagumo>> FitzHughNagumo::Create(const PhysicsOptions& options) {
-  if (absl::Status s = Validate(Specs(), options); !s.ok()) return s;
-  if (absl::Status s = CheckStructureKeys(options, {"grid", "length", "reaction"}); !s.ok()) return s;
-  absl::StatusOr<int64_t> grid = StructureInt(options, "grid", 32, 4, 512);
-  if (!grid.ok()) return grid.status();
-  absl::StatusOr<double> length = StructureReal(options, "length", 2.0, 1e-6, 1e6);
-  if (!length.ok()) return length.status();
-  absl::StatusOr<int64_t> reaction = StructureInt(options, "reaction", 1, 0, 1);
-  if (!reaction.ok()) return reaction.status();
-  return std::shared_ptr<FitzHughNagumo>(new FitzHughNagumo(options, *grid, *length, *reaction == 1));
+  OptionsReader read(Specs(), options, {"grid", "length", "reaction"});
+  const int64_t grid = read.Int("grid", 32, 4, 512);
+  const double length = read.Real("length", 2.0, 1e-6, 1e6);
+  const bool reaction = read.Int("reaction", 1, 0, 1) == 1;
+  if (!read.status().ok()) return read.status();
+  return std::shared_ptr<FitzHughNagumo>(new FitzHughNagumo(options, grid, length, reaction));
 }
 
 at::Tensor FitzHughNagumo::Evaluate(double /*t*/, const at::Tensor& x) const {
@@ -44,7 +41,8 @@ at::Tensor FitzHughNagumo::Evaluate(double /*t*/, const at::Tensor& x) const {
 }
 
 HYBRID_REGISTER_PHYSICS(fitzhugh_nagumo,
-                        "FitzHugh-Nagumo reaction-diffusion, periodic 2-D grid (a, b, k); structure grid, length, reaction",
+                        "FitzHugh-Nagumo reaction-diffusion, periodic 2-D grid (a, b, k); "
+                        "structure grid, length, reaction",
                         CatalogFactory<FitzHughNagumo>)
 
 }  // namespace hybrid::solvers

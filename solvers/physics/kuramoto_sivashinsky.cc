@@ -14,14 +14,12 @@ const std::vector<ParameterSpec>& KuramotoSivashinsky::Specs() {
 }
 
 absl::StatusOr<std::shared_ptr<KuramotoSivashinsky>> KuramotoSivashinsky::Create(const PhysicsOptions& options) {
-  if (absl::Status s = Validate(Specs(), options); !s.ok()) return s;
-  if (absl::Status s = CheckStructureKeys(options, {"n", "length"}); !s.ok()) return s;
-  absl::StatusOr<int64_t> n = StructureInt(options, "n", 64, 8, 4096);
-  if (!n.ok()) return n.status();
-  if (*n % 2 != 0) return absl::InvalidArgumentError("structure.n must be even");
-  absl::StatusOr<double> length = StructureReal(options, "length", 22.0, 1e-6, 1e6);
-  if (!length.ok()) return length.status();
-  return std::shared_ptr<KuramotoSivashinsky>(new KuramotoSivashinsky(options, *n, *length));
+  OptionsReader read(Specs(), options, {"n", "length"});
+  const int64_t n = read.Int("n", 64, 8, 4096);
+  if (read.status().ok() && n % 2 != 0) return absl::InvalidArgumentError("structure.n must be even");
+  const double length = read.Real("length", 22.0, 1e-6, 1e6);
+  if (!read.status().ok()) return read.status();
+  return std::shared_ptr<KuramotoSivashinsky>(new KuramotoSivashinsky(options, n, length));
 }
 
 KuramotoSivashinsky::KuramotoSivashinsky(const PhysicsOptions& options, int64_t n, double length)

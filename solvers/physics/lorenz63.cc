@@ -22,11 +22,10 @@ const std::vector<ParameterSpec>& Lorenz63::Specs() {
 }
 
 absl::StatusOr<std::shared_ptr<Lorenz63>> Lorenz63::Create(const PhysicsOptions& options) {
-  if (absl::Status s = Validate(Specs(), options); !s.ok()) return s;
-  if (absl::Status s = CheckStructureKeys(options, {"beta_term"}); !s.ok()) return s;
-  absl::StatusOr<int64_t> beta_term = StructureInt(options, "beta_term", 1, 0, 1);
-  if (!beta_term.ok()) return beta_term.status();
-  return std::shared_ptr<Lorenz63>(new Lorenz63(options, *beta_term == 1));
+  OptionsReader read(Specs(), options, {"beta_term"});
+  const bool beta_term = read.Int("beta_term", 1, 0, 1) == 1;
+  if (!read.status().ok()) return read.status();
+  return std::shared_ptr<Lorenz63>(new Lorenz63(options, beta_term));
 }
 
 namespace {

@@ -15,33 +15,29 @@
 namespace hybrid::solvers {
 namespace {
 
-class Lorenz96 : public ScientificModel {
- public:
-  static absl::StatusOr<std::shared_ptr<Lorenz96>> Create(const PhysicsOptions& options);
-  static const std::vector<ParameterSpec>& Specs();
-
-  int64_t state_dim() const override { return n_; }
-  at::Tensor Evaluate(double t, const at::Tensor& x) const override;
-
- private:
-  Lorenz96(const PhysicsOptions& options, int64_t n) : ScientificModel(Specs(), options), n_(n) {}
-  int64_t n_;
-};
-
-}  // namespace
-
-const std::vector<ParameterSpec>& Lorenz96::Specs() {
+const std::vector<ParameterSpec>& Lorenz96Specs() {
   static const std::vector<ParameterSpec> specs = {{"F", "1", 8.0, 1e-3, 1e3, "forcing"}};
   return specs;
 }
 
-absl::StatusOr<std::shared_ptr<Lorenz96>> Lorenz96::Create(const PhysicsOptions& options) {
-  if (absl::Status s = Validate(Specs(), options); !s.ok()) return s;
-  if (absl::Status s = CheckStructureKeys(options, {"n"}); !s.ok()) return s;
-  absl::StatusOr<int64_t> n = StructureInt(options, "n", 40, 4, 100000);
-  if (!n.ok()) return n.status();
-  return std::shared_ptr<Lorenz96>(new Lorenz96(options, *n));
+class Lorenz96 final : public ScientificModel {
+ public:
+  Lorenz96(const PhysicsOptions& options, int64_t n) : ScientificModel(Lorenz96Specs(), options), n_(n) {}
+  int64_t state_dim() const override { return n_; }
+  at::Tensor Evaluate(double t, const at::Tensor& x) const override;
+
+ private:
+  int64_t n_;
+};
+
+absl::StatusOr<std::shared_ptr<ScientificModel>> CreateLorenz96(const PhysicsOptions& options) {
+  ScientificModel::OptionsReader read(Lorenz96Specs(), options, {"n"});
+  const int64_t n = read.Int("n", 40, 4, 100000);
+  if (!read.status().ok()) return read.status();
+  return std::make_shared<Lorenz96>(options, n);
 }
+
+}  // namespace
 
 at::Tensor Lorenz96::Evaluate(double /*t*/, const at::Tensor& x) const {
   CheckState(x);
@@ -49,6 +45,6 @@ at::Tensor Lorenz96::Evaluate(double /*t*/, const at::Tensor& x) const {
   return (at::roll(x, -1, 2) - at::roll(x, 2, 2)) * at::roll(x, 1, 2) - x + MemberValue(0, 3);
 }
 
-HYBRID_REGISTER_PHYSICS(lorenz96, "Lorenz-96 atmosphere (forcing F); structure n", CatalogFactory<Lorenz96>)
+HYBRID_REGISTER_PHYSICS(lorenz96, "Lorenz-96 atmosphere (forcing F); structure n", CreateLorenz96)
 
 }  // namespace hybrid::solvers

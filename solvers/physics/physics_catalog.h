@@ -49,9 +49,19 @@ absl::StatusOr<std::shared_ptr<ScientificModel>> CatalogFactory(const PhysicsOpt
   return std::shared_ptr<ScientificModel>(*std::move(model));
 }
 
+// The factory of a model whose only options are its parameters (no structure
+// keys): `specs()` checked, then Model(options).
+template <typename Model, const std::vector<ParameterSpec>& (*specs)()>
+absl::StatusOr<std::shared_ptr<ScientificModel>> ParametersOnlyFactory(const PhysicsOptions& options) {
+  ScientificModel::OptionsReader read(specs(), options, /*known=*/{});
+  if (!read.status().ok()) return read.status();
+  return std::make_shared<Model>(options);
+}
+
 }  // namespace hybrid::solvers
 
 // Registers a catalog model; use once, inside namespace hybrid::solvers, in
 // the model's .cc. `id` is its config name (a C identifier).
-#define HYBRID_REGISTER_PHYSICS(id, summary, factory) \
-  PhysicsCatalogEntry RegisteredPhysics_##id() { return {#id, summary, factory}; }
+// The factory may hold commas (a template's arguments): it is the rest.
+#define HYBRID_REGISTER_PHYSICS(id, summary, ...) \
+  PhysicsCatalogEntry RegisteredPhysics_##id() { return {#id, summary, __VA_ARGS__}; }

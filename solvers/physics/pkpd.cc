@@ -72,11 +72,10 @@ const std::vector<ParameterSpec>& TwoCompartmentPkPd::Specs() {
 }
 
 absl::StatusOr<std::shared_ptr<TwoCompartmentPkPd>> TwoCompartmentPkPd::Create(const PhysicsOptions& options) {
-  if (absl::Status s = Validate(Specs(), options); !s.ok()) return s;
-  if (absl::Status s = CheckStructureKeys(options, {"response"}); !s.ok()) return s;
-  absl::StatusOr<int64_t> response = StructureInt(options, "response", 0, 0, 2);
-  if (!response.ok()) return response.status();
-  return std::shared_ptr<TwoCompartmentPkPd>(new TwoCompartmentPkPd(options, static_cast<Response>(*response)));
+  OptionsReader read(Specs(), options, {"response"});
+  const auto response = static_cast<Response>(read.Int("response", 0, 0, 2));
+  if (!read.status().ok()) return read.status();
+  return std::shared_ptr<TwoCompartmentPkPd>(new TwoCompartmentPkPd(options, response));
 }
 
 at::Tensor TwoCompartmentPkPd::Evaluate(double /*t*/, const at::Tensor& x) const {

@@ -98,6 +98,26 @@ absl::StatusOr<double> ScientificModel::StructureReal(const PhysicsOptions& opti
   return it->second;
 }
 
+ScientificModel::OptionsReader::OptionsReader(const std::vector<ParameterSpec>& specs, const PhysicsOptions& options,
+                                              const std::vector<std::string>& known)
+    : options_(options), status_(Validate(specs, options)) {
+  if (status_.ok()) status_ = CheckStructureKeys(options, known);
+}
+
+int64_t ScientificModel::OptionsReader::Int(const std::string& key, int64_t fallback, int64_t lowest, int64_t highest) {
+  if (!status_.ok()) return fallback;
+  absl::StatusOr<int64_t> value = StructureInt(options_, key, fallback, lowest, highest);
+  status_ = value.status();
+  return value.value_or(fallback);
+}
+
+double ScientificModel::OptionsReader::Real(const std::string& key, double fallback, double lowest, double highest) {
+  if (!status_.ok()) return fallback;
+  absl::StatusOr<double> value = StructureReal(options_, key, fallback, lowest, highest);
+  status_ = value.status();
+  return value.value_or(fallback);
+}
+
 absl::Status ScientificModel::CheckStructureKeys(const PhysicsOptions& options, const std::vector<std::string>& known) {
   for (const auto& [key, value] : options.structure) {
     if (std::find(known.begin(), known.end(), key) == known.end()) {

@@ -60,6 +60,27 @@ class ScientificModel : public torch::nn::Module, public VectorField {
   std::vector<at::Tensor> TrainableRaw() const;
   void ClampToBounds();
 
+  // What every model's Create does with its options, once: the parameters
+  // checked against `specs` (Validate), the structure keys against `known`,
+  // then each structure value read; the first problem is kept and later reads
+  // give their fallback.
+  //
+  //   OptionsReader read(Specs(), options, {"n"});
+  //   const int64_t n = read.Int("n", 40, 4, 100000);
+  //   if (!read.status().ok()) return read.status();
+  class OptionsReader {
+   public:
+    OptionsReader(const std::vector<ParameterSpec>& specs, const PhysicsOptions& options,
+                  const std::vector<std::string>& known);
+    int64_t Int(const std::string& key, int64_t fallback, int64_t lowest, int64_t highest);
+    double Real(const std::string& key, double fallback, double lowest, double highest);
+    const absl::Status& status() const { return status_; }
+
+   private:
+    const PhysicsOptions& options_;
+    absl::Status status_;
+  };
+
  protected:
   // Validates `options` against `specs`: unknown names, values outside bounds
   // and M < 1 are INVALID_ARGUMENT naming the parameter.

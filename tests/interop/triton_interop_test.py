@@ -2,7 +2,7 @@
 """Triton's model-management calls over a real hybridserve, made the way tritonclient makes them.
 
 The stubs come from tests/interop/third_party/triton/*.proto — verbatim copies of Triton's published grpc_service.proto and
-model_config.proto (not from hybridserve's own proto/inference), so a field number hybridserve got wrong shows up
+model_config.proto (not from hybridserve's own proto/third_party/inference), so a field number hybridserve got wrong shows up
 as a wrong or missing value here. `TritonLikeClient` mirrors tritonclient.grpc's get_model_config,
 get_inference_statistics, get_model_repository_index, load_model and unload_model: the same requests (names,
 versions, `unload_dependents` always sent, no repository name) and, with as_json, the same
