@@ -1,0 +1,73 @@
+#include "solvers/assimilation/ensemble_transform_kalman.h"
+
+#include <ATen/ATen.h>
+
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "solvers/torch_status.h"
+
+namespace hybrid::solvers {
+namespace {
+
+absl::Status CheckFinite(const at::Tensor& t, const char* name) {
+  if (!at::isfinite(t).all().item<bool>()) return absl::InvalidArgumentError(absl::StrCat(name, " is not finite"));
+  return absl::OkStatus();
+}
+
+absl::Status CheckArguments(const at::Tensor& states, const at::Tensor& predicted, const at::Tensor& observed,
+                            const at::Tensor& noise_std, const EtkfOptions& options) {
+  if (!states.defined() || states.dim() != 2 || states.size(0) < 2) {
+    return absl::InvalidArgumentError("states must be [K, D] with K ≥ 2 members");
+  }
+  const int64_t k = states.size(0);
+  if (!predicted.defined() || predicted.dim() != 2 || predicted.size(0) != k || predicted.size(1) < 1) {
+    return absl::InvalidArgumentError(absl::StrCat("predicted must be [", k, ", P] with P ≥ 1"));
+  }
+  const int64_t p = predicted.size(1);
+  if (!observed.defined() || observed.dim() != 1 || observed.size(0) != p) {
+    return absl::InvalidArgumentError(absl::StrCat("observed must be [", p, "]"));
+  }
+  if (!noise_std.defined() || noise_std.dim() != 1 || noise_std.size(0) != p) {
+    return absl::InvalidArgumentError(absl::StrCat("noise_std must be [", p, "]"));
+  }
+  if (!(options.inflation >= 1.0) || !std::isfinite(options.inflation)) {
+    return absl::InvalidArgumentError(absl::StrCat("inflation must be a finite value ≥ 1, got ", options.inflation));
+  }
+  if (absl::Status s = CheckFinite(states, "states"); !s.ok()) return s;
+  if (absl::Status s = CheckFinite(predicted, "predicted"); !s.ok()) return s;
+  if (absl::Status s = CheckFinite(observed, "observed"); !s.ok()) return s;
+  if (absl::Status s = CheckFinite(noise_std, "noise_std"); !s.ok()) return s;
+  if (!(noise_std > 0).all().item<bool>()) return absl::InvalidArgumentError("noise_std must be > 0");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<at::Tensor> EtkfAnalysis(const at::Tensor& states, const at::Tensor& predicted,
+                                        const at::Tensor& observed, const at::Tensor& noise_std,
+                                        const EtkfOptions& options) {
+  if (absl::Status s = CheckArguments(states, predicted, observed, noise_std, options); !s.ok()) return s;
+  return RunCatchingTorch("ETKF analysis", [&]() -> absl::StatusOr<at::Tensor> {
+    at::NoGradGuard no_grad;
+    const at::Tensor x = states.to(at::kDouble), y = predicted.to(at::kDouble);
+    const int64_t k = x.size(0);
+    const at::Tensor x_mean = x.mean(0), y_mean = y.mean(0);
+    const at::Tensor x_anomalies = (x - x_mean) * options.inflation;  // [K, D]
+    const at::Tensor y_anomalies = (y - y_mean) * options.inflation;  // [K, P]
+    const at::Tensor c = y_anomalies / noise_std.to(at::kDouble).pow(2);  // Y' R⁻¹, [K, P]
+    const at::Tensor precision =
+        at::eye(k, x.options()) * static_cast<double>(k - 1) + at::matmul(c, y_anomalies.t());  // P̃⁻¹, [K, K]
+    // P̃⁻¹ is symmetric positive definite: one eigendecomposition gives P̃ and [(K − 1) P̃]^½.
+    const auto [eigenvalues, eigenvectors] = at::linalg_eigh(precision);
+    const at::Tensor inverse = at::matmul(eigenvectors / eigenvalues, eigenvectors.t());  // P̃
+    const at::Tensor root =
+        at::matmul(eigenvectors * (static_cast<double>(k - 1) / eigenvalues).sqrt(), eigenvectors.t());  // W
+    const at::Tensor innovation = observed.to(at::kDouble) - y_mean;                               // [P]
+    const at::Tensor mean_weights = at::matmul(inverse, at::matmul(c, innovation));                 // w̄, [K]
+    const at::Tensor weights = root + mean_weights.unsqueeze(1);                                    // [K, K]
+    return x_mean + at::matmul(weights.t(), x_anomalies);
+  });
+}
+
+}  // namespace hybrid::solvers

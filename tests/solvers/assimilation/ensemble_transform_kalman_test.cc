@@ -1,0 +1,102 @@
+// The ETKF analysis against the Kalman filter: for a linear observable the
+// analysis ensemble's mean and sample covariance must be exactly the Kalman
+// update of the background ensemble's mean and (inflated) sample covariance;
+// the analysis stays an ensemble around its mean (anomalies sum to zero); a
+// partial observation leaves what it cannot see correlated-only; and bad
+// arguments are refused by name.
+#include "solvers/assimilation/ensemble_transform_kalman.h"
+
+#include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace hybrid::solvers {
+namespace {
+
+struct KalmanUpdate {
+  at::Tensor mean, covariance;
+};
+
+// The textbook update with the ensemble's sample covariance as the prior.
+KalmanUpdate Kalman(const at::Tensor& states, const at::Tensor& h, const at::Tensor& observed,
+                    const at::Tensor& noise_std, double inflation) {
+  const int64_t k = states.size(0);
+  const at::Tensor mean = states.mean(0);
+  const at::Tensor anomalies = (states - mean) * inflation;
+  const at::Tensor prior = at::matmul(anomalies.t(), anomalies) / static_cast<double>(k - 1);
+  const at::Tensor r = at::diag(noise_std.pow(2));
+  const at::Tensor gain = at::matmul(at::matmul(prior, h.t()), at::inverse(at::matmul(at::matmul(h, prior), h.t()) + r));
+  return {mean + at::matmul(gain, observed - at::matmul(h, mean)),
+          at::matmul(at::eye(states.size(1), states.options()) - at::matmul(gain, h), prior)};
+}
+
+at::Tensor SampleCovariance(const at::Tensor& ensemble) {
+  const at::Tensor anomalies = ensemble - ensemble.mean(0);
+  return at::matmul(anomalies.t(), anomalies) / static_cast<double>(ensemble.size(0) - 1);
+}
+
+class EtkfAgainstKalman : public ::testing::TestWithParam<double> {};
+
+TEST_P(EtkfAgainstKalman, LinearObservablesGiveTheKalmanMeanAndCovariance) {
+  const double inflation = GetParam();
+  at::Generator generator = at::detail::createCPUGenerator(7);
+  const at::TensorOptions f64 = at::TensorOptions().dtype(at::kDouble);
+  for (const int64_t members : {8, 30}) {  // Fewer and more members than components.
+    const at::Tensor states = at::normal(0.0, 2.0, {members, 12}, generator, f64) + 3.0;
+    const at::Tensor h = at::normal(0.0, 1.0, {5, 12}, generator, f64);  // 5 indirect sensors.
+    const at::Tensor noise_std = at::rand({5}, generator, f64) + 0.5;
+    const at::Tensor observed = at::normal(0.0, 3.0, {5}, generator, f64);
+    EtkfOptions options;
+    options.inflation = inflation;
+    const at::Tensor analysis =
+        EtkfAnalysis(states, at::matmul(states, h.t()), observed, noise_std, options).value();
+    const KalmanUpdate expected = Kalman(states, h, observed, noise_std, inflation);
+    EXPECT_TRUE(at::allclose(analysis.mean(0), expected.mean, 1e-10, 1e-10)) << members << " members";
+    EXPECT_TRUE(at::allclose(SampleCovariance(analysis), expected.covariance, 1e-10, 1e-10)) << members;
+    EXPECT_EQ(analysis.sizes(), states.sizes());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Inflation, EtkfAgainstKalman, ::testing::Values(1.0, 1.013, 1.2));
+
+TEST(Etkf, APartialObservationPullsTheObservedComponentAndItsCorrelates) {
+  // Two perfectly correlated components, a third independent one; only the first is observed.
+  at::Generator generator = at::detail::createCPUGenerator(3);
+  const at::TensorOptions f64 = at::TensorOptions().dtype(at::kDouble);
+  const at::Tensor a = at::normal(0.0, 1.0, {200}, generator, f64);
+  const at::Tensor b = at::normal(0.0, 1.0, {200}, generator, f64);
+  const at::Tensor states = at::stack({a, 2 * a, b}, 1);
+  const at::Tensor analysis = EtkfAnalysis(states, states.slice(1, 0, 1), at::tensor({1.5}, f64),
+                                           at::tensor({0.1}, f64), EtkfOptions())
+                                  .value();
+  const at::Tensor shift = analysis.mean(0) - states.mean(0);
+  EXPECT_GT(shift[0].item<double>(), 1.0);                                  // Towards the reading…
+  EXPECT_NEAR(shift[1].item<double>(), 2 * shift[0].item<double>(), 1e-9);  // …the correlate follows…
+  // …and the independent component moves only by its sample correlation.
+  EXPECT_LT(std::abs(shift[2].item<double>()), 0.3);
+  EXPECT_NEAR(analysis.std(0)[0].item<double>(), 0.1, 0.02);  // Spread shrinks to the sensor's.
+}
+
+TEST(Etkf, BadArgumentsAreNamed) {
+  const at::TensorOptions f64 = at::TensorOptions().dtype(at::kDouble);
+  const at::Tensor states = at::ones({4, 3}, f64), predicted = at::ones({4, 2}, f64);
+  const at::Tensor observed = at::zeros({2}, f64), noise = at::ones({2}, f64);
+  auto message = [&](const at::Tensor& x, const at::Tensor& y, const at::Tensor& o, const at::Tensor& n,
+                     double inflation = 1.0) {
+    EtkfOptions options;
+    options.inflation = inflation;
+    return std::string(EtkfAnalysis(x, y, o, n, options).status().message());
+  };
+  EXPECT_NE(message(at::ones({1, 3}, f64), predicted.slice(0, 0, 1), observed, noise).find("K ≥ 2"), std::string::npos);
+  EXPECT_NE(message(states, at::ones({3, 2}, f64), observed, noise).find("predicted"), std::string::npos);
+  EXPECT_NE(message(states, predicted, at::zeros({3}, f64), noise).find("observed"), std::string::npos);
+  EXPECT_NE(message(states, predicted, observed, at::zeros({2}, f64)).find("noise_std must be > 0"), std::string::npos);
+  EXPECT_NE(message(states, predicted, observed, noise, 0.9).find("inflation"), std::string::npos);
+  EXPECT_NE(message(states, predicted, at::full({2}, NAN, f64), noise).find("observed is not finite"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace hybrid::solvers
