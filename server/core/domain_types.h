@@ -114,6 +114,12 @@ struct CalibrationStatus {
   int64_t queue_depth = 0;         // Observations waiting for the worker.
 };
 
+// A state component's name and unit (the physics' own: solvers' StateComponent).
+struct ComponentInfo {
+  std::string name;
+  std::string unit;  // "1": dimensionless.
+};
+
 struct ModelInfo {
   std::string name;
   std::string description;
@@ -122,6 +128,7 @@ struct ModelInfo {
   std::vector<ParameterEstimate> parameters;
   DurabilityInfo durability;
   CalibrationStatus calibration;
+  std::vector<ComponentInfo> components;  // The state's, in order (state_dim of them).
 };
 
 }  // namespace hybrid::server

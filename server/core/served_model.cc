@@ -123,7 +123,9 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
     if (!calibrator.ok()) return calibrator.status();
 
     PublishParameterReferences(config, **model, metrics);
-    std::unique_ptr<ServedModel> served(new ServedModel(config, metrics, (*model)->state_dim()));
+    std::vector<ComponentInfo> components;
+    for (const solvers::StateComponent& c : (*model)->physics().Components()) components.push_back({c.name, c.unit});
+    std::unique_ptr<ServedModel> served(new ServedModel(config, metrics, std::move(components)));
     CalibrationWorker::Options options;
     options.model = config.name();
     options.capacity = static_cast<size_t>(config.calibration().queue_capacity());
@@ -147,8 +149,11 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
   });
 }
 
-ServedModel::ServedModel(v1::ModelConfig config, Metrics* metrics, int64_t state_dim)
-    : config_(std::move(config)), metrics_(metrics), state_dim_(state_dim) {}
+ServedModel::ServedModel(v1::ModelConfig config, Metrics* metrics, std::vector<ComponentInfo> components)
+    : config_(std::move(config)),
+      metrics_(metrics),
+      components_(std::move(components)),
+      state_dim_(static_cast<int64_t>(components_.size())) {}
 
 ServedModel::~ServedModel() { Stop(); }
 
@@ -265,6 +270,7 @@ ModelInfo ServedModel::Info() const {
   info.version = snapshot->version;
   info.observations_accepted = snapshot->observations_accepted;
   info.parameters = snapshot->parameters;
+  info.components = components_;
   absl::ReaderMutexLock lock(&worker_mu_);
   if (worker_) {
     info.durability = worker_->durability_info();

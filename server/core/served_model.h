@@ -74,7 +74,7 @@ class ServedModel {
   ModelInfo Info() const;
 
  private:
-  ServedModel(v1::ModelConfig config, Metrics* metrics, int64_t state_dim);
+  ServedModel(v1::ModelConfig config, Metrics* metrics, std::vector<ComponentInfo> components);
   std::shared_ptr<const ModelSnapshot> Snapshot() const;
   absl::Status ValidateObservation(const Observation& observation) const;
   absl::Status Stopped() const;
@@ -82,6 +82,7 @@ class ServedModel {
 
   const v1::ModelConfig config_;
   Metrics* const metrics_;
+  const std::vector<ComponentInfo> components_;
   const int64_t state_dim_;
   std::atomic<int> open_streams_{0};
   mutable InferenceStatistics statistics_;

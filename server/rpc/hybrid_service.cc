@@ -93,6 +93,11 @@ grpc::ServerUnaryReactor* HybridServiceImpl::GetModel(grpc::CallbackServerContex
     response->set_version(info.version);
     response->set_observations_accepted(info.observations_accepted);
     response->set_state(v1::MODEL_STATE_READY);
+    for (const ComponentInfo& c : info.components) {
+      v1::StateComponent* out = response->add_state_components();
+      out->set_name(c.name);
+      out->set_unit(c.unit);
+    }
     v1::DurabilityStatus* d = response->mutable_durability();
     d->set_enabled(info.durability.enabled);
     d->set_last_logged(info.durability.last_logged);

@@ -28,6 +28,7 @@ class DampedPendulum final : public ScientificModel {
  public:
   explicit DampedPendulum(const PhysicsOptions& options) : ScientificModel(DampedPendulumSpecs(), options) {}
   int64_t state_dim() const override { return 2; }
+  std::vector<StateComponent> Components() const override { return {{"theta", "rad"}, {"omega", "rad/s"}}; }
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;
 };
 

@@ -48,6 +48,10 @@ class DiseaseProgression final : public ScientificModel {
  public:
   explicit DiseaseProgression(const PhysicsOptions& options) : ScientificModel(DiseaseProgressionSpecs(), options) {}
   int64_t state_dim() const override { return 5; }
+  std::vector<StateComponent> Components() const override {
+    return {{"innate_response", "1"}, {"dexamethasone_lung", "1"}, {"dexamethasone_plasma", "1"},
+            {"viral_load", "1"}, {"adaptive_immunity", "1"}};
+  }
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;
 };
 

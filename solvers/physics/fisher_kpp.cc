@@ -32,6 +32,10 @@ class FisherKpp final : public ScientificModel {
   FisherKpp(const PhysicsOptions& options, int64_t dims, int64_t grid, double length)
       : ScientificModel(FisherKppSpecs(), options), dims_(dims), grid_(grid), dx_(length / static_cast<double>(grid)) {}
   int64_t state_dim() const override { return dims_ == 1 ? grid_ : grid_ * grid_; }
+  // Cell density relative to the carrying capacity.
+  std::vector<StateComponent> Components() const override {
+    return GridComponents("density", "1", grid_, dims_ == 1 ? 0 : grid_);
+  }
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;
 
  private:

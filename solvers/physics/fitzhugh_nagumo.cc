@@ -40,6 +40,13 @@ at::Tensor FitzHughNagumo::Evaluate(double /*t*/, const at::Tensor& x) const {
   return at::stack({du, dv}, 2).view({m, b, 2 * n * n});
 }
 
+std::vector<StateComponent> FitzHughNagumo::Components() const {
+  std::vector<StateComponent> out = GridComponents("u", "1", grid_, grid_);  // Activator, then inhibitor.
+  const std::vector<StateComponent> v = GridComponents("v", "1", grid_, grid_);
+  out.insert(out.end(), v.begin(), v.end());
+  return out;
+}
+
 HYBRID_REGISTER_PHYSICS(fitzhugh_nagumo,
                         "FitzHugh-Nagumo reaction-diffusion, periodic 2-D grid (a, b, k); "
                         "structure grid, length, reaction",

@@ -23,6 +23,7 @@ class FitzHughNagumo : public ScientificModel {
 
   int64_t state_dim() const override { return 2 * grid_ * grid_; }
   std::vector<int64_t> FieldShape() const override { return {2, grid_, grid_}; }
+  std::vector<StateComponent> Components() const override;
   int64_t grid() const { return grid_; }
   double dx() const { return dx_; }
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;

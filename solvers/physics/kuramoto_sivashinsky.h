@@ -24,6 +24,7 @@ class KuramotoSivashinsky : public ScientificModel, public SemilinearModel {
   static const std::vector<ParameterSpec>& Specs();
 
   int64_t state_dim() const override { return n_; }
+  std::vector<StateComponent> Components() const override { return GridComponents("u", "1", n_); }
   double length() const { return length_; }
   at::Tensor Evaluate(double t, const at::Tensor& u) const override;
 

@@ -19,6 +19,7 @@ class Lorenz63 : public ScientificModel {
   static const std::vector<ParameterSpec>& Specs();
 
   int64_t state_dim() const override { return 3; }
+  std::vector<StateComponent> Components() const override { return {{"x", "1"}, {"y", "1"}, {"z", "1"}}; }
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;
 
  private:

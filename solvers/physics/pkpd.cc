@@ -160,6 +160,12 @@ absl::StatusOr<Trajectory> SolveWithDosing(const TwoCompartmentPkPd& model, cons
   return out;
 }
 
+std::vector<StateComponent> TwoCompartmentPkPd::Components() const {
+  std::vector<StateComponent> out = {{"depot", "mg"}, {"central", "mg"}, {"peripheral", "mg"}, {"eliminated", "mg"}};
+  if (response_ != Response::kNone) out.push_back({"response", "1"});
+  return out;
+}
+
 HYBRID_REGISTER_PHYSICS(pkpd_two_compartment,
                         "two-compartment PK with absorption and an Emax effect (ka, CL, V1, Q, V2, Emax, EC50, hill, "
                         "kin, kout); structure response",

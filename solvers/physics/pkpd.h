@@ -48,6 +48,8 @@ class TwoCompartmentPkPd : public ScientificModel {
   enum class Response { kNone = 0, kTurnover = 1, kIndirect = 2 };
 
   int64_t state_dim() const override { return response_ == Response::kNone ? 4 : 5; }
+  // Amounts in mg; the response R in the unit of kin/kout.
+  std::vector<StateComponent> Components() const override;
   // Without infusion (R = 0); SolveWithDosing adds R piece by piece.
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;
   // Emax effect of the central concentration, shape of x without the last dimension.

@@ -98,6 +98,22 @@ absl::StatusOr<double> ScientificModel::StructureReal(const PhysicsOptions& opti
   return it->second;
 }
 
+std::vector<StateComponent> GridComponents(const std::string& channel, const std::string& unit, int64_t rows,
+                                           int64_t cols) {
+  std::vector<StateComponent> out;
+  for (int64_t r = 0; r < rows; ++r) {
+    if (cols == 0) out.push_back({absl::StrCat(channel, "[", r, "]"), unit});
+    for (int64_t c = 0; c < cols; ++c) out.push_back({absl::StrCat(channel, "[", r, ",", c, "]"), unit});
+  }
+  return out;
+}
+
+std::vector<StateComponent> ScientificModel::Components() const {
+  std::vector<StateComponent> out;
+  for (int64_t i = 0; i < state_dim(); ++i) out.push_back({absl::StrCat("x", i), "1"});
+  return out;
+}
+
 ScientificModel::OptionsReader::OptionsReader(const std::vector<ParameterSpec>& specs, const PhysicsOptions& options,
                                               const std::vector<std::string>& known)
     : options_(options), status_(Validate(specs, options)) {

@@ -35,6 +35,17 @@ struct ParameterSpec {
   bool positive = true;  // Stored as log(value); otherwise as the value itself.
 };
 
+// A state component's name and unit, for answers, columns and plots.
+struct StateComponent {
+  std::string name;
+  std::string unit;  // "1": dimensionless.
+};
+
+// Components of a field on a grid, one channel: "u[i]" (1-D) or "u[r,c]"
+// (2-D, row-major), all with `unit`.
+std::vector<StateComponent> GridComponents(const std::string& channel, const std::string& unit, int64_t rows,
+                                           int64_t cols = 0);
+
 struct PhysicsOptions {
   int64_t members = 1;                    // M ≥ 1.
   std::map<std::string, double> initial;  // Overrides of defaults, by name.
@@ -53,6 +64,9 @@ class ScientificModel : public torch::nn::Module, public VectorField {
   // {channels, height, width} when the state is a flattened field (channel-major,
   // row-major), for convolutional corrections; empty for vector states.
   virtual std::vector<int64_t> FieldShape() const { return {}; }
+  // The state_dim() components in state order. Default: "x0", "x1", …,
+  // dimensionless; catalog models name theirs.
+  virtual std::vector<StateComponent> Components() const;
 
   // Physical value of parameter `index`, shape [M].
   at::Tensor Value(size_t index) const;

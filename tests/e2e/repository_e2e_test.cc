@@ -204,6 +204,9 @@ TEST(Repository, LoadUnloadCheckpointAndRollBack) {
   EXPECT_NE(Parameter(GetModel(*stub, "lorenz63", &status), "rho"), rho_at_5);
   const v1::GetModelResponse before = GetModel(*stub, "lorenz63", &status);
   EXPECT_EQ(before.version(), 10u);
+  ASSERT_EQ(before.state_components_size(), 3);  // The state's names and units, over the wire.
+  EXPECT_EQ(before.state_components(2).name(), "z");
+  EXPECT_EQ(before.state_components(2).unit(), "1");
   ASSERT_FALSE(before.durability().checkpoint_versions().empty());
   EXPECT_EQ(before.durability().last_logged(), 10u);
 

@@ -43,6 +43,21 @@ Observation Window(std::vector<int64_t> shape, double step = 0.01, int64_t steps
   return o;
 }
 
+TEST(ServedModel, InfoNamesTheStateComponentsWithUnits) {
+  Metrics metrics;
+  std::unique_ptr<ServedModel> lorenz = ServedModel::Create(Config(), &metrics).value();
+  std::vector<std::string> names;
+  for (const ComponentInfo& c : lorenz->Info().components) names.push_back(c.name + " " + c.unit);
+  EXPECT_EQ(names, (std::vector<std::string>{"x 1", "y 1", "z 1"}));
+  std::unique_ptr<ServedModel> pkpd = Serve(
+      "name: \"pk\" physics: PHYSICS_KIND_PKPD_TWO_COMPARTMENT structure { key: \"response\" value: 1 }", &metrics);
+  const std::vector<ComponentInfo> components = pkpd->Info().components;
+  ASSERT_EQ(components.size(), 5u);
+  EXPECT_EQ(components[1].name, "central");
+  EXPECT_EQ(components[1].unit, "mg");
+  EXPECT_EQ(components[4].name, "response");
+}
+
 TEST(ServedModel, AcceptedObservationPublishesANewVersion) {
   Metrics metrics;
   std::unique_ptr<ServedModel> model = ServedModel::Create(Config(), &metrics).value();
@@ -268,6 +283,8 @@ TEST(ServedModel, ServesOtherCatalogModelsWithTheirStructure) {
   ASSERT_TRUE(a.ok()) << a.status();
   EXPECT_EQ(a->mean.shape, (std::vector<int64_t>{2, 8}));
   EXPECT_EQ(model->Info().parameters[0].name, "F");
+  ASSERT_EQ(model->Info().components.size(), 8u);  // Lorenz-96's default names.
+  EXPECT_EQ(model->Info().components[7].name, "x7");
 
   config->mutable_structure()->insert({"grid", 4});
   absl::Status s = ServedModel::Create(*config, &metrics).status();

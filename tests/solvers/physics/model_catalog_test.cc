@@ -16,6 +16,7 @@
 #include "solvers/integrate/ode_solver.h"
 #include "solvers/physics/fitzhugh_nagumo.h"
 #include "solvers/physics/grid_laplacian.h"
+#include "solvers/physics/physics_catalog.h"
 #include "tests/solvers/catalog_model.h"
 #include "tests/solvers/finite_differences.h"
 #include "tests/solvers/solver_presets.h"
@@ -111,6 +112,27 @@ TEST(DampedPendulum, SmallSwingsFollowTheLinearSolution) {
 }
 
 // --- FitzHugh–Nagumo -----------------------------------------------------------
+
+TEST(PhysicsCatalog, EveryModelNamesItsStateComponentsWithUnits) {
+  for (const PhysicsCatalogEntry& entry : PhysicsCatalog()) {
+    auto model = entry.create(PhysicsOptions{}).value();
+    const std::vector<StateComponent> components = model->Components();
+    ASSERT_EQ(static_cast<int64_t>(components.size()), model->state_dim()) << entry.name;
+    std::set<std::string> names;
+    for (const StateComponent& c : components) {
+      EXPECT_FALSE(c.name.empty()) << entry.name;
+      EXPECT_FALSE(c.unit.empty()) << entry.name << " " << c.name;
+      names.insert(c.name);
+    }
+    EXPECT_EQ(names.size(), components.size()) << entry.name << ": component names repeat";
+  }
+  PhysicsOptions grid;
+  grid.structure = {{"grid", 4}};
+  const std::vector<StateComponent> fields = CatalogModel("fitzhugh_nagumo", grid).value()->Components();
+  EXPECT_EQ(fields[0].name, "u[0,0]");
+  EXPECT_EQ(fields[5].name, "u[1,1]");  // Row-major…
+  EXPECT_EQ(fields[16].name, "v[0,0]");  // …channel first.
+}
 
 TEST(FitzHughNagumo, LaplacianHasTheDiscreteFourierEigenvalues) {
   // On a periodic grid, cos(2π j x / L) is an eigenvector of the 5-point
