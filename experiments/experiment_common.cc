@@ -130,6 +130,9 @@ nlohmann::json PlotPanel(const std::string& title, const std::string& xlabel, co
       {"title", title}, {"xlabel", xlabel}, {"ylabel", ylabel}, {"logy", logy}, {"series", nlohmann::json::array()}};
 }
 
+namespace {
+
+// Per-component mean and std of states [N, T, D] (network input scaling).
 void ComponentStats(const at::Tensor& states, std::vector<double>* mean, std::vector<double>* std) {
   const at::Tensor flat = states.flatten(0, 1).to(at::kDouble);
   const at::Tensor m = flat.mean(0);
@@ -138,12 +141,15 @@ void ComponentStats(const at::Tensor& states, std::vector<double>* mean, std::ve
   std->assign(s.data_ptr<double>(), s.data_ptr<double>() + s.numel());
 }
 
+// Std of the finite-difference rates of the data, over all components: the scale of dx/dt.
 double RateScale(const TrajectoryData& data) {
   const at::Tensor rate =
       (data.states.narrow(1, 1, data.states.size(1) - 1) - data.states.narrow(1, 0, data.states.size(1) - 1)) / data.dt;
   return rate.std().item<double>();
 }
 
+// TrainHybrid with progress lines on stderr prefixed with the run's name; a
+// failure is printed there too (callers just stop).
 absl::StatusOr<solvers::TrainingResult> TrainLogged(const std::string& run, HybridModel& model,
                                                     const TrajectoryData& train, const TrajectoryData& validation,
                                                     solvers::TrainerOptions options,
@@ -157,6 +163,7 @@ absl::StatusOr<solvers::TrainingResult> TrainLogged(const std::string& run, Hybr
   return trained;
 }
 
+// Markdown table: header then rows, cells already formatted.
 std::string MarkdownTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
   std::string out = "|";
   std::string rule = "|";
@@ -173,15 +180,18 @@ std::string MarkdownTable(const std::vector<std::string>& header, const std::vec
   return out;
 }
 
-std::string Fixed(double v, int digits) { return absl::StrFormat("%.*f", digits, v); }
-std::string Sci(double v) { return absl::StrFormat("%.3e", v); }
-
+// Writes <dir>/results.json and <dir>/results.md (creating dir) and echoes the table.
 void WriteResults(const std::string& dir, const nlohmann::json& results, const std::string& markdown) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir + "/results.json") << results.dump(2) << "\n";
   std::ofstream(dir + "/results.md") << markdown;
   std::cout << markdown << std::flush;
 }
+
+}  // namespace
+
+std::string Fixed(double v, int digits) { return absl::StrFormat("%.*f", digits, v); }
+std::string Sci(double v) { return absl::StrFormat("%.3e", v); }
 
 ExperimentArgs ParseArgs(int argc, char** argv) {
   ExperimentArgs args;

@@ -53,31 +53,14 @@ ForecastScores ScoreForecasts(solvers::HybridModel& model, const solvers::Window
 
 nlohmann::json ScoresJson(const ForecastScores& s);
 
-// Per-component mean and std of states [N, T, D] (network input scaling).
-void ComponentStats(const at::Tensor& states, std::vector<double>* mean, std::vector<double>* std);
-// Std of the finite-difference rates of the data, over all components: the scale of dx/dt.
-double RateScale(const solvers::TrajectoryData& data);
-
-// TrainHybrid with progress lines on stderr prefixed with the run's name; a
-// failure is printed there too (callers just stop).
-absl::StatusOr<solvers::TrainingResult> TrainLogged(const std::string& run, solvers::HybridModel& model,
-                                                    const solvers::TrajectoryData& train,
-                                                    const solvers::TrajectoryData& validation,
-                                                    solvers::TrainerOptions options,
-                                                    const solvers::ObjectiveOptions& objective);
-
 // An empty panel of results.json's "plots" (drawn by plot.py): add
 // {"label", "x", "y"} objects to its "series".
 nlohmann::json PlotPanel(const std::string& title, const std::string& xlabel, const std::string& ylabel,
                          bool logy = false);
 
-// Markdown table: header then rows, cells already formatted.
-std::string MarkdownTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+// Table cells: `digits` after the point, or scientific with 3.
 std::string Fixed(double v, int digits = 3);
 std::string Sci(double v);
-
-// Writes <dir>/results.json and <dir>/results.md (creating dir) and echoes the table.
-void WriteResults(const std::string& dir, const nlohmann::json& results, const std::string& markdown);
 
 // Common flags of every experiment binary: --out DIR, --smoke, --threads N,
 // --only RUN[,RUN…] (train and score only the named runs; for iterating on one).

@@ -152,8 +152,7 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
 ServedModel::ServedModel(v1::ModelConfig config, Metrics* metrics, std::vector<ComponentInfo> components)
     : config_(std::move(config)),
       metrics_(metrics),
-      components_(std::move(components)),
-      state_dim_(static_cast<int64_t>(components_.size())) {}
+      components_(std::move(components)) {}
 
 ServedModel::~ServedModel() { Stop(); }
 
@@ -181,8 +180,8 @@ absl::StatusOr<PredictAnswer> ServedModel::Predict(const PredictQuery& query) co
 
 absl::Status ServedModel::ValidateObservation(const Observation& o) const {
   const auto& shape = o.start.shape;
-  if (!IsStateOrBatch(o.start, state_dim_)) {
-    return absl::InvalidArgumentError(absl::StrCat("start_state must have shape [", state_dim_, "] or [W, ", state_dim_,
+  if (!IsStateOrBatch(o.start, state_dim())) {
+    return absl::InvalidArgumentError(absl::StrCat("start_state must have shape [", state_dim(), "] or [W, ", state_dim(),
                                                    "] for model '", name(), "'"));
   }
   if (o.end.shape != shape) {
@@ -216,7 +215,7 @@ absl::Status ServedModel::ValidateObservation(const Observation& o) const {
                                               " exceeds the model's calibration.max_window_duration ",
                                               config_.calibration().max_window_duration()));
   }
-  if (!o.path.shape.empty()) return ValidatePath(o, windows, state_dim_);
+  if (!o.path.shape.empty()) return ValidatePath(o, windows, state_dim());
   return absl::OkStatus();
 }
 

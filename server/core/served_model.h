@@ -49,7 +49,7 @@ class ServedModel {
   ~ServedModel();  // Answers queued observations, checkpoints, then stops the worker.
 
   const v1::ModelConfig& config() const { return config_; }
-  int64_t state_dim() const { return state_dim_; }
+  int64_t state_dim() const { return static_cast<int64_t>(components_.size()); }
   const std::string& name() const { return config_.name(); }
 
   absl::StatusOr<PredictAnswer> Predict(const PredictQuery& query) const;
@@ -82,8 +82,7 @@ class ServedModel {
 
   const v1::ModelConfig config_;
   Metrics* const metrics_;
-  const std::vector<ComponentInfo> components_;
-  const int64_t state_dim_;
+  const std::vector<ComponentInfo> components_;  // One per state component.
   std::atomic<int> open_streams_{0};
   mutable InferenceStatistics statistics_;
   mutable absl::Mutex mu_;

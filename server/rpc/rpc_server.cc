@@ -30,7 +30,7 @@ absl::StatusOr<std::unique_ptr<RpcServer>> RpcServer::Prepare(const Options& opt
 absl::Status RpcServer::Listen(const Core& core) {
   // One forecast path for both protocols.
   predict_ = std::make_unique<PredictCall>(core.registry, core.predict_pool, options_.max_message_bytes);
-  const ServiceCore services{core.registry, core.metrics, core.control, core.tokens, predict_.get()};
+  const ServiceCore services{core, predict_.get()};
   service_ = std::make_unique<HybridServiceImpl>(services);
   inference_ = std::make_unique<InferenceServiceImpl>(services);
 

@@ -40,12 +40,13 @@ class PredictCall;
 
 class RpcServer {
  public:
+  // No defaults here: HybridServer::Options holds them (server/hybrid_server.h).
   struct Options {
-    std::string address = "127.0.0.1:50051";  // Port 0: the OS picks one.
-    TlsFiles tls;                              // Empty: plaintext.
+    std::string address;  // HOST:PORT; port 0: the OS picks one.
+    TlsFiles tls;         // Empty: plaintext.
     // Larger requests: RESOURCE_EXHAUSTED (by gRPC); a Predict whose answer
-    // would be larger: OUT_OF_RANGE before any work.
-    int max_message_bytes = 16 << 20;
+    // would be larger: OUT_OF_RANGE before any work. ≥ 1024.
+    int max_message_bytes = 0;
   };
   // What the services call; all outlive the RpcServer's Shutdown.
   struct Core {

@@ -1,7 +1,7 @@
-// ServiceCore: what every service of the gRPC port reads — the core's model
-// registry, metrics, control thread and access tokens, and the one Predict
+// ServiceCore: what every service of the gRPC port reads — the server core
+// RpcServer was given (registry, metrics, pools, tokens) and the one Predict
 // path — and how each of their unary calls begins. Plain pointers, owned by
-// RpcServer's caller; they must outlive the services. Thread-safe to read.
+// RpcServer and its caller; they must outlive the services. Thread-safe to read.
 #pragma once
 
 #include <optional>
@@ -11,15 +11,12 @@
 #include "server/core/model_registry.h"
 #include "server/core/thread_pool.h"
 #include "server/rpc/predict_call.h"
+#include "server/rpc/rpc_server.h"
 #include "server/rpc/unary_call.h"
 
 namespace hybrid::server::rpc {
 
-struct ServiceCore {
-  ModelRegistry* registry = nullptr;
-  Metrics* metrics = nullptr;
-  ThreadPool* control = nullptr;         // LoadModel / UnloadModel, one at a time.
-  const AccessTokens* tokens = nullptr;  // Null: no authentication.
+struct ServiceCore : RpcServer::Core {
   const PredictCall* predict = nullptr;  // Predict and ModelInfer.
 
   // The call, already finished UNAUTHENTICATED / PERMISSION_DENIED unless its

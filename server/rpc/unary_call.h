@@ -44,7 +44,6 @@ class UnaryCall {
   bool refused() const { return refused_; }
   grpc::ServerUnaryReactor* reactor() const { return reactor_; }
   grpc::CallbackServerContext* context() const { return context_; }
-  const char* rpc() const { return rpc_; }
   UnaryClock::time_point started() const { return started_; }
 
   // Records hybrid_requests_total and the latency histogram under (model, rpc,

@@ -1,9 +1,9 @@
 // The ETKF analysis against the Kalman filter: for a linear observable the
 // analysis ensemble's mean and sample covariance must be exactly the Kalman
 // update of the background ensemble's mean and (inflated) sample covariance;
-// the analysis stays an ensemble around its mean (anomalies sum to zero); a
-// partial observation leaves what it cannot see correlated-only; and bad
-// arguments are refused by name.
+// a partial observation moves the observed component and its correlates and
+// leaves an independent one nearly alone; and bad arguments are refused by
+// name.
 #include "solvers/assimilation/ensemble_transform_kalman.h"
 
 #include <ATen/ATen.h>
