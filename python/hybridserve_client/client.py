@@ -4,6 +4,9 @@ Tensors go in as anything numpy.asarray accepts and come out as float64 numpy ar
   predict(model, initial_state [D] or [B, D], times [T])  ->  Forecast(mean [T, D] or [T, B, D], std, intervals)
   calibrate(model, observations)                           ->  generator of Acknowledgement, one per observation,
                                                                in order, while the stream runs
+  observe(model, reports)                                  ->  list of ReportOutcome, one per Report, in order
+  forecast(model, entity, times)                           ->  Forecast from the entity's analysis ensemble
+  entities(model) / entity(model, name) / delete_entity(model, name)
 Errors of unary calls raise RpcError with the server's status code name and message (they name the field).
 A rejected observation is an Acknowledgement with ok False; the stream goes on. Thread-safe for unary calls
 (gRPC channels are); one calibrate generator belongs to one thread.
@@ -38,6 +41,9 @@ class Forecast:
     intervals: Dict[float, Tuple[np.ndarray, np.ndarray]]  # level -> (lower, upper), each as mean
     version: int                                          # the model version that produced it
     ensemble_size: int                                    # members used
+    components: List[str] = dataclasses.field(default_factory=list)  # the columns' names
+    units: List[str] = dataclasses.field(default_factory=list)       # and units
+    start_time: float = 0.0                               # an entity's clock: times are leads after it
 
 
 @dataclasses.dataclass
@@ -60,6 +66,40 @@ class Acknowledgement:
     coverage: float                             # share of the observation inside its predicted interval
     parameters: Dict[str, Tuple[float, float]]  # name -> (mean, spread over members), after the update
     version: int
+
+
+@dataclasses.dataclass
+class Report:
+    """What `entity`'s sensors read at `time`: {observable: value} (or {observable: (value, noise_std)}), then the
+    inputs {input: value} that take effect at that time (a bolus amount, or a new rate)."""
+    entity: str
+    time: float
+    readings: Dict[str, Union[float, Tuple[float, float]]] = dataclasses.field(default_factory=dict)
+    inputs: Dict[str, float] = dataclasses.field(default_factory=dict)
+
+
+@dataclasses.dataclass
+class ReportOutcome:
+    ok: bool
+    code: int
+    message: str
+    created: bool                # the report created its entity
+    lead: float                  # time since the entity's previous report
+    crps: Optional[float]        # of the forecast the model had for the readings (None: first report)
+    coverage: Optional[float]    # share of the readings inside the coverage_level interval
+    entity_reports: int
+
+
+@dataclasses.dataclass
+class Entity:
+    name: str
+    time: float                  # its clock
+    reports: int
+    components: List[str]
+    mean: np.ndarray             # [D]
+    std: np.ndarray              # [D]
+    ensemble: np.ndarray         # [M, D]
+    rates: np.ndarray            # [D] input rates in force
 
 
 def shard_of(model: str, shards: int) -> int:
@@ -158,10 +198,61 @@ class HybridClient:
             request.horizon.horizon, request.horizon.step = horizon, step
         else:
             raise ValueError("give times, or horizon and step")
-        response = self._call(self._stub.Predict, request)
+        return self._forecast(self._call(self._stub.Predict, request))
+
+    @staticmethod
+    def _forecast(response) -> Forecast:
         return Forecast(times=np.asarray(response.times), mean=_array(response.mean), std=_array(response.std),
                         intervals={i.level: (_array(i.lower), _array(i.upper)) for i in response.intervals},
-                        version=response.model_version, ensemble_size=response.ensemble_size)
+                        version=response.model_version, ensemble_size=response.ensemble_size,
+                        components=[c.name for c in response.state_components],
+                        units=[c.unit for c in response.state_components], start_time=response.start_time)
+
+    def observe(self, model: str, reports: Iterable[Report]) -> List[ReportOutcome]:
+        """Sends `reports` in one Observe call; each is durable on the server when its outcome is ok."""
+        request = pb.ObserveRequest(model=model)
+        for r in reports:
+            out = request.reports.add(entity=r.entity, time=r.time)
+            for name, value in r.readings.items():
+                reading = out.readings.add(observable=name)
+                if isinstance(value, tuple):
+                    reading.value, reading.noise_std = value
+                else:
+                    reading.value = value
+            for name, value in r.inputs.items():
+                out.inputs.add(input=name, value=value)
+        response = self._call(self._stub.Observe, request)
+        return [ReportOutcome(ok=o.status.code == 0, code=o.status.code, message=o.status.message, created=o.created,
+                              lead=o.lead, crps=o.crps if o.HasField("crps") else None,
+                              coverage=o.coverage if o.HasField("coverage") else None,
+                              entity_reports=o.entity_reports) for o in response.outcomes]
+
+    def forecast(self, model: str, entity: str, times: ArrayLike, *, levels: Sequence[float] = (0.9,),
+                 max_step: float = 0.0, include_observation_noise: bool = False) -> Forecast:
+        """Forecast `entity` from its current estimate at lead `times` after its clock."""
+        request = pb.PredictRequest(model=model, entity=entity, interval_levels=list(levels), max_step=max_step,
+                                    include_observation_noise=include_observation_noise)
+        request.output_times.times.extend(np.asarray(times, dtype=np.float64).ravel().tolist())
+        return self._forecast(self._call(self._stub.Predict, request))
+
+    def entities(self, model: str) -> List[Tuple[str, float, int]]:
+        """(name, clock, reports) of every entity of `model`, in name order."""
+        out, start = [], ""
+        while True:
+            page = self._call(self._stub.ListEntities, pb.ListEntitiesRequest(model=model, start_after=start))
+            out += [(e.entity, e.time, e.reports) for e in page.entities]
+            if not page.next_start_after:
+                return out
+            start = page.next_start_after
+
+    def entity(self, model: str, name: str) -> Entity:
+        r = self._call(self._stub.GetEntity, pb.GetEntityRequest(model=model, entity=name))
+        return Entity(name=r.summary.entity, time=r.summary.time, reports=r.summary.reports,
+                      components=[c.name for c in r.state_components], mean=_array(r.mean), std=_array(r.std),
+                      ensemble=_array(r.ensemble), rates=_array(r.rates))
+
+    def delete_entity(self, model: str, name: str) -> None:
+        self._call(self._stub.DeleteEntity, pb.DeleteEntityRequest(model=model, entity=name))
 
     def calibrate(self, model: str, observations: Iterable[Union[Observation, tuple]], *,
                   deadline: float = 3600.0) -> Iterator[Acknowledgement]:

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <utility>
+#include <variant>
 
 #include "absl/strings/str_cat.h"
 #include "solvers/torch_status.h"
@@ -26,9 +27,11 @@ absl::Status NotDurable(const std::string& model) {
 
 }  // namespace
 
-CalibrationWorker::CalibrationWorker(std::unique_ptr<solvers::OnlineCalibrator> calibrator, Options options,
+CalibrationWorker::CalibrationWorker(std::unique_ptr<solvers::OnlineCalibrator> calibrator,
+                                     std::unique_ptr<EntityFilter> entities, Options options,
                                      std::unique_ptr<ModelDurability> durability, Publish publish)
     : calibrator_(std::move(calibrator)),
+      entities_(std::move(entities)),
       options_(std::move(options)),
       durability_(std::move(durability)),
       publish_(std::move(publish)),
@@ -36,10 +39,11 @@ CalibrationWorker::CalibrationWorker(std::unique_ptr<solvers::OnlineCalibrator> 
       thread_(/*threads=*/1, options_.capacity) {}
 
 absl::StatusOr<std::unique_ptr<CalibrationWorker>> CalibrationWorker::Start(
-    std::unique_ptr<solvers::OnlineCalibrator> calibrator, Options options, std::unique_ptr<ModelDurability> durability,
-    Publish publish) {
-  std::unique_ptr<CalibrationWorker> worker(
-      new CalibrationWorker(std::move(calibrator), std::move(options), std::move(durability), std::move(publish)));
+    std::unique_ptr<solvers::OnlineCalibrator> calibrator, std::unique_ptr<EntityFilter> entities, Options options,
+    std::unique_ptr<ModelDurability> durability, Publish publish) {
+  std::unique_ptr<CalibrationWorker> worker(new CalibrationWorker(std::move(calibrator), std::move(entities),
+                                                                  std::move(options), std::move(durability),
+                                                                  std::move(publish)));
   if (worker->durability_) {
     if (absl::Status s = worker->Recover(); !s.ok()) return s;
   }
@@ -67,15 +71,25 @@ absl::Status CalibrationWorker::Recover() {
     if (absl::Status s = calibrator_->LoadState(c.calibrator_state()); !s.ok()) {
       return absl::Status(s.code(), absl::StrCat("checkpoint of version ", c.version(), ": ", s.message()));
     }
+    if (absl::Status s = entities_->Load(c); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("checkpoint of version ", c.version(), ": ", s.message()));
+    }
     version_ = c.version();
     accepted_ = c.observations_accepted();
     coverage_ema_ = c.coverage_ema();
     lsn = c.wal_lsn();
   }
   int64_t replayed = 0;
-  absl::Status s = durability_->Replay(lsn, [&](uint64_t, Observation observation) {
-    Apply(observation, /*live=*/false);  // Failed updates fail again, identically: nothing to do.
+  // Failed updates fail again, identically: nothing to do for them.
+  absl::Status s = durability_->Replay(lsn, [&](uint64_t, LogRecord record) -> absl::Status {
     ++replayed;
+    if (const Observation* o = std::get_if<Observation>(&record)) {
+      Apply(*o, /*live=*/false);
+    } else if (const Report* r = std::get_if<Report>(&record)) {
+      ApplyReport(*r, /*live=*/false);
+    } else {
+      (void)entities_->Delete(std::get<EntityDeletion>(record).entity);
+    }
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
@@ -108,6 +122,95 @@ absl::Status CalibrationWorker::Enqueue(Observation observation, Done done) {
     UpdateCalibrationStatus([&](CalibrationStatus& s) { s.queue_depth = static_cast<int64_t>(thread_.queued()); });
     done(Process(observation));
   });
+}
+
+absl::Status CalibrationWorker::Observe(ReportBatch batch, ReportsDone done) {
+  return Schedule([this, batch = std::move(batch), done = std::move(done)] {
+    UpdateCalibrationStatus([&](CalibrationStatus& s) { s.queue_depth = static_cast<int64_t>(thread_.queued()); });
+    std::vector<ReportOutcome> outcomes;
+    outcomes.reserve(batch.reports.size());
+    for (size_t i = 0; i < batch.reports.size(); ++i) {
+      outcomes.push_back(ProcessReport(batch.reports[i], absl::StrCat("reports[", i, "]"), batch.cancelled));
+    }
+    // One snapshot for the batch: a deep copy only when θ moved.
+    if (unpublished_model_) {
+      PublishLatest();
+      unpublished_model_ = false;
+    } else {
+      PublishEntities();
+    }
+    done(std::move(outcomes));
+  });
+}
+
+absl::Status CalibrationWorker::DeleteEntity(std::string entity, StatusDone done) {
+  return Schedule([this, entity = std::move(entity), done = std::move(done)] {
+    if (!entities_->table().Find(entity)) {
+      done(absl::NotFoundError(absl::StrCat("model '", options_.model, "' has no entity '", entity, "'")));
+      return;
+    }
+    if (durability_) {
+      if (absl::StatusOr<uint64_t> lsn = durability_->Log(EntityDeletion{entity}); !lsn.ok()) {
+        done(absl::UnavailableError(absl::StrCat("the write-ahead log cannot take the deletion (",
+                                                 lsn.status().message(), "); not deleted")));
+        return;
+      }
+    }
+    (void)entities_->Delete(entity);
+    PublishEntities();
+    AfterLogged();
+    done(absl::OkStatus());
+  });
+}
+
+ReportOutcome CalibrationWorker::ProcessReport(const Report& report, const std::string& field,
+                                               const std::function<bool()>& cancelled) {
+  ReportOutcome outcome;
+  if (cancelled && cancelled()) {
+    outcome.status = absl::CancelledError("the call was cancelled before this report was logged; not applied");
+    return outcome;
+  }
+  if (absl::Status s = entities_->Check(report, field); !s.ok()) {
+    outcome.status = s;
+    return outcome;
+  }
+  if (durability_) {
+    if (absl::StatusOr<uint64_t> lsn = durability_->Log(report); !lsn.ok()) {
+      outcome.status = absl::UnavailableError(
+          absl::StrCat("the write-ahead log cannot take the report (", lsn.status().message(), "); not applied"));
+      return outcome;
+    }
+  }
+  outcome = ApplyReport(report, /*live=*/true);
+  AfterLogged();
+  return outcome;
+}
+
+ReportOutcome CalibrationWorker::ApplyReport(const Report& report, bool live) {
+  bool parameters_changed = false;
+  absl::StatusOr<ReportOutcome> applied =
+      solvers::RunCatchingTorch("assimilation", [&]() -> absl::StatusOr<ReportOutcome> {
+        return entities_->Apply(report, calibrator_->mutable_model(), &parameters_changed);
+      });
+  if (parameters_changed) {
+    ++version_;  // θ moved: the model is another one.
+    unpublished_model_ = live;
+  }
+  if (applied.ok()) return *std::move(applied);
+  ReportOutcome failed;
+  failed.status = applied.status();
+  return failed;
+}
+
+void CalibrationWorker::AfterLogged() {
+  if (durability_ && durability_->CheckpointDue()) {
+    if (absl::StatusOr<uint64_t> v = WriteCheckpoint(); !v.ok()) {
+      // The log still holds everything: a failed checkpoint costs replay time, not data.
+      std::fprintf(stderr, "hybridserve: model '%s': checkpoint failed: %s\n", options_.model.c_str(),
+                   v.status().ToString().c_str());
+    }
+  }
+  RefreshDurabilityInfo();
 }
 
 absl::Status CalibrationWorker::SaveCheckpoint(VersionDone done) {
@@ -163,14 +266,7 @@ ObservationOutcome CalibrationWorker::Process(const Observation& observation) {
     }
   }
   ObservationOutcome outcome = Apply(observation, /*live=*/true);
-  if (durability_ && durability_->CheckpointDue()) {
-    if (absl::StatusOr<uint64_t> v = WriteCheckpoint(); !v.ok()) {
-      // The log still holds everything: a failed checkpoint costs replay time, not data.
-      std::fprintf(stderr, "hybridserve: model '%s': checkpoint failed: %s\n", options_.model.c_str(),
-                   v.status().ToString().c_str());
-    }
-  }
-  RefreshDurabilityInfo();
+  AfterLogged();
   return outcome;
 }
 
@@ -227,13 +323,18 @@ ObservationOutcome CalibrationWorker::Apply(const Observation& observation, bool
 }
 
 void CalibrationWorker::PublishLatest() {
-  latest_ = TakeSnapshot(*calibrator_, version_, accepted_);
+  latest_ = TakeSnapshot(*calibrator_, version_, accepted_, entities_->table());
   publish_(latest_);
   metrics_.version->Set(static_cast<double>(version_));
   if (coverage_ema_ >= 0.0) UpdateCalibrationStatus([&](CalibrationStatus& s) { s.coverage = coverage_ema_; });
   for (const ParameterEstimate& p : latest_->parameters) {
     options_.metrics->SetParameter(options_.model, p.name, p.value, p.std);
   }
+}
+
+void CalibrationWorker::PublishEntities() {
+  latest_ = latest_->WithEntities(entities_->table());
+  publish_(latest_);
 }
 
 absl::StatusOr<uint64_t> CalibrationWorker::WriteCheckpoint(uint64_t restored_from) {
@@ -246,6 +347,7 @@ absl::StatusOr<uint64_t> CalibrationWorker::WriteCheckpoint(uint64_t restored_fr
   checkpoint.set_coverage_ema(coverage_ema_);
   checkpoint.set_calibrator_state(*std::move(state));
   checkpoint.set_restored_from(restored_from);
+  entities_->Save(checkpoint);
   if (absl::Status s = durability_->WriteCheckpoint(std::move(checkpoint)); !s.ok()) return s;
   RefreshDurabilityInfo(/*list_versions=*/true);
   return version_;

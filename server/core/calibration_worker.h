@@ -1,6 +1,7 @@
 // CalibrationWorker: the single thread that owns a model's mutable state
-// (parameters, optimizer, noise estimate) and applies observations to it in
-// arrival order, from all Calibrate streams of that model.
+// (parameters, optimizer, noise estimate, entities) and applies observations
+// to it in arrival order, from all Calibrate streams and Observe calls of
+// that model.
 //
 //   auto worker = CalibrationWorker::Start(std::move(calibrator), options, std::move(durability), publish);
 //   absl::Status queued = (*worker)->Enqueue(observation, [](ObservationOutcome o) { ... });
@@ -24,6 +25,15 @@
 // from LibTorch). Enqueue, SaveCheckpoint and Rollback are thread-safe and never
 // block: RESOURCE_EXHAUSTED when `capacity` jobs wait. The destructor answers
 // everything queued, writes the final checkpoint, then joins.
+//
+// Entities (server/core/entity_filter.h): Observe takes a batch of reports;
+// each is checked against its entity (refused unlogged when it does not fit),
+// logged, then applied; after the batch one snapshot with the new entity
+// table is published (sharing the model: reports change no version unless
+// entities.estimate_parameters moves θ) and
+// `done` gets an outcome per report. DeleteEntity is logged too. Checkpoints
+// hold every entity; Rollback restores θ, φ and the error model but keeps the
+// entities as they are (they follow the stream, not a calibration).
 #pragma once
 
 #include <cstdint>
@@ -35,6 +45,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/core/domain_types.h"
+#include "server/core/entity_filter.h"
 #include "server/core/metrics.h"
 #include "server/core/model_snapshot.h"
 #include "server/core/thread_pool.h"
@@ -48,6 +59,8 @@ class CalibrationWorker {
   using Done = std::function<void(ObservationOutcome)>;
   using VersionDone = std::function<void(absl::StatusOr<uint64_t>)>;
   using Publish = std::function<void(std::shared_ptr<const ModelSnapshot>)>;
+  using ReportsDone = std::function<void(std::vector<ReportOutcome>)>;
+  using StatusDone = std::function<void(absl::Status)>;
 
   struct Options {
     std::string model;
@@ -60,6 +73,7 @@ class CalibrationWorker {
   // log or checkpoint, INVALID_ARGUMENT for a checkpoint of another
   // architecture, FAILED_PRECONDITION when another process holds the log.
   static absl::StatusOr<std::unique_ptr<CalibrationWorker>> Start(std::unique_ptr<solvers::OnlineCalibrator> calibrator,
+                                                                  std::unique_ptr<EntityFilter> entities,
                                                                   Options options,
                                                                   std::unique_ptr<ModelDurability> durability,
                                                                   Publish publish);
@@ -68,6 +82,10 @@ class CalibrationWorker {
   CalibrationWorker& operator=(const CalibrationWorker&) = delete;
 
   absl::Status Enqueue(Observation observation, Done done);
+  // `batch` resolved by the model's ObservationSpace.
+  absl::Status Observe(ReportBatch batch, ReportsDone done);
+  // `done`: OK, or NOT_FOUND for an unknown entity (nothing logged).
+  absl::Status DeleteEntity(std::string entity, StatusDone done);
   // Writes a checkpoint of the current version; `done` gets the version.
   absl::Status SaveCheckpoint(VersionDone done);
   // Restores the checkpoint of `version` and serves it as a new version
@@ -79,13 +97,19 @@ class CalibrationWorker {
   CalibrationStatus calibration_status() const;    // Any thread; coverage_target left 0 (the config's).
 
  private:
-  CalibrationWorker(std::unique_ptr<solvers::OnlineCalibrator> calibrator, Options options,
-                    std::unique_ptr<ModelDurability> durability, Publish publish);
+  CalibrationWorker(std::unique_ptr<solvers::OnlineCalibrator> calibrator, std::unique_ptr<EntityFilter> entities,
+                    Options options, std::unique_ptr<ModelDurability> durability, Publish publish);
   absl::Status Recover();
   ObservationOutcome Process(const Observation& observation);
   // Applies one observation; `live` false while replaying the log (no counters).
   ObservationOutcome Apply(const Observation& observation, bool live);
+  ReportOutcome ProcessReport(const Report& report, const std::string& field, const std::function<bool()>& cancelled);
+  // `live` false while replaying the log (nothing published).
+  ReportOutcome ApplyReport(const Report& report, bool live);
+  // After a durable write: a checkpoint when one is due, and the durability info.
+  void AfterLogged();
   void PublishLatest();
+  void PublishEntities();
   absl::StatusOr<uint64_t> WriteCheckpoint(uint64_t restored_from = 0);
   absl::StatusOr<uint64_t> RestoreVersion(uint64_t version);
   void RefreshDurabilityInfo(bool list_versions = false);
@@ -94,6 +118,7 @@ class CalibrationWorker {
   absl::Status Schedule(std::function<void()> job);
 
   std::unique_ptr<solvers::OnlineCalibrator> calibrator_;  // Worker thread only.
+  std::unique_ptr<EntityFilter> entities_;                 // Worker thread only.
   const Options options_;
   std::unique_ptr<ModelDurability> durability_;  // Worker thread only; null: not durable.
   const Publish publish_;
@@ -102,6 +127,7 @@ class CalibrationWorker {
   uint64_t accepted_ = 0;                        // Worker thread only.
   double coverage_ema_ = -1.0;                   // Worker thread only; < 0 before data.
   std::shared_ptr<const ModelSnapshot> latest_;  // Worker thread only.
+  bool unpublished_model_ = false;               // Worker thread only: θ moved since latest_.
 
   mutable absl::Mutex info_mu_;
   DurabilityInfo info_ ABSL_GUARDED_BY(info_mu_);

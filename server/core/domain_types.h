@@ -26,6 +26,12 @@ inline bool IsStateOrBatch(const DenseArray& a, int64_t dim) {
   return (a.shape.size() == 1 && a.shape[0] == dim) || (a.shape.size() == 2 && a.shape[0] >= 1 && a.shape[1] == dim);
 }
 
+// A state component's name and unit (the physics' own: solvers' StateComponent).
+struct ComponentInfo {
+  std::string name;
+  std::string unit;  // "1": dimensionless.
+};
+
 struct PredictQuery {
   std::string model;
   DenseArray initial_state;    // [D] or [B, D].
@@ -45,6 +51,9 @@ struct PredictQuery {
   // Asked between solver steps: non-OK (DEADLINE_EXCEEDED, CANCELLED) ends the
   // forecast with that status. Unset: never.
   std::function<absl::Status()> interrupt;
+  // Set: forecast this entity from its analysis ensemble (initial_state empty,
+  // initial_state_std ignored); `times` are lead times after its clock.
+  std::string entity;
 };
 
 struct IntervalArrays {
@@ -61,6 +70,8 @@ struct PredictAnswer {
   DenseArray mean;  // [T, D] or [T, B, D], following the initial state.
   DenseArray std;
   std::vector<IntervalArrays> intervals;
+  double start_time = 0.0;  // An entity's clock; 0 for a given initial state.
+  std::vector<ComponentInfo> components;  // The columns: the state's components.
 };
 
 struct Observation {
@@ -75,6 +86,68 @@ struct Observation {
   // Set by the RPC layer: true once the stream that sent it is gone. Checked
   // before the observation is logged; unset means never cancelled.
   std::function<bool()> cancelled;
+};
+
+// One sensor value of an entity (hybrid.v1.Reading). After ServedModel has
+// validated a report, every reading has its noise std (its own or the
+// observable's default).
+struct Reading {
+  std::string observable;
+  double value = 0.0;
+  std::optional<double> noise_std;
+};
+
+// A bolus or a new rate (hybrid.v1.InputEvent), by the config's input name.
+struct InputEvent {
+  std::string input;
+  double value = 0.0;
+};
+
+// What one entity's sensors reported at one time: readings first, then inputs.
+struct Report {
+  std::string entity;
+  double time = 0.0;
+  std::vector<Reading> readings;
+  std::vector<InputEvent> inputs;
+};
+
+// The reports of one Observe call, applied in order.
+struct ReportBatch {
+  std::string model;
+  std::vector<Report> reports;
+  // As Observation::cancelled: checked before each report is logged.
+  std::function<bool()> cancelled;
+};
+
+struct ReportOutcome {
+  absl::Status status;
+  bool created = false;
+  double lead = 0.0;
+  std::optional<double> crps;      // Of the forecast for the readings; none for a first report.
+  std::optional<double> coverage;  // Share of readings inside the coverage_level interval.
+  uint64_t entity_reports = 0;
+};
+
+struct EntitySummary {
+  std::string name;
+  double time = 0.0;  // Its clock.
+  uint64_t reports = 0;
+};
+
+struct EntityPage {
+  std::vector<EntitySummary> entities;
+  int64_t total = 0;
+  std::string next_start_after;  // Empty: the last page.
+};
+
+// One entity's state estimate as a snapshot holds it.
+struct EntityView {
+  EntitySummary summary;
+  uint64_t version = 0;  // Of the snapshot it was read from.
+  DenseArray mean;       // [D]
+  DenseArray std;        // [D]
+  DenseArray ensemble;   // [M, D]
+  DenseArray rates;      // [D]
 };
 
 struct ParameterEstimate {
@@ -114,12 +187,6 @@ struct CalibrationStatus {
   int64_t queue_depth = 0;         // Observations waiting for the worker.
 };
 
-// A state component's name and unit (the physics' own: solvers' StateComponent).
-struct ComponentInfo {
-  std::string name;
-  std::string unit;  // "1": dimensionless.
-};
-
 struct ModelInfo {
   std::string name;
   std::string description;
@@ -129,6 +196,7 @@ struct ModelInfo {
   DurabilityInfo durability;
   CalibrationStatus calibration;
   std::vector<ComponentInfo> components;  // The state's, in order (state_dim of them).
+  int64_t entities = 0;                   // Tracked entities.
 };
 
 }  // namespace hybrid::server

@@ -23,20 +23,33 @@ std::vector<ParameterEstimate> EstimateParameters(const solvers::HybridModel& mo
 
 std::shared_ptr<const solvers::HybridModel> ModelSnapshot::WithMembers(int64_t members) const {
   if (members == model->members()) return model;
-  absl::MutexLock lock(&subsets_mu_);
-  std::shared_ptr<const solvers::HybridModel>& subset = subsets_[members];
+  absl::MutexLock lock(&subsets_->mu);
+  std::shared_ptr<const solvers::HybridModel>& subset = subsets_->by_size[members];
   if (subset == nullptr) subset = model->FirstMembers(members);
   return subset;
 }
 
+std::shared_ptr<const ModelSnapshot> ModelSnapshot::WithEntities(EntityTable table) const {
+  auto snapshot = std::make_shared<ModelSnapshot>();
+  snapshot->version = version;
+  snapshot->observations_accepted = observations_accepted;
+  snapshot->model = model;
+  snapshot->errors = errors;
+  snapshot->parameters = parameters;
+  snapshot->entities = std::move(table);
+  snapshot->subsets_ = subsets_;
+  return snapshot;
+}
+
 std::shared_ptr<const ModelSnapshot> TakeSnapshot(const solvers::OnlineCalibrator& calibrator, uint64_t version,
-                                                  uint64_t observations_accepted) {
+                                                  uint64_t observations_accepted, const EntityTable& entities) {
   auto snapshot = std::make_shared<ModelSnapshot>();
   snapshot->version = version;
   snapshot->observations_accepted = observations_accepted;
   snapshot->model = calibrator.model().Clone();
   snapshot->errors = std::make_shared<const solvers::ForecastErrorModel>(calibrator.errors());
   snapshot->parameters = EstimateParameters(calibrator.model());
+  snapshot->entities = entities;
   return snapshot;
 }
 

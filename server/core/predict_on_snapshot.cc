@@ -62,12 +62,22 @@ absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig&
   }
   const int64_t dim = snapshot.model->state_dim();
   const auto& shape = q.initial_state.shape;
-  if (!IsStateOrBatch(q.initial_state, dim)) {
+  if (!q.entity.empty()) {
+    if (!shape.empty()) {
+      return absl::InvalidArgumentError("initial_state must be unset when entity is set: the forecast starts from "
+                                        "the entity's analysis ensemble");
+    }
+    if (!snapshot.entities.Find(q.entity)) {
+      return absl::NotFoundError(absl::StrCat("model '", config.name(), "' has no entity '", q.entity, "'"));
+    }
+  } else if (!IsStateOrBatch(q.initial_state, dim)) {
     return absl::InvalidArgumentError(
         absl::StrCat("initial_state must have shape [", dim, "] or [B, ", dim, "] for model '", config.name(), "'"));
   }
   const int64_t batch = shape.size() == 2 ? shape[0] : 1;
-  if (batch > config.limits().max_batch()) {
+  if (!q.entity.empty()) {
+    // Its start is the analysis ensemble; the rest is checked as for a state.
+  } else if (batch > config.limits().max_batch()) {
     return absl::OutOfRangeError(
         absl::StrCat("initial_state has ", batch, " states; the model allows at most ", config.limits().max_batch()));
   }
@@ -169,9 +179,17 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   const solvers::HybridModel& model = *forecaster;
   const solvers::ForecastErrorModel& errors = *snapshot.errors;
   const int64_t dim = model.state_dim();
-  const bool single = q.initial_state.shape.size() == 1;
+  const std::shared_ptr<const EntityState> entity = q.entity.empty() ? nullptr : snapshot.entities.Find(q.entity);
+  const bool single = entity || q.initial_state.shape.size() == 1;
   const int64_t batch = single ? 1 : q.initial_state.shape[0];
-  const at::Tensor x0 = at::tensor(q.initial_state.values, at::kDouble).view({batch, dim}).to(model.dtype());
+  // An entity's member m starts from its own analysis state (the first
+  // `members` of them, as the model's members are the first ones).
+  const at::Tensor x0 =
+      entity ? at::tensor(entity->ensemble, at::kDouble)
+                   .view({-1, 1, dim})
+                   .narrow(0, 0, model.members())
+                   .to(model.dtype())
+             : at::tensor(q.initial_state.values, at::kDouble).view({batch, dim}).to(model.dtype());
 
   solvers::SolverOptions options;  // Fixed-step RK4: what the model was calibrated with.
   options.method = "rk4";
@@ -179,7 +197,8 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   options.max_steps = config.limits().max_total_steps();
   options.interrupt = q.interrupt;
   solvers::SampleOptions sampling;
-  sampling.initial_std = InitialStd(q, errors, dim).to(model.dtype());
+  // The analysis ensemble's spread is an entity's start uncertainty already.
+  if (!entity) sampling.initial_std = InitialStd(q, errors, dim).to(model.dtype());
   sampling.model_error_rate = errors.model_error_rate().to(model.dtype());
   sampling.per_member = config.uncertainty().samples_per_member();
   // Deterministic per (model, version): every answer of one version agrees.
@@ -204,6 +223,7 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   answer.version = snapshot.version;
   answer.ensemble_size = model.members();
   answer.times = q.times;
+  answer.start_time = entity ? entity->time : 0.0;
   answer.mean = shaped(summary.mean);
   answer.std = shaped(summary.std);
   for (size_t i = 0; i < levels.size(); ++i) {

@@ -10,6 +10,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "server/core/calibration_worker.h"
+#include "server/core/entity_filter.h"
+#include "server/core/observation_space.h"
 #include "server/core/model_snapshot.h"
 #include "server/core/predict_on_snapshot.h"
 #include "server/repository/model_config.h"
@@ -125,7 +127,28 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
     PublishParameterReferences(config, **model, metrics);
     std::vector<ComponentInfo> components;
     for (const solvers::StateComponent& c : (*model)->physics().Components()) components.push_back({c.name, c.unit});
-    std::unique_ptr<ServedModel> served(new ServedModel(config, metrics, std::move(components)));
+    if (config.entities().estimate_parameters()) {
+      if ((*model)->physics().TrainableRaw().empty()) {
+        return absl::InvalidArgumentError(
+            "entities.estimate_parameters needs a parameter with trainable: true (the ones it estimates)");
+      }
+      if (!(config.member_jitter() > 0.0)) {
+        return absl::InvalidArgumentError(
+            "entities.estimate_parameters needs member_jitter > 0: the members' spread of θ is what the analysis "
+            "moves");
+      }
+    }
+    absl::StatusOr<ObservationSpace> space = ObservationSpace::Create(config, components);
+    if (!space.ok()) return space.status();
+    auto shared_space = std::make_shared<const ObservationSpace>(*std::move(space));
+    EntityFilter::Options tracking;
+    tracking.entities = config.entities();
+    tracking.coverage_level = config.calibration().coverage_level();
+    tracking.seed = config.seed();
+    tracking.max_total_steps = config.limits().max_total_steps();
+    tracking.members = (*model)->members();
+    auto entities = std::make_unique<EntityFilter>(shared_space, tracking);
+    std::unique_ptr<ServedModel> served(new ServedModel(config, metrics, std::move(components), shared_space));
     CalibrationWorker::Options options;
     options.model = config.name();
     options.capacity = static_cast<size_t>(config.calibration().queue_capacity());
@@ -138,7 +161,7 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
     }
     ServedModel* raw = served.get();
     absl::StatusOr<std::unique_ptr<CalibrationWorker>> worker = CalibrationWorker::Start(
-        *std::move(calibrator), options, std::move(durability), [raw](std::shared_ptr<const ModelSnapshot> snapshot) {
+        *std::move(calibrator), std::move(entities), options, std::move(durability), [raw](std::shared_ptr<const ModelSnapshot> snapshot) {
           absl::MutexLock lock(&raw->mu_);
           raw->snapshot_ = std::move(snapshot);
         });
@@ -149,10 +172,12 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
   });
 }
 
-ServedModel::ServedModel(v1::ModelConfig config, Metrics* metrics, std::vector<ComponentInfo> components)
+ServedModel::ServedModel(v1::ModelConfig config, Metrics* metrics, std::vector<ComponentInfo> components,
+                         std::shared_ptr<const ObservationSpace> space)
     : config_(std::move(config)),
       metrics_(metrics),
-      components_(std::move(components)) {}
+      components_(std::move(components)),
+      space_(std::move(space)) {}
 
 ServedModel::~ServedModel() { Stop(); }
 
@@ -175,7 +200,9 @@ std::shared_ptr<const ModelSnapshot> ServedModel::Snapshot() const {
 }
 
 absl::StatusOr<PredictAnswer> ServedModel::Predict(const PredictQuery& query) const {
-  return PredictOnSnapshot(*Snapshot(), config_, query);
+  absl::StatusOr<PredictAnswer> answer = PredictOnSnapshot(*Snapshot(), config_, query);
+  if (answer.ok()) answer->components = components_;
+  return answer;
 }
 
 absl::Status ServedModel::ValidateObservation(const Observation& o) const {
@@ -229,6 +256,66 @@ absl::Status ServedModel::Submit(Observation observation, Done done) {
   return status;
 }
 
+absl::Status ServedModel::Observe(ReportBatch batch, ReportsDone done) {
+  absl::Status status = space_->Resolve(batch);
+  if (status.ok()) {
+    absl::ReaderMutexLock lock(&worker_mu_);
+    status = worker_ ? worker_->Observe(std::move(batch), std::move(done)) : Stopped();
+  }
+  return status;
+}
+
+absl::Status ServedModel::DeleteEntity(std::string entity, StatusDone done) {
+  absl::ReaderMutexLock lock(&worker_mu_);
+  return worker_ ? worker_->DeleteEntity(std::move(entity), std::move(done)) : Stopped();
+}
+
+absl::StatusOr<EntityPage> ServedModel::ListEntities(const std::string& start_after, int64_t page_size) const {
+  if (page_size < 1 || page_size > 10000) {
+    return absl::InvalidArgumentError(absl::StrCat("page_size must be in [1, 10000], got ", page_size));
+  }
+  const std::shared_ptr<const ModelSnapshot> snapshot = Snapshot();
+  EntityPage page;
+  page.total = snapshot->entities.size();
+  // One more than asked tells whether another page follows.
+  std::vector<std::shared_ptr<const EntityState>> found =
+      snapshot->entities.Page(start_after, static_cast<size_t>(page_size) + 1);
+  const bool more = static_cast<int64_t>(found.size()) > page_size;
+  if (more) found.pop_back();
+  for (const auto& e : found) page.entities.push_back({e->name, e->time, e->reports});
+  if (more) page.next_start_after = page.entities.back().name;
+  return page;
+}
+
+absl::StatusOr<EntityView> ServedModel::GetEntity(const std::string& entity) const {
+  const std::shared_ptr<const ModelSnapshot> snapshot = Snapshot();
+  const std::shared_ptr<const EntityState> e = snapshot->entities.Find(entity);
+  if (!e) return absl::NotFoundError(absl::StrCat("model '", name(), "' has no entity '", entity, "'"));
+  const int64_t d = state_dim(), m = static_cast<int64_t>(e->ensemble.size()) / d;
+  EntityView view;
+  view.summary = {e->name, e->time, e->reports};
+  view.version = snapshot->version;
+  view.ensemble = {{m, d}, e->ensemble};
+  view.mean = {{d}, std::vector<double>(static_cast<size_t>(d), 0.0)};
+  view.std = {{d}, std::vector<double>(static_cast<size_t>(d), 0.0)};
+  view.rates = {{d}, std::vector<double>(static_cast<size_t>(d), 0.0)};
+  for (int64_t j = 0; j < d; ++j) {
+    double sum = 0.0, squares = 0.0;
+    for (int64_t k = 0; k < m; ++k) sum += e->ensemble[static_cast<size_t>(k * d + j)];
+    const double mean = sum / static_cast<double>(m);
+    for (int64_t k = 0; k < m; ++k) {
+      const double dev = e->ensemble[static_cast<size_t>(k * d + j)] - mean;
+      squares += dev * dev;
+    }
+    view.mean.values[static_cast<size_t>(j)] = mean;
+    view.std.values[static_cast<size_t>(j)] = m > 1 ? std::sqrt(squares / static_cast<double>(m - 1)) : 0.0;
+  }
+  for (size_t i = 0; i < space_->inputs().size(); ++i) {
+    view.rates.values[static_cast<size_t>(space_->inputs()[i].component)] += e->rates[i];
+  }
+  return view;
+}
+
 absl::Status ServedModel::SaveCheckpoint(VersionDone done) {
   absl::ReaderMutexLock lock(&worker_mu_);
   return worker_ ? worker_->SaveCheckpoint(std::move(done)) : Stopped();
@@ -270,6 +357,7 @@ ModelInfo ServedModel::Info() const {
   info.observations_accepted = snapshot->observations_accepted;
   info.parameters = snapshot->parameters;
   info.components = components_;
+  info.entities = snapshot->entities.size();
   absl::ReaderMutexLock lock(&worker_mu_);
   if (worker_) {
     info.durability = worker_->durability_info();

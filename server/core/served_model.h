@@ -9,8 +9,10 @@
 // validates the observation against the model synchronously (INVALID_ARGUMENT
 // naming the field, OUT_OF_RANGE for limits; nothing is queued and the model is
 // unchanged), then queues it (RESOURCE_EXHAUSTED when full); `done` later runs
-// once on the worker thread. Thread-safe. The header stays free of LibTorch so
-// that the RPC layer compiles quickly.
+// once on the worker thread. Observe does the same for entity reports
+// (server/core/observation_space.h says what is refused at the edge,
+// entity_filter.h what the worker refuses per report). Thread-safe. The
+// header stays free of LibTorch so that the RPC layer compiles quickly.
 #pragma once
 
 #include <atomic>
@@ -31,6 +33,7 @@ namespace hybrid::server {
 
 struct ModelSnapshot;
 class CalibrationWorker;
+class ObservationSpace;
 
 class ServedModel {
  public:
@@ -54,6 +57,13 @@ class ServedModel {
 
   absl::StatusOr<PredictAnswer> Predict(const PredictQuery& query) const;
   absl::Status Submit(Observation observation, Done done);
+  using ReportsDone = std::function<void(std::vector<ReportOutcome>)>;
+  using StatusDone = std::function<void(absl::Status)>;
+  absl::Status Observe(ReportBatch batch, ReportsDone done);
+  absl::Status DeleteEntity(std::string entity, StatusDone done);  // `done`: OK or NOT_FOUND.
+  // page_size in [1, 10000] (INVALID_ARGUMENT otherwise).
+  absl::StatusOr<EntityPage> ListEntities(const std::string& start_after, int64_t page_size) const;
+  absl::StatusOr<EntityView> GetEntity(const std::string& entity) const;  // NOT_FOUND when absent.
   // See CalibrationWorker: `done` runs later on the worker thread.
   using VersionDone = std::function<void(absl::StatusOr<uint64_t>)>;
   absl::Status SaveCheckpoint(VersionDone done);
@@ -74,7 +84,8 @@ class ServedModel {
   ModelInfo Info() const;
 
  private:
-  ServedModel(v1::ModelConfig config, Metrics* metrics, std::vector<ComponentInfo> components);
+  ServedModel(v1::ModelConfig config, Metrics* metrics, std::vector<ComponentInfo> components,
+              std::shared_ptr<const ObservationSpace> space);
   std::shared_ptr<const ModelSnapshot> Snapshot() const;
   absl::Status ValidateObservation(const Observation& observation) const;
   absl::Status Stopped() const;
@@ -83,6 +94,7 @@ class ServedModel {
   const v1::ModelConfig config_;
   Metrics* const metrics_;
   const std::vector<ComponentInfo> components_;  // One per state component.
+  const std::shared_ptr<const ObservationSpace> space_;
   std::atomic<int> open_streams_{0};
   mutable InferenceStatistics statistics_;
   mutable absl::Mutex mu_;

@@ -43,9 +43,41 @@ std::string EncodeObservation(const Observation& o) {
   return stored.SerializeAsString();
 }
 
-absl::StatusOr<Observation> DecodeObservation(const std::string& bytes) {
+std::string EncodeReport(const Report& r) {
+  v1::StoredObservation stored;
+  v1::StoredReport& out = *stored.mutable_report();
+  out.set_entity(r.entity);
+  out.set_time(r.time);
+  for (const Reading& reading : r.readings) {
+    v1::StoredReading* o = out.add_readings();
+    o->set_observable(reading.observable);
+    o->set_value(reading.value);
+    o->set_noise_std(reading.noise_std.value_or(0.0));
+  }
+  for (const InputEvent& input : r.inputs) {
+    v1::StoredInput* o = out.add_inputs();
+    o->set_input(input.input);
+    o->set_value(input.value);
+  }
+  return stored.SerializeAsString();
+}
+
+Report DecodeReport(const v1::StoredReport& stored) {
+  Report r;
+  r.entity = stored.entity();
+  r.time = stored.time();
+  for (const v1::StoredReading& reading : stored.readings()) {
+    r.readings.push_back({reading.observable(), reading.value(), reading.noise_std()});
+  }
+  for (const v1::StoredInput& input : stored.inputs()) r.inputs.push_back({input.input(), input.value()});
+  return r;
+}
+
+absl::StatusOr<LogRecord> DecodeRecord(const std::string& bytes) {
   v1::StoredObservation stored;
   if (!stored.ParseFromString(bytes)) return absl::DataLossError("unreadable observation record");
+  if (stored.has_report()) return LogRecord(DecodeReport(stored.report()));
+  if (!stored.deleted_entity().empty()) return LogRecord(EntityDeletion{stored.deleted_entity()});
   Observation o;
   o.sequence = stored.sequence();
   o.start = FromStored(stored.start());
@@ -54,7 +86,7 @@ absl::StatusOr<Observation> DecodeObservation(const std::string& bytes) {
   if (stored.has_path()) o.path = FromStored(stored.path());
   o.step = stored.step();
   o.steps = stored.steps();
-  return o;
+  return LogRecord(std::move(o));
 }
 
 }  // namespace
@@ -124,17 +156,25 @@ absl::StatusOr<std::optional<v1::StoredCheckpoint>> ModelDurability::LatestCheck
 
 absl::Status ModelDurability::Replay(uint64_t lsn, const Apply& apply) const {
   return wal_->ReadAfter(lsn, [&](uint64_t record, std::string payload) -> absl::Status {
-    absl::StatusOr<Observation> observation = DecodeObservation(payload);
-    if (!observation.ok()) {
+    absl::StatusOr<LogRecord> decoded = DecodeRecord(payload);
+    if (!decoded.ok()) {
       return absl::DataLossError(
-          absl::StrCat("write-ahead log '", wal_->dir(), "' record ", record, ": ", observation.status().message()));
+          absl::StrCat("write-ahead log '", wal_->dir(), "' record ", record, ": ", decoded.status().message()));
     }
-    return apply(record, *std::move(observation));
+    return apply(record, *std::move(decoded));
   });
 }
 
 absl::StatusOr<uint64_t> ModelDurability::Log(const Observation& observation) {
   return wal_->Append(EncodeObservation(observation));
+}
+
+absl::StatusOr<uint64_t> ModelDurability::Log(const Report& report) { return wal_->Append(EncodeReport(report)); }
+
+absl::StatusOr<uint64_t> ModelDurability::Log(const EntityDeletion& deletion) {
+  v1::StoredObservation stored;
+  stored.set_deleted_entity(deletion.entity);
+  return wal_->Append(stored.SerializeAsString());
 }
 
 bool ModelDurability::CheckpointDue() const {

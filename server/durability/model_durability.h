@@ -1,6 +1,6 @@
 // ModelDurability: one model's write-ahead log and checkpoints, in one folder.
 //
-//   <dir>/wal/<first record>.wal    observations, in the order they were applied
+//   <dir>/wal/<first record>.wal    observations, entity reports and deletions, in the order they were applied
 //   <dir>/<version>/checkpoint.pb   hybrid.v1.StoredCheckpoint (atomic: temp, fsync, rename)
 //
 //   absl::StatusOr<std::unique_ptr<ModelDurability>> d = ModelDurability::Open(dir, config.durability());
@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -33,9 +34,18 @@
 
 namespace hybrid::server {
 
+struct EntityDeletion {
+  std::string entity;
+};
+
+// One write-ahead-log record (hybrid.v1.StoredObservation): a calibration
+// window, an entity's report (its readings' noise std as applied), or the
+// deletion of an entity.
+using LogRecord = std::variant<Observation, Report, EntityDeletion>;
+
 class ModelDurability {
  public:
-  using Apply = std::function<absl::Status(uint64_t lsn, Observation observation)>;
+  using Apply = std::function<absl::Status(uint64_t lsn, LogRecord record)>;
 
   static absl::StatusOr<std::unique_ptr<ModelDurability>> Open(const std::string& dir,
                                                                const v1::DurabilityConfig& config);
@@ -48,9 +58,11 @@ class ModelDurability {
   // Versions with a checkpoint, ascending.
   std::vector<uint64_t> Versions() const;
 
-  // Calls `apply` for every logged observation after `lsn`, in order.
+  // Calls `apply` for every logged record after `lsn`, in order.
   absl::Status Replay(uint64_t lsn, const Apply& apply) const;
   absl::StatusOr<uint64_t> Log(const Observation& observation);
+  absl::StatusOr<uint64_t> Log(const Report& report);
+  absl::StatusOr<uint64_t> Log(const EntityDeletion& deletion);
   // checkpoint_every records since the last checkpoint, or at least one and
   // checkpoint_interval_seconds.
   bool CheckpointDue() const;

@@ -32,6 +32,39 @@ class ErrorCollector : public google::protobuf::io::ErrorCollector {
   int line_ = -1;
 };
 
+// The sizes and numbers of `entities`; the names in observables and inputs are
+// checked against the physics' components when the model is built
+// (server/core/observation_space.h).
+absl::Status ValidateEntityConfig(const v1::EntityConfig& e) {
+  if (e.max_entities() < 1 || e.max_entities() > 10'000'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("entities.max_entities must be in [1, 10000000], got ", e.max_entities()));
+  }
+  if (!(e.inflation() >= 1.0 && e.inflation() <= 2.0)) {
+    return absl::InvalidArgumentError(absl::StrCat("entities.inflation must be in [1, 2], got ", e.inflation()));
+  }
+  if (!(e.max_step() > 0.0) || !std::isfinite(e.max_step())) {
+    return absl::InvalidArgumentError(absl::StrCat("entities.max_step must be finite and > 0, got ", e.max_step()));
+  }
+  if (!(e.max_gap() > 0.0) || !std::isfinite(e.max_gap())) {
+    return absl::InvalidArgumentError(absl::StrCat("entities.max_gap must be finite and > 0, got ", e.max_gap()));
+  }
+  if (e.max_reports_per_request() < 1 || e.max_readings_per_report() < 1) {
+    return absl::InvalidArgumentError("entities.max_reports_per_request and max_readings_per_report must be ≥ 1");
+  }
+  for (int i = 0; i < e.prior_mean_size(); ++i) {
+    if (!std::isfinite(e.prior_mean(i))) {
+      return absl::InvalidArgumentError(absl::StrCat("entities.prior_mean[", i, "] must be finite"));
+    }
+  }
+  for (int i = 0; i < e.prior_std_size(); ++i) {
+    if (!(e.prior_std(i) >= 0.0) || !std::isfinite(e.prior_std(i))) {
+      return absl::InvalidArgumentError(absl::StrCat("entities.prior_std[", i, "] must be finite and ≥ 0"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 void ApplyDefaults(v1::ModelConfig& config) {
@@ -79,6 +112,21 @@ void ApplyDefaults(v1::ModelConfig& config) {
   if (d.checkpoint_interval_seconds() == 0.0) d.set_checkpoint_interval_seconds(300.0);
   if (d.keep_checkpoints() == 0) d.set_keep_checkpoints(5);
   if (d.wal_segment_bytes() == 0) d.set_wal_segment_bytes(int64_t{64} << 20);
+  v1::EntityConfig& e = *config.mutable_entities();
+  if (e.max_entities() == 0) e.set_max_entities(10000);
+  if (e.inflation() == 0.0) e.set_inflation(1.0);
+  if (e.max_step() == 0.0) e.set_max_step(0.01);
+  if (e.max_gap() == 0.0) e.set_max_gap(1e4);
+  if (e.max_reports_per_request() == 0) e.set_max_reports_per_request(1024);
+  if (e.max_readings_per_report() == 0) e.set_max_readings_per_report(4096);
+  for (v1::ObservableConfig& o : *config.mutable_observables()) {
+    for (v1::ObservableTerm& t : *o.mutable_terms()) {
+      if (t.weight() == 0.0) t.set_weight(1.0);
+    }
+  }
+  for (v1::InputConfig& i : *config.mutable_inputs()) {
+    if (i.kind() == v1::INPUT_KIND_UNSPECIFIED) i.set_kind(v1::INPUT_KIND_BOLUS);
+  }
 }
 
 absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
@@ -126,6 +174,7 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
   }
   if (d.keep_checkpoints() < 1) return absl::InvalidArgumentError("durability.keep_checkpoints must be ≥ 1");
   if (d.wal_segment_bytes() < 4096) return absl::InvalidArgumentError("durability.wal_segment_bytes must be ≥ 4096");
+  if (absl::Status s = ValidateEntityConfig(config.entities()); !s.ok()) return s;
   for (int i = 0; i < config.parameters_size(); ++i) {
     if (config.parameters(i).name().empty()) {
       return absl::InvalidArgumentError(absl::StrCat("parameters[", i, "].name must not be empty"));

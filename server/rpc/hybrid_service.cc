@@ -8,6 +8,7 @@
 #include "server/rpc/call_authorization.h"
 #include "server/rpc/message_codec.h"
 #include "server/rpc/status_conversion.h"
+#include "server/rpc/tensor_codec.h"
 #include "server/rpc/unary_call.h"
 
 namespace hybrid::server::rpc {
@@ -93,11 +94,7 @@ grpc::ServerUnaryReactor* HybridServiceImpl::GetModel(grpc::CallbackServerContex
     response->set_version(info.version);
     response->set_observations_accepted(info.observations_accepted);
     response->set_state(v1::MODEL_STATE_READY);
-    for (const ComponentInfo& c : info.components) {
-      v1::StateComponent* out = response->add_state_components();
-      out->set_name(c.name);
-      out->set_unit(c.unit);
-    }
+    EncodeComponents(info.components, response->mutable_state_components());
     v1::DurabilityStatus* d = response->mutable_durability();
     d->set_enabled(info.durability.enabled);
     d->set_last_logged(info.durability.last_logged);
@@ -167,6 +164,80 @@ grpc::ServerUnaryReactor* HybridServiceImpl::Rollback(grpc::CallbackServerContex
                          }
                          return model.Rollback(version, std::move(done));
                        });
+}
+
+grpc::ServerUnaryReactor* HybridServiceImpl::Observe(grpc::CallbackServerContext* context,
+                                                     const v1::ObserveRequest* request, v1::ObserveResponse* response) {
+  const UnaryCall call = core_.Begin(context, "Observe", Role::kCalibrate);
+  if (call.refused()) return call.reactor();
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*core_.registry, request->model());
+  if (!model.ok()) return call.Finish("", model.status());
+  ReportBatch batch = DecodeObserveRequest(*request);
+  batch.cancelled = [context] { return context->IsCancelled(); };
+  const std::string name = (*model)->name();
+  const absl::Status queued =
+      (*model)->Observe(std::move(batch), [call, response, name](std::vector<ReportOutcome> outcomes) {
+        for (const ReportOutcome& o : outcomes) EncodeReportOutcome(o, response->add_outcomes());
+        call.Finish(name, absl::OkStatus());
+      });
+  if (!queued.ok()) call.Finish(name, queued);
+  return call.reactor();
+}
+
+grpc::ServerUnaryReactor* HybridServiceImpl::ListEntities(grpc::CallbackServerContext* context,
+                                                          const v1::ListEntitiesRequest* request,
+                                                          v1::ListEntitiesResponse* response) {
+  const UnaryCall call = core_.Begin(context, "ListEntities", Role::kRead);
+  if (call.refused()) return call.reactor();
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*core_.registry, request->model());
+  if (!model.ok()) return call.Finish("", model.status());
+  absl::StatusOr<EntityPage> page =
+      (*model)->ListEntities(request->start_after(), request->page_size() == 0 ? 1000 : request->page_size());
+  if (page.ok()) {
+    for (const EntitySummary& e : page->entities) EncodeEntitySummary(e, response->add_entities());
+    response->set_total(page->total);
+    response->set_next_start_after(page->next_start_after);
+  }
+  return call.Finish((*model)->name(), page.status());
+}
+
+grpc::ServerUnaryReactor* HybridServiceImpl::GetEntity(grpc::CallbackServerContext* context,
+                                                       const v1::GetEntityRequest* request,
+                                                       v1::GetEntityResponse* response) {
+  const UnaryCall call = core_.Begin(context, "GetEntity", Role::kRead);
+  if (call.refused()) return call.reactor();
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*core_.registry, request->model());
+  if (!model.ok()) return call.Finish("", model.status());
+  if (absl::Status s = base::ValidateEntityName(request->entity(), "entity"); !s.ok()) {
+    return call.Finish((*model)->name(), s);
+  }
+  absl::StatusOr<EntityView> view = (*model)->GetEntity(request->entity());
+  if (view.ok()) {
+    EncodeEntitySummary(view->summary, response->mutable_summary());
+    EncodeComponents((*model)->Info().components, response->mutable_state_components());
+    *response->mutable_mean() = EncodeTensor(view->mean);
+    *response->mutable_std() = EncodeTensor(view->std);
+    *response->mutable_ensemble() = EncodeTensor(view->ensemble);
+    *response->mutable_rates() = EncodeTensor(view->rates);
+    response->set_model_version(view->version);
+  }
+  return call.Finish((*model)->name(), view.status());
+}
+
+grpc::ServerUnaryReactor* HybridServiceImpl::DeleteEntity(grpc::CallbackServerContext* context,
+                                                          const v1::DeleteEntityRequest* request,
+                                                          v1::DeleteEntityResponse* /*response*/) {
+  const UnaryCall call = core_.Begin(context, "DeleteEntity", Role::kCalibrate);
+  if (call.refused()) return call.reactor();
+  absl::StatusOr<std::shared_ptr<ServedModel>> model = FindNamed(*core_.registry, request->model());
+  if (!model.ok()) return call.Finish("", model.status());
+  const std::string name = (*model)->name();
+  absl::Status queued = base::ValidateEntityName(request->entity(), "entity");
+  if (queued.ok()) {
+    queued = (*model)->DeleteEntity(request->entity(), [call, name](absl::Status s) { call.Finish(name, s); });
+  }
+  if (!queued.ok()) call.Finish(name, queued);
+  return call.reactor();
 }
 
 }  // namespace hybrid::server::rpc

@@ -8,7 +8,9 @@
 // calibration worker, in order with its observations. Calibrate streams are
 // CalibrateReactor objects. With `tokens` (null: no authentication) every call
 // first needs a bearer token with its role (server/core/access_tokens.h): read for
-// Predict/ListModels/GetModel, calibrate for Calibrate, admin for the rest.
+// Predict/ListModels/GetModel/ListEntities/GetEntity, calibrate for
+// Calibrate/Observe/DeleteEntity, admin for the rest. Observe and
+// DeleteEntity run on the model's calibration worker too.
 // Stateless beyond the pointers it is given, which must outlive it.
 #pragma once
 
@@ -38,6 +40,14 @@ class HybridServiceImpl final : public v1::HybridService::CallbackService {
                                            v1::SaveCheckpointResponse* response) override;
   grpc::ServerUnaryReactor* Rollback(grpc::CallbackServerContext* context, const v1::RollbackRequest* request,
                                      v1::RollbackResponse* response) override;
+  grpc::ServerUnaryReactor* Observe(grpc::CallbackServerContext* context, const v1::ObserveRequest* request,
+                                    v1::ObserveResponse* response) override;
+  grpc::ServerUnaryReactor* ListEntities(grpc::CallbackServerContext* context, const v1::ListEntitiesRequest* request,
+                                         v1::ListEntitiesResponse* response) override;
+  grpc::ServerUnaryReactor* GetEntity(grpc::CallbackServerContext* context, const v1::GetEntityRequest* request,
+                                      v1::GetEntityResponse* response) override;
+  grpc::ServerUnaryReactor* DeleteEntity(grpc::CallbackServerContext* context, const v1::DeleteEntityRequest* request,
+                                         v1::DeleteEntityResponse* response) override;
 
  private:
   const ServiceCore core_;

@@ -41,10 +41,17 @@ absl::StatusOr<PredictQuery> DecodePredictRequest(const v1::PredictRequest& requ
   PredictQuery q;
   q.model = request.model();
   if (absl::Status s = base::ValidateModelName(q.model, "model"); !s.ok()) return s;
-  if (!request.has_initial_state()) return absl::InvalidArgumentError("initial_state must be set");
-  absl::StatusOr<DenseArray> x0 = DecodeTensor(request.initial_state(), "initial_state");
-  if (!x0.ok()) return x0.status();
-  q.initial_state = *std::move(x0);
+  q.entity = request.entity();
+  if (!q.entity.empty()) {
+    if (absl::Status s = base::ValidateEntityName(q.entity, "entity"); !s.ok()) return s;
+  } else if (!request.has_initial_state()) {
+    return absl::InvalidArgumentError("initial_state (or entity) must be set");
+  }
+  if (request.has_initial_state()) {
+    absl::StatusOr<DenseArray> x0 = DecodeTensor(request.initial_state(), "initial_state");
+    if (!x0.ok()) return x0.status();
+    q.initial_state = *std::move(x0);
+  }
   switch (request.output_case()) {
     case v1::PredictRequest::kHorizon: {
       absl::StatusOr<std::vector<double>> times = HorizonTimes(request.horizon());
@@ -77,6 +84,8 @@ v1::PredictResponse EncodePredictAnswer(const PredictAnswer& a) {
   r.set_model(a.model);
   r.set_model_version(a.version);
   r.set_ensemble_size(static_cast<int32_t>(a.ensemble_size));
+  r.set_start_time(a.start_time);
+  EncodeComponents(a.components, r.mutable_state_components());
   r.mutable_times()->Add(a.times.begin(), a.times.end());
   *r.mutable_mean() = EncodeTensor(a.mean);
   *r.mutable_std() = EncodeTensor(a.std);
@@ -127,6 +136,48 @@ void EncodeParameters(const std::vector<ParameterEstimate>& parameters,
     e->set_unit(p.unit);
     e->set_trainable(p.trainable);
   }
+}
+
+void EncodeComponents(const std::vector<ComponentInfo>& components,
+                      google::protobuf::RepeatedPtrField<v1::StateComponent>* out) {
+  for (const ComponentInfo& c : components) {
+    v1::StateComponent* e = out->Add();
+    e->set_name(c.name);
+    e->set_unit(c.unit);
+  }
+}
+
+ReportBatch DecodeObserveRequest(const v1::ObserveRequest& request) {
+  ReportBatch batch;
+  batch.model = request.model();
+  batch.reports.reserve(static_cast<size_t>(request.reports_size()));
+  for (const v1::Report& in : request.reports()) {
+    Report& report = batch.reports.emplace_back();
+    report.entity = in.entity();
+    report.time = in.time();
+    for (const v1::Reading& r : in.readings()) {
+      report.readings.push_back(
+          {r.observable(), r.value(), r.has_noise_std() ? std::optional<double>(r.noise_std()) : std::nullopt});
+    }
+    for (const v1::InputEvent& e : in.inputs()) report.inputs.push_back({e.input(), e.value()});
+  }
+  return batch;
+}
+
+void EncodeReportOutcome(const ReportOutcome& o, v1::ReportOutcome* out) {
+  out->mutable_status()->set_code(static_cast<int>(o.status.code()));
+  out->mutable_status()->set_message(TruncatedMessage(o.status));
+  out->set_created(o.created);
+  out->set_lead(o.lead);
+  if (o.crps) out->set_crps(*o.crps);
+  if (o.coverage) out->set_coverage(*o.coverage);
+  out->set_entity_reports(o.entity_reports);
+}
+
+void EncodeEntitySummary(const EntitySummary& e, v1::EntitySummary* out) {
+  out->set_entity(e.name);
+  out->set_time(e.time);
+  out->set_reports(e.reports);
 }
 
 v1::CalibrateResponse EncodeOutcome(const ObservationOutcome& o) {

@@ -23,6 +23,13 @@ v1::CalibrateResponse EncodeOutcome(const ObservationOutcome& outcome);
 // In-stream answer for an observation the server did not accept.
 v1::CalibrateResponse EncodeRejection(uint64_t sequence, const absl::Status& status);
 
+// Names are checked by the model (observation_space.h), which knows them.
+ReportBatch DecodeObserveRequest(const v1::ObserveRequest& request);
+void EncodeReportOutcome(const ReportOutcome& outcome, v1::ReportOutcome* out);
+void EncodeEntitySummary(const EntitySummary& entity, v1::EntitySummary* out);
+void EncodeComponents(const std::vector<ComponentInfo>& components,
+                      google::protobuf::RepeatedPtrField<v1::StateComponent>* out);
+
 void EncodeParameters(const std::vector<ParameterEstimate>& parameters,
                       google::protobuf::RepeatedPtrField<v1::ParameterEstimate>* out);
 

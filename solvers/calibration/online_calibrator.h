@@ -105,6 +105,9 @@ class OnlineCalibrator {
   absl::StatusOr<CalibrationStep> Update(const WindowBatch& batch);
 
   const HybridModel& model() const { return *model_; }
+  // For an owner that changes θ by other means (the entity filter's state
+  // augmentation); the same single-owner rule as Update.
+  HybridModel& mutable_model() { return *model_; }
   // What the model's forecasts miss (model-error rate, sensor noise, conformal scales).
   const ForecastErrorModel& errors() const { return errors_; }
   const CalibratorOptions& options() const { return options_; }

@@ -30,9 +30,10 @@ class StochasticForcing : public VectorField {
   mutable at::Generator generator_;
 };
 
-// K perturbed copies of the rows of x [B, D]: [K·B, D], row k·B + b.
+// K perturbed copies of the rows of x [B, D] (or of each member's, [M, B, D]):
+// [K·B, D] ([M, K·B, D]), row k·B + b.
 at::Tensor PerturbedStarts(const at::Tensor& x, const at::Tensor& std, int64_t k, at::Generator& generator) {
-  const at::Tensor copies = x.repeat({k, 1});
+  const at::Tensor copies = x.dim() == 3 ? x.repeat({1, k, 1}) : x.repeat({k, 1});
   if (!AnyPositive(std)) return copies;
   return copies + std.to(x.scalar_type()) * at::randn(copies.sizes(), generator, x.options());
 }
@@ -47,8 +48,9 @@ absl::StatusOr<at::Tensor> ForecastSamples(const HybridModel& model, const at::T
   const bool forcing = AnyPositive(o.model_error_rate);
   const int64_t k = forcing || AnyPositive(o.initial_std) ? std::max<int64_t>(1, o.per_member) : 1;
   at::Generator generator = at::detail::createCPUGenerator(o.seed);
-  const int64_t m = model.members(), b = x0.size(0), d = x0.size(1);
-  const at::Tensor starts = PerturbedStarts(x0, o.initial_std, k, generator).unsqueeze(0).expand({m, k * b, d});
+  const int64_t m = model.members(), b = x0.size(-2), d = x0.size(-1);
+  const at::Tensor perturbed = PerturbedStarts(x0, o.initial_std, k, generator);
+  const at::Tensor starts = x0.dim() == 3 ? perturbed : perturbed.unsqueeze(0).expand({m, k * b, d});
   absl::StatusOr<Trajectory> solved =
       forcing ? SolveOde(StochasticForcing(model, o.model_error_rate.to(x0.scalar_type()), generator), starts, 0.0,
                          times, solver)

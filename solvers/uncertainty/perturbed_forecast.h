@@ -13,8 +13,9 @@
 //
 // Rows are member-major (row m·K + k: member m, draw k). With nothing random
 // (σ0 and q zero or undefined) K is taken as 1 and the rows are the members'
-// plain forecasts, bit for bit. x0 / start: [B, D] / [W, D] in the model's
-// dtype; σ0 and q: [D], ≥ 0. Deterministic for a seed (Predict answers of one
+// plain forecasts, bit for bit. x0: [B, D] (every member from the same
+// states) or [M, B, D] (member m from its own: an analysis ensemble); start:
+// [W, D]; in the model's dtype; σ0 and q: [D], ≥ 0. Deterministic for a seed (Predict answers of one
 // version are identical); thread-safe as the model is (const). Errors: those of
 // SolveOde (ForecastSamples); WindowSamples throws SolverFailure like
 // ForecastPath.

@@ -4,7 +4,8 @@
         channel = grpc.insecure_channel(server.target)
 
 `tokens`: lines of an --auth_tokens file ("client roles token"), written into
-the server's own folder.
+the server's own folder. `state_dir`: the --state_dir to use (a restart on the
+same state); default: a fresh one in the server's folder. kill() is SIGKILL.
 """
 import os
 import signal
@@ -14,8 +15,9 @@ import time
 
 
 class Hybridserve:
-    def __init__(self, binary, repository, *flags, tokens=None):
+    def __init__(self, binary, repository, *flags, tokens=None, state_dir=None):
         self.work = tempfile.TemporaryDirectory()
+        self.state_dir = state_dir or f"{self.work.name}/state"
         ports = os.path.join(self.work.name, "ports")
         if tokens is not None:
             path = os.path.join(self.work.name, "tokens")
@@ -24,7 +26,7 @@ class Hybridserve:
             flags = (*flags, f"--auth_tokens={path}")
         self.log = open(os.path.join(self.work.name, "server.log"), "w+")
         self.process = subprocess.Popen(
-            [binary, f"--model_repository={repository}", f"--state_dir={self.work.name}/state",
+            [binary, f"--model_repository={repository}", f"--state_dir={self.state_dir}",
              "--grpc_address=127.0.0.1:0", "--metrics_address=127.0.0.1:0", f"--ports_file={ports}", *flags],
             stdout=self.log, stderr=subprocess.STDOUT)
         for _ in range(300):
@@ -52,6 +54,10 @@ class Hybridserve:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+    def kill(self):
+        self.process.kill()
+        self.process.wait()
 
     def __enter__(self):
         return self

@@ -1,0 +1,86 @@
+// EntityFilter: a model's entities as its calibration worker tracks them —
+// the state estimation of issue 18 served online. For each report of an
+// entity (server/core/domain_types.h Report) it:
+//   1. creates the entity on its first report, its M members drawn from the
+//      prior (entities.prior_mean / prior_std) with the config's seed and the
+//      entity's name, so that a replay of the log draws the same members;
+//   2. advances every member from the entity's clock to the report's time
+//      through the hybrid model, member m by model member m (its own θ, φ),
+//      with the input rates in force (solvers/assimilation/member_forecast.h);
+//   3. scores the forecast it had for the readings — each reading as a
+//      Gaussian from the members' spread of the observable plus the reading's
+//      noise: CRPS and whether the central coverage_level interval holds it;
+//   4. moves the members towards the readings with the ETKF
+//      (solvers/assimilation/ensemble_transform_kalman.h, entities.inflation),
+//      the observables being linear in the state (observation_space.h);
+//   5. applies the report's inputs: a bolus adds to its component in every
+//      member, a rate replaces that input's rate from now on.
+// With entities.estimate_parameters, step 4 augments every member's state
+// with that member's trainable θ (raw: log of positive parameters), so the
+// analysis moves the model's shared parameter ensemble too (state
+// augmentation; the outcome says so, and the model has a new version).
+//
+//   EntityFilter filter(space, options);
+//   if (absl::Status s = filter.Check(report, "reports[0]"); !s.ok()) ...   // before logging
+//   ReportOutcome o = filter.Apply(report, model);                           // after logging
+//   publish(filter.table());
+//
+// Check refuses, naming the field: INVALID_ARGUMENT for a time before the
+// entity's clock; OUT_OF_RANGE for a gap longer than entities.max_gap or one
+// needing more RK4 steps than limits.max_total_steps; RESOURCE_EXHAUSTED for a
+// new entity beyond entities.max_entities; FAILED_PRECONDITION for a model of
+// fewer than 2 members (an ensemble filter needs a spread). Apply is
+// deterministic (a replay reproduces every entity bit for bit); it may throw
+// from LibTorch (the worker catches it, the table unchanged). Worker thread
+// only: not thread-safe; the tables it hands out are immutable.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "hybrid/v1/model_config.pb.h"
+#include "hybrid/v1/storage.pb.h"
+#include "server/core/domain_types.h"
+#include "server/core/entity_table.h"
+#include "server/core/observation_space.h"
+#include "solvers/hybrid/hybrid_model.h"
+
+namespace hybrid::server {
+
+class EntityFilter {
+ public:
+  struct Options {
+    v1::EntityConfig entities;    // With defaults applied.
+    double coverage_level = 0.9;  // Of the scored interval.
+    uint64_t seed = 0;
+    int64_t max_total_steps = 100000;
+    int64_t members = 2;
+  };
+
+  EntityFilter(std::shared_ptr<const ObservationSpace> space, Options options);
+
+  absl::Status Check(const Report& report, const std::string& field) const;
+  // `model` is changed only with estimate_parameters (then `*parameters_changed`).
+  ReportOutcome Apply(const Report& report, solvers::HybridModel& model, bool* parameters_changed);
+  // NOT_FOUND when there is no such entity.
+  absl::Status Delete(const std::string& name);
+
+  const EntityTable& table() const { return table_; }
+  const ObservationSpace& space() const { return *space_; }
+
+  // Entities into / from a checkpoint; Load replaces the table (INVALID_ARGUMENT
+  // naming the entity when its ensemble does not fit the model).
+  void Save(v1::StoredCheckpoint& checkpoint) const;
+  absl::Status Load(const v1::StoredCheckpoint& checkpoint);
+
+ private:
+  EntityState Prior(const std::string& name) const;
+
+  const std::shared_ptr<const ObservationSpace> space_;
+  const Options options_;
+  EntityTable table_;
+};
+
+}  // namespace hybrid::server

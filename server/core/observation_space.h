@@ -1,0 +1,69 @@
+// ObservationSpace: what a model's sensors can read of an entity and what
+// clients can do to it — the observables (every state component by its own
+// name, then the config's linear combinations) and the inputs (boluses and
+// rates into named components) — and the checks a report gets at the edge.
+//
+//   absl::StatusOr<ObservationSpace> space = ObservationSpace::Create(config, components);
+//   if (absl::Status s = space->Resolve(batch); !s.ok()) return s;   // before queueing
+//
+// Resolve refuses a batch as a whole, changing nothing: INVALID_ARGUMENT
+// naming the field (reports[3].readings[1].observable) for a bad entity name,
+// a non-finite time or value, an unknown observable or input, a noise std
+// that is not finite and > 0, or a reading without one whose observable has
+// no default; OUT_OF_RANGE for more reports or readings than entities.*
+// allows. It fills every reading's noise std, so that the log records what
+// was applied. Immutable after Create; thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "hybrid/v1/model_config.pb.h"
+#include "server/core/domain_types.h"
+
+namespace hybrid::server {
+
+class ObservationSpace {
+ public:
+  struct Observable {
+    std::string name;
+    std::string unit;
+    std::vector<std::pair<int64_t, double>> terms;  // (component, weight): the reading is Σ weight · x[component].
+    std::optional<double> noise_std;                // Default std of a reading.
+  };
+  struct Input {
+    std::string name;
+    std::string unit;
+    int64_t component = 0;
+    bool rate = false;  // false: a bolus.
+  };
+
+  // INVALID_ARGUMENT naming the config field (observables[1].terms[0].component,
+  // inputs[0].component, a duplicate name, uncertainty.observation_noise_std of
+  // the wrong length).
+  static absl::StatusOr<ObservationSpace> Create(const v1::ModelConfig& config,
+                                                 const std::vector<ComponentInfo>& components);
+
+  absl::Status Resolve(ReportBatch& batch) const;
+
+  int64_t state_dim() const { return state_dim_; }
+  const std::vector<Observable>& observables() const { return observables_; }
+  const std::vector<Input>& inputs() const { return inputs_; }
+  std::optional<size_t> FindObservable(const std::string& name) const;
+  std::optional<size_t> FindInput(const std::string& name) const;
+
+ private:
+  int64_t state_dim_ = 0;
+  v1::EntityConfig limits_;
+  std::vector<Observable> observables_;
+  std::vector<Input> inputs_;
+  std::map<std::string, size_t> observable_index_;
+  std::map<std::string, size_t> input_index_;
+};
+
+}  // namespace hybrid::server

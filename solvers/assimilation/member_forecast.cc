@@ -1,0 +1,45 @@
+#include "solvers/assimilation/member_forecast.h"
+
+#include <ATen/ATen.h>
+
+#include "solvers/integrate/butcher_tableau.h"
+#include "solvers/integrate/ode_solver.h"
+
+namespace hybrid::solvers {
+namespace {
+
+// The model's field with a constant forcing added (RK4 integrates it exactly
+// as part of the field); for black-box physics, the solver's step then h·rate
+// (IntegrateFixed takes DiscreteStep where the field has one).
+class RateForcedField : public VectorField {
+ public:
+  RateForcedField(const HybridModel& model, at::Tensor rate) : model_(model), rate_(std::move(rate)) {}
+  at::Tensor Evaluate(double t, const at::Tensor& x) const override { return model_.Evaluate(t, x) + rate_; }
+  bool HasDiscreteStep() const override { return model_.HasDiscreteStep(); }
+  at::Tensor DiscreteStep(double t, const at::Tensor& x, double h) const override {
+    return model_.DiscreteStep(t, x, h) + h * rate_;
+  }
+
+ private:
+  const HybridModel& model_;
+  const at::Tensor rate_;
+};
+
+}  // namespace
+
+at::Tensor AdvanceMembers(const HybridModel& model, const at::Tensor& states, double from, double to, double max_step,
+                          const at::Tensor& rate) {
+  TORCH_CHECK(to >= from, "AdvanceMembers: to (", to, ") < from (", from, ")");
+  TORCH_CHECK(max_step > 0.0, "AdvanceMembers: max_step must be > 0");
+  TORCH_CHECK(states.dim() == 3 && states.size(0) == model.members() && states.size(2) == model.state_dim(),
+              "AdvanceMembers: states must be [M, B, D]");
+  if (to == from) return states;
+  at::NoGradGuard no_grad;
+  const std::optional<int64_t> steps = FixedStepsBetween(from, to, max_step);
+  TORCH_CHECK(steps.has_value(), "AdvanceMembers: too many steps");
+  const double h = (to - from) / static_cast<double>(*steps);
+  if (!rate.defined() || !(rate != 0).any().item<bool>()) return IntegrateFixed(ClassicRk4(), model, states, from, h, *steps);
+  return IntegrateFixed(ClassicRk4(), RateForcedField(model, rate.to(states.scalar_type())), states, from, h, *steps);
+}
+
+}  // namespace hybrid::solvers

@@ -1,0 +1,301 @@
+// Entities without gRPC: the copy-on-write table, the observation space's
+// checks, and ServedModel's Observe / GetEntity / Predict-by-entity against
+// mathematics — the analysis of a linear PK model against the Kalman update
+// computed here independently (exact matrix-exponential forecast, textbook
+// gain), inputs against their exact effect, and a replay of the log that
+// reproduces every entity bit for bit.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <future>
+
+#include "server/core/entity_table.h"
+#include "server/core/observation_space.h"
+#include "server/core/served_model.h"
+#include "server/repository/model_config.h"
+#include "tests/scoped_temp_dir.h"
+
+namespace hybrid::server {
+namespace {
+
+// A physics-only PK model (pkpd.h defaults: dx/dt = A x) with a plasma
+// sensor, an oral dose and an infusion.
+constexpr char kPk[] = R"(
+  name: "pk" physics: PHYSICS_KIND_PKPD_TWO_COMPARTMENT correction { composition: COMPOSITION_PHYSICS_ONLY }
+  ensemble_members: 16 seed: 7
+  observables { name: "plasma" unit: "mg/L" terms { component: "central" weight: 0.02 } noise_std: 0.05 }
+  inputs { name: "oral" component: "depot" kind: INPUT_KIND_BOLUS unit: "mg" }
+  inputs { name: "infusion" component: "central" kind: INPUT_KIND_RATE unit: "mg/h" }
+  entities { prior_mean: [0, 20, 10, 0] prior_std: [1, 5, 3, 0.5] max_entities: 3 max_step: 0.05 inflation: 1.1 }
+)";
+
+at::Tensor PkMatrix() {
+  const double ka = 1.0, cl = 5.0, v1 = 50.0, q = 10.0, v2 = 100.0;
+  return at::tensor({-ka, 0.0, 0.0, 0.0, ka, -(cl + q) / v1, q / v2, 0.0, 0.0, q / v1, -q / v2, 0.0, 0.0, cl / v1,
+                     0.0, 0.0},
+                    at::kDouble)
+      .view({4, 4});
+}
+
+// Rows of x [M, 4] after τ hours with a constant rate [4].
+at::Tensor ExactPk(const at::Tensor& x, const at::Tensor& rate, double tau) {
+  at::Tensor block = at::zeros({5, 5}, at::kDouble);
+  block.narrow(0, 0, 4).narrow(1, 0, 4).copy_(PkMatrix());
+  block.narrow(0, 0, 4).select(1, 4).copy_(rate);
+  const at::Tensor augmented = at::cat({x, at::ones({x.size(0), 1}, at::kDouble)}, 1);
+  return at::matmul(augmented, at::linalg_matrix_exp(block * tau).t()).narrow(1, 0, 4);
+}
+
+at::Tensor Tensor(const DenseArray& a) { return at::tensor(a.values, at::kDouble).view(a.shape); }
+
+Report MakeReport(const std::string& entity, double time, std::vector<Reading> readings,
+                  std::vector<InputEvent> inputs = {}) {
+  return {entity, time, std::move(readings), std::move(inputs)};
+}
+
+class Entities : public ::testing::Test {
+ protected:
+  std::unique_ptr<ServedModel> Serve(const std::string& text = kPk, const std::string& state_dir = "") {
+    return ServedModel::Create(ParseModelConfig(text, "test").value(), &metrics_, "", state_dir).value();
+  }
+  static std::vector<ReportOutcome> Observe(ServedModel& model, std::vector<Report> reports) {
+    ReportBatch batch;
+    batch.model = model.name();
+    batch.reports = std::move(reports);
+    std::promise<std::vector<ReportOutcome>> answered;
+    const absl::Status queued = model.Observe(std::move(batch), [&](std::vector<ReportOutcome> o) {
+      answered.set_value(std::move(o));
+    });
+    EXPECT_TRUE(queued.ok()) << queued;
+    return queued.ok() ? answered.get_future().get() : std::vector<ReportOutcome>{};
+  }
+  static absl::Status Refused(ServedModel& model, std::vector<Report> reports) {
+    ReportBatch batch;
+    batch.model = model.name();
+    batch.reports = std::move(reports);
+    return model.Observe(std::move(batch), [](std::vector<ReportOutcome>) { ADD_FAILURE() << "queued"; });
+  }
+  Metrics metrics_;
+};
+
+TEST(EntityTable, ChangingOneEntityLeavesEveryOlderTableAsItWas) {
+  EntityTable empty;
+  EntityTable one = empty.With(std::make_shared<const EntityState>(EntityState{"a", 1.0, 1, {1.0}, {}}));
+  EntityTable two = one.With(std::make_shared<const EntityState>(EntityState{"b", 2.0, 1, {2.0}, {}}));
+  EntityTable replaced = two.With(std::make_shared<const EntityState>(EntityState{"a", 3.0, 2, {3.0}, {}}));
+  EXPECT_EQ(empty.size(), 0);
+  EXPECT_EQ(one.size(), 1);
+  EXPECT_EQ(two.size(), 2);
+  EXPECT_EQ(replaced.size(), 2);
+  EXPECT_EQ(one.Find("a")->time, 1.0);
+  EXPECT_EQ(two.Find("a")->time, 1.0);
+  EXPECT_EQ(replaced.Find("a")->time, 3.0);
+  EXPECT_EQ(one.Find("b"), nullptr);
+  EXPECT_EQ(replaced.Find("b"), two.Find("b"));  // Shared, not copied.
+  const EntityTable without = replaced.Without("a");
+  EXPECT_EQ(without.size(), 1);
+  EXPECT_EQ(without.Find("a"), nullptr);
+  EXPECT_NE(replaced.Find("a"), nullptr);
+  EXPECT_EQ(without.Without("zzz").size(), 1);
+}
+
+TEST(EntityTable, PagesAreInNameOrder) {
+  EntityTable table;
+  for (const char* name : {"p3", "p10", "p1", "q", "p2"}) {
+    table = table.With(std::make_shared<const EntityState>(EntityState{name, 0.0, 0, {}, {}}));
+  }
+  auto names = [](const std::vector<std::shared_ptr<const EntityState>>& page) {
+    std::vector<std::string> out;
+    for (const auto& e : page) out.push_back(e->name);
+    return out;
+  };
+  EXPECT_EQ(names(table.Page("", 3)), (std::vector<std::string>{"p1", "p10", "p2"}));
+  EXPECT_EQ(names(table.Page("p2", 3)), (std::vector<std::string>{"p3", "q"}));
+  EXPECT_EQ(names(table.All()).size(), 5u);
+}
+
+TEST_F(Entities, ConfigErrorsNameTheField) {
+  auto create = [&](const std::string& extra) {
+    return ServedModel::Create(
+               ParseModelConfig(std::string("name: \"pk\" physics: PHYSICS_KIND_PKPD_TWO_COMPARTMENT ") + extra,
+                                "test")
+                   .value(),
+               &metrics_)
+        .status();
+  };
+  EXPECT_NE(create("observables { name: \"c\" terms { component: \"centre\" } }").message().find(
+                "observables[0].terms[0].component 'centre'"),
+            std::string::npos);
+  EXPECT_NE(create("inputs { name: \"iv\" component: \"vein\" }").message().find("inputs[0].component 'vein'"),
+            std::string::npos);
+  EXPECT_NE(create("observables { name: \"central\" terms { component: \"central\" } }").message().find(
+                "observables[0].name 'central' is already an observable"),
+            std::string::npos);
+  EXPECT_NE(create("observables { name: \"c\" }").message().find("observables[0].terms must not be empty"),
+            std::string::npos);
+  EXPECT_TRUE(create("observables { name: \"c\" terms { component: \"central\" } }").ok());
+}
+
+TEST_F(Entities, BadReportsAreRefusedByFieldAndChangeNothing) {
+  std::unique_ptr<ServedModel> model = Serve();
+  auto refused = [&](Report report) { return std::string(Refused(*model, {std::move(report)}).message()); };
+  EXPECT_NE(refused(MakeReport("p1", 0.0, {{"plasmaa", 1.0, {}}})).find("reports[0].readings[0].observable 'plasmaa'"),
+            std::string::npos);
+  EXPECT_NE(refused(MakeReport("p1", 0.0, {{"plasma", 1.0, -0.1}})).find("reports[0].readings[0].noise_std"),
+            std::string::npos);
+  EXPECT_NE(refused(MakeReport("p1", 0.0, {{"plasma", NAN, {}}})).find("reports[0].readings[0].value"),
+            std::string::npos);
+  EXPECT_NE(refused(MakeReport("p1", INFINITY, {{"plasma", 1.0, {}}})).find("reports[0].time"), std::string::npos);
+  // Components have no default noise in this config: the reading must give one.
+  EXPECT_NE(refused(MakeReport("p1", 0.0, {{"central", 1.0, {}}})).find("reports[0].readings[0].noise_std must be given"),
+            std::string::npos);
+  EXPECT_NE(refused(MakeReport("p1", 0.0, {}, {{"iv", 5.0}})).find("reports[0].inputs[0].input 'iv'"),
+            std::string::npos);
+  EXPECT_NE(refused(MakeReport("../p1", 0.0, {{"plasma", 1.0, {}}})).find("reports[0].entity"), std::string::npos);
+  EXPECT_NE(refused(MakeReport("p1", 0.0, {})).find("neither readings nor inputs"), std::string::npos);
+  EXPECT_EQ(model->ListEntities("", 10)->total, 0);
+}
+
+TEST_F(Entities, TheAnalysisIsTheKalmanUpdateOfTheForecastEnsemble) {
+  std::unique_ptr<ServedModel> model = Serve();
+  // An input-only report creates the entity from its prior without an analysis.
+  ASSERT_TRUE(Observe(*model, {MakeReport("p1", 1.0, {}, {{"oral", 100.0}})})[0].status.ok());
+  const EntityView prior = model->GetEntity("p1").value();
+  const at::Tensor e0 = Tensor(prior.ensemble);
+  ASSERT_EQ(e0.sizes(), (std::vector<int64_t>{16, 4}));
+
+  const std::vector<ReportOutcome> o = Observe(*model, {MakeReport("p1", 3.0, {{"plasma", 1.3, {}}})});
+  ASSERT_TRUE(o[0].status.ok()) << o[0].status;
+  EXPECT_FALSE(o[0].created);
+  EXPECT_DOUBLE_EQ(o[0].lead, 2.0);
+  ASSERT_TRUE(o[0].crps.has_value());
+
+  // Independently: the exact forecast, then the Kalman update with the
+  // (inflated) sample covariance of the forecast ensemble.
+  const at::Tensor forecast = ExactPk(e0, at::zeros({4}, at::kDouble), 2.0);
+  const at::Tensor mean = forecast.mean(0);
+  const at::Tensor anomalies = (forecast - mean) * 1.1;
+  const at::Tensor p = at::matmul(anomalies.t(), anomalies) / 15.0;
+  const at::Tensor h = at::tensor({0.0, 0.02, 0.0, 0.0}, at::kDouble).view({1, 4});
+  const at::Tensor s = at::matmul(at::matmul(h, p), h.t()) + 0.05 * 0.05;
+  const at::Tensor gain = at::matmul(p, h.t()) / s;
+  const at::Tensor expected_mean = mean + gain.squeeze(1) * (1.3 - at::matmul(h, mean)).squeeze();
+  const at::Tensor expected_p = p - at::matmul(gain, at::matmul(h, p));
+
+  const EntityView after = model->GetEntity("p1").value();
+  const at::Tensor e1 = Tensor(after.ensemble);
+  const at::Tensor a = e1 - e1.mean(0);
+  EXPECT_LT((e1.mean(0) - expected_mean).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((at::matmul(a.t(), a) / 15.0 - expected_p).abs().max().item<double>(), 1e-4);
+  EXPECT_DOUBLE_EQ(after.summary.time, 3.0);
+  EXPECT_EQ(after.summary.reports, 2u);
+  // The reading pulled the plasma estimate towards 1.3 from the forecast's.
+  const double before_plasma = 0.02 * mean[1].item<double>(), after_plasma = 0.02 * e1.mean(0)[1].item<double>();
+  EXPECT_LT(std::abs(after_plasma - 1.3), std::abs(before_plasma - 1.3));
+}
+
+TEST_F(Entities, InputsActAsBolusesAndRates) {
+  std::unique_ptr<ServedModel> model = Serve();
+  ASSERT_TRUE(Observe(*model, {MakeReport("p1", 0.0, {}, {{"infusion", 4.0}})})[0].status.ok());
+  const at::Tensor e0 = Tensor(model->GetEntity("p1")->ensemble);
+  EXPECT_EQ(model->GetEntity("p1")->rates.values, (std::vector<double>{0.0, 4.0, 0.0, 0.0}));
+  // Two hours later, a dose: the infusion ran for 2 h, then 250 mg enter every depot.
+  ASSERT_TRUE(Observe(*model, {MakeReport("p1", 2.0, {}, {{"oral", 250.0}})})[0].status.ok());
+  const at::Tensor e1 = Tensor(model->GetEntity("p1")->ensemble);
+  at::Tensor expected = ExactPk(e0, at::tensor({0.0, 4.0, 0.0, 0.0}, at::kDouble), 2.0);
+  expected.select(1, 0) += 250.0;
+  EXPECT_LT((e1 - expected).abs().max().item<double>(), 1e-6);
+  // Stopping the infusion: a rate of 0 from now on.
+  ASSERT_TRUE(Observe(*model, {MakeReport("p1", 2.0, {}, {{"infusion", 0.0}})})[0].status.ok());
+  EXPECT_EQ(model->GetEntity("p1")->rates.values, (std::vector<double>{0.0, 0.0, 0.0, 0.0}));
+}
+
+TEST_F(Entities, ClocksLimitsAndDeletion) {
+  std::unique_ptr<ServedModel> model = Serve();
+  std::vector<ReportOutcome> o = Observe(*model, {MakeReport("p1", 5.0, {{"plasma", 1.0, {}}}),
+                                                  MakeReport("p1", 4.0, {{"plasma", 1.0, {}}}),
+                                                  MakeReport("p2", 0.0, {{"plasma", 1.0, {}}}),
+                                                  MakeReport("p3", 0.0, {{"plasma", 1.0, {}}}),
+                                                  MakeReport("p4", 0.0, {{"plasma", 1.0, {}}})});
+  ASSERT_EQ(o.size(), 5u);
+  EXPECT_TRUE(o[0].status.ok());
+  EXPECT_TRUE(o[0].created);
+  EXPECT_EQ(o[1].status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(o[1].status.message().find("reports[1].time 4 is before entity 'p1''s clock 5"), std::string::npos);
+  EXPECT_TRUE(o[2].status.ok());
+  EXPECT_TRUE(o[3].status.ok());
+  EXPECT_EQ(o[4].status.code(), absl::StatusCode::kResourceExhausted);  // max_entities: 3
+  EXPECT_EQ(model->GetEntity("p1")->summary.reports, 1u);
+  EXPECT_EQ(model->GetEntity("p4").status().code(), absl::StatusCode::kNotFound);
+
+  const EntityPage page = model->ListEntities("", 2).value();
+  EXPECT_EQ(page.total, 3);
+  ASSERT_EQ(page.entities.size(), 2u);
+  EXPECT_EQ(page.next_start_after, "p2");
+  EXPECT_EQ(model->ListEntities("p2", 2)->entities.size(), 1u);
+  EXPECT_EQ(model->ListEntities("", 0).status().code(), absl::StatusCode::kInvalidArgument);
+
+  std::promise<absl::Status> deleted;
+  ASSERT_TRUE(model->DeleteEntity("p2", [&](absl::Status s) { deleted.set_value(s); }).ok());
+  EXPECT_TRUE(deleted.get_future().get().ok());
+  EXPECT_EQ(model->GetEntity("p2").status().code(), absl::StatusCode::kNotFound);
+  std::promise<absl::Status> again;
+  ASSERT_TRUE(model->DeleteEntity("p2", [&](absl::Status s) { again.set_value(s); }).ok());
+  EXPECT_EQ(again.get_future().get().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(Observe(*model, {MakeReport("p4", 0.0, {{"plasma", 1.0, {}}})})[0].status.ok());  // Room again.
+}
+
+TEST_F(Entities, PredictStartsFromTheEntitysEnsembleAtItsClock) {
+  std::unique_ptr<ServedModel> model = Serve();
+  ASSERT_TRUE(Observe(*model, {MakeReport("p1", 1.5, {{"plasma", 0.4, {}}}, {{"oral", 100.0}})})[0].status.ok());
+  PredictQuery q;
+  q.model = "pk";
+  q.entity = "p1";
+  q.times = {0.5, 1.0};
+  q.max_step = 0.05;
+  const PredictAnswer answer = model->Predict(q).value();
+  EXPECT_DOUBLE_EQ(answer.start_time, 1.5);
+  EXPECT_EQ(answer.mean.shape, (std::vector<int64_t>{2, 4}));
+  ASSERT_EQ(answer.components.size(), 4u);
+  EXPECT_EQ(answer.components[0].name, "depot");
+  // The dose is in the forecast: the depot empties at ka = 1/h from the entity's ~100 mg.
+  const at::Tensor e = Tensor(model->GetEntity("p1")->ensemble);
+  const double depot = e.mean(0)[0].item<double>();
+  EXPECT_NEAR(answer.mean.values[4], depot * std::exp(-1.0), 0.05 * depot);
+  q.initial_state = {{4}, {0, 0, 0, 0}};
+  EXPECT_EQ(model->Predict(q).status().code(), absl::StatusCode::kInvalidArgument);
+  q.initial_state = {};
+  q.entity = "nobody";
+  EXPECT_EQ(model->Predict(q).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(Entities, ReplayingTheLogReproducesEveryEntityBitForBit) {
+  testing::ScopedTempDir dir;
+  const std::string state = dir.path() + "/state", copy = dir.path() + "/copy";
+  std::vector<double> live_ensemble;
+  {
+    std::unique_ptr<ServedModel> model = Serve(kPk, state);
+    for (int i = 0; i < 5; ++i) {
+      const double t = 0.7 * i;
+      ASSERT_TRUE(Observe(*model, {MakeReport("p1", t, {{"plasma", 0.3 + 0.1 * i, {}}}, {{"oral", 10.0}}),
+                                   MakeReport("p2", t, {{"plasma", 0.2, 0.01}, {"central", 15.0, 2.0}})})[1]
+                      .status.ok());
+    }
+    live_ensemble = model->GetEntity("p2")->ensemble.values;
+    // What a crash leaves: the log (fsynced before each answer) and no checkpoint.
+    std::filesystem::copy(state, copy, std::filesystem::copy_options::recursive);
+  }
+  std::unique_ptr<ServedModel> resumed = Serve(kPk, copy);
+  // The first record was checkpointed at once (none was older); the rest come from the log.
+  EXPECT_GE(resumed->Info().durability.replayed_at_start, 9);
+  EXPECT_EQ(resumed->GetEntity("p2")->ensemble.values, live_ensemble);
+  EXPECT_EQ(resumed->GetEntity("p1")->summary.reports, 5u);
+  // And from the checkpoint the clean stop wrote.
+  std::unique_ptr<ServedModel> restarted = Serve(kPk, state);
+  EXPECT_EQ(restarted->Info().durability.replayed_at_start, 0);
+  EXPECT_EQ(restarted->GetEntity("p2")->ensemble.values, live_ensemble);
+}
+
+}  // namespace
+}  // namespace hybrid::server
