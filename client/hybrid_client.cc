@@ -132,6 +132,25 @@ absl::StatusOr<uint64_t> HybridClient::Rollback(const std::string& model, uint64
   return VersionOf(Call<v1::RollbackRequest, v1::RollbackResponse>(&v1::HybridService::Stub::Rollback, request));
 }
 
+absl::StatusOr<v1::ObserveResponse> HybridClient::Observe(const v1::ObserveRequest& request) {
+  return Call<v1::ObserveRequest, v1::ObserveResponse>(&v1::HybridService::Stub::Observe, request);
+}
+
+absl::StatusOr<v1::ListEntitiesResponse> HybridClient::ListEntities(const std::string& model,
+                                                                    const std::string& start_after) {
+  v1::ListEntitiesRequest request;
+  request.set_model(model);
+  request.set_start_after(start_after);
+  return Call<v1::ListEntitiesRequest, v1::ListEntitiesResponse>(&v1::HybridService::Stub::ListEntities, request);
+}
+
+absl::StatusOr<v1::GetEntityResponse> HybridClient::GetEntity(const std::string& model, const std::string& entity) {
+  v1::GetEntityRequest request;
+  request.set_model(model);
+  request.set_entity(entity);
+  return Call<v1::GetEntityRequest, v1::GetEntityResponse>(&v1::HybridService::Stub::GetEntity, request);
+}
+
 absl::StatusOr<bool> HybridClient::IsServing() {
   auto health = grpc::health::v1::Health::NewStub(channel_);
   grpc::health::v1::HealthCheckResponse response;

@@ -68,6 +68,10 @@ class HybridClient {
   absl::Status UnloadModel(const std::string& model);
   absl::StatusOr<uint64_t> SaveCheckpoint(const std::string& model);
   absl::StatusOr<uint64_t> Rollback(const std::string& model, uint64_t version);
+  // Entities.
+  absl::StatusOr<v1::ObserveResponse> Observe(const v1::ObserveRequest& request);
+  absl::StatusOr<v1::ListEntitiesResponse> ListEntities(const std::string& model, const std::string& start_after);
+  absl::StatusOr<v1::GetEntityResponse> GetEntity(const std::string& model, const std::string& entity);
   // SERVING / NOT_SERVING of the whole server (grpc.health.v1).
   absl::StatusOr<bool> IsServing();
   std::unique_ptr<CalibrateStream> OpenCalibrate(absl::Duration deadline);

@@ -5,6 +5,10 @@
 //   hybridctl watch lorenz63 [--interval=1 --count=0]   (live parameters, loss, coverage)
 //   hybridctl predict lorenz63 --state=1,1,20 --horizon=1 --step=0.1 --levels=0.5,0.9 [--ensemble_size=2]
 //                    [--plot=forecast.png]
+//   hybridctl predict pkpd --entity=patient-17 --horizon=12 --step=1 [--dose=4:oral:200,...]
+//                    (from the entity's current estimate; lead times; planned inputs TIME:INPUT:VALUE)
+//   hybridctl observe pkpd --from=clinic.csv   (entity,time,<observable>[,<observable>:std],<input>… columns)
+//   hybridctl entities pkpd                    (every entity: clock, reports)
 //   hybridctl load lorenz96 | unload lorenz96 | checkpoint lorenz63
 //   hybridctl rollback lorenz63 --version=12   (a version of `get`'s checkpoint list)
 //   hybridctl calibrate lorenz63 --synthetic=lorenz63 [--observations=3000 --noise=0.05]
@@ -21,8 +25,10 @@
 // 3 when --max_rel_error is given and the final estimate misses it.
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -43,16 +49,23 @@
 #include "client/hybrid_client.h"
 #include "client/observation_windows.h"
 #include "client/progress_bar.h"
+#include "client/report_csv.h"
 #include "client/watch_view.h"
 
 ABSL_FLAG(std::string, state, "", "predict: initial state, comma-separated");
+ABSL_FLAG(std::string, entity, "", "predict: forecast this entity from its current estimate (instead of --state)");
+ABSL_FLAG(std::string, dose, "",
+          "predict --entity: planned inputs TIME:INPUT:VALUE, comma-separated (lead time, a config input, amount or "
+          "rate)");
 ABSL_FLAG(double, horizon, 1.0, "predict: forecast horizon");
 ABSL_FLAG(double, step, 0.1, "predict: output spacing");
 ABSL_FLAG(std::string, levels, "0.9", "predict: interval levels, comma-separated");
 ABSL_FLAG(int, ensemble_size, 0, "predict: members to forecast with (0: all of the model's)");
 ABSL_FLAG(uint64_t, version, 0, "rollback: checkpointed version to serve again");
 ABSL_FLAG(std::string, synthetic, "", "calibrate: 'lorenz63' to stream simulated observations");
-ABSL_FLAG(std::string, from, "", "calibrate: CSV file t,x1,...,xD to stream");
+ABSL_FLAG(std::string, from, "",
+          "calibrate: CSV file t,x1,...,xD to stream; observe: CSV of reports entity,time,<observable>,<input>... "
+          "(client/report_csv.h)");
 ABSL_FLAG(int64_t, observations, 3000, "calibrate --synthetic: observations to send");
 ABSL_FLAG(int, windows_per_observation, 8, "calibrate: windows in one observation");
 ABSL_FLAG(int, window_steps, 10, "calibrate: samples per window (RK4 steps n)");
@@ -138,13 +151,19 @@ int Get(HybridClient& client, const std::string& model) {
 
 absl::StatusOr<v1::PredictResponse> Forecast(HybridClient& client, const std::string& model,
                                              const std::vector<double>& state, double horizon, double step,
-                                             const std::vector<double>& levels) {
+                                             const std::vector<double>& levels, const std::string& entity = "",
+                                             const std::vector<v1::PlannedInput>& planned = {}) {
   v1::PredictRequest request;
   request.set_model(model);
-  v1::Tensor* x0 = request.mutable_initial_state();
-  x0->add_shape(static_cast<int64_t>(state.size()));
-  x0->set_dtype(v1::DTYPE_FLOAT64);
-  x0->mutable_f64()->Add(state.begin(), state.end());
+  if (entity.empty()) {
+    v1::Tensor* x0 = request.mutable_initial_state();
+    x0->add_shape(static_cast<int64_t>(state.size()));
+    x0->set_dtype(v1::DTYPE_FLOAT64);
+    x0->mutable_f64()->Add(state.begin(), state.end());
+  } else {
+    request.set_entity(entity);
+    for (const v1::PlannedInput& p : planned) *request.add_planned_inputs() = p;
+  }
   request.mutable_horizon()->set_horizon(horizon);
   request.mutable_horizon()->set_step(step);
   request.mutable_interval_levels()->Add(levels.begin(), levels.end());
@@ -152,17 +171,45 @@ absl::StatusOr<v1::PredictResponse> Forecast(HybridClient& client, const std::st
   return client.Predict(request);
 }
 
+// --dose=TIME:INPUT:VALUE,…
+absl::StatusOr<std::vector<v1::PlannedInput>> ParseDoses(const std::string& text) {
+  std::vector<v1::PlannedInput> out;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    const std::vector<std::string> parts = absl::StrSplit(item, ':');
+    v1::PlannedInput p;
+    double time = 0.0, value = 0.0;
+    if (parts.size() != 3 || !absl::SimpleAtod(parts[0], &time) || !absl::SimpleAtod(parts[2], &value)) {
+      return absl::InvalidArgumentError(absl::StrCat("--dose: '", item, "' is not TIME:INPUT:VALUE"));
+    }
+    p.set_time(time);
+    p.set_input(parts[1]);
+    p.set_value(value);
+    out.push_back(p);
+  }
+  return out;
+}
+
 int Predict(HybridClient& client, const std::string& model) {
+  const std::string entity = absl::GetFlag(FLAGS_entity);
   absl::StatusOr<std::vector<double>> state = ParseList(absl::GetFlag(FLAGS_state), "state");
-  if (!state.ok()) return Fail(state.status());
+  if (!state.ok() && entity.empty()) return Fail(state.status());
   absl::StatusOr<std::vector<double>> levels = ParseList(absl::GetFlag(FLAGS_levels), "levels");
   if (!levels.ok()) return Fail(levels.status());
+  absl::StatusOr<std::vector<v1::PlannedInput>> doses = ParseDoses(absl::GetFlag(FLAGS_dose));
+  if (!doses.ok()) return Fail(doses.status());
   absl::StatusOr<v1::PredictResponse> r =
-      Forecast(client, model, *state, absl::GetFlag(FLAGS_horizon), absl::GetFlag(FLAGS_step), *levels);
+      Forecast(client, model, entity.empty() ? *state : std::vector<double>{}, absl::GetFlag(FLAGS_horizon),
+               absl::GetFlag(FLAGS_step), *levels, entity, *doses);
   if (!r.ok()) return Fail(r.status());
-  const size_t dim = state->size();
-  std::printf("model %s version %llu, %d members\n", r->model().c_str(),
+  const size_t dim = static_cast<size_t>(r->state_components_size());
+  std::printf("model %s version %llu, %d members", r->model().c_str(),
               static_cast<unsigned long long>(r->model_version()), r->ensemble_size());
+  if (!entity.empty()) std::printf(", entity %s from its clock %g (times are leads)", entity.c_str(), r->start_time());
+  std::printf("\n%-9s", "");
+  for (const v1::StateComponent& c : r->state_components()) {
+    std::printf("  %-19s", absl::StrCat(c.name(), c.unit() == "1" ? "" : absl::StrCat(" [", c.unit(), "]")).c_str());
+  }
+  std::printf("\n");
   for (int t = 0; t < r->times_size(); ++t) {
     std::printf("t=%-7.4g", r->times(t));
     for (size_t d = 0; d < dim; ++d) {
@@ -377,6 +424,52 @@ int Shard(const std::string& model) {
   return 0;
 }
 
+int Observe(HybridClient& client, const std::string& model) {
+  const std::string from = absl::GetFlag(FLAGS_from);
+  if (from.empty()) return Fail(absl::InvalidArgumentError("observe: give --from=FILE.csv"));
+  absl::StatusOr<v1::GetModelResponse> info = client.GetModel(model);
+  if (!info.ok()) return Fail(info.status());
+  std::set<std::string> inputs;
+  for (const v1::InputConfig& i : info->config().inputs()) inputs.insert(i.name());
+  absl::StatusOr<std::vector<v1::Report>> reports = hybrid::client::ReadReportsCsv(from, inputs);
+  if (!reports.ok()) return Fail(reports.status());
+  const size_t batch = static_cast<size_t>(std::max(1, info->config().entities().max_reports_per_request()));
+  size_t accepted = 0, refused = 0;
+  for (size_t first = 0; first < reports->size(); first += batch) {
+    v1::ObserveRequest request;
+    request.set_model(model);
+    for (size_t i = first; i < std::min(reports->size(), first + batch); ++i) *request.add_reports() = (*reports)[i];
+    absl::StatusOr<v1::ObserveResponse> r = client.Observe(request);
+    if (!r.ok()) return Fail(r.status());
+    for (int i = 0; i < r->outcomes_size(); ++i) {
+      const v1::ReportOutcome& o = r->outcomes(i);
+      if (o.status().code() == 0) {
+        ++accepted;
+      } else {
+        ++refused;
+        std::fprintf(stderr, "report %zu (%s at %g): %s\n", first + static_cast<size_t>(i) + 1,
+                     request.reports(i).entity().c_str(), request.reports(i).time(), o.status().message().c_str());
+      }
+    }
+  }
+  std::printf("%zu reports: %zu accepted, %zu refused\n", reports->size(), accepted, refused);
+  return refused == 0 ? 0 : 1;
+}
+
+int Entities(HybridClient& client, const std::string& model) {
+  std::string start;
+  std::printf("%-32s %12s %8s\n", "entity", "clock", "reports");
+  do {
+    absl::StatusOr<v1::ListEntitiesResponse> page = client.ListEntities(model, start);
+    if (!page.ok()) return Fail(page.status());
+    for (const v1::EntitySummary& e : page->entities()) {
+      std::printf("%-32s %12.6g %8llu\n", e.entity().c_str(), e.time(), static_cast<unsigned long long>(e.reports()));
+    }
+    start = page->next_start_after();
+  } while (!start.empty());
+  return 0;
+}
+
 int Health(HybridClient& client) {
   absl::StatusOr<bool> serving = client.IsServing();
   if (!serving.ok()) return Fail(serving.status());
@@ -389,7 +482,8 @@ int Health(HybridClient& client) {
 int main(int argc, char** argv) {
   std::vector<char*> args = hybrid::base::ParseCommandLine(
       argc, argv,
-      "hybridctl COMMAND [MODEL] [flags]; commands: models, get, predict, calibrate, load, unload, checkpoint, "
+      "hybridctl COMMAND [MODEL] [flags]; commands: models, get, predict, calibrate, observe, entities, load, "
+      "unload, checkpoint, "
       "rollback, generate, health, shard, watch; the server is --target=HOST:PORT (default 127.0.0.1:50051)");
   if (args.size() < 2) {
     std::fprintf(stderr, "usage: %s\n", absl::ProgramUsageMessage().data());
@@ -413,7 +507,8 @@ int main(int argc, char** argv) {
   if (command == "health") return Health(**client);
   const bool control = command == "load" || command == "unload" || command == "checkpoint" || command == "rollback";
   if (args.size() < 3 &&
-      (control || command == "get" || command == "watch" || command == "predict" || command == "calibrate")) {
+      (control || command == "get" || command == "watch" || command == "predict" || command == "calibrate" ||
+       command == "observe" || command == "entities")) {
     std::fprintf(stderr, "hybridctl %s: MODEL is missing\n", command.c_str());
     return 2;
   }
@@ -421,6 +516,8 @@ int main(int argc, char** argv) {
   if (command == "watch") return Watch(**client, args[2]);
   if (command == "predict") return Predict(**client, args[2]);
   if (command == "calibrate") return Calibrate(**client, args[2]);
+  if (command == "observe") return Observe(**client, args[2]);
+  if (command == "entities") return Entities(**client, args[2]);
   if (control) return Control(**client, command, args[2]);
   std::fprintf(stderr, "hybridctl: unknown command '%s'\n", command.c_str());
   return 2;

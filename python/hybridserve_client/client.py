@@ -100,6 +100,7 @@ class Entity:
     std: np.ndarray              # [D]
     ensemble: np.ndarray         # [M, D]
     rates: np.ndarray            # [D] input rates in force
+    parameters: Dict[str, Tuple[float, float]] = dataclasses.field(default_factory=dict)  # its own: (mean, spread)
 
 
 def shard_of(model: str, shards: int) -> int:
@@ -228,10 +229,14 @@ class HybridClient:
                               entity_reports=o.entity_reports) for o in response.outcomes]
 
     def forecast(self, model: str, entity: str, times: ArrayLike, *, levels: Sequence[float] = (0.9,),
-                 max_step: float = 0.0, include_observation_noise: bool = False) -> Forecast:
-        """Forecast `entity` from its current estimate at lead `times` after its clock."""
+                 max_step: float = 0.0, include_observation_noise: bool = False,
+                 inputs: Sequence[Tuple[float, str, float]] = ()) -> Forecast:
+        """Forecast `entity` from its current estimate at lead `times` after its clock, with planned `inputs`
+        (lead time, input, value). Columns: the state's components, then the model's observables."""
         request = pb.PredictRequest(model=model, entity=entity, interval_levels=list(levels), max_step=max_step,
                                     include_observation_noise=include_observation_noise)
+        for time, name, value in inputs:
+            request.planned_inputs.add(time=time, input=name, value=value)
         request.output_times.times.extend(np.asarray(times, dtype=np.float64).ravel().tolist())
         return self._forecast(self._call(self._stub.Predict, request))
 
@@ -249,7 +254,8 @@ class HybridClient:
         r = self._call(self._stub.GetEntity, pb.GetEntityRequest(model=model, entity=name))
         return Entity(name=r.summary.entity, time=r.summary.time, reports=r.summary.reports,
                       components=[c.name for c in r.state_components], mean=_array(r.mean), std=_array(r.std),
-                      ensemble=_array(r.ensemble), rates=_array(r.rates))
+                      ensemble=_array(r.ensemble), rates=_array(r.rates),
+                      parameters={p.name: (p.value, p.std) for p in r.parameters})
 
     def delete_entity(self, model: str, name: str) -> None:
         self._call(self._stub.DeleteEntity, pb.DeleteEntityRequest(model=model, entity=name))

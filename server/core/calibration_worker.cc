@@ -48,6 +48,7 @@ absl::StatusOr<std::unique_ptr<CalibrationWorker>> CalibrationWorker::Start(
     if (absl::Status s = worker->Recover(); !s.ok()) return s;
   }
   worker->PublishLatest();
+  worker->metrics_.entities->Set(static_cast<double>(worker->entities_->table().size()));
   worker->RefreshDurabilityInfo(/*list_versions=*/true);
   return worker;
 }
@@ -157,6 +158,7 @@ absl::Status CalibrationWorker::DeleteEntity(std::string entity, StatusDone done
       }
     }
     (void)entities_->Delete(entity);
+    metrics_.entities->Set(static_cast<double>(entities_->table().size()));
     PublishEntities();
     AfterLogged();
     done(absl::OkStatus());
@@ -165,25 +167,51 @@ absl::Status CalibrationWorker::DeleteEntity(std::string entity, StatusDone done
 
 ReportOutcome CalibrationWorker::ProcessReport(const Report& report, const std::string& field,
                                                const std::function<bool()>& cancelled) {
+  const auto started = std::chrono::steady_clock::now();
   ReportOutcome outcome;
   if (cancelled && cancelled()) {
     outcome.status = absl::CancelledError("the call was cancelled before this report was logged; not applied");
+    metrics_.reports_refused->Increment();
     return outcome;
   }
   if (absl::Status s = entities_->Check(report, field); !s.ok()) {
     outcome.status = s;
+    metrics_.reports_refused->Increment();
     return outcome;
   }
   if (durability_) {
     if (absl::StatusOr<uint64_t> lsn = durability_->Log(report); !lsn.ok()) {
       outcome.status = absl::UnavailableError(
           absl::StrCat("the write-ahead log cannot take the report (", lsn.status().message(), "); not applied"));
+      metrics_.reports_refused->Increment();
       return outcome;
     }
   }
   outcome = ApplyReport(report, /*live=*/true);
   AfterLogged();
+  (outcome.status.ok() ? metrics_.reports_accepted : metrics_.reports_failed)->Increment();
+  metrics_.entities->Set(static_cast<double>(entities_->table().size()));
+  if (outcome.crps) ScoreOnline(outcome);
+  metrics_.assimilation_duration->Observe(
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return outcome;
+}
+
+void CalibrationWorker::ScoreOnline(const ReportOutcome& outcome) {
+  const size_t b = LeadBucket(outcome.lead);
+  OnlineSkill& s = skill_[b];
+  const double weight = s.reports == 0 ? 1.0 : kCoverageEmaWeight;
+  s.lead_le = LeadBucketLabel(b);
+  s.reports += 1;
+  s.crps += weight * (*outcome.crps - s.crps);
+  s.coverage += weight * (*outcome.coverage - s.coverage);
+  options_.metrics->SetOnlineSkill(options_.model, calibrator_->options().coverage_level, b, s.crps, s.coverage);
+  UpdateCalibrationStatus([&](CalibrationStatus& status) {
+    status.online.clear();
+    for (const OnlineSkill& bucket : skill_) {
+      if (bucket.reports > 0) status.online.push_back(bucket);
+    }
+  });
 }
 
 ReportOutcome CalibrationWorker::ApplyReport(const Report& report, bool live) {
@@ -323,7 +351,7 @@ ObservationOutcome CalibrationWorker::Apply(const Observation& observation, bool
 }
 
 void CalibrationWorker::PublishLatest() {
-  latest_ = TakeSnapshot(*calibrator_, version_, accepted_, entities_->table());
+  latest_ = TakeSnapshot(*calibrator_, version_, accepted_, entities_->table(), entities_->log_scales());
   publish_(latest_);
   metrics_.version->Set(static_cast<double>(version_));
   if (coverage_ema_ >= 0.0) UpdateCalibrationStatus([&](CalibrationStatus& s) { s.coverage = coverage_ema_; });
@@ -333,7 +361,7 @@ void CalibrationWorker::PublishLatest() {
 }
 
 void CalibrationWorker::PublishEntities() {
-  latest_ = latest_->WithEntities(entities_->table());
+  latest_ = latest_->WithEntities(entities_->table(), entities_->log_scales());
   publish_(latest_);
 }
 

@@ -36,6 +36,7 @@
 // entities as they are (they follow the stream, not a calibration).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -46,6 +47,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/core/domain_types.h"
 #include "server/core/entity_filter.h"
+#include "server/core/lead_buckets.h"
 #include "server/core/metrics.h"
 #include "server/core/model_snapshot.h"
 #include "server/core/thread_pool.h"
@@ -104,6 +106,8 @@ class CalibrationWorker {
   // Applies one observation; `live` false while replaying the log (no counters).
   ObservationOutcome Apply(const Observation& observation, bool live);
   ReportOutcome ProcessReport(const Report& report, const std::string& field, const std::function<bool()>& cancelled);
+  // The scored forecast of a live report into its lead bucket's skill.
+  void ScoreOnline(const ReportOutcome& outcome);
   // `live` false while replaying the log (nothing published).
   ReportOutcome ApplyReport(const Report& report, bool live);
   // After a durable write: a checkpoint when one is due, and the durability info.
@@ -128,6 +132,9 @@ class CalibrationWorker {
   double coverage_ema_ = -1.0;                   // Worker thread only; < 0 before data.
   std::shared_ptr<const ModelSnapshot> latest_;  // Worker thread only.
   bool unpublished_model_ = false;               // Worker thread only: θ moved since latest_.
+  // Worker thread only: online skill per lead bucket, since this process started
+  // (monitoring only: not checkpointed, so a restart begins it again).
+  std::array<OnlineSkill, kLeadBuckets> skill_{};
 
   mutable absl::Mutex info_mu_;
   DurabilityInfo info_ ABSL_GUARDED_BY(info_mu_);

@@ -32,6 +32,13 @@ struct ComponentInfo {
   std::string unit;  // "1": dimensionless.
 };
 
+// An input planned for a forecast (hybrid.v1.PlannedInput).
+struct PlannedInput {
+  double time = 0.0;  // Lead time.
+  std::string input;
+  double value = 0.0;
+};
+
 struct PredictQuery {
   std::string model;
   DenseArray initial_state;    // [D] or [B, D].
@@ -54,6 +61,7 @@ struct PredictQuery {
   // Set: forecast this entity from its analysis ensemble (initial_state empty,
   // initial_state_std ignored); `times` are lead times after its clock.
   std::string entity;
+  std::vector<PlannedInput> planned_inputs;  // What-if inputs at lead times ≥ 0.
 };
 
 struct IntervalArrays {
@@ -140,6 +148,14 @@ struct EntityPage {
   std::string next_start_after;  // Empty: the last page.
 };
 
+struct ParameterEstimate {
+  std::string name;
+  double value = 0.0;  // Mean over members.
+  double std = 0.0;    // Spread over members.
+  std::string unit;
+  bool trainable = false;
+};
+
 // One entity's state estimate as a snapshot holds it.
 struct EntityView {
   EntitySummary summary;
@@ -148,14 +164,7 @@ struct EntityView {
   DenseArray std;        // [D]
   DenseArray ensemble;   // [M, D]
   DenseArray rates;      // [D]
-};
-
-struct ParameterEstimate {
-  std::string name;
-  double value = 0.0;  // Mean over members.
-  double std = 0.0;    // Spread over members.
-  std::string unit;
-  bool trainable = false;
+  std::vector<ParameterEstimate> parameters;  // Its per-entity parameters (value: mean over members).
 };
 
 struct ObservationOutcome {
@@ -180,11 +189,21 @@ struct DurabilityInfo {
 
 // How calibration is going, as the calibration worker publishes it; GetModel,
 // the status page and the Prometheus gauges all read this one record.
+// The online skill of an entity model's forecasts in one lead bucket
+// (lead_buckets.h): exponentially weighted (0.02) over the reports scored there.
+struct OnlineSkill {
+  std::string lead_le;  // Upper edge of the bucket, as Prometheus' `le`.
+  int64_t reports = 0;
+  double crps = 0.0;
+  double coverage = 0.0;
+};
+
 struct CalibrationStatus {
   std::optional<double> loss;      // Window MSE of the latest accepted observation; none before the first.
   std::optional<double> coverage;  // Rolling interval coverage of arriving observations; none before data.
   double coverage_target = 0.0;    // The interval level coverage should reach (calibration.coverage_level).
   int64_t queue_depth = 0;         // Observations waiting for the worker.
+  std::vector<OnlineSkill> online;  // Lead buckets with scored reports, shortest first.
 };
 
 struct ModelInfo {

@@ -34,10 +34,80 @@ std::vector<double> ToVector(const at::Tensor& t) {
 
 }  // namespace
 
+at::Tensor RawParameter(const solvers::ScientificModel& physics, const ObservationSpace::Parameter& parameter) {
+  const std::string key = (parameter.positive ? "log_" : "") + parameter.name;
+  const torch::OrderedDict<std::string, at::Tensor> parameters = physics.named_parameters(/*recurse=*/false);
+  const at::Tensor* raw = parameters.find(key);
+  TORCH_CHECK(raw != nullptr, "the physics has no parameter tensor '", key, "'");
+  return *raw;  // Shares the model's storage.
+}
+
+at::Tensor InputRates(const ObservationSpace& space, const std::vector<double>& rates) {
+  at::Tensor rate = at::zeros({space.state_dim()}, at::kDouble);
+  for (size_t i = 0; i < space.inputs().size(); ++i) {
+    if (rates[i] != 0.0) rate[space.inputs()[i].component] += rates[i];
+  }
+  return rate;
+}
+
+at::Tensor PredictReadings(const at::Tensor& members, const solvers::HybridModel& model,
+                           const ObservationSpace& space, const std::vector<size_t>& observables) {
+  const solvers::ScientificModel& physics = model.physics();
+  const at::Tensor x = members.dim() == 2 ? members.unsqueeze(1) : members;  // [K, N, D]
+  std::vector<at::Tensor> columns;
+  for (size_t o : observables) {
+    at::Tensor reading = at::zeros({x.size(0), x.size(1)}, at::kDouble);
+    for (const ObservationSpace::Term& term : space.observables()[o].terms) {
+      at::Tensor value = x.select(2, term.component).to(at::kDouble) * term.weight;
+      if (term.divided_by) {
+        value = value / physics.Value(*term.divided_by).to(at::kDouble).narrow(0, 0, x.size(0)).unsqueeze(1);
+      }
+      reading = reading + value;
+    }
+    columns.push_back(reading);
+  }
+  const at::Tensor out = at::stack(columns, 2);
+  return members.dim() == 2 ? out.squeeze(1) : out;
+}
+
+EntityParameterSwap::EntityParameterSwap(solvers::HybridModel& model, const ObservationSpace& space,
+                                         const std::vector<double>& raw)
+    : physics_(model.physics()) {
+  if (space.per_entity().empty()) return;
+  at::NoGradGuard no_grad;
+  const int64_t count = static_cast<int64_t>(space.per_entity().size());
+  members_ = physics_.members();
+  const at::Tensor values = at::tensor(raw, at::kDouble).view({-1, count}).narrow(0, 0, members_);
+  for (int64_t i = 0; i < count; ++i) {
+    at::Tensor tensor = RawParameter(physics_, space.parameters()[space.per_entity()[static_cast<size_t>(i)].index]);
+    saved_.push_back(tensor.clone());
+    tensor.copy_(values.select(1, i).to(tensor.scalar_type()));
+    tensors_.push_back(tensor);
+  }
+}
+
+EntityParameterSwap::~EntityParameterSwap() {
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < tensors_.size(); ++i) tensors_[i].copy_(saved_[i]);
+}
+
+at::Tensor EntityParameterSwap::Current() const {
+  std::vector<at::Tensor> columns;
+  for (const at::Tensor& t : tensors_) columns.push_back(t.to(at::kDouble));
+  return columns.empty() ? at::zeros({physics_.members(), 0}, at::kDouble) : at::stack(columns, 1);
+}
+
+void EntityParameterSwap::Set(const at::Tensor& raw) {
+  at::NoGradGuard no_grad;
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    tensors_[i].copy_(raw.select(1, static_cast<int64_t>(i)).to(tensors_[i].scalar_type()));
+  }
+}
+
 EntityFilter::EntityFilter(std::shared_ptr<const ObservationSpace> space, Options options)
     : space_(std::move(space)), options_(std::move(options)) {}
 
-EntityState EntityFilter::Prior(const std::string& name) const {
+EntityState EntityFilter::Prior(const std::string& name, const solvers::HybridModel& model) const {
   const int64_t m = options_.members, d = space_->state_dim();
   std::vector<double> mean(static_cast<size_t>(d)), std(static_cast<size_t>(d));
   for (int64_t i = 0; i < d; ++i) {
@@ -51,6 +121,16 @@ EntityState EntityFilter::Prior(const std::string& name) const {
   prior.name = name;
   prior.ensemble = ToVector(members);
   prior.rates.assign(space_->inputs().size(), 0.0);
+  // Each member's own parameters around that member's population value.
+  const std::vector<ObservationSpace::EntityParameter>& own = space_->per_entity();
+  if (!own.empty()) {
+    std::vector<at::Tensor> columns;
+    for (const ObservationSpace::EntityParameter& p : own) {
+      columns.push_back(RawParameter(model.physics(), space_->parameters()[p.index]).to(at::kDouble) +
+                        p.prior_std * at::randn({m}, generator, at::kDouble));
+    }
+    prior.parameters = ToVector(at::stack(columns, 1));
+  }
   return prior;
 }
 
@@ -113,18 +193,16 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& mo
   }
   std::shared_ptr<const EntityState> found = table_.Find(report.entity);
   outcome.created = found == nullptr;
-  EntityState entity = found ? *found : Prior(report.entity);
+  EntityState entity = found ? *found : Prior(report.entity, model);
   if (outcome.created) entity.time = report.time;
   outcome.lead = report.time - entity.time;
+  // The model forecasts and observes with the entity's own parameters until this returns.
+  EntityParameterSwap own(model, *space_, entity.parameters);
 
   at::Tensor members = ToTensor(entity.ensemble, m, d);
   if (outcome.lead > 0.0) {
-    at::Tensor rate = at::zeros({d}, at::kDouble);
-    for (size_t i = 0; i < space_->inputs().size(); ++i) {
-      if (entity.rates[i] != 0.0) rate[space_->inputs()[i].component] += entity.rates[i];
-    }
     members = solvers::AdvanceMembers(model, members.unsqueeze(1).to(model.dtype()), entity.time, report.time,
-                                      options_.entities.max_step(), rate.to(model.dtype()))
+                                      options_.entities.max_step(), InputRates(*space_, entity.rates).to(model.dtype()))
                   .squeeze(1)
                   .to(at::kDouble);
     if (!at::isfinite(members).all().item<bool>()) {
@@ -136,31 +214,39 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& mo
   }
 
   if (!report.readings.empty()) {
-    const int64_t p = static_cast<int64_t>(report.readings.size());
-    at::Tensor h = at::zeros({p, d}, at::kDouble);
+    std::vector<size_t> observables;
     std::vector<double> values, noise;
-    for (int64_t r = 0; r < p; ++r) {
-      const Reading& reading = report.readings[static_cast<size_t>(r)];
-      const ObservationSpace::Observable& o = space_->observables()[*space_->FindObservable(reading.observable)];
-      for (const auto& [component, weight] : o.terms) h[r][component] += weight;
+    for (const Reading& reading : report.readings) {
+      observables.push_back(*space_->FindObservable(reading.observable));
       values.push_back(reading.value);
       noise.push_back(*reading.noise_std);
     }
     const at::Tensor observed = at::tensor(values, at::kDouble), noise_std = at::tensor(noise, at::kDouble);
-    const at::Tensor predicted = at::matmul(members, h.t());  // [M, P]
+    const at::Tensor predicted = PredictReadings(members, model, *space_, observables);  // [M, P]
     if (!outcome.created) {
+      const size_t bucket = LeadBucket(outcome.lead);
       const at::Tensor mean = predicted.mean(0);
-      const at::Tensor spread = (predicted.var(0, /*unbiased=*/true) + noise_std.square()).sqrt();
+      const at::Tensor spread =
+          (predicted.var(0, /*unbiased=*/true) + noise_std.square()).sqrt() * std::exp(log_scales_[bucket]);
       const double z = boost::math::quantile(boost::math::normal(), 0.5 + options_.coverage_level / 2.0);
       outcome.crps = solvers::CrpsGaussian(mean, spread, observed);
       outcome.coverage = solvers::Picp(mean - z * spread, mean + z * spread, observed);
+      if (options_.entities.conformal_gain() > 0.0) {
+        log_scales_[bucket] += options_.entities.conformal_gain() * (options_.coverage_level - *outcome.coverage);
+      }
     }
     solvers::EtkfOptions etkf;
     etkf.inflation = options_.entities.inflation();
-    // State augmentation: member m's trainable θ rides along with its state.
+    if (options_.entities.random_rotation()) {
+      etkf.rotation_seed = (options_.seed * 0x9E3779B97F4A7C15ull ^ base::ShardHash(report.entity)) +
+                           entity.reports * 0xD1B54A32D192ED03ull;
+    }
+    // State augmentation: member m's entity parameters and (estimate_parameters)
+    // its trainable shared θ ride along with its state.
     const std::vector<at::Tensor> theta =
         options_.entities.estimate_parameters() ? model.physics().TrainableRaw() : std::vector<at::Tensor>{};
-    std::vector<at::Tensor> columns = {members};
+    const int64_t own_count = static_cast<int64_t>(space_->per_entity().size());
+    std::vector<at::Tensor> columns = {members, own.Current()};
     for (const at::Tensor& raw : theta) columns.push_back(raw.to(at::kDouble).view({m, 1}));
     absl::StatusOr<at::Tensor> analysis =
         solvers::EtkfAnalysis(at::cat(columns, 1), predicted, observed, noise_std, etkf);
@@ -175,13 +261,13 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& mo
       return outcome;
     }
     members = analysis->narrow(1, 0, d);
+    own.Set(analysis->narrow(1, d, own_count));
     for (size_t i = 0; i < theta.size(); ++i) {
-      theta[i].copy_(analysis->select(1, d + static_cast<int64_t>(i)).to(theta[i].scalar_type()));
+      theta[i].copy_(analysis->select(1, d + own_count + static_cast<int64_t>(i)).to(theta[i].scalar_type()));
     }
-    if (!theta.empty()) {
-      model.physics().ClampToBounds();
-      *parameters_changed = true;
-    }
+    model.physics().ClampToBounds();  // The entity's parameters too: they are in the model now.
+    *parameters_changed = !theta.empty();
+    entity.parameters = ToVector(own.Current());
   }
 
   for (const InputEvent& event : report.inputs) {
@@ -209,6 +295,7 @@ absl::Status EntityFilter::Delete(const std::string& name) {
 
 void EntityFilter::Save(v1::StoredCheckpoint& checkpoint) const {
   checkpoint.clear_entities();
+  checkpoint.mutable_entity_log_scales()->Assign(log_scales_.begin(), log_scales_.end());
   for (const std::shared_ptr<const EntityState>& e : table_.All()) {
     v1::StoredEntity* out = checkpoint.add_entities();
     out->set_name(e->name);
@@ -218,6 +305,11 @@ void EntityFilter::Save(v1::StoredCheckpoint& checkpoint) const {
     out->mutable_ensemble()->add_shape(space_->state_dim());
     out->mutable_ensemble()->mutable_values()->Add(e->ensemble.begin(), e->ensemble.end());
     out->mutable_rates()->Add(e->rates.begin(), e->rates.end());
+    if (!e->parameters.empty()) {
+      out->mutable_parameters()->add_shape(options_.members);
+      out->mutable_parameters()->add_shape(static_cast<int64_t>(space_->per_entity().size()));
+      out->mutable_parameters()->mutable_values()->Add(e->parameters.begin(), e->parameters.end());
+    }
   }
 }
 
@@ -227,10 +319,12 @@ absl::Status EntityFilter::Load(const v1::StoredCheckpoint& checkpoint) {
     const auto& shape = e.ensemble().shape();
     if (shape.size() != 2 || shape[0] != options_.members || shape[1] != space_->state_dim() ||
         e.ensemble().values_size() != options_.members * space_->state_dim() ||
-        e.rates_size() != static_cast<int>(space_->inputs().size())) {
+        e.rates_size() != static_cast<int>(space_->inputs().size()) ||
+        e.parameters().values_size() != options_.members * static_cast<int64_t>(space_->per_entity().size())) {
       return absl::InvalidArgumentError(absl::StrCat("entity '", e.name(), "' has an ensemble of another shape than ",
                                                      options_.members, " members x ", space_->state_dim(),
-                                                     " components, or rates for other inputs"));
+                                                     " components, or rates or parameters for other inputs or "
+                                                     "per_entity_parameters"));
     }
     EntityState state;
     state.name = e.name();
@@ -238,9 +332,14 @@ absl::Status EntityFilter::Load(const v1::StoredCheckpoint& checkpoint) {
     state.reports = e.reports();
     state.ensemble.assign(e.ensemble().values().begin(), e.ensemble().values().end());
     state.rates.assign(e.rates().begin(), e.rates().end());
+    state.parameters.assign(e.parameters().values().begin(), e.parameters().values().end());
     table = table.With(std::make_shared<const EntityState>(std::move(state)));
   }
   table_ = std::move(table);
+  log_scales_.fill(0.0);
+  for (int i = 0; i < checkpoint.entity_log_scales_size() && i < static_cast<int>(kLeadBuckets); ++i) {
+    log_scales_[static_cast<size_t>(i)] = checkpoint.entity_log_scales(i);
+  }
   return absl::OkStatus();
 }
 

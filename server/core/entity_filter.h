@@ -2,19 +2,24 @@
 // the state estimation of issue 18 served online. For each report of an
 // entity (server/core/domain_types.h Report) it:
 //   1. creates the entity on its first report, its M members drawn from the
-//      prior (entities.prior_mean / prior_std) with the config's seed and the
-//      entity's name, so that a replay of the log draws the same members;
+//      prior (entities.prior_mean / prior_std; its own parameters around the
+//      model members' values, entities.per_entity_prior_std) with the config's
+//      seed and the entity's name, so that a replay of the log draws the same;
 //   2. advances every member from the entity's clock to the report's time
 //      through the hybrid model, member m by model member m (its own θ, φ),
 //      with the input rates in force (solvers/assimilation/member_forecast.h);
 //   3. scores the forecast it had for the readings — each reading as a
 //      Gaussian from the members' spread of the observable plus the reading's
 //      noise: CRPS and whether the central coverage_level interval holds it;
-//   4. moves the members towards the readings with the ETKF
-//      (solvers/assimilation/ensemble_transform_kalman.h, entities.inflation),
-//      the observables being linear in the state (observation_space.h);
+//   4. moves the members and their own parameters towards the readings with
+//      the ETKF (solvers/assimilation/ensemble_transform_kalman.h,
+//      entities.inflation, random_rotation), the observables being sums of
+//      components, each optionally over a parameter (observation_space.h);
 //   5. applies the report's inputs: a bolus adds to its component in every
 //      member, a rate replaces that input's rate from now on.
+// The score of step 3 uses the spread scaled by the online interval
+// correction of the report's lead bucket, which it then updates (entities.
+// conformal_gain; forecasts by entity use the same scales).
 // With entities.estimate_parameters, step 4 augments every member's state
 // with that member's trainable θ (raw: log of positive parameters), so the
 // analysis moves the model's shared parameter ensemble too (state
@@ -35,6 +40,7 @@
 // only: not thread-safe; the tables it hands out are immutable.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -44,10 +50,42 @@
 #include "hybrid/v1/storage.pb.h"
 #include "server/core/domain_types.h"
 #include "server/core/entity_table.h"
+#include "server/core/lead_buckets.h"
 #include "server/core/observation_space.h"
 #include "solvers/hybrid/hybrid_model.h"
 
 namespace hybrid::server {
+
+// The raw tensor ([M]: log of a positive parameter) of one physics parameter.
+at::Tensor RawParameter(const solvers::ScientificModel& physics, const ObservationSpace::Parameter& parameter);
+// Rates of the config's inputs (one each, 0 for boluses) as a forcing per component, [D] float64.
+at::Tensor InputRates(const ObservationSpace& space, const std::vector<double>& rates);
+// What members read of `observables` (indices in space), with the model's
+// current θ: members [K ≤ M, D] → [K, P], or [K, N, D] → [K, N, P] (row k:
+// member k's θ), float64.
+at::Tensor PredictReadings(const at::Tensor& members, const solvers::HybridModel& model,
+                           const ObservationSpace& space, const std::vector<size_t>& observables);
+
+// Puts an entity's own parameters (raw [M', P], row-major, M' ≥ the model's
+// members: the first rows are used) into the model for its lifetime and puts
+// the model's own back after. Nothing to do without per-entity parameters.
+// Not thread-safe: the model's owner only (the worker, or a Predict's own copy).
+class EntityParameterSwap {
+ public:
+  EntityParameterSwap(solvers::HybridModel& model, const ObservationSpace& space, const std::vector<double>& raw);
+  ~EntityParameterSwap();
+  EntityParameterSwap(const EntityParameterSwap&) = delete;
+  EntityParameterSwap& operator=(const EntityParameterSwap&) = delete;
+  at::Tensor Current() const;       // [M, P] of the entity's values as the model holds them now.
+  void Set(const at::Tensor& raw);  // [M, P]
+  void Keep() { tensors_.clear(); }  // Leaves the entity's values in the model.
+
+ private:
+  solvers::ScientificModel& physics_;
+  int64_t members_ = 0;
+  std::vector<at::Tensor> tensors_;  // The model's own parameter tensors.
+  std::vector<at::Tensor> saved_;
+};
 
 class EntityFilter {
  public:
@@ -68,6 +106,8 @@ class EntityFilter {
   absl::Status Delete(const std::string& name);
 
   const EntityTable& table() const { return table_; }
+  // exp of these scales entity forecasts' spread, per lead bucket (lead_buckets.h).
+  const std::array<double, kLeadBuckets>& log_scales() const { return log_scales_; }
   const ObservationSpace& space() const { return *space_; }
 
   // Entities into / from a checkpoint; Load replaces the table (INVALID_ARGUMENT
@@ -76,11 +116,12 @@ class EntityFilter {
   absl::Status Load(const v1::StoredCheckpoint& checkpoint);
 
  private:
-  EntityState Prior(const std::string& name) const;
+  EntityState Prior(const std::string& name, const solvers::HybridModel& model) const;
 
   const std::shared_ptr<const ObservationSpace> space_;
   const Options options_;
   EntityTable table_;
+  std::array<double, kLeadBuckets> log_scales_{};
 };
 
 }  // namespace hybrid::server

@@ -32,6 +32,7 @@ struct EntityState {
   uint64_t reports = 0;          // Reports applied.
   std::vector<double> ensemble;  // [M, D]: the analysis ensemble.
   std::vector<double> rates;     // One per config input (0 for boluses): the rates in force.
+  std::vector<double> parameters;  // [M, P]: its per-entity parameters, raw (log of positive ones); P may be 0.
 };
 
 class EntityTable {

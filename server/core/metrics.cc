@@ -125,6 +125,21 @@ Metrics::Metrics()
                                          "Known true or literature value from the config's `reference`, where given")),
       model_state_(
           RegisterGauge(*registry_, "hybrid_model_state", "1 for the model's current state, 0 for the others")),
+      entities_(RegisterGauge(*registry_, "hybrid_entities", "Entities the model tracks")),
+      reports_(prometheus::BuildCounter()
+                   .Name("hybrid_entity_reports_total")
+                   .Help("Entity reports by outcome (accepted, refused unlogged, failed after logging)")
+                   .Register(*registry_)),
+      assimilation_duration_(prometheus::BuildHistogram()
+                                 .Name("hybrid_assimilation_duration_seconds")
+                                 .Help("Time of one entity report on the worker (log, forecast, score, analysis)")
+                                 .Register(*registry_)),
+      online_crps_(RegisterGauge(*registry_, "hybrid_online_crps",
+                                 "CRPS of the forecasts of arriving readings by lead-time bucket (exponentially "
+                                 "weighted, 0.02), in the readings' units")),
+      online_coverage_(RegisterGauge(*registry_, "hybrid_online_coverage_ratio",
+                                     "Share of arriving readings inside the central interval forecast for them, by "
+                                     "lead-time bucket (exponentially weighted, 0.02)")),
       checkpoint_ages_(std::make_shared<CheckpointAges>(this)) {}
 
 std::vector<std::shared_ptr<prometheus::Collectable>> Metrics::collectables() const {
@@ -158,8 +173,21 @@ ModelMetrics& Metrics::ForModel(const std::string& model, double coverage_level)
     m.calibrate_streams = &calibrate_streams_.Add({{"model", model}});
     m.coverage_target = &coverage_target_.Add({{"model", model}});
     m.coverage_target->Set(coverage_level);
+    m.entities = &entities_.Add({{"model", model}});
+    m.reports_accepted = &reports_.Add({{"model", model}, {"status", "accepted"}});
+    m.reports_refused = &reports_.Add({{"model", model}, {"status", "refused"}});
+    m.reports_failed = &reports_.Add({{"model", model}, {"status", "failed"}});
+    m.assimilation_duration = &assimilation_duration_.Add({{"model", model}}, LatencyBuckets());
+
   }
   return it->second;
+}
+
+void Metrics::SetOnlineSkill(const std::string& model, double coverage_level, size_t bucket, double crps,
+                             double coverage) {
+  const std::string le = LeadBucketLabel(bucket);
+  online_crps_.Add({{"model", model}, {"lead_le", le}}).Set(crps);
+  online_coverage_.Add({{"model", model}, {"lead_le", le}, {"level", absl::StrCat(coverage_level)}}).Set(coverage);
 }
 
 void Metrics::SetParameter(const std::string& model, const std::string& param, double value, double spread) {

@@ -16,6 +16,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <optional>
@@ -25,6 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "server/core/lead_buckets.h"
 
 namespace hybrid::server {
 
@@ -45,6 +47,11 @@ struct ModelMetrics {
   prometheus::Gauge* last_observation = nullptr;      // Unix time; 0 until the first observation.
   prometheus::Gauge* calibrate_streams = nullptr;
   prometheus::Gauge* coverage_target = nullptr;
+  prometheus::Gauge* entities = nullptr;
+  prometheus::Counter* reports_accepted = nullptr;
+  prometheus::Counter* reports_refused = nullptr;  // Unlogged: a time before the clock, a full model, a gap too long.
+  prometheus::Counter* reports_failed = nullptr;   // Logged but not applied (non-finite forecast or analysis).
+  prometheus::Histogram* assimilation_duration = nullptr;
 };
 
 class Metrics {
@@ -62,6 +69,9 @@ class Metrics {
   // Series of one model; the coverage gauge is labelled with `coverage_level`
   // and hybrid_interval_coverage_target_ratio set to it.
   ModelMetrics& ForModel(const std::string& model, double coverage_level);
+  // hybrid_online_crps and hybrid_online_coverage_ratio of one lead bucket
+  // (lead_buckets.h); a bucket's series exist once it has been scored.
+  void SetOnlineSkill(const std::string& model, double coverage_level, size_t bucket, double crps, double coverage);
   // hybrid_parameter_value and hybrid_parameter_spread: mean and spread over members.
   void SetParameter(const std::string& model, const std::string& param, double value, double spread);
   // What dashboards draw an estimate against: the value calibration started
@@ -95,6 +105,11 @@ class Metrics {
   prometheus::Family<prometheus::Gauge>& parameter_initial_;
   prometheus::Family<prometheus::Gauge>& parameter_reference_;
   prometheus::Family<prometheus::Gauge>& model_state_;
+  prometheus::Family<prometheus::Gauge>& entities_;
+  prometheus::Family<prometheus::Counter>& reports_;
+  prometheus::Family<prometheus::Histogram>& assimilation_duration_;
+  prometheus::Family<prometheus::Gauge>& online_crps_;
+  prometheus::Family<prometheus::Gauge>& online_coverage_;
   std::shared_ptr<CheckpointAges> checkpoint_ages_;
 
   mutable absl::Mutex mu_;  // Also taken by CheckpointAges at scrape time.

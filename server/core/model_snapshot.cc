@@ -29,7 +29,8 @@ std::shared_ptr<const solvers::HybridModel> ModelSnapshot::WithMembers(int64_t m
   return subset;
 }
 
-std::shared_ptr<const ModelSnapshot> ModelSnapshot::WithEntities(EntityTable table) const {
+std::shared_ptr<const ModelSnapshot> ModelSnapshot::WithEntities(
+    EntityTable table, const std::array<double, kLeadBuckets>& log_scales) const {
   auto snapshot = std::make_shared<ModelSnapshot>();
   snapshot->version = version;
   snapshot->observations_accepted = observations_accepted;
@@ -37,12 +38,14 @@ std::shared_ptr<const ModelSnapshot> ModelSnapshot::WithEntities(EntityTable tab
   snapshot->errors = errors;
   snapshot->parameters = parameters;
   snapshot->entities = std::move(table);
+  snapshot->entity_log_scales = log_scales;
   snapshot->subsets_ = subsets_;
   return snapshot;
 }
 
 std::shared_ptr<const ModelSnapshot> TakeSnapshot(const solvers::OnlineCalibrator& calibrator, uint64_t version,
-                                                  uint64_t observations_accepted, const EntityTable& entities) {
+                                                  uint64_t observations_accepted, const EntityTable& entities,
+                                                  const std::array<double, kLeadBuckets>& entity_log_scales) {
   auto snapshot = std::make_shared<ModelSnapshot>();
   snapshot->version = version;
   snapshot->observations_accepted = observations_accepted;
@@ -50,6 +53,7 @@ std::shared_ptr<const ModelSnapshot> TakeSnapshot(const solvers::OnlineCalibrato
   snapshot->errors = std::make_shared<const solvers::ForecastErrorModel>(calibrator.errors());
   snapshot->parameters = EstimateParameters(calibrator.model());
   snapshot->entities = entities;
+  snapshot->entity_log_scales = entity_log_scales;
   return snapshot;
 }
 

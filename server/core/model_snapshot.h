@@ -8,6 +8,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "server/core/domain_types.h"
 #include "server/core/entity_table.h"
+#include "server/core/lead_buckets.h"
 #include "solvers/calibration/online_calibrator.h"
 #include "solvers/hybrid/hybrid_model.h"
 #include "solvers/uncertainty/forecast_error_model.h"
@@ -30,6 +32,8 @@ struct ModelSnapshot {
   std::shared_ptr<const solvers::ForecastErrorModel> errors;  // What its forecasts miss.
   std::vector<ParameterEstimate> parameters;
   EntityTable entities;  // As of this snapshot (copy-on-write: entity_table.h).
+  // The entity forecasts' interval correction per lead bucket (entity_filter.h).
+  std::array<double, kLeadBuckets> entity_log_scales{};
 
   // `model` restricted to its first `members` members (1 ≤ members ≤ M; M:
   // `model` itself), for a Predict that asks for a smaller ensemble. Built on
@@ -40,7 +44,8 @@ struct ModelSnapshot {
 
   // This snapshot with another entity table: what the worker publishes after
   // reports, sharing the model, its error model and member subsets (no copy).
-  std::shared_ptr<const ModelSnapshot> WithEntities(EntityTable table) const;
+  std::shared_ptr<const ModelSnapshot> WithEntities(EntityTable table,
+                                                    const std::array<double, kLeadBuckets>& log_scales) const;
 
  private:
   struct Subsets {
@@ -55,6 +60,7 @@ std::vector<ParameterEstimate> EstimateParameters(const solvers::HybridModel& mo
 
 // Deep-copies the calibrator's model and noise estimate; shares `entities`.
 std::shared_ptr<const ModelSnapshot> TakeSnapshot(const solvers::OnlineCalibrator& calibrator, uint64_t version,
-                                                  uint64_t observations_accepted, const EntityTable& entities);
+                                                  uint64_t observations_accepted, const EntityTable& entities,
+                                                  const std::array<double, kLeadBuckets>& entity_log_scales);
 
 }  // namespace hybrid::server

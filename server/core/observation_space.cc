@@ -20,11 +20,24 @@ absl::StatusOr<int64_t> ComponentIndex(const std::map<std::string, int64_t>& com
                                                  absl::StrJoin(known, ", "), ")"));
 }
 
+absl::StatusOr<size_t> ParameterIndex(const std::vector<ObservationSpace::Parameter>& parameters,
+                                     const std::string& name, const std::string& field) {
+  std::vector<std::string> known;
+  for (size_t i = 0; i < parameters.size(); ++i) {
+    if (parameters[i].name == name) return i;
+    known.push_back(parameters[i].name);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(field, " '", name, "' is not a parameter of this model's physics (",
+                                                 absl::StrJoin(known, ", "), ")"));
+}
+
 }  // namespace
 
 absl::StatusOr<ObservationSpace> ObservationSpace::Create(const v1::ModelConfig& config,
-                                                          const std::vector<ComponentInfo>& components) {
+                                                          const std::vector<ComponentInfo>& components,
+                                                          const std::vector<Parameter>& parameters) {
   ObservationSpace space;
+  space.parameters_ = parameters;
   space.state_dim_ = static_cast<int64_t>(components.size());
   space.limits_ = config.entities();
   const auto& noise = config.uncertainty().observation_noise_std();
@@ -37,7 +50,7 @@ absl::StatusOr<ObservationSpace> ObservationSpace::Create(const v1::ModelConfig&
     Observable o;
     o.name = components[i].name;
     o.unit = components[i].unit;
-    o.terms = {{static_cast<int64_t>(i), 1.0}};
+    o.terms = {Term{static_cast<int64_t>(i), 1.0, std::nullopt}};
     if (!noise.empty() && noise[noise.size() == 1 ? 0 : static_cast<int>(i)] > 0.0) {
       o.noise_std = noise[noise.size() == 1 ? 0 : static_cast<int>(i)];
     }
@@ -68,7 +81,13 @@ absl::StatusOr<ObservationSpace> ObservationSpace::Create(const v1::ModelConfig&
       if (!std::isfinite(c.terms(j).weight())) {
         return absl::InvalidArgumentError(absl::StrCat(term, ".weight must be finite"));
       }
-      o.terms.emplace_back(*index, c.terms(j).weight());
+      std::optional<size_t> divided_by;
+      if (!c.terms(j).divided_by().empty()) {
+        absl::StatusOr<size_t> p = ParameterIndex(parameters, c.terms(j).divided_by(), term + ".divided_by");
+        if (!p.ok()) return p.status();
+        divided_by = *p;
+      }
+      o.terms.push_back({*index, c.terms(j).weight(), divided_by});
     }
     space.observable_index_[o.name] = space.observables_.size();
     space.observables_.push_back(std::move(o));
@@ -84,6 +103,27 @@ absl::StatusOr<ObservationSpace> ObservationSpace::Create(const v1::ModelConfig&
     if (!index.ok()) return index.status();
     space.input_index_[c.name()] = space.inputs_.size();
     space.inputs_.push_back({c.name(), c.unit(), *index, c.kind() == v1::INPUT_KIND_RATE});
+  }
+  const v1::EntityConfig& e = config.entities();
+  if (e.per_entity_prior_std_size() > 1 && e.per_entity_prior_std_size() != e.per_entity_parameters_size()) {
+    return absl::InvalidArgumentError(absl::StrCat("entities.per_entity_prior_std has ", e.per_entity_prior_std_size(),
+                                                   " values; give 1 (all) or one per per_entity_parameters (",
+                                                   e.per_entity_parameters_size(), ")"));
+  }
+  for (int i = 0; i < e.per_entity_parameters_size(); ++i) {
+    const std::string field = absl::StrCat("entities.per_entity_parameters[", i, "]");
+    absl::StatusOr<size_t> index = ParameterIndex(parameters, e.per_entity_parameters(i), field);
+    if (!index.ok()) return index.status();
+    for (const EntityParameter& earlier : space.per_entity_) {
+      if (earlier.index == *index) return absl::InvalidArgumentError(absl::StrCat(field, " is listed twice"));
+    }
+    const double std = e.per_entity_prior_std().empty() ? 0.3
+                       : e.per_entity_prior_std_size() == 1 ? e.per_entity_prior_std(0)
+                                                            : e.per_entity_prior_std(i);
+    if (!(std > 0.0) || !std::isfinite(std)) {
+      return absl::InvalidArgumentError(absl::StrCat("entities.per_entity_prior_std must be finite and > 0, got ", std));
+    }
+    space.per_entity_.push_back({e.per_entity_parameters(i), *index, parameters[*index].positive, std});
   }
   return space;
 }

@@ -1,7 +1,8 @@
 // ObservationSpace: what a model's sensors can read of an entity and what
 // clients can do to it — the observables (every state component by its own
 // name, then the config's linear combinations) and the inputs (boluses and
-// rates into named components) — and the checks a report gets at the edge.
+// rates into named components), the parameters each entity has its own
+// value of — and the checks a report gets at the edge.
 //
 //   absl::StatusOr<ObservationSpace> space = ObservationSpace::Create(config, components);
 //   if (absl::Status s = space->Resolve(batch); !s.ok()) return s;   // before queueing
@@ -30,11 +31,28 @@ namespace hybrid::server {
 
 class ObservationSpace {
  public:
+  // The physics' parameters, in order (solvers' ParameterSpec, torch-free).
+  struct Parameter {
+    std::string name;
+    bool positive = true;  // Stored as log(value).
+    std::string unit;
+  };
+  struct Term {
+    int64_t component = 0;
+    double weight = 1.0;
+    std::optional<size_t> divided_by;  // A parameter's index: weight · x[component] / θ.
+  };
   struct Observable {
     std::string name;
     std::string unit;
-    std::vector<std::pair<int64_t, double>> terms;  // (component, weight): the reading is Σ weight · x[component].
-    std::optional<double> noise_std;                // Default std of a reading.
+    std::vector<Term> terms;          // The reading is the sum of the terms.
+    std::optional<double> noise_std;  // Default std of a reading.
+  };
+  struct EntityParameter {
+    std::string name;
+    size_t index = 0;  // In the physics' parameters.
+    bool positive = true;
+    double prior_std = 0.3;  // Of the raw value (log, for positive ones).
   };
   struct Input {
     std::string name;
@@ -44,16 +62,19 @@ class ObservationSpace {
   };
 
   // INVALID_ARGUMENT naming the config field (observables[1].terms[0].component,
-  // inputs[0].component, a duplicate name, uncertainty.observation_noise_std of
-  // the wrong length).
+  // inputs[0].component, entities.per_entity_parameters[0], a duplicate name,
+  // uncertainty.observation_noise_std of the wrong length).
   static absl::StatusOr<ObservationSpace> Create(const v1::ModelConfig& config,
-                                                 const std::vector<ComponentInfo>& components);
+                                                 const std::vector<ComponentInfo>& components,
+                                                 const std::vector<Parameter>& parameters);
 
   absl::Status Resolve(ReportBatch& batch) const;
 
   int64_t state_dim() const { return state_dim_; }
   const std::vector<Observable>& observables() const { return observables_; }
   const std::vector<Input>& inputs() const { return inputs_; }
+  const std::vector<Parameter>& parameters() const { return parameters_; }
+  const std::vector<EntityParameter>& per_entity() const { return per_entity_; }
   std::optional<size_t> FindObservable(const std::string& name) const;
   std::optional<size_t> FindInput(const std::string& name) const;
 
@@ -62,6 +83,8 @@ class ObservationSpace {
   v1::EntityConfig limits_;
   std::vector<Observable> observables_;
   std::vector<Input> inputs_;
+  std::vector<Parameter> parameters_;
+  std::vector<EntityParameter> per_entity_;
   std::map<std::string, size_t> observable_index_;
   std::map<std::string, size_t> input_index_;
 };

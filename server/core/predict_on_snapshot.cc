@@ -10,6 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/checked_arithmetic.h"
+#include "server/core/entity_filter.h"
 #include "solvers/integrate/ode_solver.h"
 #include "solvers/torch_status.h"
 #include "solvers/uncertainty/ensemble_stats.h"
@@ -54,7 +55,8 @@ absl::Status ValidateAnswerSize(const v1::ModelConfig& config, const PredictQuer
   return absl::OkStatus();
 }
 
-absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig& config, const PredictQuery& q) {
+absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig& config, const ObservationSpace& space,
+                           const PredictQuery& q) {
   // Checked against the snapshot that would answer, so no newer version can slip in between.
   if (q.version && *q.version != snapshot.version) {
     return absl::NotFoundError(absl::StrCat("model '", config.name(), "' has no version ", *q.version,
@@ -131,7 +133,20 @@ absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig&
         " RK4 steps of at most max_step = ", q.max_step, "; the model allows at most ",
         config.limits().max_total_steps(), " (raise max_step or shorten the horizon)"));
   }
-  return ValidateAnswerSize(config, q, batch, dim);
+  if (static_cast<int64_t>(q.planned_inputs.size()) > config.limits().max_output_times()) {
+    return absl::OutOfRangeError(absl::StrCat("planned_inputs has ", q.planned_inputs.size(),
+                                              " inputs; the model allows at most ", config.limits().max_output_times(),
+                                              " (limits.max_output_times)"));
+  }
+  for (size_t i = 0; i < q.planned_inputs.size(); ++i) {
+    if (!space.FindInput(q.planned_inputs[i].input)) {
+      return absl::InvalidArgumentError(absl::StrCat("planned_inputs[", i, "].input '", q.planned_inputs[i].input,
+                                                     "' is not an input of model '", config.name(), "'"));
+    }
+  }
+  // An entity's answer has a column per observable (the state's components first).
+  const int64_t columns = q.entity.empty() ? dim : static_cast<int64_t>(space.observables().size());
+  return ValidateAnswerSize(config, q, batch, columns);
 }
 
 DenseArray ToArray(const at::Tensor& t) {
@@ -169,17 +184,86 @@ at::Tensor InitialStd(const PredictQuery& q, const solvers::ForecastErrorModel& 
   return at::tensor(q.initial_state_std, at::kDouble);
 }
 
+// ForecastSamples across the query's planned inputs: one piece between input
+// times, each continuing every sample of the last, a bolus added to every
+// sample at its time (an output at that time sees it), a rate in force from
+// its time on. `rates`: one per config input at the start (empty: none).
+// [S, T, B, D], as ForecastSamples.
+absl::StatusOr<at::Tensor> SamplesWithInputs(const solvers::HybridModel& model, at::Tensor x0, const PredictQuery& q,
+                                             const solvers::SolverOptions& options, solvers::SampleOptions sampling,
+                                             const ObservationSpace& space, std::vector<double> rates) {
+  rates.resize(space.inputs().size(), 0.0);
+  std::vector<PlannedInput> planned = q.planned_inputs;
+  std::stable_sort(planned.begin(), planned.end(),
+                   [](const PlannedInput& a, const PlannedInput& b) { return a.time < b.time; });
+  const int64_t m = model.members(), batch = x0.size(-2), dim = model.state_dim();
+  std::vector<at::Tensor> outputs;  // [S, T_piece, B, D] each
+  at::Tensor state;                 // [S, B, D]: every sample at time t; undefined before the first piece
+  double t = 0.0;
+  size_t next_output = 0, next_input = 0;
+  for (uint64_t piece = 0; next_output < q.times.size(); ++piece) {
+    for (; next_input < planned.size() && planned[next_input].time <= t; ++next_input) {
+      const size_t i = *space.FindInput(planned[next_input].input);
+      if (space.inputs()[i].rate) {
+        rates[i] = planned[next_input].value;
+        continue;
+      }
+      at::Tensor& target = state.defined() ? state : x0;
+      target = target.clone();
+      target.select(-1, space.inputs()[i].component) += planned[next_input].value;
+    }
+    for (; next_output < q.times.size() && q.times[next_output] == t; ++next_output) outputs.push_back(state.unsqueeze(1));
+    if (next_output == q.times.size()) break;
+    const bool bounded = next_input < planned.size();
+    const double end = bounded ? planned[next_input].time : q.times.back();
+    std::vector<double> piece_times;
+    for (size_t o = next_output; o < q.times.size() && q.times[o] < end; ++o) piece_times.push_back(q.times[o] - t);
+    const size_t piece_outputs = piece_times.size();
+    if (end > t) piece_times.push_back(end - t);  // The piece's end: an output only if one is there.
+    const bool infused = std::any_of(rates.begin(), rates.end(), [](double r) { return r != 0.0; });
+    sampling.rate = infused ? InputRates(space, rates).to(model.dtype()) : at::Tensor();
+    absl::StatusOr<at::Tensor> solved;
+    if (!state.defined()) {
+      solved = solvers::ForecastSamples(model, x0, piece_times, options, sampling);
+    } else {
+      // Every sample continues on: member m's K samples as member m's batch.
+      const int64_t k = state.size(0) / m;
+      solvers::SampleOptions next = sampling;
+      next.per_member = 1;
+      next.initial_std = at::Tensor();
+      next.seed = sampling.seed + piece * 0x9E3779B97F4A7C15ull;
+      solved = solvers::ForecastSamples(model, state.reshape({m, k * batch, dim}), piece_times, options, next);
+      if (solved.ok()) {
+        const int64_t steps = solved->size(1);
+        *solved = solved->view({m, steps, k, batch, dim}).permute({0, 2, 1, 3, 4}).reshape({m * k, steps, batch, dim});
+      }
+    }
+    if (!solved.ok()) return solved.status();
+    if (piece_outputs > 0) outputs.push_back(solved->narrow(1, 0, static_cast<int64_t>(piece_outputs)));
+    next_output += piece_outputs;
+    state = solved->select(1, solved->size(1) - 1);
+    t = end;
+  }
+  return at::cat(outputs, 1);
+}
+
 absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::ModelConfig& config,
-                                       const PredictQuery& q) {
+                                       const ObservationSpace& space, const PredictQuery& q) {
+  const std::shared_ptr<const EntityState> entity = q.entity.empty() ? nullptr : snapshot.entities.Find(q.entity);
+  std::shared_ptr<const solvers::HybridModel> forecaster =
+      snapshot.WithMembers(q.ensemble_size == 0 ? snapshot.model->members() : q.ensemble_size);
+  if (entity && !entity->parameters.empty()) {
+    // The entity's own parameters, in a copy of the model this forecast owns.
+    std::shared_ptr<solvers::HybridModel> own = forecaster->Clone();
+    EntityParameterSwap(*own, space, entity->parameters).Keep();
+    forecaster = std::move(own);
+  }
   // Snapshots are never trained, so inference mode (no autograd bookkeeping at
   // all, faster than no-grad) is safe here.
   c10::InferenceMode inference;
-  const std::shared_ptr<const solvers::HybridModel> forecaster =
-      snapshot.WithMembers(q.ensemble_size == 0 ? snapshot.model->members() : q.ensemble_size);
   const solvers::HybridModel& model = *forecaster;
   const solvers::ForecastErrorModel& errors = *snapshot.errors;
   const int64_t dim = model.state_dim();
-  const std::shared_ptr<const EntityState> entity = q.entity.empty() ? nullptr : snapshot.entities.Find(q.entity);
   const bool single = entity || q.initial_state.shape.size() == 1;
   const int64_t batch = single ? 1 : q.initial_state.shape[0];
   // An entity's member m starts from its own analysis state (the first
@@ -201,16 +285,42 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   if (!entity) sampling.initial_std = InitialStd(q, errors, dim).to(model.dtype());
   sampling.model_error_rate = errors.model_error_rate().to(model.dtype());
   sampling.per_member = config.uncertainty().samples_per_member();
+
   // Deterministic per (model, version): every answer of one version agrees.
   sampling.seed = config.seed() * 0x9E3779B97F4A7C15ull + snapshot.version;
-  absl::StatusOr<at::Tensor> samples = solvers::ForecastSamples(model, x0, q.times, options, sampling);
+  absl::StatusOr<at::Tensor> samples = SamplesWithInputs(model, x0, q, options, sampling, space,
+                                                         entity ? entity->rates : std::vector<double>());
   if (!samples.ok()) return samples.status();  // [S, T, B, D]
 
   const std::vector<double> levels = q.levels.empty() ? std::vector<double>{0.9} : q.levels;
-  const at::Tensor reading =
-      q.include_observation_noise ? errors.noise_variance().to(samples->scalar_type()) : at::Tensor();
+  at::Tensor reading = q.include_observation_noise ? errors.noise_variance().to(samples->scalar_type()) : at::Tensor();
+  // An entity's forecast answers the config's observables too, as columns
+  // after the state's, each sample read with its member's (and the entity's) θ.
+  std::vector<ComponentInfo> columns;
+  for (int64_t i = 0; i < dim; ++i) columns.push_back({space.observables()[i].name, space.observables()[i].unit});
+  const size_t extra = entity && !model.has_noise_head() ? space.observables().size() - static_cast<size_t>(dim) : 0;
+  if (extra > 0) {
+    std::vector<size_t> observables;
+    std::vector<double> noise;
+    for (size_t o = static_cast<size_t>(dim); o < space.observables().size(); ++o) {
+      observables.push_back(o);
+      columns.push_back({space.observables()[o].name, space.observables()[o].unit});
+      noise.push_back(std::pow(space.observables()[o].noise_std.value_or(0.0), 2));
+    }
+    const int64_t s = samples->size(0), t = samples->size(1), b = samples->size(2), m = model.members();
+    const at::Tensor readings =
+        PredictReadings(samples->to(at::kDouble).view({m, -1, dim}), model, space, observables)
+            .view({s, t, b, -1})
+            .to(samples->scalar_type());
+    *samples = at::cat({*samples, readings}, 3);
+    if (reading.defined()) reading = at::cat({reading, at::tensor(noise, reading.options())});
+  }
   std::vector<double> scales;
-  for (double t : q.times) scales.push_back(errors.ConformalScale(t));
+  // An entity's forecast takes the correction learned from its model's entity
+  // stream (entity_filter.h); a state's, the one learned from windows.
+  for (double t : q.times) {
+    scales.push_back(entity ? std::exp(snapshot.entity_log_scales[LeadBucket(t)]) : errors.ConformalScale(t));
+  }
   const at::Tensor spread_scale = at::tensor(scales, at::kDouble).to(samples->scalar_type()).view({-1, 1, 1});
   const solvers::EnsembleSummary summary =
       model.has_noise_head() ? HeadMixtureSummary(model, *samples, levels,
@@ -224,6 +334,7 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   answer.ensemble_size = model.members();
   answer.times = q.times;
   answer.start_time = entity ? entity->time : 0.0;
+  answer.components = std::move(columns);
   answer.mean = shaped(summary.mean);
   answer.std = shaped(summary.std);
   for (size_t i = 0; i < levels.size(); ++i) {
@@ -235,9 +346,9 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
 }  // namespace
 
 absl::StatusOr<PredictAnswer> PredictOnSnapshot(const ModelSnapshot& snapshot, const v1::ModelConfig& config,
-                                                const PredictQuery& query) {
-  if (absl::Status s = ValidateQuery(snapshot, config, query); !s.ok()) return s;
-  return solvers::RunCatchingTorch("predict", [&] { return Forecast(snapshot, config, query); });
+                                                const ObservationSpace& space, const PredictQuery& query) {
+  if (absl::Status s = ValidateQuery(snapshot, config, space, query); !s.ok()) return s;
+  return solvers::RunCatchingTorch("predict", [&] { return Forecast(snapshot, config, space, query); });
 }
 
 }  // namespace hybrid::server

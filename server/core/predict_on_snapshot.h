@@ -10,7 +10,10 @@
 // the samples' spread × the conformal scale of each output time's lead bucket
 // — or, for a model with a heteroscedastic head, the samples' Gaussian
 // mixture with the head's σ(x), intervals its exact quantiles. The sensor
-// noise is added when the query asks for a reading's interval.
+// noise is added when the query asks for a reading's interval. A query by
+// entity starts member m from the entity's analysis member m, with the
+// entity's own parameters (a private copy of the model) and its input rates
+// in force.
 // Errors: NOT_FOUND when the query pins a version other than the snapshot's;
 // INVALID_ARGUMENT naming the field (initial_state, max_step,
 // interval_levels, times); OUT_OF_RANGE for batch, output-time, step-count or ensemble-size
@@ -21,10 +24,11 @@
 #include "hybrid/v1/model_config.pb.h"
 #include "server/core/domain_types.h"
 #include "server/core/model_snapshot.h"
+#include "server/core/observation_space.h"
 
 namespace hybrid::server {
 
 absl::StatusOr<PredictAnswer> PredictOnSnapshot(const ModelSnapshot& snapshot, const v1::ModelConfig& config,
-                                                const PredictQuery& query);
+                                                const ObservationSpace& space, const PredictQuery& query);
 
 }  // namespace hybrid::server

@@ -138,9 +138,22 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
             "moves");
       }
     }
-    absl::StatusOr<ObservationSpace> space = ObservationSpace::Create(config, components);
+    std::vector<ObservationSpace::Parameter> parameters;
+    for (const solvers::ParameterSpec& p : (*model)->physics().specs()) {
+      parameters.push_back({p.name, p.positive, p.unit});
+    }
+    absl::StatusOr<ObservationSpace> space = ObservationSpace::Create(config, components, parameters);
     if (!space.ok()) return space.status();
     auto shared_space = std::make_shared<const ObservationSpace>(*std::move(space));
+    if (config.entities().estimate_parameters()) {
+      for (const ObservationSpace::EntityParameter& own : shared_space->per_entity()) {
+        if ((*model)->physics().IsTrainable(own.index)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "entities.per_entity_parameters: '", own.name,
+              "' is per entity, so it cannot also be a shared trainable parameter that estimate_parameters moves"));
+        }
+      }
+    }
     EntityFilter::Options tracking;
     tracking.entities = config.entities();
     tracking.coverage_level = config.calibration().coverage_level();
@@ -200,9 +213,7 @@ std::shared_ptr<const ModelSnapshot> ServedModel::Snapshot() const {
 }
 
 absl::StatusOr<PredictAnswer> ServedModel::Predict(const PredictQuery& query) const {
-  absl::StatusOr<PredictAnswer> answer = PredictOnSnapshot(*Snapshot(), config_, query);
-  if (answer.ok()) answer->components = components_;
-  return answer;
+  return PredictOnSnapshot(*Snapshot(), config_, *space_, query);
 }
 
 absl::Status ServedModel::ValidateObservation(const Observation& o) const {
@@ -312,6 +323,20 @@ absl::StatusOr<EntityView> ServedModel::GetEntity(const std::string& entity) con
   }
   for (size_t i = 0; i < space_->inputs().size(); ++i) {
     view.rates.values[static_cast<size_t>(space_->inputs()[i].component)] += e->rates[i];
+  }
+  const size_t own = space_->per_entity().size();
+  for (size_t p = 0; p < own; ++p) {
+    const ObservationSpace::EntityParameter& spec = space_->per_entity()[p];
+    std::vector<double> values;
+    for (size_t k = 0; k < static_cast<size_t>(m); ++k) {
+      const double raw = e->parameters[k * own + p];
+      values.push_back(spec.positive ? std::exp(raw) : raw);
+    }
+    double mean = 0.0, squares = 0.0;
+    for (double v : values) mean += v / static_cast<double>(m);
+    for (double v : values) squares += (v - mean) * (v - mean);
+    view.parameters.push_back({spec.name, mean, m > 1 ? std::sqrt(squares / static_cast<double>(m - 1)) : 0.0,
+                               space_->parameters()[spec.index].unit, true});
   }
   return view;
 }

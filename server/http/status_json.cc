@@ -40,6 +40,12 @@ json Model(const ModelStatus& status) {
   m["coverage"] = c.coverage ? json(*c.coverage) : json(nullptr);
   m["coverage_target"] = c.coverage_target;
   m["queue_depth"] = c.queue_depth;
+  m["entities"] = info.entities;
+  json online = json::array();
+  for (const OnlineSkill& s : c.online) {
+    online.push_back({{"lead_le", s.lead_le}, {"reports", s.reports}, {"crps", s.crps}, {"coverage", s.coverage}});
+  }
+  m["online_skill"] = online;
   return m;
 }
 

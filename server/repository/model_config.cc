@@ -49,6 +49,10 @@ absl::Status ValidateEntityConfig(const v1::EntityConfig& e) {
   if (!(e.max_gap() > 0.0) || !std::isfinite(e.max_gap())) {
     return absl::InvalidArgumentError(absl::StrCat("entities.max_gap must be finite and > 0, got ", e.max_gap()));
   }
+  if (!std::isfinite(e.conformal_gain()) || e.conformal_gain() > 1.0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("entities.conformal_gain must be finite and ≤ 1 (negative: off), got ", e.conformal_gain()));
+  }
   if (e.max_reports_per_request() < 1 || e.max_readings_per_report() < 1) {
     return absl::InvalidArgumentError("entities.max_reports_per_request and max_readings_per_report must be ≥ 1");
   }
@@ -119,6 +123,7 @@ void ApplyDefaults(v1::ModelConfig& config) {
   if (e.max_gap() == 0.0) e.set_max_gap(1e4);
   if (e.max_reports_per_request() == 0) e.set_max_reports_per_request(1024);
   if (e.max_readings_per_report() == 0) e.set_max_readings_per_report(4096);
+  if (e.conformal_gain() == 0.0) e.set_conformal_gain(0.05);
   for (v1::ObservableConfig& o : *config.mutable_observables()) {
     for (v1::ObservableTerm& t : *o.mutable_terms()) {
       if (t.weight() == 0.0) t.set_weight(1.0);

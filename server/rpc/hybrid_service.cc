@@ -219,6 +219,7 @@ grpc::ServerUnaryReactor* HybridServiceImpl::GetEntity(grpc::CallbackServerConte
     *response->mutable_std() = EncodeTensor(view->std);
     *response->mutable_ensemble() = EncodeTensor(view->ensemble);
     *response->mutable_rates() = EncodeTensor(view->rates);
+    EncodeParameters(view->parameters, response->mutable_parameters());
     response->set_model_version(view->version);
   }
   return call.Finish((*model)->name(), view.status());

@@ -76,6 +76,17 @@ absl::StatusOr<PredictQuery> DecodePredictRequest(const v1::PredictRequest& requ
   if (request.has_model_version()) q.version = request.model_version();
   q.initial_state_std.assign(request.initial_state_std().begin(), request.initial_state_std().end());
   q.include_observation_noise = request.include_observation_noise();
+  for (int i = 0; i < request.planned_inputs_size(); ++i) {
+    const v1::PlannedInput& in = request.planned_inputs(i);
+    if (!(in.time() >= 0.0) || !std::isfinite(in.time())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("planned_inputs[", i, "].time must be finite and ≥ 0 (a lead time), got ", in.time()));
+    }
+    if (!std::isfinite(in.value())) {
+      return absl::InvalidArgumentError(absl::StrCat("planned_inputs[", i, "].value must be finite, got ", in.value()));
+    }
+    q.planned_inputs.push_back({in.time(), in.input(), in.value()});
+  }
   return q;
 }
 

@@ -1,6 +1,7 @@
 #include "solvers/assimilation/ensemble_transform_kalman.h"
 
 #include <ATen/ATen.h>
+#include <ATen/CPUGeneratorImpl.h>
 
 #include <cmath>
 
@@ -42,6 +43,21 @@ absl::Status CheckArguments(const at::Tensor& states, const at::Tensor& predicte
   return absl::OkStatus();
 }
 
+// A Haar-random orthogonal K × K matrix Q with Q 1 = 1: the identity on the
+// ones direction and a random rotation of its complement. U's first column is
+// 1/√K (QR of [1, e2 … eK]); Ω = QR of a Gaussian matrix with R's signs
+// folded in (Mezzadri 2007).
+at::Tensor MeanPreservingRotation(int64_t k, uint64_t seed) {
+  at::Generator generator = at::detail::createCPUGenerator(seed);
+  at::Tensor basis = at::eye(k, at::kDouble);
+  basis.select(1, 0).fill_(1.0);
+  const at::Tensor u = std::get<0>(at::linalg_qr(basis));
+  const auto [q, r] = at::linalg_qr(at::randn({k - 1, k - 1}, generator, at::kDouble));
+  at::Tensor inner = at::eye(k, at::kDouble);
+  inner.narrow(0, 1, k - 1).narrow(1, 1, k - 1).copy_(q * at::sign(at::diagonal(r)));
+  return at::matmul(at::matmul(u, inner), u.t());
+}
+
 }  // namespace
 
 absl::StatusOr<at::Tensor> EtkfAnalysis(const at::Tensor& states, const at::Tensor& predicted,
@@ -61,8 +77,9 @@ absl::StatusOr<at::Tensor> EtkfAnalysis(const at::Tensor& states, const at::Tens
     // P̃⁻¹ is symmetric positive definite: one eigendecomposition gives P̃ and [(K − 1) P̃]^½.
     const auto [eigenvalues, eigenvectors] = at::linalg_eigh(precision);
     const at::Tensor inverse = at::matmul(eigenvectors / eigenvalues, eigenvectors.t());  // P̃
-    const at::Tensor root =
+    at::Tensor root =
         at::matmul(eigenvectors * (static_cast<double>(k - 1) / eigenvalues).sqrt(), eigenvectors.t());  // W
+    if (options.rotation_seed) root = at::matmul(root, MeanPreservingRotation(k, *options.rotation_seed));
     const at::Tensor innovation = observed.to(at::kDouble) - y_mean;                               // [P]
     const at::Tensor mean_weights = at::matmul(inverse, at::matmul(c, innovation));                 // w̄, [K]
     const at::Tensor weights = root + mean_weights.unsqueeze(1);                                    // [K, K]

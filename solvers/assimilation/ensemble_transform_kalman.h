@@ -26,6 +26,9 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
+#include <optional>
+
 #include "absl/status/statusor.h"
 
 namespace hybrid::solvers {
@@ -34,6 +37,13 @@ struct EtkfOptions {
   // Multiplicative inflation of the background anomalies (1: none). DAPPER's
   // `infl`; Sakov & Oke's Lorenz-96 benchmark uses 1.013 with 24 members.
   double inflation = 1.0;
+  // Set: the transform W is multiplied by a random orthogonal matrix that
+  // keeps the vector of ones (so the analysis mean and covariance are
+  // unchanged), drawn from this seed — Sakov & Oke (2008), "Implications of the
+  // form of the ensemble transformation in the ensemble square root filters";
+  // DAPPER's rot=True. It spreads the members evenly instead of leaving a few
+  // outliers.
+  std::optional<uint64_t> rotation_seed;
 };
 
 absl::StatusOr<at::Tensor> EtkfAnalysis(const at::Tensor& states, const at::Tensor& predicted,

@@ -4,28 +4,9 @@
 
 #include "solvers/integrate/butcher_tableau.h"
 #include "solvers/integrate/ode_solver.h"
+#include "solvers/integrate/rate_forced_field.h"
 
 namespace hybrid::solvers {
-namespace {
-
-// The model's field with a constant forcing added (RK4 integrates it exactly
-// as part of the field); for black-box physics, the solver's step then h·rate
-// (IntegrateFixed takes DiscreteStep where the field has one).
-class RateForcedField : public VectorField {
- public:
-  RateForcedField(const HybridModel& model, at::Tensor rate) : model_(model), rate_(std::move(rate)) {}
-  at::Tensor Evaluate(double t, const at::Tensor& x) const override { return model_.Evaluate(t, x) + rate_; }
-  bool HasDiscreteStep() const override { return model_.HasDiscreteStep(); }
-  at::Tensor DiscreteStep(double t, const at::Tensor& x, double h) const override {
-    return model_.DiscreteStep(t, x, h) + h * rate_;
-  }
-
- private:
-  const HybridModel& model_;
-  const at::Tensor rate_;
-};
-
-}  // namespace
 
 at::Tensor AdvanceMembers(const HybridModel& model, const at::Tensor& states, double from, double to, double max_step,
                           const at::Tensor& rate) {

@@ -3,29 +3,31 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <optional>
+
 #include "solvers/hybrid/trajectory_rollout.h"
 #include "solvers/integrate/butcher_tableau.h"
+#include "solvers/integrate/rate_forced_field.h"
 
 namespace hybrid::solvers {
 namespace {
 
-// The model's own fixed step followed by the model-error forcing. One per
-// forecast: it owns the generator its draws come from.
+// The field's own fixed step (RK4, or its discrete step) followed by the
+// model-error forcing. One per forecast: it owns the generator its draws come from.
 class StochasticForcing : public VectorField {
  public:
-  StochasticForcing(const HybridModel& model, at::Tensor rate, at::Generator generator)
-      : model_(model), rate_(std::move(rate)), generator_(std::move(generator)) {}
+  StochasticForcing(const VectorField& field, at::Tensor rate, at::Generator generator)
+      : field_(field), rate_(std::move(rate)), generator_(std::move(generator)) {}
 
-  at::Tensor Evaluate(double t, const at::Tensor& x) const override { return model_.Evaluate(t, x); }
+  at::Tensor Evaluate(double t, const at::Tensor& x) const override { return field_.Evaluate(t, x); }
   bool HasDiscreteStep() const override { return true; }
   at::Tensor DiscreteStep(double t, const at::Tensor& x, double h) const override {
-    const at::Tensor next =
-        model_.HasDiscreteStep() ? model_.DiscreteStep(t, x, h) : IntegrateFixed(ClassicRk4(), model_, x, t, h, 1);
-    return next + (rate_ * h).sqrt() * at::randn(x.sizes(), generator_, x.options());
+    return IntegrateFixed(ClassicRk4(), field_, x, t, h, 1) +
+           (rate_ * h).sqrt() * at::randn(x.sizes(), generator_, x.options());
   }
 
  private:
-  const HybridModel& model_;
+  const VectorField& field_;
   const at::Tensor rate_;
   mutable at::Generator generator_;
 };
@@ -51,10 +53,13 @@ absl::StatusOr<at::Tensor> ForecastSamples(const HybridModel& model, const at::T
   const int64_t m = model.members(), b = x0.size(-2), d = x0.size(-1);
   const at::Tensor perturbed = PerturbedStarts(x0, o.initial_std, k, generator);
   const at::Tensor starts = x0.dim() == 3 ? perturbed : perturbed.unsqueeze(0).expand({m, k * b, d});
+  std::optional<RateForcedField> infused;
+  if (o.rate.defined()) infused.emplace(model, o.rate.to(x0.scalar_type()));
+  const VectorField& field = infused ? static_cast<const VectorField&>(*infused) : model;
   absl::StatusOr<Trajectory> solved =
-      forcing ? SolveOde(StochasticForcing(model, o.model_error_rate.to(x0.scalar_type()), generator), starts, 0.0,
+      forcing ? SolveOde(StochasticForcing(field, o.model_error_rate.to(x0.scalar_type()), generator), starts, 0.0,
                          times, solver)
-              : SolveOde(model, starts, 0.0, times, solver);
+              : SolveOde(field, starts, 0.0, times, solver);
   if (!solved.ok()) return solved.status();
   const int64_t t = solved->states.size(0);
   // [T, M, K·B, D] → [M, K, T, B, D] → [M·K, T, B, D].

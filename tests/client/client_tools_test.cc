@@ -1,12 +1,14 @@
 // hybridctl's building blocks, without a server: the progress line, the
-// sparkline and watch frame, and CSV column mapping (a shuffled file with
-// extra columns gives exactly the windows of the plain one).
+// sparkline and watch frame, CSV column mapping (a shuffled file with
+// extra columns gives exactly the windows of the plain one), and entity
+// reports from CSV (readings, their noise, inputs; errors by line and column).
 #include <gtest/gtest.h>
 
 #include <fstream>
 
 #include "client/observation_windows.h"
 #include "client/progress_bar.h"
+#include "client/report_csv.h"
 #include "client/watch_view.h"
 #include "tests/scoped_temp_dir.h"
 
@@ -102,6 +104,45 @@ TEST_F(CsvColumnsTest, ErrorsNameTheColumnAndLine) {
   EXPECT_TRUE(ReadCsvWindows(path, 1, {"t", {"x"}}).ok());
   status = ReadCsvWindows(Write("short.csv", "0,1,2\n1,2\n"), 1).status();
   EXPECT_NE(status.message().find(":2: has 2 columns; column 2 is needed"), std::string::npos) << status;
+}
+
+TEST(ReportCsv, ReadingsNoiseAndInputsByColumnName) {
+  testing::ScopedTempDir dir;
+  const std::string path = dir.path() + "/clinic.csv";
+  std::ofstream(path) << "# a clinic\nentity,time,plasma,plasma:std,response,oral\n"
+                         "patient-17,0,,,,200\n"
+                         "patient-17,0.5,1.9,0.2,98.5,\n"
+                         "\n"
+                         "patient-18, 1 ,2.5,,,\n";
+  absl::StatusOr<std::vector<v1::Report>> reports = ReadReportsCsv(path, {"oral"});
+  ASSERT_TRUE(reports.ok()) << reports.status();
+  ASSERT_EQ(reports->size(), 3u);
+  EXPECT_EQ((*reports)[0].entity(), "patient-17");
+  EXPECT_EQ((*reports)[0].readings_size(), 0);
+  ASSERT_EQ((*reports)[0].inputs_size(), 1);
+  EXPECT_EQ((*reports)[0].inputs(0).input(), "oral");
+  EXPECT_EQ((*reports)[0].inputs(0).value(), 200.0);
+  const v1::Report& second = (*reports)[1];
+  EXPECT_EQ(second.time(), 0.5);
+  ASSERT_EQ(second.readings_size(), 2);
+  EXPECT_EQ(second.readings(0).observable(), "plasma");
+  EXPECT_EQ(second.readings(0).value(), 1.9);
+  ASSERT_TRUE(second.readings(0).has_noise_std());
+  EXPECT_EQ(second.readings(0).noise_std(), 0.2);
+  EXPECT_FALSE(second.readings(1).has_noise_std());  // The model's default applies.
+  EXPECT_EQ((*reports)[2].time(), 1.0);
+
+  std::ofstream(path) << "entity,time,plasma\np1,0,abc\n";
+  EXPECT_NE(ReadReportsCsv(path, {}).status().message().find("clinic.csv:2: column 'plasma': 'abc' is not a number"),
+            std::string::npos);
+  std::ofstream(path) << "entity,plasma\np1,1\n";
+  EXPECT_NE(ReadReportsCsv(path, {}).status().message().find("an `entity` and a `time` column"), std::string::npos);
+  std::ofstream(path) << "entity,time,x:std\n";
+  EXPECT_NE(ReadReportsCsv(path, {}).status().message().find("column 'x:std' has no 'x' column"), std::string::npos);
+  std::ofstream(path) << "entity,time,x\np1,0,\n";
+  EXPECT_NE(ReadReportsCsv(path, {}).status().message().find(":2: the row has neither readings nor inputs"),
+            std::string::npos);
+  EXPECT_EQ(ReadReportsCsv(dir.path() + "/none.csv", {}).status().code(), absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 // The metrics catalog (docs/metrics.md) is true: a real server, after a
-// calibration stream, a forecast and a checkpoint, exposes exactly the hybrid_*
+// calibration stream, a forecast, a checkpoint and two reports of an entity
+// (the second one scored), exposes exactly the hybrid_*
 // families the table lists, with the listed type and label names, and the
 // series dashboards and alerts rely on carry the values they should.
 #include <gtest/gtest.h>
@@ -94,6 +95,19 @@ TEST(MetricsCatalog, TheServerExposesExactlyTheDocumentedFamilies) {
   forecast.mutable_horizon()->set_horizon(0.1);
   forecast.mutable_horizon()->set_step(0.1);
   ASSERT_TRUE(t.client->Predict(forecast).ok());
+  v1::ObserveRequest reports;
+  reports.set_model("lorenz63");
+  for (double time : {0.0, 0.05}) {
+    v1::Report* r = reports.add_reports();
+    r->set_entity("station-1");
+    r->set_time(time);
+    v1::Reading* x = r->add_readings();
+    x->set_observable("x");
+    x->set_value(1.0);
+  }
+  absl::StatusOr<v1::ObserveResponse> observed = t.client->Observe(reports);
+  ASSERT_TRUE(observed.ok()) << observed.status();
+  ASSERT_EQ(observed->outcomes(1).status().code(), 0) << observed->outcomes(1).status().message();
   const std::string text = ScrapeMetrics(t.server->metrics_port());
   ASSERT_FALSE(text.empty());
 
@@ -127,7 +141,11 @@ TEST(MetricsCatalog, TheServerExposesExactlyTheDocumentedFamilies) {
   EXPECT_EQ(value("hybrid_last_observation_timestamp_seconds{model=\"pkpd\"}"), 0.0);  // Never calibrated.
   EXPECT_GE(value("hybrid_checkpoint_age_seconds" + l63), 0.0);
   EXPECT_LE(value("hybrid_checkpoint_age_seconds" + l63), now - started);
-  EXPECT_EQ(value("hybrid_model_version" + l63), 3.0);
+  EXPECT_EQ(value("hybrid_model_version" + l63), 3.0);  // Reports of entities make no version.
+  EXPECT_EQ(value("hybrid_entities" + l63), 1.0);
+  EXPECT_EQ(value("hybrid_entity_reports_total{model=\"lorenz63\",status=\"accepted\"}"), 2.0);
+  EXPECT_GT(value("hybrid_online_crps{lead_le=\"0.1\",model=\"lorenz63\"}"), 0.0);
+  EXPECT_EQ(value("hybrid_entities{model=\"pkpd\"}"), 0.0);
 }
 
 }  // namespace

@@ -92,9 +92,11 @@ class EntitiesOverTheWire(unittest.TestCase):
         np.testing.assert_allclose(entity.mean, entity.ensemble.mean(0), rtol=1e-12, atol=1e-12)
         self.assertEqual((entity.time, entity.reports), (0.05, 2))
         forecast = self.client.forecast("tracker", "p-1", [0.1, 0.2], levels=(0.5, 0.9))
-        self.assertEqual(forecast.components, ["x", "y", "z"])
+        # The state's columns, then the config's observable, read from every sample.
+        self.assertEqual(forecast.components, ["x", "y", "z", "xy"])
         self.assertEqual(forecast.start_time, 0.05)
-        self.assertEqual(forecast.mean.shape, (2, 3))
+        self.assertEqual(forecast.mean.shape, (2, 4))
+        np.testing.assert_allclose(forecast.mean[:, 3], 0.5 * (forecast.mean[:, 0] + forecast.mean[:, 1]), atol=1e-12)
         low50, high50 = forecast.intervals[0.5]
         low90, high90 = forecast.intervals[0.9]
         self.assertTrue(np.all(low90 <= low50) and np.all(high50 <= high90))

@@ -9,12 +9,15 @@
 
 #include <filesystem>
 #include <future>
+#include <numeric>
+#include <random>
 
 #include "server/core/entity_table.h"
 #include "server/core/observation_space.h"
 #include "server/core/served_model.h"
 #include "server/repository/model_config.h"
 #include "tests/scoped_temp_dir.h"
+#include "tests/solvers/linear_pk.h"
 
 namespace hybrid::server {
 namespace {
@@ -30,22 +33,8 @@ constexpr char kPk[] = R"(
   entities { prior_mean: [0, 20, 10, 0] prior_std: [1, 5, 3, 0.5] max_entities: 3 max_step: 0.05 inflation: 1.1 }
 )";
 
-at::Tensor PkMatrix() {
-  const double ka = 1.0, cl = 5.0, v1 = 50.0, q = 10.0, v2 = 100.0;
-  return at::tensor({-ka, 0.0, 0.0, 0.0, ka, -(cl + q) / v1, q / v2, 0.0, 0.0, q / v1, -q / v2, 0.0, 0.0, cl / v1,
-                     0.0, 0.0},
-                    at::kDouble)
-      .view({4, 4});
-}
-
-// Rows of x [M, 4] after τ hours with a constant rate [4].
-at::Tensor ExactPk(const at::Tensor& x, const at::Tensor& rate, double tau) {
-  at::Tensor block = at::zeros({5, 5}, at::kDouble);
-  block.narrow(0, 0, 4).narrow(1, 0, 4).copy_(PkMatrix());
-  block.narrow(0, 0, 4).select(1, 4).copy_(rate);
-  const at::Tensor augmented = at::cat({x, at::ones({x.size(0), 1}, at::kDouble)}, 1);
-  return at::matmul(augmented, at::linalg_matrix_exp(block * tau).t()).narrow(1, 0, 4);
-}
+using testing::ExactPk;
+using testing::PkMatrix;
 
 at::Tensor Tensor(const DenseArray& a) { return at::tensor(a.values, at::kDouble).view(a.shape); }
 
@@ -81,9 +70,9 @@ class Entities : public ::testing::Test {
 
 TEST(EntityTable, ChangingOneEntityLeavesEveryOlderTableAsItWas) {
   EntityTable empty;
-  EntityTable one = empty.With(std::make_shared<const EntityState>(EntityState{"a", 1.0, 1, {1.0}, {}}));
-  EntityTable two = one.With(std::make_shared<const EntityState>(EntityState{"b", 2.0, 1, {2.0}, {}}));
-  EntityTable replaced = two.With(std::make_shared<const EntityState>(EntityState{"a", 3.0, 2, {3.0}, {}}));
+  EntityTable one = empty.With(std::make_shared<const EntityState>(EntityState{"a", 1.0, 1, {1.0}, {}, {}}));
+  EntityTable two = one.With(std::make_shared<const EntityState>(EntityState{"b", 2.0, 1, {2.0}, {}, {}}));
+  EntityTable replaced = two.With(std::make_shared<const EntityState>(EntityState{"a", 3.0, 2, {3.0}, {}, {}}));
   EXPECT_EQ(empty.size(), 0);
   EXPECT_EQ(one.size(), 1);
   EXPECT_EQ(two.size(), 2);
@@ -103,7 +92,7 @@ TEST(EntityTable, ChangingOneEntityLeavesEveryOlderTableAsItWas) {
 TEST(EntityTable, PagesAreInNameOrder) {
   EntityTable table;
   for (const char* name : {"p3", "p10", "p1", "q", "p2"}) {
-    table = table.With(std::make_shared<const EntityState>(EntityState{name, 0.0, 0, {}, {}}));
+    table = table.With(std::make_shared<const EntityState>(EntityState{name, 0.0, 0, {}, {}, {}}));
   }
   auto names = [](const std::vector<std::shared_ptr<const EntityState>>& page) {
     std::vector<std::string> out;
@@ -256,18 +245,136 @@ TEST_F(Entities, PredictStartsFromTheEntitysEnsembleAtItsClock) {
   q.max_step = 0.05;
   const PredictAnswer answer = model->Predict(q).value();
   EXPECT_DOUBLE_EQ(answer.start_time, 1.5);
-  EXPECT_EQ(answer.mean.shape, (std::vector<int64_t>{2, 4}));
-  ASSERT_EQ(answer.components.size(), 4u);
+  // The state's columns, then the observable's: plasma = central / V1 (50 L), in every sample.
+  EXPECT_EQ(answer.mean.shape, (std::vector<int64_t>{2, 5}));
+  ASSERT_EQ(answer.components.size(), 5u);
   EXPECT_EQ(answer.components[0].name, "depot");
+  EXPECT_EQ(answer.components[4].name, "plasma");
+  EXPECT_EQ(answer.components[4].unit, "mg/L");
+  for (int t = 0; t < 2; ++t) EXPECT_NEAR(answer.mean.values[t * 5 + 4], answer.mean.values[t * 5 + 1] / 50.0, 1e-12);
   // The dose is in the forecast: the depot empties at ka = 1/h from the entity's ~100 mg.
   const at::Tensor e = Tensor(model->GetEntity("p1")->ensemble);
   const double depot = e.mean(0)[0].item<double>();
-  EXPECT_NEAR(answer.mean.values[4], depot * std::exp(-1.0), 0.05 * depot);
+  EXPECT_NEAR(answer.mean.values[5], depot * std::exp(-1.0), 0.05 * depot);
   q.initial_state = {{4}, {0, 0, 0, 0}};
   EXPECT_EQ(model->Predict(q).status().code(), absl::StatusCode::kInvalidArgument);
   q.initial_state = {};
   q.entity = "nobody";
   EXPECT_EQ(model->Predict(q).status().code(), absl::StatusCode::kNotFound);
+}
+
+// Each patient its own V1 (and CL): plasma = central / V1 reads it.
+constexpr char kPerPatient[] = R"(
+  name: "pk" physics: PHYSICS_KIND_PKPD_TWO_COMPARTMENT correction { composition: COMPOSITION_PHYSICS_ONLY }
+  ensemble_members: 32 seed: 3
+  uncertainty { initial_model_error_std: 1e-6 }
+  observables { name: "plasma" unit: "mg/L" terms { component: "central" divided_by: "V1" } noise_std: 0.01 }
+  inputs { name: "oral" component: "depot" }
+  inputs { name: "infusion" component: "central" kind: INPUT_KIND_RATE }
+  entities { prior_mean: [0, 0, 0, 0] prior_std: [1e-3, 1e-3, 1e-3, 1e-3] per_entity_parameters: ["V1", "CL"]
+             per_entity_prior_std: [0.4, 0.3] random_rotation: true inflation: 1.02 max_step: 0.05 }
+)";
+
+TEST_F(Entities, EachEntityLearnsItsOwnParameters) {
+  std::unique_ptr<ServedModel> model = Serve(kPerPatient);
+  ASSERT_TRUE(Observe(*model, {MakeReport("slow", 0.0, {}, {{"oral", 400.0}}),
+                               MakeReport("other", 0.0, {}, {{"oral", 400.0}})})[0]
+                  .status.ok());
+  const EntityView prior = model->GetEntity("slow").value();
+  const double other_v1 = model->GetEntity("other")->parameters[0].value;
+  ASSERT_EQ(prior.parameters.size(), 2u);
+  EXPECT_EQ(prior.parameters[0].name, "V1");
+  EXPECT_EQ(prior.parameters[0].unit, "L");
+  EXPECT_NEAR(prior.parameters[0].value, 50.0 * std::exp(0.4 * 0.4 / 2), 15.0);  // log-normal around 50
+  EXPECT_NEAR(prior.parameters[0].std / prior.parameters[0].value, 0.4, 0.15);
+  EXPECT_NE(prior.parameters[0].value, model->GetEntity("other")->parameters[0].value);  // Drawn per entity.
+
+  const at::Tensor a = PkMatrix(/*v1=*/80.0);  // A patient whose V1 is 80 L (the population 50).
+  at::Tensor x = at::tensor({400.0, 0.0, 0.0, 0.0}, at::kDouble);
+  for (int i = 1; i <= 24; ++i) {
+    x = at::matmul(at::linalg_matrix_exp(a * 0.5), x);
+    const double plasma = x[1].item<double>() / 80.0;
+    const std::vector<ReportOutcome> o = Observe(*model, {MakeReport("slow", 0.5 * i, {{"plasma", plasma, {}}})});
+    ASSERT_TRUE(o[0].status.ok()) << i << ": " << o[0].status;
+  }
+  const EntityView after = model->GetEntity("slow").value();
+  EXPECT_NEAR(after.parameters[0].value, 80.0, 4.0);      // V1 found (5%)…
+  EXPECT_LT(after.parameters[0].std, prior.parameters[0].std / 3.0);  // …and known better.
+  EXPECT_NEAR(after.parameters[1].value, 5.0, 1.0);       // CL stays near the truth.
+  EXPECT_EQ(model->GetEntity("other")->parameters[0].value, other_v1);  // Another patient's reports are not its.
+  // The model's own (population) V1 is untouched.
+  EXPECT_NEAR(model->Info().parameters[2].value, 50.0, 1e-9);
+
+  // Its forecast uses its own V1: the plasma column follows central / 80, not / 50.
+  PredictQuery q;
+  q.model = "pk";
+  q.entity = "slow";
+  q.times = {1.0};
+  q.max_step = 0.05;
+  const PredictAnswer answer = model->Predict(q).value();
+  EXPECT_NEAR(answer.mean.values[4] * 80.0 / answer.mean.values[1], 1.0, 0.05);
+}
+
+TEST_F(Entities, PlannedInputsTakeEffectAtTheirLeadTimes) {
+  std::unique_ptr<ServedModel> model = Serve(kPerPatient);
+  ASSERT_TRUE(Observe(*model, {MakeReport("p", 2.0, {}, {{"oral", 100.0}})})[0].status.ok());
+  const at::Tensor e = Tensor(model->GetEntity("p")->ensemble);
+  PredictQuery q;
+  q.model = "pk";
+  q.entity = "p";
+  q.times = {0.5, 1.0, 2.0, 3.0};
+  q.max_step = 0.01;
+  // A second dose at lead 1.0 (an output time: it sees the dose), an infusion of 6 mg/h from lead 2.5.
+  q.planned_inputs = {{2.5, "infusion", 6.0}, {1.0, "oral", 50.0}};
+  const PredictAnswer answer = model->Predict(q).value();
+  ASSERT_EQ(answer.mean.shape, (std::vector<int64_t>{4, 5}));
+  // Mass balance of the ensemble mean, which the model error (1e-6) leaves exact: what was dosed is there.
+  auto total = [&](int t) {
+    double sum = 0.0;
+    for (int c = 0; c < 4; ++c) sum += answer.mean.values[t * 5 + c];
+    return sum;
+  };
+  const double start = e.sum(1).mean().item<double>();
+  EXPECT_NEAR(total(0), start, 1e-3);
+  EXPECT_NEAR(total(1), start + 50.0, 1e-3);
+  EXPECT_NEAR(total(2), start + 50.0, 1e-3);
+  EXPECT_NEAR(total(3), start + 50.0 + 6.0 * 0.5, 1e-3);
+  // The dose reached the depot at lead 1.0 exactly: there it jumps by 50 over its decay.
+  q.planned_inputs = {};
+  const PredictAnswer without = model->Predict(q).value();
+  EXPECT_NEAR(answer.mean.values[5] - without.mean.values[5], 50.0, 1e-3);
+  q.planned_inputs = {{0.0, "nothing", 1.0}};
+  EXPECT_EQ(model->Predict(q).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+// Sensors ten times noisier than they say: the online correction must widen
+// the intervals until they cover at the configured level, per lead bucket,
+// and Predict by entity must use the widened spread.
+TEST_F(Entities, TheOnlineCorrectionCalibratesIntervalsThatAreTooNarrow) {
+  auto run = [&](const std::string& gain, std::vector<double>* late_coverage) {
+    std::string config = kPk;
+    config.replace(config.find("inflation: 1.1"), 14, "inflation: 1.1 conformal_gain: " + gain);
+    std::unique_ptr<ServedModel> model = Serve(config);
+    std::mt19937_64 rng(5);
+    std::normal_distribution<double> noise(0.0, 1.0);
+    for (int i = 0; i < 800; ++i) {
+      const std::vector<ReportOutcome> o =
+          Observe(*model, {MakeReport("quiet", 0.5 * i, {{"central", noise(rng), 0.1}})});
+      EXPECT_TRUE(o[0].status.ok()) << o[0].status;
+      if (i >= 400 && o[0].coverage) late_coverage->push_back(*o[0].coverage);
+    }
+    PredictQuery q;
+    q.model = "pk";
+    q.entity = "quiet";
+    q.times = {0.5};
+    return model->Predict(q).value().std.values[1];
+  };
+  std::vector<double> with, without;
+  const double corrected_std = run("0.05", &with), plain_std = run("-1", &without);
+  auto mean = [](const std::vector<double>& v) { return std::accumulate(v.begin(), v.end(), 0.0) / v.size(); };
+  EXPECT_NEAR(mean(with), 0.9, 0.05);
+  EXPECT_LT(mean(without), 0.5);
+  EXPECT_GT(corrected_std, 3.0 * plain_std);
 }
 
 TEST_F(Entities, ReplayingTheLogReproducesEveryEntityBitForBit) {

@@ -61,6 +61,27 @@ TEST_P(EtkfAgainstKalman, LinearObservablesGiveTheKalmanMeanAndCovariance) {
 
 INSTANTIATE_TEST_SUITE_P(Inflation, EtkfAgainstKalman, ::testing::Values(1.0, 1.013, 1.2));
 
+TEST(Etkf, ARandomRotationKeepsTheKalmanMomentsAndMovesTheMembers) {
+  at::Generator generator = at::detail::createCPUGenerator(11);
+  const at::TensorOptions f64 = at::TensorOptions().dtype(at::kDouble);
+  const at::Tensor states = at::normal(0.0, 2.0, {10, 6}, generator, f64);
+  const at::Tensor h = at::normal(0.0, 1.0, {3, 6}, generator, f64);
+  const at::Tensor noise_std = at::full({3}, 0.7, f64), observed = at::normal(0.0, 2.0, {3}, generator, f64);
+  EtkfOptions plain, rotated, again, other;
+  rotated.rotation_seed = again.rotation_seed = 5;
+  other.rotation_seed = 6;
+  auto analysis = [&](const EtkfOptions& o) {
+    return EtkfAnalysis(states, at::matmul(states, h.t()), observed, noise_std, o).value();
+  };
+  const KalmanUpdate expected = Kalman(states, h, observed, noise_std, 1.0);
+  const at::Tensor r = analysis(rotated);
+  EXPECT_TRUE(at::allclose(r.mean(0), expected.mean, 1e-10, 1e-10));
+  EXPECT_TRUE(at::allclose(SampleCovariance(r), expected.covariance, 1e-10, 1e-10));
+  EXPECT_GT((r - analysis(plain)).abs().max().item<double>(), 0.1);  // Other members, same moments.
+  EXPECT_TRUE(at::equal(r, analysis(again)));                        // Reproducible from its seed…
+  EXPECT_GT((r - analysis(other)).abs().max().item<double>(), 0.1);  // …and different for another.
+}
+
 TEST(Etkf, APartialObservationPullsTheObservedComponentAndItsCorrelates) {
   // Two perfectly correlated components, a third independent one; only the first is observed.
   at::Generator generator = at::detail::createCPUGenerator(3);

@@ -7,37 +7,13 @@
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
+#include "tests/solvers/linear_pk.h"
+
 namespace hybrid::solvers {
 namespace {
 
-// The defaults of pkpd.h: ka 1/h, CL 5 L/h, V1 50 L, Q 10 L/h, V2 100 L.
-at::Tensor PkMatrix() {
-  const double ka = 1.0, cl = 5.0, v1 = 50.0, q = 10.0, v2 = 100.0;
-  return at::tensor({-ka, 0.0, 0.0, 0.0,               //
-                     ka, -(cl + q) / v1, q / v2, 0.0,  //
-                     0.0, q / v1, -q / v2, 0.0,        //
-                     0.0, cl / v1, 0.0, 0.0},
-                    at::kDouble)
-      .view({4, 4});
-}
-
-std::shared_ptr<HybridModel> PkModel(int64_t members) {
-  HybridModelSpec spec;
-  spec.physics = "pkpd_two_compartment";
-  spec.physics_options.members = members;
-  spec.composition = Composition::kPhysicsOnly;
-  return HybridModel::Create(spec).value();
-}
-
-// exp(τ [[A, r], [0, 0]]) [x0; 1] for every row of x0 [M, 4].
-at::Tensor Exact(const at::Tensor& x0, const at::Tensor& rate, double tau) {
-  at::Tensor block = at::zeros({5, 5}, at::kDouble);
-  block.narrow(0, 0, 4).narrow(1, 0, 4).copy_(PkMatrix());
-  block.narrow(0, 0, 4).select(1, 4).copy_(rate);
-  const at::Tensor propagator = at::linalg_matrix_exp(block * tau);
-  const at::Tensor augmented = at::cat({x0, at::ones({x0.size(0), 1}, at::kDouble)}, 1);
-  return at::matmul(augmented, propagator.t()).narrow(1, 0, 4);
-}
+using testing::ExactPk;
+using testing::PkModel;
 
 const at::Tensor& Starts() {
   static const at::Tensor starts = at::tensor({100.0, 0.0, 0.0, 0.0, 20.0, 30.0, 5.0, 1.0}, at::kDouble).view({2, 4});
@@ -48,7 +24,7 @@ TEST(AdvanceMembers, EachMemberFollowsTheExactSolutionWithTheInputRate) {
   const std::shared_ptr<HybridModel> model = PkModel(2);
   const at::Tensor rate = at::tensor({0.0, 3.0, 0.0, 0.0}, at::kDouble);  // an infusion of 3 mg/h into central
   const at::Tensor x = AdvanceMembers(*model, Starts().unsqueeze(1), 1.0, 3.5, 0.05, rate).squeeze(1);
-  const at::Tensor exact = Exact(Starts(), rate, 2.5);
+  const at::Tensor exact = ExactPk(Starts(), rate, 2.5);
   EXPECT_LT((x - exact).abs().max().item<double>(), 1e-5);  // RK4 at h = 0.05 on amounts of ~100 mg
   // The members differ: member 1 is not member 0's forecast.
   EXPECT_GT((x[0] - x[1]).abs().max().item<double>(), 1.0);
@@ -61,7 +37,7 @@ TEST(AdvanceMembers, EachMemberFollowsTheExactSolutionWithTheInputRate) {
 TEST(AdvanceMembers, ConvergesAtFourthOrder) {
   const std::shared_ptr<HybridModel> model = PkModel(2);
   const at::Tensor rate = at::tensor({0.0, 3.0, 0.0, 0.0}, at::kDouble);
-  const at::Tensor exact = Exact(Starts(), rate, 4.0);
+  const at::Tensor exact = ExactPk(Starts(), rate, 4.0);
   auto error = [&](double h) {
     return (AdvanceMembers(*model, Starts().unsqueeze(1), 0.0, 4.0, h, rate).squeeze(1) - exact)
         .abs()

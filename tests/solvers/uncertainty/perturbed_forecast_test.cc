@@ -14,28 +14,13 @@
 #include <thread>
 
 #include "solvers/calibration/gradient_rollout.h"
+#include "tests/solvers/linear_pk.h"
 
 namespace hybrid::solvers {
 namespace {
 
-// The defaults of pkpd.h: ka 1/h, CL 5 L/h, V1 50 L, Q 10 L/h, V2 100 L.
-at::Tensor PkMatrix() {
-  const double ka = 1.0, cl = 5.0, v1 = 50.0, q = 10.0, v2 = 100.0;
-  return at::tensor({-ka, 0.0, 0.0, 0.0,               //
-                     ka, -(cl + q) / v1, q / v2, 0.0,  //
-                     0.0, q / v1, -q / v2, 0.0,        //
-                     0.0, cl / v1, 0.0, 0.0},
-                    at::kDouble)
-      .view({4, 4});
-}
-
-std::shared_ptr<HybridModel> PkModel(int64_t members) {
-  HybridModelSpec spec;
-  spec.physics = "pkpd_two_compartment";
-  spec.physics_options.members = members;
-  spec.composition = Composition::kPhysicsOnly;
-  return HybridModel::Create(spec).value();
-}
+using testing::PkMatrix;
+using testing::PkModel;
 
 TEST(PerturbedForecast, MatchesTheLinearSdeMeanAndCovariance) {
   const std::shared_ptr<HybridModel> model = PkModel(2);
