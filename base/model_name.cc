@@ -31,10 +31,10 @@ absl::Status Validate(absl::string_view name, absl::string_view field, const Nam
   const absl::string_view shown = name.substr(0, rules.max_length + 8);
   std::string allowed;
   for (char c : rules.punctuation) absl::StrAppend(&allowed, " ", std::string(1, c));
-  return absl::InvalidArgumentError(absl::StrCat(
-      field, " '", absl::CHexEscape(shown), shown.size() < name.size() ? "…" : "", "' (", name.size(),
-      " bytes) is not a ", rules.what, ": names have 1 to ", rules.max_length, " characters from A-Z a-z 0-9", allowed,
-      " and start with a letter or digit"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " '", absl::CHexEscape(shown), shown.size() < name.size() ? "…" : "", "' (", name.size(),
+                   " bytes) is not a ", rules.what, ": names have 1 to ", rules.max_length,
+                   " characters from A-Z a-z 0-9", allowed, " and start with a letter or digit"));
 }
 
 }  // namespace

@@ -506,9 +506,8 @@ int main(int argc, char** argv) {
   if (command == "models") return Models(**client);
   if (command == "health") return Health(**client);
   const bool control = command == "load" || command == "unload" || command == "checkpoint" || command == "rollback";
-  if (args.size() < 3 &&
-      (control || command == "get" || command == "watch" || command == "predict" || command == "calibrate" ||
-       command == "observe" || command == "entities")) {
+  if (args.size() < 3 && (control || command == "get" || command == "watch" || command == "predict" ||
+                          command == "calibrate" || command == "observe" || command == "entities")) {
     std::fprintf(stderr, "hybridctl %s: MODEL is missing\n", command.c_str());
     return 2;
   }

@@ -60,7 +60,8 @@ absl::StatusOr<std::vector<v1::Report>> ReadReportsCsv(const std::string& path, 
       }
       for (const Column& c : columns) {
         if (c.kind == Kind::kStd && readings.count(c.name) == 0) {
-          return absl::InvalidArgumentError(absl::StrCat(at, ": column '", c.name, ":std' has no '", c.name, "' column"));
+          return absl::InvalidArgumentError(
+              absl::StrCat(at, ": column '", c.name, ":std' has no '", c.name, "' column"));
         }
       }
       continue;
@@ -80,8 +81,8 @@ absl::StatusOr<std::vector<v1::Report>> ReadReportsCsv(const std::string& path, 
       if (cells[i].empty()) continue;
       double value = 0.0;
       if (!absl::SimpleAtod(cells[i], &value)) {
-        return absl::InvalidArgumentError(absl::StrCat(at, ": column '", c.kind == Kind::kStd ? c.name + ":std" : c.name,
-                                                       "': '", cells[i], "' is not a number"));
+        return absl::InvalidArgumentError(absl::StrCat(
+            at, ": column '", c.kind == Kind::kStd ? c.name + ":std" : c.name, "': '", cells[i], "' is not a number"));
       }
       switch (c.kind) {
         case Kind::kTime:

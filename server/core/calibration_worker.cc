@@ -41,9 +41,8 @@ CalibrationWorker::CalibrationWorker(std::unique_ptr<solvers::OnlineCalibrator> 
 absl::StatusOr<std::unique_ptr<CalibrationWorker>> CalibrationWorker::Start(
     std::unique_ptr<solvers::OnlineCalibrator> calibrator, std::unique_ptr<EntityFilter> entities, Options options,
     std::unique_ptr<ModelDurability> durability, Publish publish) {
-  std::unique_ptr<CalibrationWorker> worker(new CalibrationWorker(std::move(calibrator), std::move(entities),
-                                                                  std::move(options), std::move(durability),
-                                                                  std::move(publish)));
+  std::unique_ptr<CalibrationWorker> worker(new CalibrationWorker(
+      std::move(calibrator), std::move(entities), std::move(options), std::move(durability), std::move(publish)));
   if (worker->durability_) {
     if (absl::Status s = worker->Recover(); !s.ok()) return s;
   }
@@ -152,8 +151,8 @@ absl::Status CalibrationWorker::DeleteEntity(std::string entity, StatusDone done
     }
     if (durability_) {
       if (absl::StatusOr<uint64_t> lsn = durability_->Log(EntityDeletion{entity}); !lsn.ok()) {
-        done(absl::UnavailableError(absl::StrCat("the write-ahead log cannot take the deletion (",
-                                                 lsn.status().message(), "); not deleted")));
+        done(absl::UnavailableError(
+            absl::StrCat("the write-ahead log cannot take the deletion (", lsn.status().message(), "); not deleted")));
         return;
       }
     }

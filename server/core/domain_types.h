@@ -78,7 +78,7 @@ struct PredictAnswer {
   DenseArray mean;  // [T, D] or [T, B, D], following the initial state.
   DenseArray std;
   std::vector<IntervalArrays> intervals;
-  double start_time = 0.0;  // An entity's clock; 0 for a given initial state.
+  double start_time = 0.0;                // An entity's clock; 0 for a given initial state.
   std::vector<ComponentInfo> components;  // The columns: the state's components.
 };
 
@@ -159,11 +159,11 @@ struct ParameterEstimate {
 // One entity's state estimate as a snapshot holds it.
 struct EntityView {
   EntitySummary summary;
-  uint64_t version = 0;  // Of the snapshot it was read from.
-  DenseArray mean;       // [D]
-  DenseArray std;        // [D]
-  DenseArray ensemble;   // [M, D]
-  DenseArray rates;      // [D]
+  uint64_t version = 0;                       // Of the snapshot it was read from.
+  DenseArray mean;                            // [D]
+  DenseArray std;                             // [D]
+  DenseArray ensemble;                        // [M, D]
+  DenseArray rates;                           // [D]
   std::vector<ParameterEstimate> parameters;  // Its per-entity parameters (value: mean over members).
 };
 

@@ -32,6 +32,14 @@ std::vector<double> ToVector(const at::Tensor& t) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
+// A report whose forecast or analysis left the finite numbers: not applied.
+absl::Status NonFinite(const std::string& entity, const char* what, double max_step) {
+  return absl::FailedPreconditionError(absl::StrCat("entity '", entity, "': its ", what,
+                                                    " became non-finite; the report was not applied (is "
+                                                    "entities.max_step ",
+                                                    max_step, " small enough for these dynamics?)"));
+}
+
 }  // namespace
 
 at::Tensor RawParameter(const solvers::ScientificModel& physics, const ObservationSpace::Parameter& parameter) {
@@ -50,8 +58,8 @@ at::Tensor InputRates(const ObservationSpace& space, const std::vector<double>& 
   return rate;
 }
 
-at::Tensor PredictReadings(const at::Tensor& members, const solvers::HybridModel& model,
-                           const ObservationSpace& space, const std::vector<size_t>& observables) {
+at::Tensor PredictReadings(const at::Tensor& members, const solvers::HybridModel& model, const ObservationSpace& space,
+                           const std::vector<size_t>& observables) {
   const solvers::ScientificModel& physics = model.physics();
   const at::Tensor x = members.dim() == 2 ? members.unsqueeze(1) : members;  // [K, N, D]
   std::vector<at::Tensor> columns;
@@ -76,8 +84,7 @@ EntityParameterSwap::EntityParameterSwap(solvers::HybridModel& model, const Obse
   if (space.per_entity().empty()) return;
   at::NoGradGuard no_grad;
   const int64_t count = static_cast<int64_t>(space.per_entity().size());
-  members_ = physics_.members();
-  const at::Tensor values = at::tensor(raw, at::kDouble).view({-1, count}).narrow(0, 0, members_);
+  const at::Tensor values = at::tensor(raw, at::kDouble).view({-1, count}).narrow(0, 0, physics_.members());
   for (int64_t i = 0; i < count; ++i) {
     at::Tensor tensor = RawParameter(physics_, space.parameters()[space.per_entity()[static_cast<size_t>(i)].index]);
     saved_.push_back(tensor.clone());
@@ -114,9 +121,10 @@ EntityState EntityFilter::Prior(const std::string& name, const solvers::HybridMo
     mean[static_cast<size_t>(i)] = PerComponent(options_.entities.prior_mean(), i, 0.0);
     std[static_cast<size_t>(i)] = PerComponent(options_.entities.prior_std(), i, 1.0);
   }
-  at::Generator generator = at::detail::createCPUGenerator(options_.seed * 0x9E3779B97F4A7C15ull ^ base::ShardHash(name));
-  const at::Tensor members = at::tensor(mean, at::kDouble) +
-                             at::tensor(std, at::kDouble) * at::randn({m, d}, generator, at::kDouble);
+  at::Generator generator =
+      at::detail::createCPUGenerator(options_.seed * 0x9E3779B97F4A7C15ull ^ base::ShardHash(name));
+  const at::Tensor members =
+      at::tensor(mean, at::kDouble) + at::tensor(std, at::kDouble) * at::randn({m, d}, generator, at::kDouble);
   EntityState prior;
   prior.name = name;
   prior.ensemble = ToVector(members);
@@ -160,8 +168,8 @@ absl::Status EntityFilter::Check(const Report& report, const std::string& field)
                                               options_.entities.max_gap(), " (entities.max_gap)"));
   }
   if (gap > 0.0) {
-    const std::optional<int64_t> steps = solvers::FixedStepsBetween(entity->time, report.time,
-                                                                    options_.entities.max_step());
+    const std::optional<int64_t> steps =
+        solvers::FixedStepsBetween(entity->time, report.time, options_.entities.max_step());
     if (!steps || *steps > options_.max_total_steps) {
       return absl::OutOfRangeError(absl::StrCat(field, ".time: bridging ", gap, " needs more than ",
                                                 options_.max_total_steps, " RK4 steps of entities.max_step ",
@@ -187,7 +195,8 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& mo
   }
   for (const InputEvent& event : report.inputs) {
     if (!space_->FindInput(event.input)) {
-      outcome.status = absl::InvalidArgumentError(absl::StrCat("input '", event.input, "' is not in this model's config"));
+      outcome.status =
+          absl::InvalidArgumentError(absl::StrCat("input '", event.input, "' is not in this model's config"));
       return outcome;
     }
   }
@@ -206,9 +215,7 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& mo
                   .squeeze(1)
                   .to(at::kDouble);
     if (!at::isfinite(members).all().item<bool>()) {
-      outcome.status = absl::FailedPreconditionError(absl::StrCat(
-          "entity '", report.entity, "': its forecast became non-finite; the report was not applied (is "
-          "entities.max_step ", options_.entities.max_step(), " small enough for these dynamics?)"));
+      outcome.status = NonFinite(report.entity, "forecast", options_.entities.max_step());
       return outcome;
     }
   }
@@ -255,9 +262,7 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& mo
       return outcome;  // The entity and the model unchanged.
     }
     if (!at::isfinite(*analysis).all().item<bool>()) {
-      outcome.status = absl::FailedPreconditionError(absl::StrCat(
-          "entity '", report.entity, "': the analysis became non-finite; the report was not applied (is "
-          "entities.max_step ", options_.entities.max_step(), " small enough for these dynamics?)"));
+      outcome.status = NonFinite(report.entity, "analysis", options_.entities.max_step());
       return outcome;
     }
     members = analysis->narrow(1, 0, d);

@@ -63,8 +63,8 @@ at::Tensor InputRates(const ObservationSpace& space, const std::vector<double>& 
 // What members read of `observables` (indices in space), with the model's
 // current θ: members [K ≤ M, D] → [K, P], or [K, N, D] → [K, N, P] (row k:
 // member k's θ), float64.
-at::Tensor PredictReadings(const at::Tensor& members, const solvers::HybridModel& model,
-                           const ObservationSpace& space, const std::vector<size_t>& observables);
+at::Tensor PredictReadings(const at::Tensor& members, const solvers::HybridModel& model, const ObservationSpace& space,
+                           const std::vector<size_t>& observables);
 
 // Puts an entity's own parameters (raw [M', P], row-major, M' ≥ the model's
 // members: the first rows are used) into the model for its lifetime and puts
@@ -76,13 +76,12 @@ class EntityParameterSwap {
   ~EntityParameterSwap();
   EntityParameterSwap(const EntityParameterSwap&) = delete;
   EntityParameterSwap& operator=(const EntityParameterSwap&) = delete;
-  at::Tensor Current() const;       // [M, P] of the entity's values as the model holds them now.
-  void Set(const at::Tensor& raw);  // [M, P]
+  at::Tensor Current() const;        // [M, P] of the entity's values as the model holds them now.
+  void Set(const at::Tensor& raw);   // [M, P]
   void Keep() { tensors_.clear(); }  // Leaves the entity's values in the model.
 
  private:
   solvers::ScientificModel& physics_;
-  int64_t members_ = 0;
   std::vector<at::Tensor> tensors_;  // The model's own parameter tensors.
   std::vector<at::Tensor> saved_;
 };

@@ -41,8 +41,7 @@ EntityTable EntityTable::Without(const std::string& name) const {
   return out;
 }
 
-std::vector<std::shared_ptr<const EntityState>> EntityTable::Page(const std::string& start_after,
-                                                                  size_t limit) const {
+std::vector<std::shared_ptr<const EntityState>> EntityTable::Page(const std::string& start_after, size_t limit) const {
   std::vector<std::shared_ptr<const EntityState>> out;
   for (const std::shared_ptr<const Shard>& shard : shards_) {
     for (auto it = start_after.empty() ? shard->begin() : shard->upper_bound(start_after); it != shard->end(); ++it) {

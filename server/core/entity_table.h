@@ -28,10 +28,10 @@ namespace hybrid::server {
 // One entity as the worker last left it. Arrays are row-major float64.
 struct EntityState {
   std::string name;
-  double time = 0.0;             // Its clock: the time of its latest report.
-  uint64_t reports = 0;          // Reports applied.
-  std::vector<double> ensemble;  // [M, D]: the analysis ensemble.
-  std::vector<double> rates;     // One per config input (0 for boluses): the rates in force.
+  double time = 0.0;               // Its clock: the time of its latest report.
+  uint64_t reports = 0;            // Reports applied.
+  std::vector<double> ensemble;    // [M, D]: the analysis ensemble.
+  std::vector<double> rates;       // One per config input (0 for boluses): the rates in force.
   std::vector<double> parameters;  // [M, P]: its per-entity parameters, raw (log of positive ones); P may be 0.
 };
 

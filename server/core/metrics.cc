@@ -178,7 +178,6 @@ ModelMetrics& Metrics::ForModel(const std::string& model, double coverage_level)
     m.reports_refused = &reports_.Add({{"model", model}, {"status", "refused"}});
     m.reports_failed = &reports_.Add({{"model", model}, {"status", "failed"}});
     m.assimilation_duration = &assimilation_duration_.Add({{"model", model}}, LatencyBuckets());
-
   }
   return it->second;
 }

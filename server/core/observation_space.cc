@@ -16,12 +16,12 @@ absl::StatusOr<int64_t> ComponentIndex(const std::map<std::string, int64_t>& com
   std::vector<std::string> known;
   for (const auto& [n, i] : components) known.push_back(n);
   if (known.size() > 12) known.resize(12), known.push_back("…");
-  return absl::InvalidArgumentError(absl::StrCat(field, " '", name, "' is not a state component of this model (",
-                                                 absl::StrJoin(known, ", "), ")"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " '", name, "' is not a state component of this model (", absl::StrJoin(known, ", "), ")"));
 }
 
 absl::StatusOr<size_t> ParameterIndex(const std::vector<ObservationSpace::Parameter>& parameters,
-                                     const std::string& name, const std::string& field) {
+                                      const std::string& name, const std::string& field) {
   std::vector<std::string> known;
   for (size_t i = 0; i < parameters.size(); ++i) {
     if (parameters[i].name == name) return i;
@@ -63,8 +63,8 @@ absl::StatusOr<ObservationSpace> ObservationSpace::Create(const v1::ModelConfig&
     const std::string field = absl::StrCat("observables[", i, "]");
     if (c.name().empty()) return absl::InvalidArgumentError(absl::StrCat(field, ".name must be set"));
     if (space.observable_index_.count(c.name()) > 0) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ".name '", c.name(),
-                                                     "' is already an observable (a state component or an earlier one)"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".name '", c.name(), "' is already an observable (a state component or an earlier one)"));
     }
     if (c.terms().empty()) return absl::InvalidArgumentError(absl::StrCat(field, ".terms must not be empty"));
     if (!(c.noise_std() >= 0.0) || !std::isfinite(c.noise_std())) {
@@ -117,11 +117,12 @@ absl::StatusOr<ObservationSpace> ObservationSpace::Create(const v1::ModelConfig&
     for (const EntityParameter& earlier : space.per_entity_) {
       if (earlier.index == *index) return absl::InvalidArgumentError(absl::StrCat(field, " is listed twice"));
     }
-    const double std = e.per_entity_prior_std().empty() ? 0.3
+    const double std = e.per_entity_prior_std().empty()     ? 0.3
                        : e.per_entity_prior_std_size() == 1 ? e.per_entity_prior_std(0)
                                                             : e.per_entity_prior_std(i);
     if (!(std > 0.0) || !std::isfinite(std)) {
-      return absl::InvalidArgumentError(absl::StrCat("entities.per_entity_prior_std must be finite and > 0, got ", std));
+      return absl::InvalidArgumentError(
+          absl::StrCat("entities.per_entity_prior_std must be finite and > 0, got ", std));
     }
     space.per_entity_.push_back({e.per_entity_parameters(i), *index, parameters[*index].positive, std});
   }
@@ -158,7 +159,8 @@ absl::Status ObservationSpace::Resolve(ReportBatch& batch) const {
     if (static_cast<int64_t>(report.readings.size() + report.inputs.size()) > limits_.max_readings_per_report()) {
       return absl::OutOfRangeError(absl::StrCat(field, " has ", report.readings.size() + report.inputs.size(),
                                                 " readings and inputs; the model takes at most ",
-                                                limits_.max_readings_per_report(), " (entities.max_readings_per_report)"));
+                                                limits_.max_readings_per_report(),
+                                                " (entities.max_readings_per_report)"));
     }
     for (size_t i = 0; i < report.readings.size(); ++i) {
       Reading& reading = report.readings[i];
@@ -181,8 +183,8 @@ absl::Status ObservationSpace::Resolve(ReportBatch& batch) const {
       } else if (observables_[*index].noise_std) {
         reading.noise_std = observables_[*index].noise_std;
       } else {
-        return absl::InvalidArgumentError(absl::StrCat(at, ".noise_std must be given: observable '",
-                                                       reading.observable, "' has no default noise std in the config"));
+        return absl::InvalidArgumentError(absl::StrCat(at, ".noise_std must be given: observable '", reading.observable,
+                                                       "' has no default noise std in the config"));
       }
     }
     for (size_t i = 0; i < report.inputs.size(); ++i) {
@@ -191,9 +193,9 @@ absl::Status ObservationSpace::Resolve(ReportBatch& batch) const {
       if (!FindInput(input.input)) {
         std::vector<std::string> known;
         for (const Input& in : inputs_) known.push_back(in.name);
-        return absl::InvalidArgumentError(absl::StrCat(at, ".input '", input.input, "' is not an input of model '",
-                                                       batch.model, "' (it has: ",
-                                                       known.empty() ? "none" : absl::StrJoin(known, ", "), ")"));
+        return absl::InvalidArgumentError(
+            absl::StrCat(at, ".input '", input.input, "' is not an input of model '", batch.model,
+                         "' (it has: ", known.empty() ? "none" : absl::StrJoin(known, ", "), ")"));
       }
       if (!std::isfinite(input.value)) {
         return absl::InvalidArgumentError(absl::StrCat(at, ".value must be finite, got ", input.value));

@@ -66,8 +66,9 @@ absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig&
   const auto& shape = q.initial_state.shape;
   if (!q.entity.empty()) {
     if (!shape.empty()) {
-      return absl::InvalidArgumentError("initial_state must be unset when entity is set: the forecast starts from "
-                                        "the entity's analysis ensemble");
+      return absl::InvalidArgumentError(
+          "initial_state must be unset when entity is set: the forecast starts from "
+          "the entity's analysis ensemble");
     }
     if (!snapshot.entities.Find(q.entity)) {
       return absl::NotFoundError(absl::StrCat("model '", config.name(), "' has no entity '", q.entity, "'"));
@@ -212,7 +213,8 @@ absl::StatusOr<at::Tensor> SamplesWithInputs(const solvers::HybridModel& model, 
       target = target.clone();
       target.select(-1, space.inputs()[i].component) += planned[next_input].value;
     }
-    for (; next_output < q.times.size() && q.times[next_output] == t; ++next_output) outputs.push_back(state.unsqueeze(1));
+    for (; next_output < q.times.size() && q.times[next_output] == t; ++next_output)
+      outputs.push_back(state.unsqueeze(1));
     if (next_output == q.times.size()) break;
     const bool bounded = next_input < planned.size();
     const double end = bounded ? planned[next_input].time : q.times.back();
@@ -269,11 +271,9 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   // An entity's member m starts from its own analysis state (the first
   // `members` of them, as the model's members are the first ones).
   const at::Tensor x0 =
-      entity ? at::tensor(entity->ensemble, at::kDouble)
-                   .view({-1, 1, dim})
-                   .narrow(0, 0, model.members())
-                   .to(model.dtype())
-             : at::tensor(q.initial_state.values, at::kDouble).view({batch, dim}).to(model.dtype());
+      entity
+          ? at::tensor(entity->ensemble, at::kDouble).view({-1, 1, dim}).narrow(0, 0, model.members()).to(model.dtype())
+          : at::tensor(q.initial_state.values, at::kDouble).view({batch, dim}).to(model.dtype());
 
   solvers::SolverOptions options;  // Fixed-step RK4: what the model was calibrated with.
   options.method = "rk4";
@@ -288,8 +288,8 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
 
   // Deterministic per (model, version): every answer of one version agrees.
   sampling.seed = config.seed() * 0x9E3779B97F4A7C15ull + snapshot.version;
-  absl::StatusOr<at::Tensor> samples = SamplesWithInputs(model, x0, q, options, sampling, space,
-                                                         entity ? entity->rates : std::vector<double>());
+  absl::StatusOr<at::Tensor> samples =
+      SamplesWithInputs(model, x0, q, options, sampling, space, entity ? entity->rates : std::vector<double>());
   if (!samples.ok()) return samples.status();  // [S, T, B, D]
 
   const std::vector<double> levels = q.levels.empty() ? std::vector<double>{0.9} : q.levels;
@@ -308,10 +308,9 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
       noise.push_back(std::pow(space.observables()[o].noise_std.value_or(0.0), 2));
     }
     const int64_t s = samples->size(0), t = samples->size(1), b = samples->size(2), m = model.members();
-    const at::Tensor readings =
-        PredictReadings(samples->to(at::kDouble).view({m, -1, dim}), model, space, observables)
-            .view({s, t, b, -1})
-            .to(samples->scalar_type());
+    const at::Tensor readings = PredictReadings(samples->to(at::kDouble).view({m, -1, dim}), model, space, observables)
+                                    .view({s, t, b, -1})
+                                    .to(samples->scalar_type());
     *samples = at::cat({*samples, readings}, 3);
     if (reading.defined()) reading = at::cat({reading, at::tensor(noise, reading.options())});
   }

@@ -11,8 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "server/core/calibration_worker.h"
 #include "server/core/entity_filter.h"
-#include "server/core/observation_space.h"
 #include "server/core/model_snapshot.h"
+#include "server/core/observation_space.h"
 #include "server/core/predict_on_snapshot.h"
 #include "server/repository/model_config.h"
 #include "server/repository/model_spec.h"
@@ -173,11 +173,12 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
       durability = *std::move(opened);
     }
     ServedModel* raw = served.get();
-    absl::StatusOr<std::unique_ptr<CalibrationWorker>> worker = CalibrationWorker::Start(
-        *std::move(calibrator), std::move(entities), options, std::move(durability), [raw](std::shared_ptr<const ModelSnapshot> snapshot) {
-          absl::MutexLock lock(&raw->mu_);
-          raw->snapshot_ = std::move(snapshot);
-        });
+    absl::StatusOr<std::unique_ptr<CalibrationWorker>> worker =
+        CalibrationWorker::Start(*std::move(calibrator), std::move(entities), options, std::move(durability),
+                                 [raw](std::shared_ptr<const ModelSnapshot> snapshot) {
+                                   absl::MutexLock lock(&raw->mu_);
+                                   raw->snapshot_ = std::move(snapshot);
+                                 });
     if (!worker.ok()) return worker.status();
     absl::MutexLock lock(&served->worker_mu_);
     served->worker_ = *std::move(worker);
@@ -187,10 +188,7 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
 
 ServedModel::ServedModel(v1::ModelConfig config, Metrics* metrics, std::vector<ComponentInfo> components,
                          std::shared_ptr<const ObservationSpace> space)
-    : config_(std::move(config)),
-      metrics_(metrics),
-      components_(std::move(components)),
-      space_(std::move(space)) {}
+    : config_(std::move(config)), metrics_(metrics), components_(std::move(components)), space_(std::move(space)) {}
 
 ServedModel::~ServedModel() { Stop(); }
 

@@ -19,7 +19,8 @@ at::Tensor AdvanceMembers(const HybridModel& model, const at::Tensor& states, do
   const std::optional<int64_t> steps = FixedStepsBetween(from, to, max_step);
   TORCH_CHECK(steps.has_value(), "AdvanceMembers: too many steps");
   const double h = (to - from) / static_cast<double>(*steps);
-  if (!rate.defined() || !(rate != 0).any().item<bool>()) return IntegrateFixed(ClassicRk4(), model, states, from, h, *steps);
+  if (!rate.defined() || !(rate != 0).any().item<bool>())
+    return IntegrateFixed(ClassicRk4(), model, states, from, h, *steps);
   return IntegrateFixed(ClassicRk4(), RateForcedField(model, rate.to(states.scalar_type())), states, from, h, *steps);
 }
 

@@ -38,7 +38,7 @@ struct SampleOptions {
   at::Tensor model_error_rate{};  // [D] variance per unit time; undefined or 0: none.
   int64_t per_member = 1;         // K ≥ 1.
   uint64_t seed = 0;
-  at::Tensor rate{};              // [D] constant forcing added to dx/dt (an input rate); undefined: none.
+  at::Tensor rate{};  // [D] constant forcing added to dx/dt (an input rate); undefined: none.
 };
 
 // Fixed-step RK4 (solver.step the largest step) to every output time.

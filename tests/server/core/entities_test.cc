@@ -53,9 +53,8 @@ class Entities : public ::testing::Test {
     batch.model = model.name();
     batch.reports = std::move(reports);
     std::promise<std::vector<ReportOutcome>> answered;
-    const absl::Status queued = model.Observe(std::move(batch), [&](std::vector<ReportOutcome> o) {
-      answered.set_value(std::move(o));
-    });
+    const absl::Status queued =
+        model.Observe(std::move(batch), [&](std::vector<ReportOutcome> o) { answered.set_value(std::move(o)); });
     EXPECT_TRUE(queued.ok()) << queued;
     return queued.ok() ? answered.get_future().get() : std::vector<ReportOutcome>{};
   }
@@ -107,19 +106,20 @@ TEST(EntityTable, PagesAreInNameOrder) {
 TEST_F(Entities, ConfigErrorsNameTheField) {
   auto create = [&](const std::string& extra) {
     return ServedModel::Create(
-               ParseModelConfig(std::string("name: \"pk\" physics: PHYSICS_KIND_PKPD_TWO_COMPARTMENT ") + extra,
-                                "test")
+               ParseModelConfig(std::string("name: \"pk\" physics: PHYSICS_KIND_PKPD_TWO_COMPARTMENT ") + extra, "test")
                    .value(),
                &metrics_)
         .status();
   };
-  EXPECT_NE(create("observables { name: \"c\" terms { component: \"centre\" } }").message().find(
-                "observables[0].terms[0].component 'centre'"),
+  EXPECT_NE(create("observables { name: \"c\" terms { component: \"centre\" } }")
+                .message()
+                .find("observables[0].terms[0].component 'centre'"),
             std::string::npos);
   EXPECT_NE(create("inputs { name: \"iv\" component: \"vein\" }").message().find("inputs[0].component 'vein'"),
             std::string::npos);
-  EXPECT_NE(create("observables { name: \"central\" terms { component: \"central\" } }").message().find(
-                "observables[0].name 'central' is already an observable"),
+  EXPECT_NE(create("observables { name: \"central\" terms { component: \"central\" } }")
+                .message()
+                .find("observables[0].name 'central' is already an observable"),
             std::string::npos);
   EXPECT_NE(create("observables { name: \"c\" }").message().find("observables[0].terms must not be empty"),
             std::string::npos);
@@ -137,8 +137,9 @@ TEST_F(Entities, BadReportsAreRefusedByFieldAndChangeNothing) {
             std::string::npos);
   EXPECT_NE(refused(MakeReport("p1", INFINITY, {{"plasma", 1.0, {}}})).find("reports[0].time"), std::string::npos);
   // Components have no default noise in this config: the reading must give one.
-  EXPECT_NE(refused(MakeReport("p1", 0.0, {{"central", 1.0, {}}})).find("reports[0].readings[0].noise_std must be given"),
-            std::string::npos);
+  EXPECT_NE(
+      refused(MakeReport("p1", 0.0, {{"central", 1.0, {}}})).find("reports[0].readings[0].noise_std must be given"),
+      std::string::npos);
   EXPECT_NE(refused(MakeReport("p1", 0.0, {}, {{"iv", 5.0}})).find("reports[0].inputs[0].input 'iv'"),
             std::string::npos);
   EXPECT_NE(refused(MakeReport("../p1", 0.0, {{"plasma", 1.0, {}}})).find("reports[0].entity"), std::string::npos);
@@ -202,11 +203,10 @@ TEST_F(Entities, InputsActAsBolusesAndRates) {
 
 TEST_F(Entities, ClocksLimitsAndDeletion) {
   std::unique_ptr<ServedModel> model = Serve();
-  std::vector<ReportOutcome> o = Observe(*model, {MakeReport("p1", 5.0, {{"plasma", 1.0, {}}}),
-                                                  MakeReport("p1", 4.0, {{"plasma", 1.0, {}}}),
-                                                  MakeReport("p2", 0.0, {{"plasma", 1.0, {}}}),
-                                                  MakeReport("p3", 0.0, {{"plasma", 1.0, {}}}),
-                                                  MakeReport("p4", 0.0, {{"plasma", 1.0, {}}})});
+  std::vector<ReportOutcome> o =
+      Observe(*model, {MakeReport("p1", 5.0, {{"plasma", 1.0, {}}}), MakeReport("p1", 4.0, {{"plasma", 1.0, {}}}),
+                       MakeReport("p2", 0.0, {{"plasma", 1.0, {}}}), MakeReport("p3", 0.0, {{"plasma", 1.0, {}}}),
+                       MakeReport("p4", 0.0, {{"plasma", 1.0, {}}})});
   ASSERT_EQ(o.size(), 5u);
   EXPECT_TRUE(o[0].status.ok());
   EXPECT_TRUE(o[0].created);
@@ -298,9 +298,9 @@ TEST_F(Entities, EachEntityLearnsItsOwnParameters) {
     ASSERT_TRUE(o[0].status.ok()) << i << ": " << o[0].status;
   }
   const EntityView after = model->GetEntity("slow").value();
-  EXPECT_NEAR(after.parameters[0].value, 80.0, 4.0);      // V1 found (5%)…
-  EXPECT_LT(after.parameters[0].std, prior.parameters[0].std / 3.0);  // …and known better.
-  EXPECT_NEAR(after.parameters[1].value, 5.0, 1.0);       // CL stays near the truth.
+  EXPECT_NEAR(after.parameters[0].value, 80.0, 4.0);                    // V1 found (5%)…
+  EXPECT_LT(after.parameters[0].std, prior.parameters[0].std / 3.0);    // …and known better.
+  EXPECT_NEAR(after.parameters[1].value, 5.0, 1.0);                     // CL stays near the truth.
   EXPECT_EQ(model->GetEntity("other")->parameters[0].value, other_v1);  // Another patient's reports are not its.
   // The model's own (population) V1 is untouched.
   EXPECT_NEAR(model->Info().parameters[2].value, 50.0, 1e-9);
