@@ -205,19 +205,37 @@ int Predict(HybridClient& client, const std::string& model) {
   std::printf("model %s version %llu, %d members", r->model().c_str(),
               static_cast<unsigned long long>(r->model_version()), r->ensemble_size());
   if (!entity.empty()) std::printf(", entity %s from its clock %g (times are leads)", entity.c_str(), r->start_time());
+  // Cells first, so that every column is as wide as its widest cell and its
+  // name (widths on screen: a cell's "±" is two bytes and one column).
+  std::vector<std::vector<std::string>> cells(static_cast<size_t>(r->times_size()), std::vector<std::string>(dim));
+  std::vector<size_t> width(dim);
+  for (size_t d = 0; d < dim; ++d) {
+    const v1::StateComponent& c = r->state_components(static_cast<int>(d));
+    width[d] = absl::StrCat(c.name(), c.unit() == "1" ? "" : absl::StrCat(" [", c.unit(), "]")).size();
+  }
+  for (int t = 0; t < r->times_size(); ++t) {
+    for (size_t d = 0; d < dim; ++d) {
+      const size_t i = static_cast<size_t>(t) * dim + d;
+      std::string cell = absl::StrFormat("%10.4f ± %-8.4f", At(r->mean(), i), At(r->std(), i));
+      for (const v1::Interval& interval : r->intervals()) {
+        absl::StrAppendFormat(&cell, " [%.0f%%: %.3f, %.3f]", 100 * interval.level(), At(interval.lower(), i),
+                              At(interval.upper(), i));
+      }
+      width[d] = std::max(width[d], cell.size() - 1);
+      cells[static_cast<size_t>(t)][d] = std::move(cell);
+    }
+  }
   std::printf("\n%-9s", "");
-  for (const v1::StateComponent& c : r->state_components()) {
-    std::printf("  %-19s", absl::StrCat(c.name(), c.unit() == "1" ? "" : absl::StrCat(" [", c.unit(), "]")).c_str());
+  for (size_t d = 0; d < dim; ++d) {
+    const v1::StateComponent& c = r->state_components(static_cast<int>(d));
+    const std::string name = absl::StrCat(c.name(), c.unit() == "1" ? "" : absl::StrCat(" [", c.unit(), "]"));
+    std::printf("  %-*s", static_cast<int>(width[d]), name.c_str());
   }
   std::printf("\n");
   for (int t = 0; t < r->times_size(); ++t) {
     std::printf("t=%-7.4g", r->times(t));
     for (size_t d = 0; d < dim; ++d) {
-      const size_t i = static_cast<size_t>(t) * dim + d;
-      std::printf("  %10.4f ± %-8.4f", At(r->mean(), i), At(r->std(), i));
-      for (const v1::Interval& interval : r->intervals()) {
-        std::printf(" [%.0f%%: %.3f, %.3f]", 100 * interval.level(), At(interval.lower(), i), At(interval.upper(), i));
-      }
+      std::printf("  %-*s", static_cast<int>(width[d] + 1), cells[static_cast<size_t>(t)][d].c_str());
     }
     std::printf("\n");
   }
