@@ -190,7 +190,7 @@ ReportOutcome CalibrationWorker::ProcessReport(const Report& report, const std::
   AfterLogged();
   (outcome.status.ok() ? metrics_.reports_accepted : metrics_.reports_failed)->Increment();
   metrics_.entities->Set(static_cast<double>(entities_->table().size()));
-  if (outcome.crps) ScoreOnline(outcome);
+  if (outcome.status.ok() && outcome.crps) ScoreOnline(outcome);
   metrics_.assimilation_duration->Observe(
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   return outcome;

@@ -208,6 +208,17 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& mo
   // The model forecasts and observes with the entity's own parameters until this returns.
   EntityParameterSwap own(model, *space_, entity.parameters);
 
+  // The correction learned from this report's score, applied only if the report is.
+  std::optional<std::pair<size_t, double>> scale_update;
+  // Dropout off: the forecast must be a function of the log alone (bit-for-bit replay).
+  const bool training = model.is_training();
+  model.train(false);
+  struct RestoreMode {
+    solvers::HybridModel& model;
+    bool training;
+    ~RestoreMode() { model.train(training); }
+  } restore_mode{model, training};
+
   at::Tensor members = ToTensor(entity.ensemble, m, d);
   if (outcome.lead > 0.0) {
     members = solvers::AdvanceMembers(model, members.unsqueeze(1).to(model.dtype()), entity.time, report.time,
@@ -239,7 +250,7 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& mo
       outcome.crps = solvers::CrpsGaussian(mean, spread, observed);
       outcome.coverage = solvers::Picp(mean - z * spread, mean + z * spread, observed);
       if (options_.entities.conformal_gain() > 0.0) {
-        log_scales_[bucket] += options_.entities.conformal_gain() * (options_.coverage_level - *outcome.coverage);
+        scale_update = {bucket, options_.entities.conformal_gain() * (options_.coverage_level - *outcome.coverage)};
       }
     }
     solvers::EtkfOptions etkf;
@@ -284,6 +295,7 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& mo
       members.select(1, input.component) += event.value;
     }
   }
+  if (scale_update) log_scales_[scale_update->first] += scale_update->second;
   entity.ensemble = ToVector(members);
   entity.time = report.time;
   entity.reports += 1;

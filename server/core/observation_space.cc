@@ -105,6 +105,15 @@ absl::StatusOr<ObservationSpace> ObservationSpace::Create(const v1::ModelConfig&
     space.inputs_.push_back({c.name(), c.unit(), *index, c.kind() == v1::INPUT_KIND_RATE});
   }
   const v1::EntityConfig& e = config.entities();
+  const int dim = static_cast<int>(components.size());
+  if (e.prior_mean_size() > 1 && e.prior_mean_size() != dim) {
+    return absl::InvalidArgumentError(absl::StrCat("entities.prior_mean has ", e.prior_mean_size(),
+                                                   " values; give 1 (every component) or ", dim));
+  }
+  if (e.prior_std_size() > 1 && e.prior_std_size() != dim) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("entities.prior_std has ", e.prior_std_size(), " values; give 1 (every component) or ", dim));
+  }
   if (e.per_entity_prior_std_size() > 1 && e.per_entity_prior_std_size() != e.per_entity_parameters_size()) {
     return absl::InvalidArgumentError(absl::StrCat("entities.per_entity_prior_std has ", e.per_entity_prior_std_size(),
                                                    " values; give 1 (all) or one per per_entity_parameters (",

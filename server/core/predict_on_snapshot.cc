@@ -194,7 +194,11 @@ absl::StatusOr<at::Tensor> SamplesWithInputs(const solvers::HybridModel& model, 
                                              const solvers::SolverOptions& options, solvers::SampleOptions sampling,
                                              const ObservationSpace& space, std::vector<double> rates) {
   rates.resize(space.inputs().size(), 0.0);
-  std::vector<PlannedInput> planned = q.planned_inputs;
+  // Inputs after the last output change nothing the answer shows: not integrated to.
+  std::vector<PlannedInput> planned;
+  for (const PlannedInput& p : q.planned_inputs) {
+    if (p.time <= q.times.back()) planned.push_back(p);
+  }
   std::stable_sort(planned.begin(), planned.end(),
                    [](const PlannedInput& a, const PlannedInput& b) { return a.time < b.time; });
   const int64_t m = model.members(), batch = x0.size(-2), dim = model.state_dim();

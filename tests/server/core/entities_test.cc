@@ -123,6 +123,10 @@ TEST_F(Entities, ConfigErrorsNameTheField) {
             std::string::npos);
   EXPECT_NE(create("observables { name: \"c\" }").message().find("observables[0].terms must not be empty"),
             std::string::npos);
+  EXPECT_NE(create("entities { prior_mean: [1, 2] }").message().find("entities.prior_mean has 2 values"),
+            std::string::npos);
+  EXPECT_NE(create("entities { prior_std: [1, 2, 3] }").message().find("entities.prior_std has 3 values"),
+            std::string::npos);
   EXPECT_TRUE(create("observables { name: \"c\" terms { component: \"central\" } }").ok());
 }
 
