@@ -26,7 +26,7 @@
 // block: RESOURCE_EXHAUSTED when `capacity` jobs wait. The destructor answers
 // everything queued, writes the final checkpoint, then joins.
 //
-// Entities (server/core/entity_filter.h): Observe takes a batch of reports;
+// Entities (server/core/entities/entity_filter.h): Observe takes a batch of reports;
 // each is checked against its entity (refused unlogged when it does not fit),
 // logged, then applied; after the batch one snapshot with the new entity
 // table is published (sharing the model: reports change no version unless
@@ -46,8 +46,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "server/core/domain_types.h"
-#include "server/core/entity_filter.h"
-#include "server/core/lead_buckets.h"
+#include "server/core/entities/entity_filter.h"
+#include "server/core/entities/lead_buckets.h"
 #include "server/core/metrics.h"
 #include "server/core/model_snapshot.h"
 #include "server/core/thread_pool.h"

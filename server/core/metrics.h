@@ -26,7 +26,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
-#include "server/core/lead_buckets.h"
+#include "server/core/entities/lead_buckets.h"
 
 namespace hybrid::server {
 

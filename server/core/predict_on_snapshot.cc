@@ -10,7 +10,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "base/checked_arithmetic.h"
-#include "server/core/entity_filter.h"
+#include "server/core/entities/entity_filter.h"
 #include "solvers/integrate/ode_solver.h"
 #include "solvers/torch_status.h"
 #include "solvers/uncertainty/ensemble_stats.h"

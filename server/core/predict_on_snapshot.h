@@ -24,7 +24,7 @@
 #include "hybrid/v1/model_config.pb.h"
 #include "server/core/domain_types.h"
 #include "server/core/model_snapshot.h"
-#include "server/core/observation_space.h"
+#include "server/core/entities/observation_space.h"
 
 namespace hybrid::server {
 

@@ -10,7 +10,7 @@
 // naming the field, OUT_OF_RANGE for limits; nothing is queued and the model is
 // unchanged), then queues it (RESOURCE_EXHAUSTED when full); `done` later runs
 // once on the worker thread. Observe does the same for entity reports
-// (server/core/observation_space.h says what is refused at the edge,
+// (server/core/entities/observation_space.h says what is refused at the edge,
 // entity_filter.h what the worker refuses per report). Thread-safe. The
 // header stays free of LibTorch so that the RPC layer compiles quickly.
 #pragma once

@@ -34,7 +34,7 @@ class ErrorCollector : public google::protobuf::io::ErrorCollector {
 
 // The sizes and numbers of `entities`; the names in observables and inputs are
 // checked against the physics' components when the model is built
-// (server/core/observation_space.h).
+// (server/core/entities/observation_space.h).
 absl::Status ValidateEntityConfig(const v1::EntityConfig& e) {
   if (e.max_entities() < 1 || e.max_entities() > 10'000'000) {
     return absl::InvalidArgumentError(

@@ -12,8 +12,8 @@
 #include <numeric>
 #include <random>
 
-#include "server/core/entity_table.h"
-#include "server/core/observation_space.h"
+#include "server/core/entities/entity_table.h"
+#include "server/core/entities/observation_space.h"
 #include "server/core/served_model.h"
 #include "server/repository/model_config.h"
 #include "tests/scoped_temp_dir.h"

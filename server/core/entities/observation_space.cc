@@ -1,4 +1,4 @@
-#include "server/core/observation_space.h"
+#include "server/core/entities/observation_space.h"
 
 #include <cmath>
 

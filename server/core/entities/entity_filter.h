@@ -49,9 +49,9 @@
 #include "hybrid/v1/model_config.pb.h"
 #include "hybrid/v1/storage.pb.h"
 #include "server/core/domain_types.h"
-#include "server/core/entity_table.h"
-#include "server/core/lead_buckets.h"
-#include "server/core/observation_space.h"
+#include "server/core/entities/entity_table.h"
+#include "server/core/entities/lead_buckets.h"
+#include "server/core/entities/observation_space.h"
 #include "solvers/hybrid/hybrid_model.h"
 
 namespace hybrid::server {

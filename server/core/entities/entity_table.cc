@@ -1,4 +1,4 @@
-#include "server/core/entity_table.h"
+#include "server/core/entities/entity_table.h"
 
 #include <algorithm>
 

@@ -1,4 +1,4 @@
-#include "server/core/entity_filter.h"
+#include "server/core/entities/entity_filter.h"
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
