@@ -6,19 +6,21 @@
 #
 #   docker build -t hybridserve .
 #   docker run -p 127.0.0.1:50051:50051 -p 127.0.0.1:9464:9464 -v hybrid-state:/var/lib/hybridserve hybridserve
+#   docker run --entrypoint hybridbridge hybridserve --mqtt=BROKER:1883 --target=SERVER:50051   # MQTT ingest
 #
 # Docker cannot run on our development machines; tests/deploy/dockerfile_check.py lints this file
 # (dockerfile-utils) and checks it against the build and the binaries' flags.
 FROM debian:12 AS build
 WORKDIR /src
 COPY . .
-RUN scripts/setup && scripts/build hybridserve hybridctl hybridload
+RUN scripts/setup && scripts/build hybridserve hybridctl hybridload hybridbridge
 
 FROM debian:12 AS runtime
 COPY scripts/setup /opt/hybridserve/scripts/setup
 RUN /opt/hybridserve/scripts/setup --runtime && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --user-group --home-dir /var/lib/hybridserve --create-home hybridserve
-COPY --from=build /src/build/server/hybridserve /src/build/client/hybridctl /src/build/loadtest/hybridload /usr/local/bin/
+COPY --from=build /src/build/server/hybridserve /src/build/client/hybridctl /src/build/loadtest/hybridload \
+     /src/build/ingest/hybridbridge /usr/local/bin/
 COPY deploy/model_repository /opt/hybridserve/model_repository
 USER 10001:10001
 WORKDIR /var/lib/hybridserve

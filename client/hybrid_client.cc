@@ -4,6 +4,9 @@
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <grpcpp/support/channel_arguments.h>
+
+#include <algorithm>
 
 #include "base/file_contents.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -66,6 +69,16 @@ absl::StatusOr<std::unique_ptr<HybridClient>> HybridClient::Connect(const Client
   if (options.timeout <= absl::ZeroDuration()) return absl::InvalidArgumentError("timeout must be > 0");
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(256 * 1024 * 1024);
+  if (options.max_reconnect_backoff > absl::ZeroDuration()) {
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS,
+                static_cast<int>(absl::ToInt64Milliseconds(options.max_reconnect_backoff)));
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS,
+                static_cast<int>(std::min<int64_t>(1000, absl::ToInt64Milliseconds(options.max_reconnect_backoff))));
+    // A failed channel also waits for its target to be resolved again, at
+    // most every 30 s by default: the other half of coming back in time.
+    args.SetInt(GRPC_ARG_DNS_MIN_TIME_BETWEEN_RESOLUTIONS_MS,
+                static_cast<int>(absl::ToInt64Milliseconds(options.max_reconnect_backoff)));
+  }
   absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials = CredentialsFor(options);
   if (!credentials.ok()) return credentials.status();
   auto channel = grpc::CreateCustomChannel(options.target, *credentials, args);

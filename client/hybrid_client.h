@@ -39,6 +39,9 @@ struct ClientOptions {
   std::string tls_key_file;
   // Sent as "authorization: Bearer <token>" on every call when not empty.
   std::string token;
+  // Longest wait between attempts to reach a server that is down (gRPC's own
+  // default grows to 120 s); zero: gRPC's default. For long-lived clients.
+  absl::Duration max_reconnect_backoff = absl::ZeroDuration();
 };
 
 class CalibrateStream {

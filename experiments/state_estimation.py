@@ -14,13 +14,16 @@ a. Lorenz-96, the standard benchmark of Sakov & Oke (2008) as DAPPER reproduces 
    baseline, measured on the same truth: climatology (the truth's own mean).
 b. Lorenz-63 observing x only (noise std 1, every 0.1), ρ starting at 20 and estimated with the state (30 members,
    inflation 1.02, random rotations): the RMSE of the unobserved y and z after burn-in, and ρ's final error.
-c. PK/PD per patient: held-out patients with between-patient variability (log-normal, ω = 0.25) on CL, V1 and
-   ka around 5 L/h, 50 L, 1/h; an indirect response (Emax 2, EC50 1 mg/L, hill 1.5, baseline 100); 100 mg oral
-   at 0 h and again at 12 h (an input event). Observed as a clinic does: plasma concentration and the response at
-   0.5, 1, 2, 4, 8, 12 and 24 h with 10% proportional noise. The served model has the true structure at the
-   typical values; "per patient" estimates CL and V1 for each patient with its state, "population only" tracks
-   the state alone. After k = 2, 4, 6 observations: the RMSE of the next 12 h forecast (every 0.5 h, the 12 h dose
-   planned when it is still ahead) against the noise-free truth, and the 90% interval's coverage of it.
+c. PK/PD per patient: patients with between-patient variability (log-normal, ω = 0.25) on CL, V1 and ka around
+   5 L/h, 50 L, 1/h; an indirect response (Emax 2, EC50 1 mg/L, hill 1.5, baseline 100); 100 mg oral at 0 h and
+   again at 12 h (an input event). Observed as a clinic does: plasma concentration and the response at 0.5, 1, 2,
+   4, 8, 12 and 24 h with 10% proportional noise. First the training patients' streams teach the shared Emax and
+   EC50, starting at 1 and 2, by backprop through every report's interval (entities.learn_shared), each patient's
+   CL, V1 and state estimated alongside. Then held-out patients go to models that start from the learned θ (its
+   members jittered 10%: what the training left unknown) and keep learning: "per patient" estimates CL and V1 for
+   each patient with its state, "population only" tracks the state alone, and "θ as it started" is per patient
+   without the training streams. After k = 2, 4, 6 observations: the RMSE of the next 12 h forecast (every 0.5 h,
+   the 12 h dose planned when it is still ahead) against the noise-free truth, and the 90% interval's coverage.
 d. Intervals per lead time under drift: Lorenz-63 whose ρ drifts from 28 to 32 along the stream while the served
    model keeps ρ = 28; x, y, z observed (noise std 1) after irregular gaps of 0.02, 0.05, 0.2 or 0.5. The share
    of readings inside the 90% interval forecast for them, per lead bucket, with the online correction
@@ -60,10 +63,10 @@ L96_CYCLES, L96_BURN_IN = (600, 200) if OPTIONS.smoke else (6000, 1000)
 L63_CYCLES, L63_BURN_IN = (1000, 500) if OPTIONS.smoke else (5000, 1000)
 # What the smoke run must reach (the full run's targets are the issue's: 0.18, 0.20, F within 1%, ρ within 2%,
 # per-patient RMSE 30% below population-only, PICP90 within 0.05 of 0.9 at every lead under drift).
-PATIENTS = 6 if OPTIONS.smoke else 40
+PATIENTS, TRAINING_PATIENTS = (6, 12) if OPTIONS.smoke else (40, 30)
 DRIFT_REPORTS, DRIFT_BURN_IN = (600, 200) if OPTIONS.smoke else (4000, 500)
 CHECKS = {"l96_etkf24_rmse": 0.30, "l96_f_unknown_rmse": 0.40, "l96_f_error": 0.05, "l63_rho_error": 0.05,
-          "pkpd_relative_rmse_k4": 0.85, "drift_picp90_worst_gap": 0.15}
+          "pkpd_relative_rmse_k4": 0.85, "pkpd_theta_error": 0.25, "drift_picp90_worst_gap": 0.15}
 
 
 def rk4(f, x, h):
@@ -189,28 +192,41 @@ entities { prior_mean: [0, 0, 25] prior_std: [8, 9, 8] inflation: 1.02 max_step:
 
 SAMPLING = [0.5, 1.0, 2.0, 4.0, 8.0, 12.0, 24.0]
 DOSES = [(0.0, 100.0), (12.0, 100.0)]
-PKPD = """physics: PHYSICS_KIND_PKPD_TWO_COMPARTMENT
-structure { key: "response" value: 2 }
-parameters { name: "Emax" initial: 2 } parameters { name: "EC50" initial: 1 } parameters { name: "hill" initial: 1.5 }
-parameters { name: "kin" initial: 10 } parameters { name: "kout" initial: 0.1 }
-correction { composition: COMPOSITION_PHYSICS_ONLY }
+TRUE_PD = {"Emax": 2.0, "EC50": 1.0}
+START_PD = {"Emax": 1.0, "EC50": 2.0}  # What the shared θ starts from, before the training patients' streams.
+EVALUATION_JITTER = 0.1  # θ's spread across members on the held-out patients: what the training left unknown.
+
+
+def pkpd_config(pd, per_patient=True, learn=True, jitter=0.0):
+    """The served PK/PD model: the true structure with Emax and EC50 at `pd`, learned from every stream by backprop
+    (learn_shared) or fixed; CL and V1 per patient or the population's; θ's members jittered by `jitter`."""
+    trainable = " trainable: true" if learn else ""
+    own = "per_entity_parameters: ['CL', 'V1'] per_entity_prior_std: 0.25 random_rotation: true" if per_patient else ""
+    return f"""physics: PHYSICS_KIND_PKPD_TWO_COMPARTMENT
+structure {{ key: "response" value: 2 }}
+parameters {{ name: "Emax" initial: {pd["Emax"]!r}{trainable} }}
+parameters {{ name: "EC50" initial: {pd["EC50"]!r}{trainable} }}
+parameters {{ name: "hill" initial: 1.5 }} parameters {{ name: "kin" initial: 10 }} parameters {{ name: "kout" initial: 0.1 }}
+correction {{ composition: COMPOSITION_PHYSICS_ONLY }}
 ensemble_members: 32
 seed: 11
-uncertainty { initial_model_error_std: 0.1 }
-observables { name: "plasma" unit: "mg/L" terms { component: "central" divided_by: "V1" } }
-inputs { name: "oral" component: "depot" unit: "mg" }
+member_jitter: {jitter!r}
+calibration {{ learning_rate_theta: 0.03 lr_decay: 0.7 lr_decay_every: 50 }}
+uncertainty {{ initial_model_error_std: 0.1 }}
+observables {{ name: "plasma" unit: "mg/L" terms {{ component: "central" divided_by: "V1" }} }}
+inputs {{ name: "oral" component: "depot" unit: "mg" }}
+entities {{ prior_mean: [0, 0, 0, 0, 100] prior_std: [0.001, 0.001, 0.001, 0.001, 5] inflation: 1.02 max_step: 0.05
+           {own} {"learn_shared: true" if learn else ""} }}
 """
 
 
 def pkpd(x, cl, v1, ka, q=10.0, v2=100.0):
     depot, central, peripheral, _, response = x
     c = central / v1
-    effect = 2.0 * c ** 1.5 / (1.0 + c ** 1.5) if c > 0 else 0.0
+    effect = TRUE_PD["Emax"] * c ** 1.5 / (TRUE_PD["EC50"] ** 1.5 + c ** 1.5) if c > 0 else 0.0
     return np.array([-ka * depot, ka * depot - (cl + q) / v1 * central + q / v2 * peripheral,
                      q / v1 * central - q / v2 * peripheral, cl / v1 * central,
                      10.0 - 0.1 * (1.0 + effect) * response])
-
-
 def patient_truth(cl, v1, ka, times):
     """The noise-free (plasma, response) at `times` (sorted), doses as DOSES; RK4 at 0.01 h."""
     x, t, out, h = np.array([0.0, 0.0, 0.0, 0.0, 100.0]), 0.0, [], 0.01
@@ -228,49 +244,76 @@ def patient_truth(cl, v1, ka, times):
     return np.array(out)
 
 
+def clinic_patient(rng):
+    """A patient's CL, V1, ka (log-normal, ω = 0.25) and its noisy (plasma, response) at SAMPLING."""
+    cl, v1, ka = np.array([5.0, 50.0, 1.0]) * np.exp(0.25 * rng.standard_normal(3))
+    observed = patient_truth(cl, v1, ka, SAMPLING)
+    return cl, v1, ka, observed * (1 + 0.1 * rng.standard_normal(observed.shape))
+
+
+def clinic_reports(name, noisy):
+    """The first dose, then each visit's report (the 12 h dose with the 12 h sample): (k, time, Report)."""
+    yield 0, 0.0, Report(name, 0.0, {}, {"oral": 100.0})
+    for k, t in enumerate(SAMPLING, start=1):
+        readings = {"plasma": (noisy[k - 1, 0], 0.1 * abs(noisy[k - 1, 0]) + 1e-3),
+                    "response": (noisy[k - 1, 1], 0.1 * abs(noisy[k - 1, 1]))}
+        yield k, t, Report(name, t, readings, {"oral": 100.0} if t == 12.0 else {})
+
+
+def observe(served, report):
+    outcome = served.client.observe(served.name, [report])[0]
+    if not outcome.ok:
+        raise RuntimeError(f"{served.name} {report.entity} at {report.time} h: {outcome.message}")
+
+
 def run_pkpd():
     rng = np.random.default_rng(2024)
-    per_patient = Served("pkpd_per_patient", PKPD + "entities { prior_mean: [0, 0, 0, 0, 100] "
-                         "prior_std: [0.001, 0.001, 0.001, 0.001, 5] per_entity_parameters: ['CL', 'V1'] "
-                         "per_entity_prior_std: 0.25 inflation: 1.02 max_step: 0.05 random_rotation: true }")
-    population = Served("pkpd_population", PKPD + "entities { prior_mean: [0, 0, 0, 0, 100] "
-                        "prior_std: [0.001, 0.001, 0.001, 0.001, 5] inflation: 1.02 max_step: 0.05 }")
-    leads = np.arange(0.5, 12.01, 0.5)
-    errors = {name: {k: [] for k in (2, 4, 6)} for name in ("per_patient", "population")}
-    inside = {name: [] for name in ("per_patient", "population")}
     started = time.time()
+    # 1. The training patients' streams teach the shared Emax and EC50 (from START_PD) by backprop through each
+    #    report's interval, each patient's CL and V1 and state estimated alongside.
+    trainer = Served("pkpd_training", pkpd_config(START_PD))
+    try:
+        for p in range(TRAINING_PATIENTS):
+            for _, _, report in clinic_reports(f"training-{p}", clinic_patient(rng)[3]):
+                observe(trainer, report)
+        learned = {name: trainer.client.parameters(trainer.name)[name][0] for name in TRUE_PD}
+    finally:
+        trainer.close()
+    # 2. Held-out patients, on models with the learned θ: per patient (CL, V1 and state) against population only
+    #    (state); and per patient with θ as it started, to show what the training streams were worth.
+    models = {"per_patient": Served("pkpd_per_patient", pkpd_config(learned, jitter=EVALUATION_JITTER)),
+              "population": Served("pkpd_population", pkpd_config(learned, per_patient=False,
+                                                                   jitter=EVALUATION_JITTER)),
+              "untrained": Served("pkpd_untrained", pkpd_config(START_PD, jitter=EVALUATION_JITTER))}
+    leads = np.arange(0.5, 12.01, 0.5)
+    errors = {name: {k: [] for k in (2, 4, 6)} for name in models}
+    inside = {name: [] for name in models}
     try:
         for p in range(PATIENTS):
-            cl, v1, ka = np.array([5.0, 50.0, 1.0]) * np.exp(0.25 * rng.standard_normal(3))
-            observed = patient_truth(cl, v1, ka, SAMPLING)
-            noisy = observed * (1 + 0.1 * rng.standard_normal(observed.shape))
+            cl, v1, ka, noisy = clinic_patient(rng)
             name = f"patient-{p}"
-            for served in (per_patient, population):
-                assert served.client.observe(served.name, [Report(name, 0.0, {}, {"oral": 100.0})])[0].ok
-            for k, t in enumerate(SAMPLING, start=1):
-                readings = {"plasma": (noisy[k - 1, 0], 0.1 * abs(noisy[k - 1, 0]) + 1e-3),
-                            "response": (noisy[k - 1, 1], 0.1 * abs(noisy[k - 1, 1]))}
-                report = Report(name, t, readings, {"oral": 100.0} if t == 12.0 else {})
-                for served in (per_patient, population):
-                    outcome = served.client.observe(served.name, [report])[0]
-                    if not outcome.ok:
-                        raise RuntimeError(f"{served.name} {name} at {t} h: {outcome.message}")
-                if k in (2, 4, 6):
-                    truth = patient_truth(cl, v1, ka, list(t + leads))
-                    planned = [(12.0 - t, "oral", 100.0)] if t < 12.0 else []
-                    for key, served in (("per_patient", per_patient), ("population", population)):
-                        f = served.client.forecast(served.name, name, leads, inputs=planned, max_step=0.05)
-                        columns = [f.components.index("plasma"), f.components.index("response")]
-                        mean = f.mean[:, columns]
-                        low, high = (bound[:, columns] for bound in f.intervals[0.9])
-                        # Each observable relative to the truth's scale, so both count alike.
-                        scale = np.abs(truth).mean(0)
-                        errors[key][k].append(np.sqrt(np.mean(((mean - truth) / scale) ** 2)))
-                        inside[key] += list(((low <= truth) & (truth <= high)).ravel())
+            for k, t, report in clinic_reports(name, noisy):
+                for served in models.values():
+                    observe(served, report)
+                if k not in (2, 4, 6):
+                    continue
+                truth = patient_truth(cl, v1, ka, list(t + leads))
+                planned = [(12.0 - t, "oral", 100.0)] if t < 12.0 else []
+                for key, served in models.items():
+                    f = served.client.forecast(served.name, name, leads, inputs=planned, max_step=0.05)
+                    columns = [f.components.index("plasma"), f.components.index("response")]
+                    mean = f.mean[:, columns]
+                    low, high = (bound[:, columns] for bound in f.intervals[0.9])
+                    # Each observable relative to the truth's scale, so both count alike.
+                    scale = np.abs(truth).mean(0)
+                    errors[key][k].append(np.sqrt(np.mean(((mean - truth) / scale) ** 2)))
+                    inside[key] += list(((low <= truth) & (truth <= high)).ravel())
     finally:
-        per_patient.close()
-        population.close()
-    result = {"patients": PATIENTS, "seconds": time.time() - started}
+        for served in models.values():
+            served.close()
+    result = {"patients": PATIENTS, "training_patients": TRAINING_PATIENTS, "seconds": time.time() - started,
+              "theta_start": START_PD, "theta_learned": learned, "theta_true": TRUE_PD,
+              "theta_error": max(abs(learned[n] - TRUE_PD[n]) / TRUE_PD[n] for n in TRUE_PD)}
     for key in errors:
         for k in (2, 4, 6):
             result[f"{key}_relative_rmse_k{k}"] = float(np.mean(errors[key][k]))
@@ -333,6 +376,7 @@ def main():
                "l63_rho_error": l63["rho_error"], "l63_rmse_y": l63["rmse_y"], "l63_rmse_z": l63["rmse_z"],
                "pkpd_relative_rmse_k4": pk["per_patient_relative_rmse_k4"] / pk["population_relative_rmse_k4"],
                "pkpd_reduction_k4": pk["reduction_k4"], "pkpd_picp90": pk["per_patient_picp90"],
+               "pkpd_theta_error": pk["theta_error"],
                "drift_picp90_worst_gap": max(abs(v - 0.9) for v in drift["with correction"].values())}
     plots = [{"title": "Lorenz-96 analysis RMSE", "xlabel": "cycle", "ylabel": "RMSE", "logy": True,
               "series": [{"label": r["label"], "x": list(range(len(r["rmse_series"]))), "y": r["rmse_series"]}
@@ -359,11 +403,17 @@ def main():
               f"{100 * l63['rho_error']:.2f}% | {l63['seconds']:.0f} |",
               "", f"| PK/PD, {pk['patients']} held-out patients | relative RMSE, next 12 h, k = 2 | k = 4 | k = 6 | "
               "PICP90 |", "|---|---|---|---|---|"]
-    for key, label in (("population", "population only (state)"), ("per_patient", "per patient (CL, V1, state)")):
+    for key, label in (("population", "population only (state), θ learned"),
+                       ("per_patient", "per patient (CL, V1, state), θ learned"),
+                       ("untrained", "per patient, θ as it started")):
         lines.append(f"| {label} | {pk[f'{key}_relative_rmse_k2']:.3f} | {pk[f'{key}_relative_rmse_k4']:.3f} | "
                      f"{pk[f'{key}_relative_rmse_k6']:.3f} | {pk[f'{key}_picp90']:.3f} |")
-    lines.append(f"| reduction | {100 * pk['reduction_k2']:.0f}% | {100 * pk['reduction_k4']:.0f}% | "
-                 f"{100 * pk['reduction_k6']:.0f}% | |")
+    lines.append(f"| reduction, per patient against population | {100 * pk['reduction_k2']:.0f}% | "
+                 f"{100 * pk['reduction_k4']:.0f}% | {100 * pk['reduction_k6']:.0f}% | |")
+    lines += ["", f"| shared θ from {pk['training_patients']} training patients' streams | start | learned | true |",
+              "|---|---|---|---|"]
+    for n in TRUE_PD:
+        lines.append(f"| {n} | {pk['theta_start'][n]:g} | {pk['theta_learned'][n]:.3f} | {pk['theta_true'][n]:g} |")
     gaps = list(drift["with correction"])
     lines += ["", "| Lorenz-63, ρ drifting 28 → 32, PICP90 of the online forecasts | " +
               " | ".join(f"lead {g}" for g in gaps) + " |", "|---|" + "---|" * len(gaps)]

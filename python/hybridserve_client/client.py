@@ -88,6 +88,7 @@ class ReportOutcome:
     crps: Optional[float]        # of the forecast the model had for the readings (None: first report)
     coverage: Optional[float]    # share of the readings inside the coverage_level interval
     entity_reports: int
+    duplicate: bool = False      # a redelivery of an applied report: OK, not applied again
 
 
 @dataclasses.dataclass
@@ -226,7 +227,7 @@ class HybridClient:
         return [ReportOutcome(ok=o.status.code == 0, code=o.status.code, message=o.status.message, created=o.created,
                               lead=o.lead, crps=o.crps if o.HasField("crps") else None,
                               coverage=o.coverage if o.HasField("coverage") else None,
-                              entity_reports=o.entity_reports) for o in response.outcomes]
+                              entity_reports=o.entity_reports, duplicate=o.duplicate) for o in response.outcomes]
 
     def forecast(self, model: str, entity: str, times: ArrayLike, *, levels: Sequence[float] = (0.9,),
                  max_step: float = 0.0, include_observation_noise: bool = False,

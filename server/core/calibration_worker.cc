@@ -173,6 +173,12 @@ ReportOutcome CalibrationWorker::ProcessReport(const Report& report, const std::
     metrics_.reports_refused->Increment();
     return outcome;
   }
+  if (std::shared_ptr<const EntityState> applied = entities_->IsRedelivery(report)) {
+    outcome.duplicate = true;
+    outcome.entity_reports = applied->reports;
+    metrics_.reports_duplicate->Increment();
+    return outcome;
+  }
   if (absl::Status s = entities_->Check(report, field); !s.ok()) {
     outcome.status = s;
     metrics_.reports_refused->Increment();
@@ -215,10 +221,9 @@ void CalibrationWorker::ScoreOnline(const ReportOutcome& outcome) {
 
 ReportOutcome CalibrationWorker::ApplyReport(const Report& report, bool live) {
   bool parameters_changed = false;
-  absl::StatusOr<ReportOutcome> applied =
-      solvers::RunCatchingTorch("assimilation", [&]() -> absl::StatusOr<ReportOutcome> {
-        return entities_->Apply(report, calibrator_->mutable_model(), &parameters_changed);
-      });
+  absl::StatusOr<ReportOutcome> applied = solvers::RunCatchingTorch(
+      "assimilation",
+      [&]() -> absl::StatusOr<ReportOutcome> { return entities_->Apply(report, *calibrator_, &parameters_changed); });
   if (parameters_changed) {
     ++version_;  // θ moved: the model is another one.
     unpublished_model_ = live;

@@ -134,6 +134,7 @@ struct ReportOutcome {
   std::optional<double> crps;      // Of the forecast for the readings; none for a first report.
   std::optional<double> coverage;  // Share of readings inside the coverage_level interval.
   uint64_t entity_reports = 0;
+  bool duplicate = false;  // A redelivery of an applied report: OK, nothing done.
 };
 
 struct EntitySummary {

@@ -126,10 +126,12 @@ Metrics::Metrics()
       model_state_(
           RegisterGauge(*registry_, "hybrid_model_state", "1 for the model's current state, 0 for the others")),
       entities_(RegisterGauge(*registry_, "hybrid_entities", "Entities the model tracks")),
-      reports_(prometheus::BuildCounter()
-                   .Name("hybrid_entity_reports_total")
-                   .Help("Entity reports by outcome (accepted, refused unlogged, failed after logging)")
-                   .Register(*registry_)),
+      reports_(
+          prometheus::BuildCounter()
+              .Name("hybrid_entity_reports_total")
+              .Help(
+                  "Entity reports by outcome (accepted, refused unlogged, failed after logging, duplicate redelivery)")
+              .Register(*registry_)),
       assimilation_duration_(prometheus::BuildHistogram()
                                  .Name("hybrid_assimilation_duration_seconds")
                                  .Help("Time of one entity report on the worker (log, forecast, score, analysis)")
@@ -177,6 +179,7 @@ ModelMetrics& Metrics::ForModel(const std::string& model, double coverage_level)
     m.reports_accepted = &reports_.Add({{"model", model}, {"status", "accepted"}});
     m.reports_refused = &reports_.Add({{"model", model}, {"status", "refused"}});
     m.reports_failed = &reports_.Add({{"model", model}, {"status", "failed"}});
+    m.reports_duplicate = &reports_.Add({{"model", model}, {"status", "duplicate"}});
     m.assimilation_duration = &assimilation_duration_.Add({{"model", model}}, LatencyBuckets());
   }
   return it->second;

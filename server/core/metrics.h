@@ -51,6 +51,7 @@ struct ModelMetrics {
   prometheus::Counter* reports_accepted = nullptr;
   prometheus::Counter* reports_refused = nullptr;  // Unlogged: a time before the clock, a full model, a gap too long.
   prometheus::Counter* reports_failed = nullptr;   // Logged but not applied (non-finite forecast or analysis).
+  prometheus::Counter* reports_duplicate = nullptr;  // Redeliveries of applied reports: answered OK, not applied.
   prometheus::Histogram* assimilation_duration = nullptr;
 };
 

@@ -180,6 +180,12 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
   if (d.keep_checkpoints() < 1) return absl::InvalidArgumentError("durability.keep_checkpoints must be ≥ 1");
   if (d.wal_segment_bytes() < 4096) return absl::InvalidArgumentError("durability.wal_segment_bytes must be ≥ 4096");
   if (absl::Status s = ValidateEntityConfig(config.entities()); !s.ok()) return s;
+  if (config.entities().learn_shared() && config.calibration().method() != v1::CALIBRATION_METHOD_UNSPECIFIED &&
+      config.calibration().method() != v1::CALIBRATION_METHOD_BACKPROP) {
+    return absl::InvalidArgumentError(
+        "entities.learn_shared needs calibration.method BACKPROP: the readings' loss is differentiated by autograd "
+        "through the physics (for black-box θ use entities.estimate_parameters)");
+  }
   for (int i = 0; i < config.parameters_size(); ++i) {
     if (config.parameters(i).name().empty()) {
       return absl::InvalidArgumentError(absl::StrCat("parameters[", i, "].name must not be empty"));

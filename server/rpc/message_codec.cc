@@ -183,6 +183,7 @@ void EncodeReportOutcome(const ReportOutcome& o, v1::ReportOutcome* out) {
   if (o.crps) out->set_crps(*o.crps);
   if (o.coverage) out->set_coverage(*o.coverage);
   out->set_entity_reports(o.entity_reports);
+  out->set_duplicate(o.duplicate);
 }
 
 void EncodeEntitySummary(const EntitySummary& e, v1::EntitySummary* out) {

@@ -9,13 +9,13 @@
 namespace hybrid::solvers {
 
 at::Tensor AdvanceMembers(const HybridModel& model, const at::Tensor& states, double from, double to, double max_step,
-                          const at::Tensor& rate) {
+                          const at::Tensor& rate, bool with_gradient) {
   TORCH_CHECK(to >= from, "AdvanceMembers: to (", to, ") < from (", from, ")");
   TORCH_CHECK(max_step > 0.0, "AdvanceMembers: max_step must be > 0");
   TORCH_CHECK(states.dim() == 3 && states.size(0) == model.members() && states.size(2) == model.state_dim(),
               "AdvanceMembers: states must be [M, B, D]");
   if (to == from) return states;
-  at::NoGradGuard no_grad;
+  at::AutoGradMode grad_mode(with_gradient);
   const std::optional<int64_t> steps = FixedStepsBetween(from, to, max_step);
   TORCH_CHECK(steps.has_value(), "AdvanceMembers: too many steps");
   const double h = (to - from) / static_cast<double>(*steps);

@@ -10,7 +10,9 @@
 // at least one; to == from returns `states` unchanged. `rate` [D] (undefined:
 // none) is a constant forcing added to dx/dt — a piecewise-constant input such
 // as an infusion, in state units per time unit; for black-box physics it is
-// added as h·rate after each step. No autograd is recorded. Preconditions
+// added as h·rate after each step. Autograd is recorded only with
+// `with_gradient` (through the model's θ and φ, for a loss on the forecast;
+// differentiable physics only). Preconditions
 // (TORCH_CHECK): to ≥ from, max_step > 0, states' shape. Thread-safe as the
 // model is (const).
 #pragma once
@@ -22,6 +24,6 @@
 namespace hybrid::solvers {
 
 at::Tensor AdvanceMembers(const HybridModel& model, const at::Tensor& states, double from, double to, double max_step,
-                          const at::Tensor& rate);
+                          const at::Tensor& rate, bool with_gradient = false);
 
 }  // namespace hybrid::solvers

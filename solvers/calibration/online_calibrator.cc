@@ -216,8 +216,17 @@ absl::StatusOr<double> OnlineCalibrator::GradientStep(const WindowBatch& train, 
         train.start.unsqueeze(0).expand({model_->members(), train.start.size(0), train.start.size(1)});
     loss = loss + options_.correction_penalty * model_->Correction(x0).pow(2).sum(-1).mean();
   }
+  absl::StatusOr<double> norm = Backward(loss, {});
+  if (norm.ok()) optimizer_->step();
+  return norm;
+}
+
+absl::StatusOr<double> OnlineCalibrator::Backward(const at::Tensor& loss, const std::vector<at::Tensor>& frozen) {
   optimizer_->zero_grad();
   loss.backward();
+  for (const at::Tensor& f : frozen) {
+    if (f.grad().defined()) f.mutable_grad() = at::Tensor();  // Adam skips it, moments untouched.
+  }
   std::vector<at::Tensor> with_grad;
   for (auto& group : optimizer_->param_groups()) {
     for (const at::Tensor& p : group.params()) {
@@ -232,8 +241,32 @@ absl::StatusOr<double> OnlineCalibrator::GradientStep(const WindowBatch& train, 
     return absl::FailedPreconditionError("calibration gradient is not finite; update skipped");
   }
   if (options_.clip_norm > 0.0) torch::nn::utils::clip_grad_norm_(with_grad, options_.clip_norm);
-  optimizer_->step();
   return norm;
+}
+
+absl::StatusOr<double> OnlineCalibrator::BackwardOnLoss(const at::Tensor& loss, const std::vector<at::Tensor>& frozen) {
+  if (!optimizer_ || !loss.requires_grad()) return 0.0;
+  at::AutoGradMode grad_mode(true);
+  return Backward(loss, frozen);
+}
+
+absl::Status OnlineCalibrator::StepHeldGradient() {
+  if (!optimizer_) return absl::OkStatus();
+  const UndoPoint saved = MarkUndoPoint();
+  optimizer_->step();
+  optimizer_->zero_grad();
+  if (absl::Status s = CheckParameters(); !s.ok()) {
+    UndoTo(saved);
+    ++reverted_updates_;
+    return s;
+  }
+  ++accepted_;  // Windows and reports alike count towards the learning-rate schedule.
+  DecayLearningRates(*optimizer_, accepted_, options_.lr_decay_every, options_.lr_decay);
+  return absl::OkStatus();
+}
+
+void OnlineCalibrator::DiscardHeldGradient() {
+  if (optimizer_) optimizer_->zero_grad();
 }
 
 void OnlineCalibrator::KalmanStep(const WindowBatch& train, const at::Tensor& path, const at::Tensor& sigma_d) {

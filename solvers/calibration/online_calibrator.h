@@ -43,6 +43,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -104,6 +105,23 @@ class OnlineCalibrator {
 
   absl::StatusOr<CalibrationStep> Update(const WindowBatch& batch);
 
+  // An optimizer step on a loss the caller computes from the model by
+  // autograd — the entity filter's observation-space loss of a report (the
+  // gradient method is backprop; black-box θ is not reached this way), in two
+  // halves for a caller whose own update may still fail in between:
+  // BackwardOnLoss computes and holds the gradient and returns its norm (0
+  // when nothing trainable has one; FAILED_PRECONDITION when it is not
+  // finite, nothing held); StepHeldGradient applies it with the same Adam,
+  // learning rates, clipping and decay schedule as Update (an applied step
+  // counts as an accepted update; no guard, replay or error model),
+  // undone (FAILED_PRECONDITION, model and optimizer as before) if a parameter
+  // leaves its bounds or the finite numbers; DiscardHeldGradient drops it.
+  // `frozen`: tensors of the model that must not move (an entity's own
+  // parameters, swapped in for the loss).
+  absl::StatusOr<double> BackwardOnLoss(const at::Tensor& loss, const std::vector<at::Tensor>& frozen);
+  absl::Status StepHeldGradient();
+  void DiscardHeldGradient();
+
   const HybridModel& model() const { return *model_; }
   // For an owner that changes θ by other means (the entity filter's state
   // augmentation); the same single-owner rule as Update.
@@ -135,6 +153,8 @@ class OnlineCalibrator {
   // Gradient step on `train`; returns the gradient norm.
   // path: the forecast after every step, [M, W, n, D].
   absl::StatusOr<double> GradientStep(const WindowBatch& train, const at::Tensor& path);
+  // Backward of `loss` and clipping, but for `frozen`'s gradients; the norm before clipping.
+  absl::StatusOr<double> Backward(const at::Tensor& loss, const std::vector<at::Tensor>& frozen);
   // sigma: [D] observation noise of the Kalman step.
   void KalmanStep(const WindowBatch& train, const at::Tensor& path, const at::Tensor& sigma);
   // The batch's observed values against the perturbed-start samples.

@@ -4,9 +4,9 @@
 # added anywhere is checked too. Before the fix, `hybridserve --help` printed
 # "No flags matched" and `hybridctl --help` hid --target (defined in
 # client/connection_flags.cc, not hybridctl.cc).
-# Usage: help_flags_test.sh HYBRIDSERVE HYBRIDCTL HYBRIDLOAD SOURCE_DIR
+# Usage: help_flags_test.sh HYBRIDSERVE HYBRIDCTL HYBRIDLOAD HYBRIDBRIDGE SOURCE_DIR
 set -euo pipefail
-hybridserve=$1 hybridctl=$2 hybridload=$3 source=$4
+hybridserve=$1 hybridctl=$2 hybridload=$3 hybridbridge=$4 source=$5
 failed=0
 
 flags_of() {  # The ABSL_FLAG names defined in the given files.
@@ -40,6 +40,7 @@ check() {  # check BINARY SOURCE...
 check "$hybridserve" "$source/server/main.cc"
 check "$hybridctl" "$source/client/hybridctl.cc" "$source/client/connection_flags.cc"
 check "$hybridload" "$source/loadtest/hybridload.cc" "$source/client/connection_flags.cc"
+check "$hybridbridge" "$source/ingest/hybridbridge.cc" "$source/client/connection_flags.cc"
 usage=$("$hybridctl" --help 2>&1 || true)
 grep -q -- "--target=HOST:PORT" <<<"$usage" || { echo "FAIL: hybridctl's usage does not say how to name the server" >&2; failed=1; }
 exit $failed

@@ -158,6 +158,20 @@ class EntitiesOverTheWire(unittest.TestCase):
             self.client._call(self.client._stub.Predict, request)
         self.assertIn("initial_state must be unset when entity is set", e.exception.message)
 
+    def test_a_redelivered_report_is_acknowledged_and_not_applied_again(self):
+        batch = [Report("dup-1", 1.0, {"x": 1.0}), Report("dup-1", 1.0, {"x": 1.5}, {"kick": 2.0}),
+                 Report("dup-1", 1.2, {"xy": 0.5})]
+        first = self.client.observe("tracker", batch)
+        self.assertEqual([(o.ok, o.duplicate) for o in first], [(True, False)] * 3)
+        applied = self.client.entity("tracker", "dup-1")
+        # The whole batch again (an Observe whose answer was lost), then one report differing in one bit.
+        again = self.client.observe("tracker", batch)
+        self.assertEqual([(o.ok, o.duplicate, o.entity_reports) for o in again], [(True, True, 3)] * 3)
+        np.testing.assert_array_equal(self.client.entity("tracker", "dup-1").ensemble, applied.ensemble)
+        other = self.client.observe("tracker", [Report("dup-1", 1.2, {"xy": np.nextafter(0.5, 1)})])[0]
+        self.assertEqual((other.ok, other.duplicate, other.entity_reports), (True, False, 4))
+        self.assertFalse(np.array_equal(self.client.entity("tracker", "dup-1").ensemble, applied.ensemble))
+
     def test_roles(self):
         with HybridClient(self.server.target, token="viewer-token-0123456789") as viewer:
             with self.assertRaises(RpcError) as e:

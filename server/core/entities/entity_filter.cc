@@ -42,6 +42,26 @@ absl::Status NonFinite(const std::string& entity, const char* what, double max_s
 
 }  // namespace
 
+uint64_t ReportFingerprint(const Report& report) {
+  std::string bytes;
+  const auto number = [&bytes](double v) { bytes.append(reinterpret_cast<const char*>(&v), sizeof v); };
+  const auto name = [&bytes](const std::string& s) { bytes.append(s).push_back('\0'); };
+  name(report.entity);
+  number(report.time);
+  for (const Reading& r : report.readings) {
+    name(r.observable);
+    number(r.value);
+    bytes.push_back(r.noise_std ? '1' : '0');
+    if (r.noise_std) number(*r.noise_std);
+  }
+  bytes.push_back('|');  // Readings end: a reading and an input of the same name differ.
+  for (const InputEvent& e : report.inputs) {
+    name(e.input);
+    number(e.value);
+  }
+  return base::ShardHash(bytes);
+}
+
 at::Tensor RawParameter(const solvers::ScientificModel& physics, const ObservationSpace::Parameter& parameter) {
   const std::string key = (parameter.positive ? "log_" : "") + parameter.name;
   const torch::OrderedDict<std::string, at::Tensor> parameters = physics.named_parameters(/*recurse=*/false);
@@ -142,6 +162,16 @@ EntityState EntityFilter::Prior(const std::string& name, const solvers::HybridMo
   return prior;
 }
 
+std::shared_ptr<const EntityState> EntityFilter::IsRedelivery(const Report& report) const {
+  std::shared_ptr<const EntityState> entity = table_.Find(report.entity);
+  if (!entity || report.time > entity->time) return nullptr;
+  const uint64_t fingerprint = ReportFingerprint(report);
+  for (uint64_t recent : entity->recent) {
+    if (recent == fingerprint) return entity;
+  }
+  return nullptr;
+}
+
 absl::Status EntityFilter::Check(const Report& report, const std::string& field) const {
   if (options_.members < 2) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -179,8 +209,10 @@ absl::Status EntityFilter::Check(const Report& report, const std::string& field)
   return absl::OkStatus();
 }
 
-ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& model, bool* parameters_changed) {
+ReportOutcome EntityFilter::Apply(const Report& report, solvers::OnlineCalibrator& calibrator,
+                                  bool* parameters_changed) {
   at::NoGradGuard no_grad;
+  solvers::HybridModel& model = calibrator.mutable_model();
   *parameters_changed = false;
   const int64_t m = options_.members, d = space_->state_dim();
   ReportOutcome outcome;
@@ -220,16 +252,31 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& mo
   } restore_mode{model, training};
 
   at::Tensor members = ToTensor(entity.ensemble, m, d);
+  // learn_shared: the forecast keeps its autograd graph, for the loss of the readings.
+  const bool learn = options_.entities.learn_shared() && outcome.lead > 0.0 && !report.readings.empty();
+  at::Tensor forecast_graph;
   if (outcome.lead > 0.0) {
-    members = solvers::AdvanceMembers(model, members.unsqueeze(1).to(model.dtype()), entity.time, report.time,
-                                      options_.entities.max_step(), InputRates(*space_, entity.rates).to(model.dtype()))
-                  .squeeze(1)
-                  .to(at::kDouble);
+    at::AutoGradMode grad_mode(learn);
+    const at::Tensor advanced = solvers::AdvanceMembers(model, members.unsqueeze(1).to(model.dtype()), entity.time,
+                                                        report.time, options_.entities.max_step(),
+                                                        InputRates(*space_, entity.rates).to(model.dtype()), learn)
+                                    .squeeze(1)
+                                    .to(at::kDouble);
+    if (learn) forecast_graph = advanced;
+    members = advanced.detach();
     if (!at::isfinite(members).all().item<bool>()) {
       outcome.status = NonFinite(report.entity, "forecast", options_.entities.max_step());
       return outcome;
     }
   }
+  // A held gradient is applied only if the report is; dropped otherwise.
+  struct HeldGradient {
+    solvers::OnlineCalibrator& calibrator;
+    bool held = false;
+    ~HeldGradient() {
+      if (held) calibrator.DiscardHeldGradient();
+    }
+  } held{calibrator};
 
   if (!report.readings.empty()) {
     std::vector<size_t> observables;
@@ -252,6 +299,20 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& mo
       if (options_.entities.conformal_gain() > 0.0) {
         scale_update = {bucket, options_.entities.conformal_gain() * (options_.coverage_level - *outcome.coverage)};
       }
+    }
+    if (forecast_graph.defined()) {
+      // The shared θ, φ by backprop: the readings' normalised squared
+      // innovations over the members, through the forecast over the interval.
+      std::vector<at::Tensor> frozen;
+      for (const ObservationSpace::EntityParameter& own_parameter : space_->per_entity()) {
+        frozen.push_back(RawParameter(model.physics(), space_->parameters()[own_parameter.index]));
+      }
+      at::AutoGradMode grad_mode(true);
+      const at::Tensor loss =
+          ((PredictReadings(forecast_graph, model, *space_, observables) - observed) / noise_std).square().mean();
+      absl::StatusOr<double> norm = calibrator.BackwardOnLoss(loss, frozen);
+      held.held = norm.ok() && *norm > 0.0;  // A non-finite gradient is skipped; the report still assimilates.
+      forecast_graph = at::Tensor();
     }
     solvers::EtkfOptions etkf;
     etkf.inflation = options_.entities.inflation();
@@ -283,6 +344,11 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& mo
     }
     model.physics().ClampToBounds();  // The entity's parameters too: they are in the model now.
     *parameters_changed = !theta.empty();
+    if (held.held) {
+      held.held = false;
+      // Refused (out of bounds): undone; the state analysis stands.
+      *parameters_changed = calibrator.StepHeldGradient().ok() || *parameters_changed;
+    }
     entity.parameters = ToVector(own.Current());
   }
 
@@ -299,6 +365,8 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::HybridModel& mo
   entity.ensemble = ToVector(members);
   entity.time = report.time;
   entity.reports += 1;
+  if (entity.recent.size() == kRecentReports) entity.recent.erase(entity.recent.begin());
+  entity.recent.push_back(ReportFingerprint(report));
   outcome.entity_reports = entity.reports;
   table_ = table_.With(std::make_shared<const EntityState>(std::move(entity)));
   return outcome;
@@ -322,6 +390,7 @@ void EntityFilter::Save(v1::StoredCheckpoint& checkpoint) const {
     out->mutable_ensemble()->add_shape(space_->state_dim());
     out->mutable_ensemble()->mutable_values()->Add(e->ensemble.begin(), e->ensemble.end());
     out->mutable_rates()->Add(e->rates.begin(), e->rates.end());
+    out->mutable_recent_reports()->Add(e->recent.begin(), e->recent.end());
     if (!e->parameters.empty()) {
       out->mutable_parameters()->add_shape(options_.members);
       out->mutable_parameters()->add_shape(static_cast<int64_t>(space_->per_entity().size()));
@@ -350,6 +419,7 @@ absl::Status EntityFilter::Load(const v1::StoredCheckpoint& checkpoint) {
     state.ensemble.assign(e.ensemble().values().begin(), e.ensemble().values().end());
     state.rates.assign(e.rates().begin(), e.rates().end());
     state.parameters.assign(e.parameters().values().begin(), e.parameters().values().end());
+    state.recent.assign(e.recent_reports().begin(), e.recent_reports().end());
     table = table.With(std::make_shared<const EntityState>(std::move(state)));
   }
   table_ = std::move(table);

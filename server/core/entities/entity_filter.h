@@ -24,12 +24,22 @@
 // with that member's trainable θ (raw: log of positive parameters), so the
 // analysis moves the model's shared parameter ensemble too (state
 // augmentation; the outcome says so, and the model has a new version).
+// With entities.learn_shared, between steps 3 and 4 the forecast of step 2 is
+// differentiated: the mean over members and readings of ((h(x) − y) / σ)²
+// through the RK4 interval into the model's trainable θ and φ (not the
+// entity's own parameters), and the calibrator takes one Adam step on it
+// (OnlineCalibrator::BackwardOnLoss) once the analysis has succeeded: the
+// shared parameters learn from every entity's stream, the model has a new
+// version. A step that would leave the bounds is undone; the report stands.
 //
 //   EntityFilter filter(space, options);
 //   if (absl::Status s = filter.Check(report, "reports[0]"); !s.ok()) ...   // before logging
 //   ReportOutcome o = filter.Apply(report, model);                           // after logging
 //   publish(filter.table());
 //
+// A report equal to one of the entity's latest kRecentReports (by
+// ReportFingerprint) is a redelivery: IsRedelivery says so before Check, and
+// the worker answers it OK without logging or applying it again.
 // Check refuses, naming the field: INVALID_ARGUMENT for a time before the
 // entity's clock; OUT_OF_RANGE for a gap longer than entities.max_gap or one
 // needing more RK4 steps than limits.max_total_steps; RESOURCE_EXHAUSTED for a
@@ -52,6 +62,7 @@
 #include "server/core/entities/entity_table.h"
 #include "server/core/entities/lead_buckets.h"
 #include "server/core/entities/observation_space.h"
+#include "solvers/calibration/online_calibrator.h"
 #include "solvers/hybrid/hybrid_model.h"
 
 namespace hybrid::server {
@@ -86,6 +97,11 @@ class EntityParameterSwap {
   std::vector<at::Tensor> saved_;
 };
 
+// How many of an entity's latest reports redelivery detection remembers.
+inline constexpr size_t kRecentReports = 16;
+// A 64-bit hash (FNV-1a) of every field of a report, bit-exact in its numbers.
+uint64_t ReportFingerprint(const Report& report);
+
 class EntityFilter {
  public:
   struct Options {
@@ -98,9 +114,12 @@ class EntityFilter {
 
   EntityFilter(std::shared_ptr<const ObservationSpace> space, Options options);
 
+  // The entity it names, when `report` equals one of that entity's recent reports.
+  std::shared_ptr<const EntityState> IsRedelivery(const Report& report) const;
   absl::Status Check(const Report& report, const std::string& field) const;
-  // `model` is changed only with estimate_parameters (then `*parameters_changed`).
-  ReportOutcome Apply(const Report& report, solvers::HybridModel& model, bool* parameters_changed);
+  // The calibrator's model is changed only with estimate_parameters or
+  // learn_shared (then `*parameters_changed`).
+  ReportOutcome Apply(const Report& report, solvers::OnlineCalibrator& calibrator, bool* parameters_changed);
   // NOT_FOUND when there is no such entity.
   absl::Status Delete(const std::string& name);
 

@@ -33,6 +33,7 @@ struct EntityState {
   std::vector<double> ensemble;    // [M, D]: the analysis ensemble.
   std::vector<double> rates;       // One per config input (0 for boluses): the rates in force.
   std::vector<double> parameters;  // [M, P]: its per-entity parameters, raw (log of positive ones); P may be 0.
+  std::vector<uint64_t> recent;    // ReportFingerprint of its latest reports (≤ kRecentReports), oldest first.
 };
 
 class EntityTable {

@@ -12,6 +12,7 @@
 #include <numeric>
 #include <random>
 
+#include "server/core/entities/entity_filter.h"
 #include "server/core/entities/entity_table.h"
 #include "server/core/entities/observation_space.h"
 #include "server/core/served_model.h"
@@ -69,9 +70,9 @@ class Entities : public ::testing::Test {
 
 TEST(EntityTable, ChangingOneEntityLeavesEveryOlderTableAsItWas) {
   EntityTable empty;
-  EntityTable one = empty.With(std::make_shared<const EntityState>(EntityState{"a", 1.0, 1, {1.0}, {}, {}}));
-  EntityTable two = one.With(std::make_shared<const EntityState>(EntityState{"b", 2.0, 1, {2.0}, {}, {}}));
-  EntityTable replaced = two.With(std::make_shared<const EntityState>(EntityState{"a", 3.0, 2, {3.0}, {}, {}}));
+  EntityTable one = empty.With(std::make_shared<const EntityState>(EntityState{"a", 1.0, 1, {1.0}, {}, {}, {}}));
+  EntityTable two = one.With(std::make_shared<const EntityState>(EntityState{"b", 2.0, 1, {2.0}, {}, {}, {}}));
+  EntityTable replaced = two.With(std::make_shared<const EntityState>(EntityState{"a", 3.0, 2, {3.0}, {}, {}, {}}));
   EXPECT_EQ(empty.size(), 0);
   EXPECT_EQ(one.size(), 1);
   EXPECT_EQ(two.size(), 2);
@@ -91,7 +92,7 @@ TEST(EntityTable, ChangingOneEntityLeavesEveryOlderTableAsItWas) {
 TEST(EntityTable, PagesAreInNameOrder) {
   EntityTable table;
   for (const char* name : {"p3", "p10", "p1", "q", "p2"}) {
-    table = table.With(std::make_shared<const EntityState>(EntityState{name, 0.0, 0, {}, {}, {}}));
+    table = table.With(std::make_shared<const EntityState>(EntityState{name, 0.0, 0, {}, {}, {}, {}}));
   }
   auto names = [](const std::vector<std::shared_ptr<const EntityState>>& page) {
     std::vector<std::string> out;
@@ -128,6 +129,13 @@ TEST_F(Entities, ConfigErrorsNameTheField) {
   EXPECT_NE(create("entities { prior_std: [1, 2, 3] }").message().find("entities.prior_std has 3 values"),
             std::string::npos);
   EXPECT_TRUE(create("observables { name: \"c\" terms { component: \"central\" } }").ok());
+  EXPECT_NE(ParseModelConfig("name: \"pk\" physics: PHYSICS_KIND_PKPD_TWO_COMPARTMENT "
+                             "calibration { method: CALIBRATION_METHOD_EGA_STATIC } entities { learn_shared: true }",
+                             "test")
+                .status()
+                .message()
+                .find("entities.learn_shared needs calibration.method BACKPROP"),
+            std::string::npos);
 }
 
 TEST_F(Entities, BadReportsAreRefusedByFieldAndChangeNothing) {
@@ -203,6 +211,21 @@ TEST_F(Entities, InputsActAsBolusesAndRates) {
   // Stopping the infusion: a rate of 0 from now on.
   ASSERT_TRUE(Observe(*model, {MakeReport("p1", 2.0, {}, {{"infusion", 0.0}})})[0].status.ok());
   EXPECT_EQ(model->GetEntity("p1")->rates.values, (std::vector<double>{0.0, 0.0, 0.0, 0.0}));
+}
+
+TEST(ReportFingerprint, EqualReportsAgreeAndAnyChangeDiffers) {
+  const Report report = MakeReport("p1", 2.5, {{"plasma", 1.25, 0.1}}, {{"oral", 200.0}});
+  const uint64_t f = ReportFingerprint(report);
+  EXPECT_EQ(ReportFingerprint(Report(report)), f);
+  std::vector<Report> changed(7, report);
+  changed[0].entity = "p2";
+  changed[1].time = std::nextafter(2.5, 3.0);
+  changed[2].readings[0].value = std::nextafter(1.25, 2.0);
+  changed[3].readings[0].noise_std.reset();
+  changed[4].inputs[0].value = 100.0;
+  changed[5].inputs.clear();
+  changed[6] = MakeReport("p1", 2.5, {{"plasma", 1.25, 0.1}, {"oral", 200.0, {}}});  // The input as a reading.
+  for (size_t i = 0; i < changed.size(); ++i) EXPECT_NE(ReportFingerprint(changed[i]), f) << i;
 }
 
 TEST_F(Entities, ClocksLimitsAndDeletion) {
@@ -317,6 +340,66 @@ TEST_F(Entities, EachEntityLearnsItsOwnParameters) {
   q.max_step = 0.05;
   const PredictAnswer answer = model->Predict(q).value();
   EXPECT_NEAR(answer.mean.values[4] * 80.0 / answer.mean.values[1], 1.0, 0.05);
+}
+
+// Shared CL learned from several patients' plasma streams by backprop through
+// each report's interval (entities.learn_shared); the truth is the exact
+// solution of the linear PK model at CL 5 L/h.
+constexpr char kSharedClearance[] = R"(
+  name: "pk" physics: PHYSICS_KIND_PKPD_TWO_COMPARTMENT correction { composition: COMPOSITION_PHYSICS_ONLY }
+  parameters { name: "CL" initial: 2.5 trainable: true }
+  ensemble_members: 8 seed: 5 member_jitter: 0.01
+  calibration { learning_rate_theta: 0.1 }
+  observables { name: "plasma" unit: "mg/L" terms { component: "central" divided_by: "V1" } noise_std: 0.05 }
+  inputs { name: "oral" component: "depot" }
+  entities { prior_mean: [0, 0, 0, 0] prior_std: [1e-3, 1e-3, 1e-3, 1e-3] max_step: 0.05 inflation: 1.01
+             learn_shared: true }
+)";
+
+TEST_F(Entities, SharedParametersLearnFromEveryEntitysStream) {
+  const auto stream = [](ServedModel& model) {
+    for (int patient = 0; patient < 8; ++patient) {
+      const std::string name = "p" + std::to_string(patient);
+      const double dose = 200.0 + 50.0 * patient;
+      EXPECT_TRUE(Observe(model, {MakeReport(name, 0.0, {}, {{"oral", dose}})})[0].status.ok());
+      for (int hour = 1; hour <= 12; ++hour) {
+        const at::Tensor x =
+            ExactPk(at::tensor({dose, 0.0, 0.0, 0.0}, at::kDouble).view({1, 4}), at::zeros({4}, at::kDouble), hour);
+        const double plasma = x[0][1].item<double>() / 50.0;
+        const std::vector<ReportOutcome> o = Observe(model, {MakeReport(name, hour, {{"plasma", plasma, {}}})});
+        EXPECT_TRUE(o[0].status.ok()) << name << " " << hour << ": " << o[0].status;
+      }
+    }
+  };
+  const auto clearance = [](ServedModel& model) {
+    for (const ParameterEstimate& p : model.Info().parameters) {
+      if (p.name == "CL") return p.value;
+    }
+    return -1.0;
+  };
+  testing::ScopedTempDir dir;
+  std::unique_ptr<ServedModel> learning = Serve(kSharedClearance, dir.path() + "/state");
+  const uint64_t version = learning->Info().version;
+  const double initial = clearance(*learning);  // 2.5, members jittered.
+  EXPECT_NEAR(initial, 2.5, 0.05);
+  stream(*learning);
+  EXPECT_NEAR(clearance(*learning), 5.0, 0.25);  // From 2.5, within 5%.
+  EXPECT_GT(learning->Info().version, version);  // Every step is a new model.
+  // Without it the shared CL stays where it was, and the state alone cannot fit the readings as well.
+  std::string fixed = kSharedClearance;
+  fixed.replace(fixed.find("learn_shared: true"), 18, "");
+  std::unique_ptr<ServedModel> still = Serve(fixed);
+  stream(*still);
+  EXPECT_EQ(clearance(*still), initial);
+  // The steps replay from the log bit for bit: what a crash leaves (log, no checkpoint since the first).
+  const double learned = clearance(*learning);
+  const std::vector<double> ensemble = learning->GetEntity("p7")->ensemble.values;
+  std::filesystem::copy(dir.path() + "/state", dir.path() + "/crashed", std::filesystem::copy_options::recursive);
+  learning.reset();
+  std::unique_ptr<ServedModel> replayed = Serve(kSharedClearance, dir.path() + "/crashed");
+  EXPECT_GE(replayed->Info().durability.replayed_at_start, 90);
+  EXPECT_EQ(clearance(*replayed), learned);
+  EXPECT_EQ(replayed->GetEntity("p7")->ensemble.values, ensemble);
 }
 
 TEST_F(Entities, PlannedInputsTakeEffectAtTheirLeadTimes) {

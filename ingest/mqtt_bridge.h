@@ -1,0 +1,84 @@
+// MqttBridge: sensor messages from an MQTT broker into hybridserve's Observe,
+// each message acknowledged (QoS 1 PUBACK) only after the server has answered
+// for every report in it — logged and applied, a redelivery of one already
+// applied (ReportOutcome.duplicate), or refused for good and written to the
+// dead letters. Nothing the broker lets go of is lost; a crash or a broker
+// restart before the acknowledgement means the broker sends it again, and the
+// server recognises what it has already applied.
+//
+//   MqttBridge bridge(subscriber, client, options);
+//   bridge.Run(stop);   // until stop is set: connect, deliver, reconnect with backoff
+//
+// Delivery: up to max_batch messages that have arrived are parsed
+// (sensor_message.h) and sent as one Observe per model, acknowledged in
+// arrival order. When the server cannot take them (UNAVAILABLE, a full
+// queue, a deadline, an expired token: any call-level error but
+// INVALID_ARGUMENT and NOT_FOUND) the bridge keeps them unacknowledged and
+// retries with backoff up to retry_max, keeping the broker connection alive;
+// nothing behind them passes (per-entity order is kept). A call refused as
+// a whole (INVALID_ARGUMENT, NOT_FOUND) is retried message by message, so
+// one bad message cannot hold the others. A report refused for good (its
+// time before the entity's clock, an unknown observable, an entity beyond
+// the limit) sends its whole message to the dead letters.
+// Progress: a line on stderr every stats_every. One thread; not thread-safe.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "client/hybrid_client.h"
+#include "ingest/dead_letters.h"
+#include "ingest/mqtt_subscriber.h"
+#include "ingest/sensor_message.h"
+
+namespace hybrid::ingest {
+
+struct BridgeOptions {
+  std::vector<TopicTemplate> topics;
+  std::string default_model;  // For topics and payloads that name none.
+  size_t max_batch = 16;      // Messages per round of Observe calls.
+  size_t max_reports_per_message = 1000;
+  size_t max_payload_bytes = 1 << 20;
+  absl::Duration retry_max = absl::Seconds(5);
+  absl::Duration stats_every = absl::Seconds(10);
+  std::string broker;  // host:port, for messages.
+};
+
+struct BridgeCounters {
+  uint64_t messages = 0;      // Acknowledged to the broker.
+  uint64_t applied = 0;       // Reports logged and applied.
+  uint64_t duplicates = 0;    // Reports the server had applied before.
+  uint64_t dead_letters = 0;  // Messages dropped (see DeadLetters).
+  uint64_t retries = 0;       // Observe calls repeated after a transient failure.
+  uint64_t connections = 0;   // Successful connections to the broker.
+};
+
+class MqttBridge {
+ public:
+  MqttBridge(MqttSubscriber& broker, client::HybridClient& server, DeadLetters& dead_letters, BridgeOptions options);
+  void Run(const std::atomic<bool>& stop);
+  const BridgeCounters& counters() const { return counters_; }
+
+ private:
+  struct Pending;
+  // Delivers one batch; false when the broker connection was lost or stop was
+  // set first (the batch stays unacknowledged: the broker sends it again).
+  bool Deliver(std::vector<mqtt::Publish>& batch, const std::atomic<bool>& stop);
+  // One Observe of `group`'s reports, retried while the failure is transient;
+  // false as Deliver.
+  bool Send(const std::string& model, const std::vector<Pending*>& group, const std::atomic<bool>& stop);
+  bool Wait(absl::Duration backoff, const std::atomic<bool>& stop);
+  void MaybeReport(bool force);
+
+  MqttSubscriber& broker_;
+  client::HybridClient& server_;
+  DeadLetters& dead_letters_;
+  const BridgeOptions options_;
+  BridgeCounters counters_;
+  absl::Time last_report_ = absl::Now();
+};
+
+}  // namespace hybrid::ingest

@@ -1,0 +1,233 @@
+#include "ingest/mqtt_subscriber.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace hybrid::ingest {
+namespace {
+
+int PollMs(absl::Duration d) { return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 0, 60000)); }
+
+}  // namespace
+
+MqttSubscriber::MqttSubscriber(MqttSubscriberOptions options)
+    : options_(std::move(options)), reader_(options_.max_payload_bytes) {}
+
+MqttSubscriber::~MqttSubscriber() { Close(); }
+
+void MqttSubscriber::Close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  reader_.Reset();
+  queue_.clear();  // Unacknowledged: the broker sends them again.
+  control_.clear();
+  ping_outstanding_ = false;
+}
+
+absl::Status MqttSubscriber::Fail(absl::Status status) {
+  Close();
+  return status;
+}
+
+absl::Status MqttSubscriber::Connect() {
+  Close();
+  const std::string where = absl::StrCat(options_.host, ":", options_.port);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(options_.host.c_str(), std::to_string(options_.port).c_str(), &hints, &found); rc != 0) {
+    return absl::UnavailableError(absl::StrCat("MQTT broker ", where, ": ", ::gai_strerror(rc)));
+  }
+  std::string last_error = "no address";
+  for (addrinfo* a = found; a != nullptr && fd_ < 0; a = a->ai_next) {
+    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
+    if (rc != 0 && errno == EINPROGRESS) {
+      pollfd p{fd, POLLOUT, 0};
+      rc = ::poll(&p, 1, PollMs(options_.connect_timeout)) == 1 ? 0 : -1;
+      int error = rc == 0 ? 0 : ETIMEDOUT;
+      socklen_t size = sizeof error;
+      if (rc == 0) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size);
+      if (error != 0) {
+        errno = error;
+        rc = -1;
+      }
+    }
+    if (rc == 0) {
+      fd_ = fd;
+    } else {
+      last_error = std::strerror(errno);
+      ::close(fd);
+    }
+  }
+  ::freeaddrinfo(found);
+  if (fd_ < 0) return absl::UnavailableError(absl::StrCat("MQTT broker ", where, ": ", last_error));
+  last_heard_ = Clock::now();
+
+  if (absl::Status s = Send(mqtt::EncodeConnect(options_.connect)); !s.ok()) return s;
+  absl::StatusOr<mqtt::Packet> connack = Await(mqtt::kConnack, options_.connect_timeout);
+  if (!connack.ok()) return connack.status();
+  absl::StatusOr<mqtt::Connack> c = mqtt::DecodeConnack(*connack);
+  if (!c.ok()) return Fail(c.status());
+  if (c->return_code != 0) {
+    return Fail(absl::PermissionDeniedError(
+        absl::StrCat("MQTT broker ", where, " refused the connection: ", mqtt::ConnackMeaning(c->return_code))));
+  }
+  session_present_ = c->session_present;
+  // Subscribing again on a kept session is harmless, and covers a broker that lost it.
+  if (absl::Status s = Send(mqtt::EncodeSubscribe(1, options_.filters, 1)); !s.ok()) return s;
+  absl::StatusOr<mqtt::Packet> suback = Await(mqtt::kSuback, options_.connect_timeout);
+  if (!suback.ok()) return suback.status();
+  absl::StatusOr<mqtt::Suback> granted = mqtt::DecodeSuback(*suback);
+  if (!granted.ok()) return Fail(granted.status());
+  for (size_t i = 0; i < granted->return_codes.size() && i < options_.filters.size(); ++i) {
+    if (granted->return_codes[i] == 0x80) {
+      return Fail(absl::FailedPreconditionError(
+          absl::StrCat("MQTT broker ", where, " refused the subscription to '", options_.filters[i], "'")));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status MqttSubscriber::Send(const std::string& bytes) {
+  if (fd_ < 0) return absl::UnavailableError("not connected to the MQTT broker");
+  size_t sent = 0;
+  const Clock::time_point deadline = Clock::now() + absl::ToChronoMilliseconds(options_.connect_timeout);
+  while (sent < bytes.size()) {
+    const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      pollfd p{fd_, POLLOUT, 0};
+      if (Clock::now() > deadline || ::poll(&p, 1, 100) < 0) {
+        return Fail(absl::UnavailableError("MQTT broker: the connection does not take data"));
+      }
+      continue;
+    }
+    return Fail(absl::UnavailableError(absl::StrCat("MQTT broker: send: ", std::strerror(errno))));
+  }
+  last_sent_ = Clock::now();
+  return absl::OkStatus();
+}
+
+absl::Status MqttSubscriber::Pump(absl::Duration timeout, bool until_packet) {
+  const Clock::time_point deadline = Clock::now() + absl::ToChronoMicroseconds(timeout);
+  const auto keep_alive = std::chrono::seconds(options_.connect.keep_alive_s);
+  do {
+    if (fd_ < 0) return absl::UnavailableError("not connected to the MQTT broker");
+    Clock::time_point now = Clock::now();
+    if (keep_alive.count() > 0) {
+      if (now - last_heard_ > keep_alive * 3 / 2) {
+        return Fail(absl::UnavailableError("MQTT broker: silent for 1.5 keep-alive periods; connection dropped"));
+      }
+      if (!ping_outstanding_ && now - last_sent_ >= keep_alive / 2) {
+        if (absl::Status s = Send(mqtt::EncodePingreq()); !s.ok()) return s;
+        ping_outstanding_ = true;
+      }
+    }
+    pollfd p{fd_, POLLIN, 0};
+    const auto wait = std::min<Clock::duration>(std::max<Clock::duration>(deadline - now, Clock::duration::zero()),
+                                                std::chrono::milliseconds(500));
+    const int ready = ::poll(&p, 1, static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count()));
+    if (ready < 0 && errno != EINTR) {
+      return Fail(absl::UnavailableError(absl::StrCat("MQTT broker: poll: ", std::strerror(errno))));
+    }
+    if (ready > 0) {
+      char buffer[65536];
+      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n == 0) return Fail(absl::UnavailableError("MQTT broker closed the connection"));
+      if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        return Fail(absl::UnavailableError(absl::StrCat("MQTT broker: recv: ", std::strerror(errno))));
+      }
+      if (n > 0) {
+        reader_.Feed(buffer, static_cast<size_t>(n));
+        last_heard_ = Clock::now();
+      }
+      while (std::optional<absl::StatusOr<mqtt::Packet>> packet = reader_.Next()) {
+        if (!packet->ok()) return Fail(packet->status());
+        switch ((*packet)->type) {
+          case mqtt::kPublish: {
+            absl::StatusOr<mqtt::Publish> message = mqtt::DecodePublish(**packet);
+            if (!message.ok()) return Fail(message.status());
+            if (message->qos > 1) {
+              return Fail(absl::InvalidArgumentError("MQTT broker sent QoS 2 on a QoS 1 subscription"));
+            }
+            queue_.push_back(*std::move(message));
+            break;
+          }
+          case mqtt::kPingresp:
+            ping_outstanding_ = false;
+            break;
+          case mqtt::kConnack:
+          case mqtt::kSuback:
+            control_.push_back(**std::move(packet));
+            break;
+          default:
+            break;  // Nothing else is addressed to a subscriber.
+        }
+      }
+    }
+    if (until_packet && (!queue_.empty() || !control_.empty())) return absl::OkStatus();
+  } while (Clock::now() < deadline);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<mqtt::Packet> MqttSubscriber::Await(mqtt::PacketType type, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (true) {
+    for (auto it = control_.begin(); it != control_.end(); ++it) {
+      if (it->type == type) {
+        mqtt::Packet packet = std::move(*it);
+        control_.erase(it);
+        return packet;
+      }
+    }
+    if (absl::Now() >= deadline) {
+      return Fail(absl::UnavailableError(absl::StrCat("MQTT broker: no ", type == mqtt::kConnack ? "CONNACK" : "SUBACK",
+                                                      " within ", absl::FormatDuration(timeout))));
+    }
+    if (absl::Status s = Pump(deadline - absl::Now(), /*until_packet=*/true); !s.ok()) return s;
+  }
+}
+
+absl::StatusOr<std::optional<mqtt::Publish>> MqttSubscriber::Next(absl::Duration timeout) {
+  if (queue_.empty()) {
+    if (absl::Status s = Pump(timeout, /*until_packet=*/true); !s.ok()) return s;
+  }
+  control_.clear();  // A late or repeated SUBACK.
+  if (queue_.empty()) return std::optional<mqtt::Publish>();
+  mqtt::Publish message = std::move(queue_.front());
+  queue_.erase(queue_.begin());
+  return std::optional<mqtt::Publish>(std::move(message));
+}
+
+absl::Status MqttSubscriber::KeepAlive(absl::Duration duration) {
+  absl::Status s = Pump(duration, /*until_packet=*/false);  // Messages stay queued, in order.
+  control_.clear();
+  return s;
+}
+
+absl::Status MqttSubscriber::Ack(const mqtt::Publish& message) {
+  if (message.qos == 0) return absl::OkStatus();
+  return Send(mqtt::EncodePuback(message.packet_id));
+}
+
+void MqttSubscriber::Disconnect() {
+  if (fd_ >= 0) (void)Send(mqtt::EncodeDisconnect());
+  Close();
+}
+
+}  // namespace hybrid::ingest

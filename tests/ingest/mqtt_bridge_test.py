@@ -1,0 +1,235 @@
+#!/usr/bin/python3
+"""hybridbridge end to end: Debian's mosquitto broker on loopback, a real hybridserve, sensor messages published
+with mosquitto_pub at QoS 1 (each retried until the broker acknowledges it, as a sensor would).
+
+Along one stream of 240 reports for two entities of a model that estimates θ with the states:
+- the server is not up yet for the first 40 messages (the bridge holds them and retries);
+- the broker is restarted (SIGTERM, persistent sessions on disk) after 100;
+- the bridge is killed with SIGKILL after 170 and started again 20 messages later;
+- two bad messages (not JSON, an unknown observable) go to the dead letters and hold nothing up.
+At the end every acknowledged message is in the server exactly once: report counts, ensembles and θ equal, bit
+for bit, those of a server fed the good reports directly with Observe.
+
+Usage: mqtt_bridge_test.py BUILD_DIR SOURCE_DIR
+"""
+import getpass
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import numpy as np
+
+BUILD, SOURCE = sys.argv[1], sys.argv[2]
+sys.path[:0] = [os.path.join(BUILD, "python"), os.path.join(SOURCE, "tests/python")]
+del sys.argv[1:3]
+
+from hybridserve_client import HybridClient, Report  # noqa: E402
+from hybridserve_process import Hybridserve  # noqa: E402
+
+HYBRIDSERVE = os.path.join(BUILD, "server/hybridserve")
+HYBRIDBRIDGE = os.path.join(BUILD, "ingest/hybridbridge")
+CONFIG = """name: "tracker"
+physics: PHYSICS_KIND_LORENZ63
+parameters { name: "rho" initial: 24 trainable: true }
+correction { composition: COMPOSITION_PHYSICS_ONLY }
+ensemble_members: 12
+member_jitter: 0.05
+seed: 3
+uncertainty { observation_noise_std: 1 }
+observables { name: "xy" unit: "1" terms { component: "x" weight: 0.5 } terms { component: "y" weight: 0.5 } noise_std: 1 }
+inputs { name: "kick" component: "z" }
+entities { prior_mean: [0, 0, 25] prior_std: [6, 7, 6] inflation: 1.02 estimate_parameters: true }
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def lorenz63_stream(count):
+    """(entity, time, readings, inputs) of two Lorenz-63 trajectories (ρ = 28), x and xy noisy, 0.05 apart."""
+    rng = np.random.default_rng(5)
+    f = lambda s: np.array([10 * (s[1] - s[0]), s[0] * (28 - s[2]) - s[1], s[0] * s[1] - 8 / 3 * s[2]])
+    states = {"a": np.array([1.0, 1.0, 20.0]), "b": np.array([-3.0, 2.0, 25.0])}
+    out = []
+    for k in range(count // 2):
+        for name in ("a", "b"):
+            s = states[name]
+            for _ in range(5):
+                h = 0.01
+                k1 = f(s); k2 = f(s + h / 2 * k1); k3 = f(s + h / 2 * k2); k4 = f(s + h * k3)
+                s = s + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+            states[name] = s
+            readings = {"x": round(float(s[0] + rng.normal()), 6)}
+            if k % 3 == 0:
+                readings["xy"] = {"value": round(float((s[0] + s[1]) / 2 + rng.normal()), 6), "noise_std": 1.5}
+            out.append((name, round(0.05 * (k + 1), 10), readings, {"kick": 0.5} if k % 25 == 24 else {}))
+    return out
+
+
+class Broker:
+    """mosquitto on 127.0.0.1 with its persistence in a folder: restart() keeps sessions and queued messages."""
+
+    def __init__(self, folder):
+        self.port, self.folder = free_port(), folder
+        self.config = os.path.join(folder, "mosquitto.conf")
+        with open(self.config, "w") as f:
+            # user: started as root, mosquitto would become "mosquitto" and could not write the folder.
+            f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser {getpass.getuser()}\n"
+                    f"persistence true\n"
+                    f"persistence_location {folder}/\nlog_dest file {folder}/mosquitto.log\n")
+        self.start()
+
+    def start(self):
+        self.process = subprocess.Popen(["mosquitto", "-c", self.config], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.STDOUT)
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("mosquitto did not start")
+
+    def restart(self):
+        self.stop()
+        self.start()
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()  # Writes its persistence file.
+            self.process.wait(timeout=20)
+
+    def publish(self, topic, payload):
+        """QoS 1, again until the broker acknowledges (a retry may deliver it twice: QoS 1 is at least once)."""
+        for _ in range(200):
+            done = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-q", "1", "-t", topic,
+                                   "-m", payload], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+            if done.returncode == 0:
+                return
+            time.sleep(0.05)
+        raise RuntimeError(f"the broker never took {topic}")
+
+
+class Bridge:
+    def __init__(self, folder, broker_port, target):
+        self.log_path = os.path.join(folder, "bridge.log")
+        self.args = [HYBRIDBRIDGE, f"--mqtt=127.0.0.1:{broker_port}", f"--target={target}",
+                     "--topics=sensors/{model}/{entity}", f"--dead_letters={folder}/dead.jsonl", "--retry_max=0.3",
+                     "--stats_every=1", "--mqtt_keep_alive=5", "--timeout=5"]
+        self.start()
+
+    def start(self):
+        if getattr(self, "log", None):
+            self.log.close()
+        self.log = open(self.log_path, "a")
+        before = self.output().count("subscribed to")
+        self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while self.output().count("subscribed to") == before:
+            if time.time() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"hybridbridge did not subscribe:\n{self.output()}")
+            time.sleep(0.05)
+
+    def output(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def wait_for(self, text, seconds=30):
+        deadline = time.time() + seconds
+        while text not in self.output():
+            if time.time() > deadline:
+                raise AssertionError(f"hybridbridge never said '{text}':\n{self.output()}")
+            time.sleep(0.05)
+
+    def close(self):
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        self.log.close()
+
+
+class BridgeDeliversEveryMessageOnce(unittest.TestCase):
+    def test_outages_restarts_and_bad_messages(self):
+        work = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, work, ignore_errors=True)
+        repository = os.path.join(work, "repository")
+        os.makedirs(os.path.join(repository, "tracker"))
+        with open(os.path.join(repository, "tracker", "config.pbtxt"), "w") as f:
+            f.write(CONFIG)
+        broker = Broker(work)
+        self.addCleanup(broker.stop)
+        grpc_port = free_port()
+        bridge = Bridge(work, broker.port, f"127.0.0.1:{grpc_port}")
+        self.addCleanup(bridge.close)
+
+        stream = lorenz63_stream(240)
+        bad = {30: "{not json", 130: json.dumps({"time": 100.0, "readings": {"w": 1.0}})}
+        server = None
+        for i, (entity, t, readings, inputs) in enumerate(stream):
+            if i == 40:  # The server comes up on the port the bridge has been calling.
+                server = Hybridserve(HYBRIDSERVE, repository, "--load_models=tracker",
+                                     f"--grpc_address=127.0.0.1:{grpc_port}")
+                self.addCleanup(server.stop)
+                self.assertEqual(server.grpc_port, grpc_port)
+                bridge.wait_for("takes reports again")  # What it held goes in.
+            if i == 100:
+                broker.restart()
+            if i == 170:
+                bridge.process.kill()
+                bridge.process.wait()
+            if i == 190:
+                bridge.start()
+            if i in bad:
+                broker.publish(f"sensors/tracker/{entity}", bad[i])
+            payload = {"time": t, "readings": readings}
+            if inputs:
+                payload["inputs"] = inputs
+            broker.publish(f"sensors/tracker/{entity}", json.dumps(payload))
+
+        with HybridClient(server.target) as client:
+            deadline = time.time() + 60
+            while sum(e[2] for e in client.entities("tracker")) < len(stream) and time.time() < deadline:
+                time.sleep(0.1)
+            out = bridge.output()
+            self.assertEqual(sum(e[2] for e in client.entities("tracker")), len(stream), out + server.output())
+            served = {name: client.entity("tracker", name) for name in ("a", "b")}
+            served_theta = client.parameters("tracker")
+        self.assertIn("cannot take model 'tracker''s reports now", out)  # Held while the server was away.
+        self.assertIn("session resumed", out)  # The broker kept the bridge's session across its restart.
+
+        # The same reports, straight into a fresh server, give the same numbers, bit for bit.
+        with Hybridserve(HYBRIDSERVE, repository, "--load_models=tracker") as reference, \
+                HybridClient(reference.target) as direct:
+            for entity, t, readings, inputs in stream:
+                plain = {k: (v["value"], v["noise_std"]) if isinstance(v, dict) else v for k, v in readings.items()}
+                self.assertTrue(direct.observe("tracker", [Report(entity, t, plain, inputs)])[0].ok)
+            for name in ("a", "b"):
+                expected = direct.entity("tracker", name)
+                self.assertEqual(served[name].reports, expected.reports)
+                np.testing.assert_array_equal(served[name].ensemble, expected.ensemble)
+            self.assertEqual(served_theta, direct.parameters("tracker"))
+
+        with open(os.path.join(work, "dead.jsonl")) as f:
+            letters = [json.loads(line) for line in f]
+        self.assertEqual({letter["payload"] for letter in letters}, set(bad.values()))
+        reasons = " ".join(letter["reason"] for letter in letters)
+        self.assertIn("payload: not JSON", reasons)
+        self.assertIn("readings[0].observable 'w'", reasons)
+
+        bridge.process.send_signal(signal.SIGTERM)
+        self.assertEqual(bridge.process.wait(timeout=20), 0)
+        self.assertRegex(bridge.output().splitlines()[-1], r"messages acknowledged: \d+ reports applied")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
