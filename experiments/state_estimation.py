@@ -20,7 +20,8 @@ c. PK/PD per patient: patients with between-patient variability (log-normal, ω 
    4, 8, 12 and 24 h with 10% proportional noise. First the training patients' streams teach the shared Emax and
    EC50, starting at 1 and 2, by backprop through every report's interval (entities.learn_shared), each patient's
    CL, V1 and state estimated alongside. Then held-out patients go to models that start from the learned θ (its
-   members jittered 10%: what the training left unknown) and keep learning: "per patient" estimates CL and V1 for
+   members jittered 10%: what the training left unknown) and keep learning it, by backprop and by augmenting the
+   analysis with it (estimate_parameters, which keeps θ's spread): "per patient" estimates CL and V1 for
    each patient with its state, "population only" tracks the state alone, and "θ as it started" is per patient
    without the training streams. After k = 2, 4, 6 observations: the RMSE of the next 12 h forecast (every 0.5 h,
    the 12 h dose planned when it is still ahead) against the noise-free truth, and the 90% interval's coverage.
@@ -199,7 +200,8 @@ EVALUATION_JITTER = 0.1  # θ's spread across members on the held-out patients: 
 
 def pkpd_config(pd, per_patient=True, learn=True, jitter=0.0):
     """The served PK/PD model: the true structure with Emax and EC50 at `pd`, learned from every stream by backprop
-    (learn_shared) or fixed; CL and V1 per patient or the population's; θ's members jittered by `jitter`."""
+    (learn_shared) or fixed; CL and V1 per patient or the population's. With `jitter`, θ's members spread by it and
+    θ is also estimated with the state (estimate_parameters), which keeps a spread of θ in the forecasts."""
     trainable = " trainable: true" if learn else ""
     own = "per_entity_parameters: ['CL', 'V1'] per_entity_prior_std: 0.25 random_rotation: true" if per_patient else ""
     return f"""physics: PHYSICS_KIND_PKPD_TWO_COMPARTMENT
@@ -216,7 +218,7 @@ uncertainty {{ initial_model_error_std: 0.1 }}
 observables {{ name: "plasma" unit: "mg/L" terms {{ component: "central" divided_by: "V1" }} }}
 inputs {{ name: "oral" component: "depot" unit: "mg" }}
 entities {{ prior_mean: [0, 0, 0, 0, 100] prior_std: [0.001, 0.001, 0.001, 0.001, 5] inflation: 1.02 max_step: 0.05
-           {own} {"learn_shared: true" if learn else ""} }}
+           {own} {"learn_shared: true" if learn else ""} {"estimate_parameters: true" if jitter else ""} }}
 """
 
 

@@ -26,7 +26,7 @@ ABSL_FLAG(std::string, mqtt_client_id, "hybridbridge",
           "Client id: the broker keeps this id's subscription and unacknowledged messages while it is away");
 ABSL_FLAG(std::string, mqtt_username, "", "User name for the broker (none when empty)");
 ABSL_FLAG(std::string, mqtt_password_file, "", "File whose first line is the broker password (needs --mqtt_username)");
-ABSL_FLAG(int, mqtt_keep_alive, 30, "Keep-alive, seconds (0: none)");
+ABSL_FLAG(int, mqtt_keep_alive, 60, "Keep-alive, seconds (0: none); at least --timeout");
 ABSL_FLAG(std::string, topics, "hybrid/{model}/{entity}",
           "Comma-separated topic templates; {model} and {entity} each stand for one level");
 ABSL_FLAG(std::string, model, "", "Model of messages whose topic and payload name none");
@@ -110,6 +110,11 @@ int main(int argc, char** argv) {
   absl::StatusOr<Flags> flags = FlagsFromCommandLine();
   absl::StatusOr<hybrid::client::ClientOptions> options =
       flags.ok() ? hybrid::client::ClientOptionsFromFlags() : flags.status();
+  if (options.ok() && flags->broker.connect.keep_alive_s > 0 &&
+      absl::Seconds(flags->broker.connect.keep_alive_s) < options->timeout) {
+    // The broker drops a client silent for 1.5 keep-alives; an Observe may take --timeout.
+    options = absl::InvalidArgumentError("--mqtt_keep_alive must be 0 or at least --timeout");
+  }
   if (!options.ok()) {
     std::fprintf(stderr, "hybridbridge: %s\n", std::string(options.status().message()).c_str());
     return 2;

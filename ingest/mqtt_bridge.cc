@@ -12,19 +12,25 @@ namespace {
 
 constexpr absl::Duration kFirstBackoff = absl::Milliseconds(100);
 
-// Worth another try: the server or the path to it, not the report.
-bool Transient(absl::StatusCode code) {
+// A report's outcome worth another try: it was not logged (the log, the
+// call). INTERNAL is not: the report was logged and failed, and would be
+// logged again.
+bool TransientOutcome(absl::StatusCode code) {
   switch (code) {
     case absl::StatusCode::kUnavailable:
     case absl::StatusCode::kCancelled:
     case absl::StatusCode::kAborted:
     case absl::StatusCode::kDeadlineExceeded:
-    case absl::StatusCode::kInternal:
-    case absl::StatusCode::kUnknown:
       return true;
     default:
       return false;
   }
+}
+
+// A whole call refused for what it carries: some message in it is at fault.
+bool RefusedForContent(absl::StatusCode code) {
+  return code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound ||
+         code == absl::StatusCode::kOutOfRange;
 }
 
 }  // namespace
@@ -89,6 +95,11 @@ bool MqttBridge::Deliver(std::vector<mqtt::Publish>& batch, const std::atomic<bo
   for (size_t i = 0; i < batch.size(); ++i) {
     Pending& p = pending[i];
     p.message = std::move(batch[i]);
+    if (p.message.retain && broker_.session_present()) {
+      // Re-sent because the bridge subscribed again on a kept session: seen before.
+      ++counters_.retained_skipped;
+      continue;
+    }
     if (p.message.truncated || p.message.payload_bytes > options_.max_payload_bytes) {
       p.failure = absl::StrCat("payload of ", p.message.payload_bytes, " bytes, over --max_payload_bytes ",
                                options_.max_payload_bytes);
@@ -113,6 +124,9 @@ bool MqttBridge::Deliver(std::vector<mqtt::Publish>& batch, const std::atomic<bo
         // Keep it at the broker rather than lose it.
         std::fprintf(stderr, "hybridbridge: %s; disconnecting until it can be written\n", s.ToString().c_str());
         broker_.Disconnect();
+        for (absl::Time until = absl::Now() + options_.retry_max; !stop && absl::Now() < until;) {
+          absl::SleepFor(absl::Milliseconds(20));
+        }
         return false;
       }
       ++counters_.dead_letters;
@@ -124,29 +138,41 @@ bool MqttBridge::Deliver(std::vector<mqtt::Publish>& batch, const std::atomic<bo
 }
 
 bool MqttBridge::Send(const std::string& model, const std::vector<Pending*>& group, const std::atomic<bool>& stop) {
-  v1::ObserveRequest request;
-  request.set_model(model);
-  std::vector<std::pair<Pending*, int>> owner;  // Per report: its message and its index there.
+  // Per report: its message, its index there, and whether it is settled (answered OK or refused for good).
+  struct Owned {
+    Pending* message;
+    int index;
+    bool settled = false;
+  };
+  std::vector<Owned> owned;
   for (Pending* p : group) {
-    for (size_t k = 0; k < p->parsed.reports.size(); ++k) {
-      *request.add_reports() = p->parsed.reports[k];
-      owner.emplace_back(p, static_cast<int>(k));
-    }
+    p->failure.clear();
+    for (size_t k = 0; k < p->parsed.reports.size(); ++k) owned.push_back({p, static_cast<int>(k)});
   }
-  std::vector<bool> answered(owner.size(), false);
   absl::Duration backoff = kFirstBackoff;
   bool holding = false;
   while (true) {
     if (stop) return false;
+    // A retry sends only what is not settled: nothing answered is sent twice.
+    v1::ObserveRequest request;
+    request.set_model(model);
+    std::vector<Owned*> sent;
+    for (Owned& o : owned) {
+      if (o.settled) continue;
+      *request.add_reports() = o.message->parsed.reports[static_cast<size_t>(o.index)];
+      sent.push_back(&o);
+    }
+    if (sent.empty()) return true;
+    if (absl::Status s = broker_.KeepAlive(absl::ZeroDuration()); !s.ok()) return false;  // A ping if one is due.
     absl::StatusOr<v1::ObserveResponse> response = server_.Observe(request);
     absl::Status failure = response.status();
     if (response.ok() && response->outcomes_size() != request.reports_size()) {
       failure = absl::InternalError(absl::StrCat("hybridserve answered ", response->outcomes_size(), " outcomes for ",
                                                  request.reports_size(), " reports"));
     }
-    if (!failure.ok() &&
-        (failure.code() == absl::StatusCode::kInvalidArgument || failure.code() == absl::StatusCode::kNotFound)) {
-      if (group.size() > 1) {  // Find the message at fault.
+    const bool too_big = failure.code() == absl::StatusCode::kResourceExhausted && group.size() > 1;
+    if (!failure.ok() && (RefusedForContent(failure.code()) || too_big)) {
+      if (group.size() > 1) {  // Find the message at fault (or a request of a size the server takes).
         for (Pending* p : group) {
           if (!Send(model, {p}, stop)) return false;
         }
@@ -157,20 +183,20 @@ bool MqttBridge::Send(const std::string& model, const std::vector<Pending*>& gro
     }
     if (failure.ok()) {
       bool again = false;
-      for (Pending* p : group) p->failure.clear();
-      for (size_t k = 0; k < owner.size(); ++k) {
+      for (size_t k = 0; k < sent.size(); ++k) {
         const v1::ReportOutcome& o = response->outcomes(static_cast<int>(k));
         const auto code = static_cast<absl::StatusCode>(o.status().code());
         if (code == absl::StatusCode::kOk) {
-          if (!answered[k]) ++(o.duplicate() ? counters_.duplicates : counters_.applied);
-          answered[k] = true;
-        } else if (Transient(code)) {
+          ++(o.duplicate() ? counters_.duplicates : counters_.applied);
+          sent[k]->settled = true;
+        } else if (TransientOutcome(code)) {
           again = true;
           failure = absl::Status(code, o.status().message());
         } else {
-          Pending* p = owner[k].first;
-          absl::StrAppend(&p->failure, p->failure.empty() ? "" : "; ", "report ", owner[k].second,
+          Pending* p = sent[k]->message;
+          absl::StrAppend(&p->failure, p->failure.empty() ? "" : "; ", "report ", sent[k]->index,
                           " refused by hybridserve: ", absl::StatusCodeToString(code), ": ", o.status().message());
+          sent[k]->settled = true;
         }
       }
       if (!again) {

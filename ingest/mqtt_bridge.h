@@ -13,13 +13,20 @@
 // (sensor_message.h) and sent as one Observe per model, acknowledged in
 // arrival order. When the server cannot take them (UNAVAILABLE, a full
 // queue, a deadline, an expired token: any call-level error but
-// INVALID_ARGUMENT and NOT_FOUND) the bridge keeps them unacknowledged and
-// retries with backoff up to retry_max, keeping the broker connection alive;
-// nothing behind them passes (per-entity order is kept). A call refused as
-// a whole (INVALID_ARGUMENT, NOT_FOUND) is retried message by message, so
-// one bad message cannot hold the others. A report refused for good (its
-// time before the entity's clock, an unknown observable, an entity beyond
-// the limit) sends its whole message to the dead letters.
+// INVALID_ARGUMENT, NOT_FOUND and OUT_OF_RANGE) the bridge keeps them
+// unacknowledged and retries with backoff up to retry_max, keeping the broker
+// connection alive; nothing behind them passes (per-entity order is kept). A
+// retry sends only the reports not yet answered. A call refused as a whole for
+// what it carries (INVALID_ARGUMENT, NOT_FOUND, OUT_OF_RANGE; RESOURCE_EXHAUSTED
+// for several messages) is retried message by message, so one bad message
+// cannot hold the others. A report refused for good (its time before the
+// entity's clock, an unknown observable, an entity beyond the limit, a
+// failure after logging: INTERNAL) sends its whole message to the dead
+// letters. A retained message re-sent on a resumed session (the bridge
+// subscribes again on every connection) is acknowledged and skipped.
+// Exactly once holds for redeliveries within an entity's latest 16 reports
+// (the server's memory, hybrid.v1.Report); an older redelivered report is
+// refused as before the clock, so it goes to the dead letters, not in twice.
 // Progress: a line on stderr every stats_every. One thread; not thread-safe.
 #pragma once
 
@@ -52,6 +59,7 @@ struct BridgeCounters {
   uint64_t applied = 0;       // Reports logged and applied.
   uint64_t duplicates = 0;    // Reports the server had applied before.
   uint64_t dead_letters = 0;  // Messages dropped (see DeadLetters).
+  uint64_t retained_skipped = 0;  // Retained messages re-sent on a resumed session's new SUBSCRIBE.
   uint64_t retries = 0;       // Observe calls repeated after a transient failure.
   uint64_t connections = 0;   // Successful connections to the broker.
 };

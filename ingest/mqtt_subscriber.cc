@@ -91,10 +91,14 @@ absl::Status MqttSubscriber::Connect() {
   if (!suback.ok()) return suback.status();
   absl::StatusOr<mqtt::Suback> granted = mqtt::DecodeSuback(*suback);
   if (!granted.ok()) return Fail(granted.status());
-  for (size_t i = 0; i < granted->return_codes.size() && i < options_.filters.size(); ++i) {
-    if (granted->return_codes[i] == 0x80) {
+  if (granted->packet_id != 1 || granted->return_codes.size() != options_.filters.size()) {
+    return Fail(absl::InvalidArgumentError(absl::StrCat("MQTT broker ", where, ": a SUBACK for another SUBSCRIBE")));
+  }
+  for (size_t i = 0; i < options_.filters.size(); ++i) {
+    if (granted->return_codes[i] != 1) {  // 0x80 refused; QoS 0 would lose at-least-once delivery.
       return Fail(absl::FailedPreconditionError(
-          absl::StrCat("MQTT broker ", where, " refused the subscription to '", options_.filters[i], "'")));
+          absl::StrCat("MQTT broker ", where, " ", granted->return_codes[i] == 0x80 ? "refused" : "downgraded",
+                       " the QoS 1 subscription to '", options_.filters[i], "'")));
     }
   }
   return absl::OkStatus();

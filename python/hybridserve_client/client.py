@@ -6,7 +6,7 @@ Tensors go in as anything numpy.asarray accepts and come out as float64 numpy ar
                                                                in order, while the stream runs
   observe(model, reports)                                  ->  list of ReportOutcome, one per Report, in order
   forecast(model, entity, times)                           ->  Forecast from the entity's analysis ensemble
-  entities(model) / entity(model, name) / delete_entity(model, name)
+  entities(model) / entity(model, name) / delete_entity(model, name); online_skill(model) by lead bucket
 Errors of unary calls raise RpcError with the server's status code name and message (they name the field).
 A rejected observation is an Acknowledgement with ok False; the stream goes on. Thread-safe for unary calls
 (gRPC channels are); one calibrate generator belongs to one thread.
@@ -180,6 +180,12 @@ class HybridClient:
         response = self._call(self._stub.ListModels, pb.ListModelsRequest())
         return [{"name": m.name, "state": pb.ModelState.Name(m.state).replace("MODEL_STATE_", ""),
                  "version": m.version, "description": m.description, "reason": m.reason} for m in response.models]
+
+    def online_skill(self, model: str) -> List[Dict[str, object]]:
+        """Per lead bucket (shortest first): lead_le, reports, crps and coverage of the forecasts of arriving readings."""
+        response = self._call(self._stub.GetModel, pb.GetModelRequest(model=model))
+        return [{"lead_le": s.lead_le, "reports": s.reports, "crps": s.crps, "coverage": s.coverage}
+                for s in response.online_skill]
 
     def parameters(self, model: str) -> Dict[str, Tuple[float, float]]:
         """name -> (mean, spread over ensemble members) of the model's current version."""

@@ -103,6 +103,14 @@ grpc::ServerUnaryReactor* HybridServiceImpl::GetModel(grpc::CallbackServerContex
                                           info.durability.checkpoint_versions.end());
     d->set_last_checkpoint_unix_ms(info.durability.last_checkpoint_unix_ms);
     d->set_replayed_at_start(info.durability.replayed_at_start);
+    response->set_entities(info.entities);
+    for (const OnlineSkill& skill : info.calibration.online) {
+      v1::OnlineSkill* out = response->add_online_skill();
+      out->set_lead_le(skill.lead_le);
+      out->set_reports(skill.reports);
+      out->set_crps(skill.crps);
+      out->set_coverage(skill.coverage);
+    }
     // Absent before the first accepted observation: nothing to report yet.
     if (info.observations_accepted > 0) {
       v1::CalibrationStatus* c = response->mutable_calibration();

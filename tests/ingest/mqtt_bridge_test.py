@@ -6,7 +6,7 @@ Along one stream of 240 reports for two entities of a model that estimates θ wi
 - the server is not up yet for the first 40 messages (the bridge holds them and retries);
 - the broker is restarted (SIGTERM, persistent sessions on disk) after 100;
 - the bridge is killed with SIGKILL after 170 and started again 20 messages later;
-- two bad messages (not JSON, an unknown observable) go to the dead letters and hold nothing up.
+- three bad messages (not JSON, an unknown observable, too many reports) go to the dead letters and hold nothing up.
 At the end every acknowledged message is in the server exactly once: report counts, ensembles and θ equal, bit
 for bit, those of a server fed the good reports directly with Observe.
 
@@ -45,7 +45,8 @@ seed: 3
 uncertainty { observation_noise_std: 1 }
 observables { name: "xy" unit: "1" terms { component: "x" weight: 0.5 } terms { component: "y" weight: 0.5 } noise_std: 1 }
 inputs { name: "kick" component: "z" }
-entities { prior_mean: [0, 0, 25] prior_std: [6, 7, 6] inflation: 1.02 estimate_parameters: true }
+entities { prior_mean: [0, 0, 25] prior_std: [6, 7, 6] inflation: 1.02 estimate_parameters: true
+           max_reports_per_request: 8 }
 """
 
 
@@ -125,7 +126,7 @@ class Bridge:
         self.log_path = os.path.join(folder, "bridge.log")
         self.args = [HYBRIDBRIDGE, f"--mqtt=127.0.0.1:{broker_port}", f"--target={target}",
                      "--topics=sensors/{model}/{entity}", f"--dead_letters={folder}/dead.jsonl", "--retry_max=0.3",
-                     "--stats_every=1", "--mqtt_keep_alive=5", "--timeout=5"]
+                     "--stats_every=1", "--mqtt_keep_alive=10", "--timeout=5"]
         self.start()
 
     def start(self):
@@ -173,7 +174,10 @@ class BridgeDeliversEveryMessageOnce(unittest.TestCase):
         self.addCleanup(bridge.close)
 
         stream = lorenz63_stream(240)
-        bad = {30: "{not json", 130: json.dumps({"time": 100.0, "readings": {"w": 1.0}})}
+        # Not JSON; an unknown observable; more reports than a request may carry (a batch of 16 messages is too: the
+        # bridge must split what the server refuses as a whole rather than hold it forever).
+        bad = {30: "{not json", 130: json.dumps({"time": 100.0, "readings": {"w": 1.0}}),
+               200: json.dumps([{"time": 100.0 + i, "readings": {"x": 1.0}} for i in range(9)])}
         server = None
         for i, (entity, t, readings, inputs) in enumerate(stream):
             if i == 40:  # The server comes up on the port the bridge has been calling.
@@ -225,6 +229,7 @@ class BridgeDeliversEveryMessageOnce(unittest.TestCase):
         reasons = " ".join(letter["reason"] for letter in letters)
         self.assertIn("payload: not JSON", reasons)
         self.assertIn("readings[0].observable 'w'", reasons)
+        self.assertIn("entities.max_reports_per_request", reasons)
 
         bridge.process.send_signal(signal.SIGTERM)
         self.assertEqual(bridge.process.wait(timeout=20), 0)

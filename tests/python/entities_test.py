@@ -102,6 +102,13 @@ class EntitiesOverTheWire(unittest.TestCase):
         self.assertTrue(np.all(low90 <= low50) and np.all(high50 <= high90))
         names = [e[0] for e in self.client.entities("tracker")]
         self.assertEqual([n for n in names if n.startswith("p-")], ["p-1", "p-2", "p-3"])
+        # GetModel tells the entity count and the online skill by lead bucket (leads 0.05: the 0.1 bucket).
+        info = self.client._call(self.client._stub.GetModel, pb.GetModelRequest(model="tracker"))
+        self.assertEqual(info.entities, len(names))
+        skill = {s["lead_le"]: s for s in self.client.online_skill("tracker")}
+        self.assertGreaterEqual(skill["0.1"]["reports"], 3)
+        self.assertGreater(skill["0.1"]["crps"], 0.0)
+        self.assertTrue(0.0 <= skill["0.1"]["coverage"] <= 1.0)
         self.client.delete_entity("tracker", "p-2")
         with self.assertRaises(RpcError) as e:
             self.client.entity("tracker", "p-2")

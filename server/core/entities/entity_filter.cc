@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <boost/math/distributions/normal.hpp>
 #include <cmath>
 #include <optional>
@@ -253,7 +254,15 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::OnlineCalibrato
 
   at::Tensor members = ToTensor(entity.ensemble, m, d);
   // learn_shared: the forecast keeps its autograd graph, for the loss of the readings.
-  const bool learn = options_.entities.learn_shared() && outcome.lead > 0.0 && !report.readings.empty();
+  // The graph holds every RK4 stage of every member: a gap of more than
+  // kMaxLearnedValues state values (steps × members × D; ≈ 0.5 GB of graph)
+  // is assimilated without a step.
+  constexpr int64_t kMaxLearnedValues = 4'000'000;
+  const std::optional<int64_t> steps =
+      outcome.lead > 0.0 ? solvers::FixedStepsBetween(entity.time, report.time, options_.entities.max_step())
+                         : std::optional<int64_t>(0);
+  const bool learn = options_.entities.learn_shared() && outcome.lead > 0.0 && !report.readings.empty() && steps &&
+                     *steps <= kMaxLearnedValues / std::max<int64_t>(1, m * d);
   at::Tensor forecast_graph;
   if (outcome.lead > 0.0) {
     at::AutoGradMode grad_mode(learn);
@@ -365,7 +374,7 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::OnlineCalibrato
   entity.ensemble = ToVector(members);
   entity.time = report.time;
   entity.reports += 1;
-  if (entity.recent.size() == kRecentReports) entity.recent.erase(entity.recent.begin());
+  while (entity.recent.size() >= kRecentReports) entity.recent.erase(entity.recent.begin());
   entity.recent.push_back(ReportFingerprint(report));
   outcome.entity_reports = entity.reports;
   table_ = table_.With(std::make_shared<const EntityState>(std::move(entity)));
@@ -419,7 +428,8 @@ absl::Status EntityFilter::Load(const v1::StoredCheckpoint& checkpoint) {
     state.ensemble.assign(e.ensemble().values().begin(), e.ensemble().values().end());
     state.rates.assign(e.rates().begin(), e.rates().end());
     state.parameters.assign(e.parameters().values().begin(), e.parameters().values().end());
-    state.recent.assign(e.recent_reports().begin(), e.recent_reports().end());
+    const int keep = std::min<int>(e.recent_reports_size(), static_cast<int>(kRecentReports));
+    state.recent.assign(e.recent_reports().end() - keep, e.recent_reports().end());
     table = table.With(std::make_shared<const EntityState>(std::move(state)));
   }
   table_ = std::move(table);
