@@ -34,7 +34,7 @@ class FisherKpp final : public ScientificModel {
   int64_t state_dim() const override { return dims_ == 1 ? grid_ : grid_ * grid_; }
   // Cell density relative to the carrying capacity.
   std::vector<StateComponent> Components() const override {
-    return GridComponents("density", "1", grid_, dims_ == 1 ? 0 : grid_);
+    return GridComponents("density", "1", grid_, dims_ == 1 ? 0 : grid_, /*non_negative=*/true);
   }
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;
 

@@ -161,8 +161,10 @@ absl::StatusOr<Trajectory> SolveWithDosing(const TwoCompartmentPkPd& model, cons
 }
 
 std::vector<StateComponent> TwoCompartmentPkPd::Components() const {
-  std::vector<StateComponent> out = {{"depot", "mg"}, {"central", "mg"}, {"peripheral", "mg"}, {"eliminated", "mg"}};
-  if (response_ != Response::kNone) out.push_back({"response", "1"});
+  // Amounts, and a biomarker level: none can be negative.
+  std::vector<StateComponent> out = {
+      {"depot", "mg", true}, {"central", "mg", true}, {"peripheral", "mg", true}, {"eliminated", "mg", true}};
+  if (response_ != Response::kNone) out.push_back({"response", "1", true});
   return out;
 }
 

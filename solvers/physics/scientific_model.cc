@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -99,13 +100,23 @@ absl::StatusOr<double> ScientificModel::StructureReal(const PhysicsOptions& opti
 }
 
 std::vector<StateComponent> GridComponents(const std::string& channel, const std::string& unit, int64_t rows,
-                                           int64_t cols) {
+                                           int64_t cols, bool non_negative) {
   std::vector<StateComponent> out;
   for (int64_t r = 0; r < rows; ++r) {
-    if (cols == 0) out.push_back({absl::StrCat(channel, "[", r, "]"), unit});
-    for (int64_t c = 0; c < cols; ++c) out.push_back({absl::StrCat(channel, "[", r, ",", c, "]"), unit});
+    if (cols == 0) out.push_back({absl::StrCat(channel, "[", r, "]"), unit, non_negative});
+    for (int64_t c = 0; c < cols; ++c) out.push_back({absl::StrCat(channel, "[", r, ",", c, "]"), unit, non_negative});
   }
   return out;
+}
+
+at::Tensor ClampNonNegative(const std::vector<StateComponent>& components, const at::Tensor& x) {
+  std::vector<double> lower(components.size(), -std::numeric_limits<double>::infinity());
+  bool any = false;
+  for (size_t i = 0; i < components.size(); ++i) {
+    if (components[i].non_negative) lower[i] = 0.0, any = true;
+  }
+  if (!any) return x;
+  return at::maximum(x, at::tensor(lower, x.options()));
 }
 
 std::vector<StateComponent> ScientificModel::Components() const {

@@ -35,16 +35,27 @@ struct ParameterSpec {
   bool positive = true;  // Stored as log(value); otherwise as the value itself.
 };
 
-// A state component's name and unit, for answers, columns and plots.
+// A state component's name and unit, for answers, columns and plots, and
+// whether it is an amount or a density that cannot go below 0: forecast
+// samples and entity analyses of it are kept ≥ 0 (ClampNonNegative).
 struct StateComponent {
+  StateComponent() = default;
+  StateComponent(std::string name_, std::string unit_, bool non_negative_ = false)
+      : name(std::move(name_)), unit(std::move(unit_)), non_negative(non_negative_) {}
   std::string name;
   std::string unit;  // "1": dimensionless.
+  bool non_negative = false;
 };
 
 // Components of a field on a grid, one channel: "u[i]" (1-D) or "u[r,c]"
 // (2-D, row-major), all with `unit`.
 std::vector<StateComponent> GridComponents(const std::string& channel, const std::string& unit, int64_t rows,
-                                           int64_t cols = 0);
+                                           int64_t cols = 0, bool non_negative = false);
+
+// x [..., D] with the components that `components` marks non_negative raised
+// to at least 0 (a sample of an amount drawn or analysed below it); x itself
+// when none is. Not differentiable at the bound; for samples and analyses.
+at::Tensor ClampNonNegative(const std::vector<StateComponent>& components, const at::Tensor& x);
 
 struct PhysicsOptions {
   int64_t members = 1;                    // M ≥ 1.

@@ -148,7 +148,7 @@ EntityState EntityFilter::Prior(const std::string& name, const solvers::HybridMo
       at::tensor(mean, at::kDouble) + at::tensor(std, at::kDouble) * at::randn({m, d}, generator, at::kDouble);
   EntityState prior;
   prior.name = name;
-  prior.ensemble = ToVector(members);
+  prior.ensemble = ToVector(solvers::ClampNonNegative(model.physics().Components(), members));
   prior.rates.assign(space_->inputs().size(), 0.0);
   // Each member's own parameters around that member's population value.
   const std::vector<ObservationSpace::EntityParameter>& own = space_->per_entity();
@@ -346,7 +346,8 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::OnlineCalibrato
       outcome.status = NonFinite(report.entity, "analysis", options_.entities.max_step());
       return outcome;
     }
-    members = analysis->narrow(1, 0, d);
+    // The linear update knows no bounds: members' amounts below 0 are raised to it.
+    members = solvers::ClampNonNegative(model.physics().Components(), analysis->narrow(1, 0, d));
     own.Set(analysis->narrow(1, d, own_count));
     for (size_t i = 0; i < theta.size(); ++i) {
       theta[i].copy_(analysis->select(1, d + own_count + static_cast<int64_t>(i)).to(theta[i].scalar_type()));

@@ -63,6 +63,28 @@ TEST(PerturbedForecast, MatchesTheLinearSdeMeanAndCovariance) {
                   0.02 * std::abs(covariance[1][3].item<double>()));
 }
 
+TEST(PerturbedForecast, AmountsStayNonNegative) {
+  // An empty depot and an uncertain start: without the bound, half the draws would start below 0 mg.
+  const std::shared_ptr<HybridModel> model = PkModel(2);
+  const at::Tensor x0 = at::tensor({0.0, 20.0, 5.0, 0.0}, at::kDouble).view({1, 4});
+  SolverOptions solver;
+  solver.step = 0.01;
+  SampleOptions options{.initial_std = at::tensor({1.0, 1.0, 1.0, 1.0}, at::kDouble),
+                        .model_error_rate = at::tensor({0.0, 0.0, 0.0, 1.0}, at::kDouble),
+                        .per_member = 2000,
+                        .seed = 3};
+  const at::Tensor samples = ForecastSamples(*model, x0, {0.1, 1.0}, solver, options).value();
+  EXPECT_GE(samples.min().item<double>(), 0.0);
+  const at::Tensor depot = samples.select(3, 0);
+  // The draws below 0 are at the bound (about half of them), not a shifted cloud.
+  EXPECT_NEAR((depot == 0.0).to(at::kDouble).mean().item<double>(), 0.5, 0.05);
+  EXPECT_GT(depot.max().item<double>(), 1.0);
+  // Components not marked keep their sign.
+  const at::Tensor x = at::tensor({-1.0, 2.0}, at::kDouble);
+  EXPECT_TRUE(at::equal(ClampNonNegative({{"a", "1"}, {"b", "1"}}, x), x));
+  EXPECT_TRUE(at::equal(ClampNonNegative({{"a", "1", true}, {"b", "1"}}, x), at::tensor({0.0, 2.0}, at::kDouble)));
+}
+
 TEST(PerturbedForecast, NothingRandomIsThePlainForecastBitForBit) {
   const std::shared_ptr<HybridModel> model = PkModel(3);
   const at::Tensor x0 = at::tensor({100.0, 20.0, 5.0, 0.0, 50.0, 0.0, 0.0, 1.0}, at::kDouble).view({2, 4});
@@ -77,7 +99,8 @@ TEST(PerturbedForecast, NothingRandomIsThePlainForecastBitForBit) {
 
 TEST(PerturbedForecast, WindowSamplesSpreadAsTheStartIsUncertain) {
   const std::shared_ptr<HybridModel> model = PkModel(2);
-  const at::Tensor start = at::tensor({100.0, 20.0, 5.0, 0.0}, at::kDouble).view({1, 4});
+  // Every amount far from 0, so the bound at 0 (AmountsStayNonNegative) plays no part.
+  const at::Tensor start = at::tensor({100.0, 20.0, 5.0, 10.0}, at::kDouble).view({1, 4});
   at::Generator gen = at::detail::createCPUGenerator(3);
   const at::Tensor sigma = at::tensor({1.0, 1.0, 1.0, 1.0}, at::kDouble);
   const at::Tensor w = WindowSamples(*model, start, 0.1, 10, sigma, 3000, gen);  // [S, 1, 10, 4]
