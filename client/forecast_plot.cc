@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -19,7 +20,52 @@ double At(const v1::Tensor& t, int i) { return t.dtype() == v1::DTYPE_FLOAT32 ? 
 // A gnuplot single-quoted string: a quote is written twice.
 std::string Quoted(const std::string& text) { return absl::StrCat("'", absl::StrReplaceAll(text, {{"'", "''"}}), "'"); }
 
+// Interval indices, widest first, so that narrower bands are drawn over it.
+std::vector<int> WidestFirst(const v1::PredictResponse& forecast) {
+  std::vector<int> order(forecast.intervals_size());
+  for (int i = 0; i < forecast.intervals_size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [&](int a, int b) { return forecast.intervals(a).level() > forecast.intervals(b).level(); });
+  return order;
+}
+
 }  // namespace
+
+std::string ForecastPlotScript(const v1::PredictResponse& forecast, const std::string& data_path,
+                               const std::string& png_path) {
+  const int dim = static_cast<int>(forecast.mean().shape(1));
+  const std::vector<int> order = WidestFirst(forecast);
+  const int per_component = 1 + 2 * static_cast<int>(order.size());
+  static const char* const kBands[] = {"#c6dbef", "#9ecae1", "#6baed6", "#4292c6"};
+  std::string title = absl::StrFormat("%s, version %d, %d members", forecast.model(), forecast.model_version(),
+                                      forecast.ensemble_size());
+  std::ostringstream script;
+  script << "set terminal pngcairo size 900," << 220 * dim + 60 << " font ',10'\n"
+         << "set output " << Quoted(png_path) << "\n"
+         << "set multiplot layout " << dim << ",1 title " << Quoted(title) << "\nset key outside right\nset grid\n"
+         << "set xlabel "
+         << Quoted(forecast.start_time() != 0.0  // An entity's forecast from its clock (0: lead = t).
+                       ? absl::StrFormat("lead time from the entity's clock t = %g", forecast.start_time())
+                       : std::string("t"))
+         << "\n";
+  for (int d = 0; d < dim; ++d) {
+    const int base = 2 + d * per_component;  // gnuplot columns are 1-based; column 1 is t.
+    std::string label = absl::StrCat("x", d + 1);
+    if (d < forecast.state_components_size()) {
+      const v1::StateComponent& c = forecast.state_components(d);
+      label = c.unit().empty() || c.unit() == "1" ? c.name() : absl::StrCat(c.name(), " [", c.unit(), "]");
+    }
+    script << "set ylabel " << Quoted(label) << "\nplot ";
+    for (size_t b = 0; b < order.size(); ++b) {
+      script << Quoted(data_path) << " using 1:" << base + 1 + 2 * b << ":" << base + 2 + 2 * b
+             << " with filledcurves fc rgb '" << kBands[std::min<size_t>(b, 3)] << "' title '"
+             << absl::StrFormat("%.0f%%", 100 * forecast.intervals(order[b]).level()) << "', ";
+    }
+    script << Quoted(data_path) << " using 1:" << base << " with lines lw 2 lc rgb '#08306b' title 'mean'\n";
+  }
+  script << "unset multiplot\n";
+  return script.str();
+}
 
 absl::Status PlotForecast(const v1::PredictResponse& forecast, const std::string& png_path) {
   if (forecast.mean().shape_size() != 2) {
@@ -36,14 +82,8 @@ absl::Status PlotForecast(const v1::PredictResponse& forecast, const std::string
     }
   } cleanup{folder};
 
-  // Widest interval first, so that narrower bands are drawn over it.
-  std::vector<int> order(forecast.intervals_size());
-  for (int i = 0; i < forecast.intervals_size(); ++i) order[i] = i;
-  std::sort(order.begin(), order.end(),
-            [&](int a, int b) { return forecast.intervals(a).level() > forecast.intervals(b).level(); });
-
-  // Columns: t, then per component: mean, then lower/upper of each interval in `order`.
-  const int per_component = 1 + 2 * static_cast<int>(order.size());
+  // Columns: t, then per component: mean, then lower/upper of each interval, widest first.
+  const std::vector<int> order = WidestFirst(forecast);
   std::ofstream data(folder + "/forecast.dat");
   data.precision(12);
   for (int t = 0; t < times; ++t) {
@@ -57,27 +97,8 @@ absl::Status PlotForecast(const v1::PredictResponse& forecast, const std::string
     data << '\n';
   }
   data.close();
-
-  static const char* const kBands[] = {"#c6dbef", "#9ecae1", "#6baed6", "#4292c6"};
   std::ofstream script(folder + "/plot.gp");
-  script << "set terminal pngcairo size 900," << 220 * dim + 60 << " font ',10'\n"
-         << "set output " << Quoted(png_path) << "\n"
-         << "set multiplot layout " << dim << ",1 title "
-         << Quoted(absl::StrFormat("%s, version %d, %d members", forecast.model(), forecast.model_version(),
-                                   forecast.ensemble_size()))
-         << "\nset key outside right\nset grid\nset xlabel 't'\n";
-  for (int d = 0; d < dim; ++d) {
-    const int base = 2 + d * per_component;  // gnuplot columns are 1-based; column 1 is t.
-    script << "set ylabel 'x" << d + 1 << "'\nplot ";
-    for (size_t b = 0; b < order.size(); ++b) {
-      script << Quoted(folder + "/forecast.dat") << " using 1:" << base + 1 + 2 * b << ":" << base + 2 + 2 * b
-             << " with filledcurves fc rgb '" << kBands[std::min<size_t>(b, 3)] << "' title '"
-             << absl::StrFormat("%.0f%%", 100 * forecast.intervals(order[b]).level()) << "', ";
-    }
-    script << Quoted(folder + "/forecast.dat") << " using 1:" << base
-           << " with lines lw 2 lc rgb '#08306b' title 'mean'\n";
-  }
-  script << "unset multiplot\n";
+  script << ForecastPlotScript(forecast, folder + "/forecast.dat", png_path);
   script.close();
 
   const std::string command = absl::StrCat("gnuplot ", Quoted(folder + "/plot.gp"), " 2>", Quoted(folder + "/err"));

@@ -19,4 +19,12 @@ namespace hybrid::client {
 
 absl::Status PlotForecast(const v1::PredictResponse& forecast, const std::string& png_path);
 
+// The gnuplot script PlotForecast runs on `data_path` (columns: t, then per
+// component the mean and each interval's bounds, widest first): one panel per
+// column, labelled with its name and unit from state_components ("central
+// [mg]"; x1, x2, … without them); an entity's forecast labels its time axis
+// as lead time from the entity's clock. Pure.
+std::string ForecastPlotScript(const v1::PredictResponse& forecast, const std::string& data_path,
+                               const std::string& png_path);
+
 }  // namespace hybrid::client

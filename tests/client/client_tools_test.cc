@@ -1,11 +1,13 @@
 // hybridctl's building blocks, without a server: the progress line, the
 // sparkline and watch frame, CSV column mapping (a shuffled file with
 // extra columns gives exactly the windows of the plain one), and entity
-// reports from CSV (readings, their noise, inputs; errors by line and column).
+// reports from CSV (readings, their noise, inputs; errors by line and column),
+// and the forecast plot's gnuplot script (panels named with units).
 #include <gtest/gtest.h>
 
 #include <fstream>
 
+#include "client/forecast_plot.h"
 #include "client/observation_windows.h"
 #include "client/progress_bar.h"
 #include "client/report_csv.h"
@@ -143,6 +145,34 @@ TEST(ReportCsv, ReadingsNoiseAndInputsByColumnName) {
   EXPECT_NE(ReadReportsCsv(path, {}).status().message().find(":2: the row has neither readings nor inputs"),
             std::string::npos);
   EXPECT_EQ(ReadReportsCsv(dir.path() + "/none.csv", {}).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(ForecastPlot, PanelsAreNamedWithUnitsAndAnEntitysTimeIsLeadTime) {
+  v1::PredictResponse f;
+  f.set_model("pkpd");
+  f.mutable_mean()->add_shape(2);
+  f.mutable_mean()->add_shape(3);
+  f.add_intervals()->set_level(0.5);
+  f.add_intervals()->set_level(0.9);
+  for (const auto& [name, unit] :
+       std::vector<std::pair<std::string, std::string>>{{"depot", "mg"}, {"response", "1"}, {"plasma", "mg/L"}}) {
+    v1::StateComponent* c = f.add_state_components();
+    c->set_name(name);
+    c->set_unit(unit);
+  }
+  f.set_start_time(2.5);
+  const std::string script = ForecastPlotScript(f, "/d/forecast.dat", "/d/out.png");
+  EXPECT_NE(script.find("set ylabel 'depot [mg]'"), std::string::npos) << script;
+  EXPECT_NE(script.find("set ylabel 'response'\n"), std::string::npos);  // Dimensionless: no unit.
+  EXPECT_NE(script.find("set ylabel 'plasma [mg/L]'"), std::string::npos);
+  EXPECT_NE(script.find("set xlabel 'lead time from the entity''s clock t = 2.5'"), std::string::npos);
+  // The 90% band (widest) is drawn first: columns 3:4 of the first panel, then the 50% band's 5:6.
+  EXPECT_LT(script.find("using 1:3:4"), script.find("using 1:5:6"));
+  f.clear_state_components();
+  f.set_start_time(0.0);
+  const std::string plain = ForecastPlotScript(f, "/d/forecast.dat", "/d/out.png");
+  EXPECT_NE(plain.find("set ylabel 'x2'"), std::string::npos);
+  EXPECT_NE(plain.find("set xlabel 't'"), std::string::npos);
 }
 
 }  // namespace
