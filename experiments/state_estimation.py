@@ -30,8 +30,10 @@ d. Intervals per lead time under drift: Lorenz-63 whose ρ drifts from 28 to 32 
    of readings inside the 90% interval forecast for them, per lead bucket, with the online correction
    (entities.conformal_gain) and without it.
 
-Writes OUT/results.json, OUT/results.md and OUT/results.png. --smoke: short runs (the test suite's version);
---check: exit 1 when a target the smoke run guards is missed (see CHECKS).
+Writes OUT/results.json, OUT/results.md and OUT/results.png (the runs' RMSE and parameter estimates, and one
+held-out patient's forecasts of plasma and response after 4 visits, per patient and population only, against the
+truth). --smoke: short runs (the test suite's version); --check: exit 1 when a target the smoke run guards is
+missed (see CHECKS).
 
 Usage: state_estimation.py --build BUILD_DIR --source SOURCE_DIR --out OUT [--smoke] [--check]
 """
@@ -290,6 +292,7 @@ def run_pkpd():
     leads = np.arange(0.5, 12.01, 0.5)
     errors = {name: {k: [] for k in (2, 4, 6)} for name in models}
     inside = {name: [] for name in models}
+    example = {}
     try:
         for p in range(PATIENTS):
             cl, v1, ka, noisy = clinic_patient(rng)
@@ -306,6 +309,9 @@ def run_pkpd():
                     columns = [f.components.index("plasma"), f.components.index("response")]
                     mean = f.mean[:, columns]
                     low, high = (bound[:, columns] for bound in f.intervals[0.9])
+                    if p == 0 and k == 4 and key != "untrained":  # One patient's forecasts, for the plot.
+                        example[key] = {"mean": mean.tolist(), "lower": low.tolist(), "upper": high.tolist()}
+                        example["truth"], example["times"] = truth.tolist(), list(t + leads)
                     # Each observable relative to the truth's scale, so both count alike.
                     scale = np.abs(truth).mean(0)
                     errors[key][k].append(np.sqrt(np.mean(((mean - truth) / scale) ** 2)))
@@ -315,7 +321,7 @@ def run_pkpd():
             served.close()
     result = {"patients": PATIENTS, "training_patients": TRAINING_PATIENTS, "seconds": time.time() - started,
               "theta_start": START_PD, "theta_learned": learned, "theta_true": TRUE_PD,
-              "theta_error": max(abs(learned[n] - TRUE_PD[n]) / TRUE_PD[n] for n in TRUE_PD)}
+              "theta_error": max(abs(learned[n] - TRUE_PD[n]) / TRUE_PD[n] for n in TRUE_PD), "example": example}
     for key in errors:
         for k in (2, 4, 6):
             result[f"{key}_relative_rmse_k{k}"] = float(np.mean(errors[key][k]))
@@ -388,7 +394,17 @@ def main():
                           "y": runs[3]["f_series"]}]},
              {"title": "Lorenz-63 ρ estimate (x observed)", "xlabel": "cycle", "ylabel": "ρ",
               "series": [{"label": "ETKF, 30 members", "x": list(range(len(l63["rho_series"]))),
-                          "y": l63["rho_series"]}]}]
+                          "y": l63["rho_series"]}]},
+             *[{"title": f"PK/PD patient-0 after 4 visits: {observable}, next 12 h", "xlabel": "time (h)",
+                "ylabel": unit,
+                "series": [{"label": "truth", "x": pk["example"]["times"],
+                            "y": [row[j] for row in pk["example"]["truth"]]}] +
+                          [{"label": label, "x": pk["example"]["times"],
+                            "y": [row[j] for row in pk["example"][key]["mean"]],
+                            "lower": [row[j] for row in pk["example"][key]["lower"]],
+                            "upper": [row[j] for row in pk["example"][key]["upper"]]}
+                           for key, label in (("per_patient", "per patient, 90%"), ("population", "population, 90%"))]}
+               for j, (observable, unit) in enumerate((("plasma", "mg/L"), ("response", "1")))]]
     results = {"smoke": OPTIONS.smoke, "summary": summary, "lorenz96": runs, "lorenz63": l63, "pkpd": pk,
                "drift": drift,
                "plots": plots}
