@@ -27,6 +27,13 @@ bool TransientOutcome(absl::StatusCode code) {
   }
 }
 
+// Sleeps `duration`, waking early when stop is set.
+void SleepUnlessStopped(absl::Duration duration, const std::atomic<bool>& stop) {
+  for (const absl::Time until = absl::Now() + duration; !stop && absl::Now() < until;) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
 // A whole call refused for what it carries: some message in it is at fault.
 bool RefusedForContent(absl::StatusCode code) {
   return code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound ||
@@ -56,9 +63,7 @@ void MqttBridge::Run(const std::atomic<bool>& stop) {
                        absl::FormatDuration(options_.retry_max).c_str());
           last_error = s.ToString();
         }
-        for (absl::Time until = absl::Now() + backoff; !stop && absl::Now() < until;) {
-          absl::SleepFor(absl::Milliseconds(20));
-        }
+        SleepUnlessStopped(backoff, stop);
         backoff = std::min(backoff * 2, options_.retry_max);
         continue;
       }
@@ -88,7 +93,7 @@ void MqttBridge::Run(const std::atomic<bool>& stop) {
   broker_.Disconnect();
 }
 
-bool MqttBridge::Deliver(std::vector<mqtt::Publish>& batch, const std::atomic<bool>& stop) {
+void MqttBridge::Deliver(std::vector<mqtt::Publish>& batch, const std::atomic<bool>& stop) {
   std::vector<Pending> pending(batch.size());
   std::vector<std::string> models;
   std::map<std::string, std::vector<Pending*>> groups;
@@ -116,7 +121,7 @@ bool MqttBridge::Deliver(std::vector<mqtt::Publish>& batch, const std::atomic<bo
     groups[p.parsed.model].push_back(&p);
   }
   for (const std::string& model : models) {
-    if (!Send(model, groups[model], stop)) return false;
+    if (!Send(model, groups[model], stop)) return;
   }
   for (Pending& p : pending) {
     if (!p.failure.empty()) {
@@ -124,17 +129,14 @@ bool MqttBridge::Deliver(std::vector<mqtt::Publish>& batch, const std::atomic<bo
         // Keep it at the broker rather than lose it.
         std::fprintf(stderr, "hybridbridge: %s; disconnecting until it can be written\n", s.ToString().c_str());
         broker_.Disconnect();
-        for (absl::Time until = absl::Now() + options_.retry_max; !stop && absl::Now() < until;) {
-          absl::SleepFor(absl::Milliseconds(20));
-        }
-        return false;
+        SleepUnlessStopped(options_.retry_max, stop);
+        return;
       }
       ++counters_.dead_letters;
     }
-    if (!broker_.Ack(p.message).ok()) return false;  // Lost connection: the rest comes again.
+    if (!broker_.Ack(p.message).ok()) return;  // Lost connection: the rest comes again.
     ++counters_.messages;
   }
-  return true;
 }
 
 bool MqttBridge::Send(const std::string& model, const std::vector<Pending*>& group, const std::atomic<bool>& stop) {

@@ -72,9 +72,9 @@ class MqttBridge {
 
  private:
   struct Pending;
-  // Delivers one batch; false when the broker connection was lost or stop was
-  // set first (the batch stays unacknowledged: the broker sends it again).
-  bool Deliver(std::vector<mqtt::Publish>& batch, const std::atomic<bool>& stop);
+  // Delivers and acknowledges one batch; stops early when the broker
+  // connection is lost or stop is set (what is unacknowledged the broker sends again).
+  void Deliver(std::vector<mqtt::Publish>& batch, const std::atomic<bool>& stop);
   // One Observe of `group`'s reports, retried while the failure is transient;
   // false as Deliver.
   bool Send(const std::string& model, const std::vector<Pending*>& group, const std::atomic<bool>& stop);

@@ -109,14 +109,21 @@ std::vector<StateComponent> GridComponents(const std::string& channel, const std
   return out;
 }
 
-at::Tensor ClampNonNegative(const std::vector<StateComponent>& components, const at::Tensor& x) {
+at::Tensor NonNegativeFloor(const std::vector<StateComponent>& components, const at::TensorOptions& options) {
   std::vector<double> lower(components.size(), -std::numeric_limits<double>::infinity());
   bool any = false;
   for (size_t i = 0; i < components.size(); ++i) {
     if (components[i].non_negative) lower[i] = 0.0, any = true;
   }
-  if (!any) return x;
-  return at::maximum(x, at::tensor(lower, x.options()));
+  return any ? at::tensor(lower, options) : at::Tensor();
+}
+
+at::Tensor RaiseToFloor(const at::Tensor& x, const at::Tensor& floor) {
+  return floor.defined() ? at::maximum(x, floor) : x;
+}
+
+at::Tensor ClampNonNegative(const std::vector<StateComponent>& components, const at::Tensor& x) {
+  return RaiseToFloor(x, NonNegativeFloor(components, x.options()));
 }
 
 std::vector<StateComponent> ScientificModel::Components() const {

@@ -56,6 +56,11 @@ std::vector<StateComponent> GridComponents(const std::string& channel, const std
 // to at least 0 (a sample of an amount drawn or analysed below it); x itself
 // when none is. Not differentiable at the bound; for samples and analyses.
 at::Tensor ClampNonNegative(const std::vector<StateComponent>& components, const at::Tensor& x);
+// The same in two halves, for a loop that clamps every step: the floor [D]
+// (0 for non-negative components, −∞ for the others; undefined when none is
+// marked) in `options`, once; then x raised to it (x itself for an undefined floor).
+at::Tensor NonNegativeFloor(const std::vector<StateComponent>& components, const at::TensorOptions& options);
+at::Tensor RaiseToFloor(const at::Tensor& x, const at::Tensor& floor);
 
 struct PhysicsOptions {
   int64_t members = 1;                    // M ≥ 1.
