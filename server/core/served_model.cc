@@ -160,6 +160,14 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
     tracking.seed = config.seed();
     tracking.max_total_steps = config.limits().max_total_steps();
     tracking.members = (*model)->members();
+    if (config.entities().localization_radius() > 0.0) {
+      absl::StatusOr<solvers::GridLocalization> local = solvers::GridLocalization::Create(
+          (*model)->physics().Grid(), (*model)->physics().Components(), config.entities().localization_radius());
+      if (!local.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat("entities.localization_radius: ", local.status().message()));
+      }
+      tracking.localization = std::make_shared<const solvers::GridLocalization>(*std::move(local));
+    }
     auto entities = std::make_unique<EntityFilter>(shared_space, tracking);
     std::unique_ptr<ServedModel> served(new ServedModel(config, metrics, std::move(components), shared_space));
     CalibrationWorker::Options options;

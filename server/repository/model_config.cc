@@ -49,6 +49,10 @@ absl::Status ValidateEntityConfig(const v1::EntityConfig& e) {
   if (!(e.max_gap() > 0.0) || !std::isfinite(e.max_gap())) {
     return absl::InvalidArgumentError(absl::StrCat("entities.max_gap must be finite and > 0, got ", e.max_gap()));
   }
+  if (!(e.localization_radius() >= 0.0) || !std::isfinite(e.localization_radius())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "entities.localization_radius must be finite and ≥ 0 (0: global analyses), got ", e.localization_radius()));
+  }
   if (!std::isfinite(e.conformal_gain()) || e.conformal_gain() > 1.0) {
     return absl::InvalidArgumentError(
         absl::StrCat("entities.conformal_gain must be finite and ≤ 1 (negative: off), got ", e.conformal_gain()));

@@ -35,6 +35,14 @@ absl::Status CheckArguments(const at::Tensor& states, const at::Tensor& predicte
   if (!(options.inflation >= 1.0) || !std::isfinite(options.inflation)) {
     return absl::InvalidArgumentError(absl::StrCat("inflation must be a finite value ≥ 1, got ", options.inflation));
   }
+  if (const at::Tensor& rho = options.localization; rho.defined()) {
+    if (rho.dim() != 2 || rho.size(0) > states.size(1) || rho.size(1) != p) {
+      return absl::InvalidArgumentError(absl::StrCat("localization must be [L ≤ ", states.size(1), ", ", p, "]"));
+    }
+    if (!(rho >= 0).logical_and(rho <= 1).all().item<bool>()) {
+      return absl::InvalidArgumentError("localization weights must be in [0, 1]");
+    }
+  }
   if (absl::Status s = CheckFinite(states, "states"); !s.ok()) return s;
   if (absl::Status s = CheckFinite(predicted, "predicted"); !s.ok()) return s;
   if (absl::Status s = CheckFinite(observed, "observed"); !s.ok()) return s;
@@ -67,23 +75,38 @@ absl::StatusOr<at::Tensor> EtkfAnalysis(const at::Tensor& states, const at::Tens
   return RunCatchingTorch("ETKF analysis", [&]() -> absl::StatusOr<at::Tensor> {
     at::NoGradGuard no_grad;
     const at::Tensor x = states.to(at::kDouble), y = predicted.to(at::kDouble);
-    const int64_t k = x.size(0);
+    const int64_t k = x.size(0), d = x.size(1);
     const at::Tensor x_mean = x.mean(0), y_mean = y.mean(0);
     const at::Tensor x_anomalies = (x - x_mean) * options.inflation;  // [K, D]
     const at::Tensor y_anomalies = (y - y_mean) * options.inflation;  // [K, P]
-    const at::Tensor c = y_anomalies / noise_std.to(at::kDouble).pow(2);  // Y' R⁻¹, [K, P]
+    // The distinct precisions of the readings, R_g⁻¹ [G, P]: the global one
+    // last; and which of them column i uses, [D].
+    at::Tensor precisions = noise_std.to(at::kDouble).pow(-2).unsqueeze(0);
+    at::Tensor group_of_column = at::zeros({d}, at::kLong);
+    if (options.localization.defined()) {
+      const int64_t local = options.localization.size(0);
+      const auto unique = at::unique_dim(options.localization.to(at::kDouble), 0, /*sorted=*/true,
+                                         /*return_inverse=*/true);
+      const at::Tensor& rows = std::get<0>(unique);
+      precisions = at::cat({rows * precisions, precisions});
+      group_of_column.fill_(rows.size(0));
+      group_of_column.narrow(0, 0, local).copy_(std::get<1>(unique));
+    }
+    const at::Tensor c = y_anomalies.unsqueeze(0) * precisions.unsqueeze(1);  // Y' R_g⁻¹, [G, K, P]
     const at::Tensor precision =
-        at::eye(k, x.options()) * static_cast<double>(k - 1) + at::matmul(c, y_anomalies.t());  // P̃⁻¹, [K, K]
+        at::eye(k, x.options()) * static_cast<double>(k - 1) + at::matmul(c, y_anomalies.t());  // P̃_g⁻¹, [G, K, K]
     // P̃⁻¹ is symmetric positive definite: one eigendecomposition gives P̃ and [(K − 1) P̃]^½.
     const auto [eigenvalues, eigenvectors] = at::linalg_eigh(precision);
-    const at::Tensor inverse = at::matmul(eigenvectors / eigenvalues, eigenvectors.t());  // P̃
-    at::Tensor root =
-        at::matmul(eigenvectors * (static_cast<double>(k - 1) / eigenvalues).sqrt(), eigenvectors.t());  // W
+    const at::Tensor inverse = at::matmul(eigenvectors / eigenvalues.unsqueeze(1), eigenvectors.transpose(1, 2));
+    at::Tensor root = at::matmul(eigenvectors * (static_cast<double>(k - 1) / eigenvalues).sqrt().unsqueeze(1),
+                                 eigenvectors.transpose(1, 2));  // W_g
     if (options.rotation_seed) root = at::matmul(root, MeanPreservingRotation(k, *options.rotation_seed));
-    const at::Tensor innovation = observed.to(at::kDouble) - y_mean;                               // [P]
-    const at::Tensor mean_weights = at::matmul(inverse, at::matmul(c, innovation));                 // w̄, [K]
-    const at::Tensor weights = root + mean_weights.unsqueeze(1);                                    // [K, K]
-    return x_mean + at::matmul(weights.t(), x_anomalies);
+    const at::Tensor innovation = observed.to(at::kDouble) - y_mean;                              // [P]
+    const at::Tensor mean_weights = at::matmul(inverse, at::matmul(c, innovation).unsqueeze(2));  // w̄_g, [G, K, 1]
+    const at::Tensor weights = root + mean_weights;                                               // [G, K, K]
+    if (weights.size(0) == 1) return x_mean + at::matmul(weights[0].t(), x_anomalies);
+    // x_ki = x̄_i + Σ_j weights[g(i)]_jk X'_ji
+    return x_mean + at::einsum("ijk,ji->ki", {weights.index_select(0, group_of_column), x_anomalies});
   });
 }
 

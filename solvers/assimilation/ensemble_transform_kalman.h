@@ -18,9 +18,19 @@
 // linear or nonlinear observable), so partial and indirect sensors need no
 // special case.
 //
+// With options.localization ρ [L, P] this is the local ETKF (LETKF; Hunt et
+// al. 2007, section 2.3, with R-localisation): column i < L of `states` gets
+// its own w̄_i, W_i from R_i⁻¹ = diag(ρ_i / noise_std²), so it moves only with
+// the readings near it (grid_localization.h builds ρ); columns ≥ L (augmented
+// parameters, shared by the whole field) get the global analysis. Columns with
+// equal rows of ρ share one local analysis; one rotation serves them all, so
+// neighbouring columns stay smooth. A column that sees no reading (ρ_i = 0)
+// keeps its inflated background. ρ of ones is the ETKF.
+//
 // Shapes: states [K, D], predicted [K, P], observed [P], noise_std [P] (> 0),
-// K ≥ 2; any floating dtype in, float64 out ([K, D]). INVALID_ARGUMENT naming
-// the argument for a shape, a non-finite value, noise_std ≤ 0 or inflation < 1.
+// K ≥ 2, localization [L ≤ D, P] in [0, 1]; any floating dtype in, float64 out
+// ([K, D]). INVALID_ARGUMENT naming the argument for a shape, a non-finite
+// value, noise_std ≤ 0, inflation < 1 or a weight outside [0, 1].
 // Pure function; thread-safe.
 #pragma once
 
@@ -44,6 +54,8 @@ struct EtkfOptions {
   // DAPPER's rot=True. It spreads the members evenly instead of leaving a few
   // outliers.
   std::optional<uint64_t> rotation_seed;
+  // Defined: local analyses, as above ([L, P]).
+  at::Tensor localization;
 };
 
 absl::StatusOr<at::Tensor> EtkfAnalysis(const at::Tensor& states, const at::Tensor& predicted,

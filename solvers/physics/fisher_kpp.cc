@@ -36,6 +36,9 @@ class FisherKpp final : public ScientificModel {
   std::vector<StateComponent> Components() const override {
     return GridComponents("density", "1", grid_, dims_ == 1 ? 0 : grid_, /*non_negative=*/true);
   }
+  StateGrid Grid() const override {  // Zero-flux walls: no wrap-around.
+    return {dims_ == 1 ? std::vector<int64_t>{grid_} : std::vector<int64_t>{grid_, grid_}, /*periodic=*/false};
+  }
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;
 
  private:

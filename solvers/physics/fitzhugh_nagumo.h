@@ -23,6 +23,7 @@ class FitzHughNagumo : public ScientificModel {
 
   int64_t state_dim() const override { return 2 * grid_ * grid_; }
   std::vector<int64_t> FieldShape() const override { return {2, grid_, grid_}; }
+  StateGrid Grid() const override { return {{grid_, grid_}, /*periodic=*/true}; }  // u and v share each cell.
   std::vector<StateComponent> Components() const override;
   int64_t grid() const { return grid_; }
   double dx() const { return dx_; }

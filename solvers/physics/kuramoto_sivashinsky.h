@@ -25,6 +25,7 @@ class KuramotoSivashinsky : public ScientificModel, public SemilinearModel {
 
   int64_t state_dim() const override { return n_; }
   std::vector<StateComponent> Components() const override { return GridComponents("u", "1", n_); }
+  StateGrid Grid() const override { return {{n_}, /*periodic=*/true}; }
   double length() const { return length_; }
   at::Tensor Evaluate(double t, const at::Tensor& u) const override;
 

@@ -103,8 +103,10 @@ std::vector<StateComponent> GridComponents(const std::string& channel, const std
                                            int64_t cols, bool non_negative) {
   std::vector<StateComponent> out;
   for (int64_t r = 0; r < rows; ++r) {
-    if (cols == 0) out.push_back({absl::StrCat(channel, "[", r, "]"), unit, non_negative});
-    for (int64_t c = 0; c < cols; ++c) out.push_back({absl::StrCat(channel, "[", r, ",", c, "]"), unit, non_negative});
+    if (cols == 0) out.push_back({absl::StrCat(channel, "[", r, "]"), unit, non_negative, {r}});
+    for (int64_t c = 0; c < cols; ++c) {
+      out.push_back({absl::StrCat(channel, "[", r, ",", c, "]"), unit, non_negative, {r, c}});
+    }
   }
   return out;
 }

@@ -35,20 +35,31 @@ struct ParameterSpec {
   bool positive = true;  // Stored as log(value); otherwise as the value itself.
 };
 
-// A state component's name and unit, for answers, columns and plots, and
+// A state component's name and unit, for answers, columns and plots;
 // whether it is an amount or a density that cannot go below 0: forecast
-// samples and entity analyses of it are kept ≥ 0 (ClampNonNegative).
+// samples and entity analyses of it are kept ≥ 0 (ClampNonNegative); and,
+// for a field, the grid cell it lies on (ScientificModel::Grid), which
+// localised ensemble analyses measure distances between.
 struct StateComponent {
   StateComponent() = default;
-  StateComponent(std::string name_, std::string unit_, bool non_negative_ = false)
-      : name(std::move(name_)), unit(std::move(unit_)), non_negative(non_negative_) {}
+  StateComponent(std::string name_, std::string unit_, bool non_negative_ = false, std::vector<int64_t> cell_ = {})
+      : name(std::move(name_)), unit(std::move(unit_)), non_negative(non_negative_), cell(std::move(cell_)) {}
   std::string name;
   std::string unit;  // "1": dimensionless.
   bool non_negative = false;
+  std::vector<int64_t> cell;  // Its index along each axis of the grid; empty: not on it.
+};
+
+// The grid a field's components lie on: cells per axis, and whether each axis
+// wraps around (distances then go the shorter way). Empty extent: the state
+// is not a field.
+struct StateGrid {
+  std::vector<int64_t> extent;
+  bool periodic = false;
 };
 
 // Components of a field on a grid, one channel: "u[i]" (1-D) or "u[r,c]"
-// (2-D, row-major), all with `unit`.
+// (2-D, row-major), all with `unit`, each on its cell.
 std::vector<StateComponent> GridComponents(const std::string& channel, const std::string& unit, int64_t rows,
                                            int64_t cols = 0, bool non_negative = false);
 
@@ -83,6 +94,8 @@ class ScientificModel : public torch::nn::Module, public VectorField {
   // The state_dim() components in state order. Default: "x0", "x1", …,
   // dimensionless; catalog models name theirs.
   virtual std::vector<StateComponent> Components() const;
+  // The grid the components' cells are on (fields only; see StateGrid).
+  virtual StateGrid Grid() const { return {}; }
 
   // Physical value of parameter `index`, shape [M].
   at::Tensor Value(size_t index) const;

@@ -325,6 +325,15 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::OnlineCalibrato
     }
     solvers::EtkfOptions etkf;
     etkf.inflation = options_.entities.inflation();
+    if (options_.localization) {
+      std::vector<std::vector<int64_t>> reads;
+      for (const size_t o : observables) {
+        reads.emplace_back();
+        for (const ObservationSpace::Term& term : space_->observables()[o].terms)
+          reads.back().push_back(term.component);
+      }
+      etkf.localization = options_.localization->Weights(reads);  // [D, P]: the state's columns only.
+    }
     if (options_.entities.random_rotation()) {
       etkf.rotation_seed = (options_.seed * 0x9E3779B97F4A7C15ull ^ base::ShardHash(report.entity)) +
                            entity.reports * 0xD1B54A32D192ED03ull;

@@ -15,6 +15,9 @@
 //      the ETKF (solvers/assimilation/ensemble_transform_kalman.h,
 //      entities.inflation, random_rotation), the observables being sums of
 //      components, each optionally over a parameter (observation_space.h);
+//      with Options.localization (entities.localization_radius), the LETKF:
+//      each component moves with the readings near it on the field's grid,
+//      the parameters with all of them;
 //   5. applies the report's inputs: a bolus adds to its component in every
 //      member, a rate replaces that input's rate from now on.
 // The score of step 3 uses the spread scaled by the online interval
@@ -62,6 +65,7 @@
 #include "server/core/entities/entity_table.h"
 #include "server/core/entities/lead_buckets.h"
 #include "server/core/entities/observation_space.h"
+#include "solvers/assimilation/grid_localization.h"
 #include "solvers/calibration/online_calibrator.h"
 #include "solvers/hybrid/hybrid_model.h"
 
@@ -110,6 +114,8 @@ class EntityFilter {
     uint64_t seed = 0;
     int64_t max_total_steps = 100000;
     int64_t members = 2;
+    // Set (entities.localization_radius > 0): local analyses on the model's grid.
+    std::shared_ptr<const solvers::GridLocalization> localization;
   };
 
   EntityFilter(std::shared_ptr<const ObservationSpace> space, Options options);

@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <future>
+#include <map>
 #include <numeric>
 #include <random>
 
@@ -128,6 +129,10 @@ TEST_F(Entities, ConfigErrorsNameTheField) {
             std::string::npos);
   EXPECT_NE(create("entities { prior_std: [1, 2, 3] }").message().find("entities.prior_std has 3 values"),
             std::string::npos);
+  EXPECT_NE(create("entities { localization_radius: 2 }")
+                .message()
+                .find("entities.localization_radius: the state is not a field on a grid"),
+            std::string::npos);
   EXPECT_TRUE(create("observables { name: \"c\" terms { component: \"central\" } }").ok());
   EXPECT_NE(ParseModelConfig("name: \"pk\" physics: PHYSICS_KIND_PKPD_TWO_COMPARTMENT "
                              "calibration { method: CALIBRATION_METHOD_EGA_STATIC } entities { learn_shared: true }",
@@ -195,6 +200,40 @@ TEST_F(Entities, TheAnalysisIsTheKalmanUpdateOfTheForecastEnsemble) {
   // The reading pulled the plasma estimate towards 1.3 from the forecast's.
   const double before_plasma = 0.02 * mean[1].item<double>(), after_plasma = 0.02 * e1.mean(0)[1].item<double>();
   EXPECT_LT(std::abs(after_plasma - 1.3), std::abs(before_plasma - 1.3));
+}
+
+// The LETKF on a ring of 40 sites against the scalar Kalman update per
+// column: a reading of x0 moves x0 as the global analysis would, x1 as if the
+// reading's variance were divided by the taper's weight at distance 1, and
+// no site beyond the taper's support (2 · 1.82 · radius) at all — where the
+// global analysis moves them by sampling correlation.
+TEST_F(Entities, LocalisedAnalysesMoveOnlyTheSitesNearAReading) {
+  auto serve = [&](double radius) {
+    return Serve(R"(name: "ring" physics: PHYSICS_KIND_LORENZ96 correction { composition: COMPOSITION_PHYSICS_ONLY }
+                    ensemble_members: 10 seed: 3 uncertainty { observation_noise_std: 0.5 }
+                    entities { prior_mean: 1 prior_std: 1 localization_radius: )" +
+                 std::to_string(radius) + " }");
+  };
+  std::unique_ptr<ServedModel> local = serve(2.0), global = serve(0.0);
+  std::map<ServedModel*, at::Tensor> before, after;
+  for (ServedModel* model : {local.get(), global.get()}) {
+    ASSERT_TRUE(Observe(*model, {MakeReport("e", 0.0, {{"x20", 0.0, {}}})})[0].status.ok());
+    before[model] = Tensor(model->GetEntity("e")->ensemble);
+    ASSERT_TRUE(Observe(*model, {MakeReport("e", 0.0, {{"x0", 4.0, {}}})})[0].status.ok());  // Same time: no forecast.
+    after[model] = Tensor(model->GetEntity("e")->ensemble);
+  }
+  const at::Tensor e = before[local.get()], a = after[local.get()];
+  auto moved = [](const at::Tensor& x, const at::Tensor& y, int64_t i) {
+    return (x.select(1, i) - y.select(1, i)).abs().max().item<double>();
+  };
+  for (int64_t i = 8; i <= 32; ++i) EXPECT_LT(moved(a, e, i), 1e-12) << "x" << i;
+  EXPECT_GT(moved(after[global.get()], before[global.get()], 20), 1e-4);  // Spurious correlation, globally.
+  const at::Tensor m = e.mean(0), anomalies = e - m, c = at::matmul(anomalies.t(), anomalies) / 9.0;
+  for (const int64_t i : {0, 1, 39}) {
+    const double rho = solvers::GaspariCohn(1.0 * (i == 0 ? 0 : 1), 1.82 * 2.0);
+    const double gain = c[i][0].item<double>() / (c[0][0].item<double>() + 0.25 / rho);
+    EXPECT_NEAR(a.mean(0)[i].item<double>(), m[i].item<double>() + gain * (4.0 - m[0].item<double>()), 1e-10) << i;
+  }
 }
 
 TEST_F(Entities, InputsActAsBolusesAndRates) {
