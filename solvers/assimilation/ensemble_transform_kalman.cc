@@ -75,22 +75,21 @@ absl::StatusOr<at::Tensor> EtkfAnalysis(const at::Tensor& states, const at::Tens
   return RunCatchingTorch("ETKF analysis", [&]() -> absl::StatusOr<at::Tensor> {
     at::NoGradGuard no_grad;
     const at::Tensor x = states.to(at::kDouble), y = predicted.to(at::kDouble);
-    const int64_t k = x.size(0), d = x.size(1);
+    const int64_t k = x.size(0);
     const at::Tensor x_mean = x.mean(0), y_mean = y.mean(0);
     const at::Tensor x_anomalies = (x - x_mean) * options.inflation;  // [K, D]
     const at::Tensor y_anomalies = (y - y_mean) * options.inflation;  // [K, P]
-    // The distinct precisions of the readings, R_g⁻¹ [G, P]: the global one
-    // last; and which of them column i uses, [D].
+    // The distinct precisions of the readings, R_g⁻¹ [G, P], the global one
+    // last; localised, also which of them column i uses, [D].
     at::Tensor precisions = noise_std.to(at::kDouble).pow(-2).unsqueeze(0);
-    at::Tensor group_of_column = at::zeros({d}, at::kLong);
+    at::Tensor group_of_column;
     if (options.localization.defined()) {
-      const int64_t local = options.localization.size(0);
       const auto unique = at::unique_dim(options.localization.to(at::kDouble), 0, /*sorted=*/true,
                                          /*return_inverse=*/true);
       const at::Tensor& rows = std::get<0>(unique);
       precisions = at::cat({rows * precisions, precisions});
-      group_of_column.fill_(rows.size(0));
-      group_of_column.narrow(0, 0, local).copy_(std::get<1>(unique));
+      group_of_column = at::full({x.size(1)}, rows.size(0), at::kLong);
+      group_of_column.narrow(0, 0, options.localization.size(0)).copy_(std::get<1>(unique));
     }
     const at::Tensor c = y_anomalies.unsqueeze(0) * precisions.unsqueeze(1);  // Y' R_g⁻¹, [G, K, P]
     const at::Tensor precision =
@@ -104,7 +103,7 @@ absl::StatusOr<at::Tensor> EtkfAnalysis(const at::Tensor& states, const at::Tens
     const at::Tensor innovation = observed.to(at::kDouble) - y_mean;                              // [P]
     const at::Tensor mean_weights = at::matmul(inverse, at::matmul(c, innovation).unsqueeze(2));  // w̄_g, [G, K, 1]
     const at::Tensor weights = root + mean_weights;                                               // [G, K, K]
-    if (weights.size(0) == 1) return x_mean + at::matmul(weights[0].t(), x_anomalies);
+    if (!group_of_column.defined()) return x_mean + at::matmul(weights[0].t(), x_anomalies);
     // x_ki = x̄_i + Σ_j weights[g(i)]_jk X'_ji
     return x_mean + at::einsum("ijk,ji->ki", {weights.index_select(0, group_of_column), x_anomalies});
   });

@@ -48,8 +48,6 @@ class GridLocalization {
   // nearest of them.
   at::Tensor Weights(const std::vector<std::vector<int64_t>>& reads) const;
 
-  double radius() const { return radius_; }
-
  private:
   GridLocalization(StateGrid grid, std::vector<std::vector<int64_t>> cells, double radius)
       : grid_(std::move(grid)), cells_(std::move(cells)), radius_(radius) {}

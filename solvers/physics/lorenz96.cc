@@ -9,7 +9,6 @@
 #include <memory>
 
 #include "absl/status/statusor.h"
-#include "absl/strings/str_cat.h"
 #include "solvers/physics/physics_catalog.h"
 #include "solvers/physics/scientific_model.h"
 
@@ -25,10 +24,10 @@ class Lorenz96 final : public ScientificModel {
  public:
   Lorenz96(const PhysicsOptions& options, int64_t n) : ScientificModel(Lorenz96Specs(), options), n_(n) {}
   int64_t state_dim() const override { return n_; }
-  // "x0" … on a ring of n sites.
+  // The default "x0" … , each on its site of the ring.
   std::vector<StateComponent> Components() const override {
-    std::vector<StateComponent> out;
-    for (int64_t i = 0; i < n_; ++i) out.push_back({absl::StrCat("x", i), "1", /*non_negative=*/false, {i}});
+    std::vector<StateComponent> out = ScientificModel::Components();
+    for (int64_t i = 0; i < n_; ++i) out[static_cast<size_t>(i)].cell = {i};
     return out;
   }
   StateGrid Grid() const override { return {{n_}, /*periodic=*/true}; }

@@ -329,8 +329,9 @@ ReportOutcome EntityFilter::Apply(const Report& report, solvers::OnlineCalibrato
       std::vector<std::vector<int64_t>> reads;
       for (const size_t o : observables) {
         reads.emplace_back();
-        for (const ObservationSpace::Term& term : space_->observables()[o].terms)
+        for (const ObservationSpace::Term& term : space_->observables()[o].terms) {
           reads.back().push_back(term.component);
+        }
       }
       etkf.localization = options_.localization->Weights(reads);  // [D, P]: the state's columns only.
     }
