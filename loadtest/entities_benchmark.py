@@ -6,7 +6,9 @@ The served model is the Lorenz-96 filter of experiments/state_estimation.py (D =
 between reports, every site read), durable as shipped (the write-ahead log fsyncs every report).
 1. One report for one entity per Observe call, one call at a time: the latency of assimilating one observation.
 2. Observations/s with 1, 100 and 10 000 entities, 100 reports per call (one per entity, round robin) — ratios
-   against the 1-entity rate, which says what snapshot publication and the entity table cost as they grow.
+   against the 1-entity rate, which says what snapshot publication, the entity table and checkpoints cost as they
+   grow — and the bytes the server writes to files per report (/proc/PID/io wchar: the log and checkpoints, which
+   write entities incrementally).
 3. Predict of one entity (24 members from its analysis ensemble, 10 lead times) against Predict of one given
    state (the same model, times and members).
 
@@ -49,8 +51,15 @@ def readings(rng):
     return dict(zip(NAMES, (2.3 + 3.6 * rng.standard_normal(40)).tolist()))
 
 
-def rate(client, entities, rounds, rng, batch=100):
-    """Observations/s over `rounds` reports of each of `entities`, after one creating round."""
+def written(pid):
+    """Bytes the process has written with write() so far: files (gRPC sends with sendmsg, not counted)."""
+    with open(f"/proc/{pid}/io") as f:
+        return int(next(line for line in f if line.startswith("wchar:")).split()[1])
+
+
+def rate(client, entities, rounds, rng, pid, batch=100):
+    """Observations/s and bytes written per report over `rounds` reports of each of `entities`, after one creating
+    round."""
     clock = {e: 0.0 for e in entities}
     def send(count):
         sent = 0
@@ -68,9 +77,9 @@ def rate(client, entities, rounds, rng, batch=100):
             sent += len(pending)
         return sent
     send(1)  # creates them
-    started = time.perf_counter()
+    started, bytes_before = time.perf_counter(), written(pid)
     sent = send(rounds)
-    return sent / (time.perf_counter() - started)
+    return sent / (time.perf_counter() - started), (written(pid) - bytes_before) / sent
 
 
 def main():
@@ -94,7 +103,9 @@ def main():
             for count, rounds in ((1, int(2000 * SCALE) + 20), (100, int(20 * SCALE) + 2), (10000, 1)):
                 if OPTIONS.smoke and count == 10000:
                     count = 1000
-                results[f"obs_per_s_{count}"] = rate(client, [f"e{count}-{i}" for i in range(count)], rounds, rng)
+                results[f"obs_per_s_{count}"], per_report = rate(client, [f"e{count}-{i}" for i in range(count)],
+                                                                 rounds, rng, server.process.pid)
+                results[f"written_kb_per_report_{count}"] = per_report / 1000
             base = results["obs_per_s_1"]
             for key in [k for k in results if k.startswith("obs_per_s_") and k != "obs_per_s_1"]:
                 results[key.replace("obs_per_s", "ratio")] = results[key] / base

@@ -380,13 +380,15 @@ absl::StatusOr<uint64_t> CalibrationWorker::WriteCheckpoint(uint64_t restored_fr
   checkpoint.set_calibrator_state(*std::move(state));
   checkpoint.set_restored_from(restored_from);
   entities_->Save(checkpoint);
-  if (absl::Status s = durability_->WriteCheckpoint(std::move(checkpoint)); !s.ok()) return s;
+  const CheckpointEntities entities{entities_->Changes(), [this] { return entities_->Everything(); }};
+  if (absl::Status s = durability_->WriteCheckpoint(std::move(checkpoint), entities); !s.ok()) return s;
+  entities_->Checkpointed();
   RefreshDurabilityInfo(/*list_versions=*/true);
   return version_;
 }
 
 absl::StatusOr<uint64_t> CalibrationWorker::RestoreVersion(uint64_t version) {
-  absl::StatusOr<v1::StoredCheckpoint> target = durability_->ReadCheckpoint(version);
+  absl::StatusOr<v1::StoredCheckpoint> target = durability_->ReadCheckpointHeader(version);
   if (!target.ok()) return target.status();
   absl::StatusOr<std::string> current = calibrator_->SaveState();
   if (!current.ok()) return current.status();

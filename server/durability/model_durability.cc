@@ -3,10 +3,13 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/atomic_file.h"
 
@@ -23,6 +26,12 @@ void ToStored(const DenseArray& a, v1::StoredArray* out) {
 DenseArray FromStored(const v1::StoredArray& a) {
   return {std::vector<int64_t>(a.shape().begin(), a.shape().end()),
           std::vector<double>(a.values().begin(), a.values().end())};
+}
+
+// Entity files are named <12 digits>.pb; a checkpoint naming anything else is corrupt.
+bool IsEntityFileName(const std::string& name) {
+  return name.size() == 15 && absl::EndsWith(name, ".pb") &&
+         std::all_of(name.begin(), name.end() - 3, [](char c) { return c >= '0' && c <= '9'; });
 }
 
 int64_t UnixMillis() {
@@ -122,7 +131,7 @@ std::vector<uint64_t> ModelDurability::Versions() const {
   return versions;
 }
 
-absl::StatusOr<v1::StoredCheckpoint> ModelDurability::ReadCheckpoint(uint64_t version) const {
+absl::StatusOr<v1::StoredCheckpoint> ModelDurability::ReadCheckpointHeader(uint64_t version) const {
   const std::string path = CheckpointPath(version);
   std::error_code ec;
   if (!fs::exists(path, ec)) {
@@ -139,11 +148,51 @@ absl::StatusOr<v1::StoredCheckpoint> ModelDurability::ReadCheckpoint(uint64_t ve
   return checkpoint;
 }
 
+absl::StatusOr<v1::StoredCheckpoint> ModelDurability::ReadCheckpoint(uint64_t version) const {
+  absl::StatusOr<v1::StoredCheckpoint> checkpoint = ReadCheckpointHeader(version);
+  if (!checkpoint.ok()) return checkpoint.status();
+  if (absl::Status s = ResolveEntities(*checkpoint, nullptr); !s.ok()) return s;
+  return checkpoint;
+}
+
+absl::Status ModelDurability::ResolveEntities(v1::StoredCheckpoint& checkpoint, EntityChain* chain) const {
+  if (checkpoint.entity_files().empty()) return absl::OkStatus();  // Written before entity files: inline.
+  std::map<std::string, v1::StoredEntity> merged;
+  for (const std::string& name : checkpoint.entity_files()) {
+    const std::string path = absl::StrCat(EntityFolder(), "/", name);
+    if (!IsEntityFileName(name)) {
+      return absl::DataLossError(absl::StrCat("checkpoint '", CheckpointPath(checkpoint.version()),
+                                              "' names entity file '", name, "', not one this server writes"));
+    }
+    std::ifstream in(path, std::ios::binary);
+    std::ostringstream bytes;
+    bytes << in.rdbuf();
+    v1::StoredEntityFile file;
+    if (!in || !file.ParseFromString(bytes.str())) {
+      return absl::DataLossError(absl::StrCat("entity file '", path, "' of checkpoint '",
+                                              CheckpointPath(checkpoint.version()), "' is missing or unreadable"));
+    }
+    if (chain) chain->push_back({name, bytes.str().size()});
+    for (const std::string& deleted : file.deleted()) merged.erase(deleted);
+    for (v1::StoredEntity& e : *file.mutable_entities()) {
+      std::string key = e.name();
+      merged.insert_or_assign(std::move(key), std::move(e));
+    }
+  }
+  checkpoint.clear_entities();
+  for (auto& [name, entity] : merged) *checkpoint.add_entities() = std::move(entity);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<v1::StoredCheckpoint>> ModelDurability::LatestCheckpoint() {
   const std::vector<uint64_t> versions = Versions();
   if (versions.empty()) return std::optional<v1::StoredCheckpoint>();
-  absl::StatusOr<v1::StoredCheckpoint> latest = ReadCheckpoint(versions.back());
+  absl::StatusOr<v1::StoredCheckpoint> latest = ReadCheckpointHeader(versions.back());
   if (!latest.ok()) return latest.status();
+  named_files_[latest->version()].assign(latest->entity_files().begin(), latest->entity_files().end());
+  EntityChain chain;
+  if (absl::Status s = ResolveEntities(*latest, &chain); !s.ok()) return s;
+  chain_ = std::move(chain);
   checkpointed_lsn_ = latest->wal_lsn();
   checkpoint_unix_ms_ = latest->written_unix_ms();
   if (wal_->last_lsn() < latest->wal_lsn()) {
@@ -183,7 +232,77 @@ bool ModelDurability::CheckpointDue() const {
   return pending > 0 && (checkpoint_unix_ms_ < 0 || CheckpointAgeSeconds() >= config_.checkpoint_interval_seconds());
 }
 
-absl::Status ModelDurability::WriteCheckpoint(v1::StoredCheckpoint checkpoint) {
+absl::StatusOr<ModelDurability::EntityChain> ModelDurability::WriteEntities(const CheckpointEntities& entities) {
+  const bool changed = entities.changes.entities_size() > 0 || entities.changes.deleted_size() > 0;
+  if (!chain_.empty() && !changed) return chain_;
+  uint64_t delta_bytes = entities.changes.ByteSizeLong();
+  for (size_t i = 1; i < chain_.size(); ++i) delta_bytes += chain_[i].bytes;
+  const bool extend = !chain_.empty() && chain_.size() < kMaxEntityChain && delta_bytes <= chain_.front().bytes;
+  v1::StoredEntityFile base;
+  if (!extend) {
+    if (!entities.everything) return EntityChain();
+    base = entities.everything();
+    if (base.entities_size() == 0) return EntityChain();
+  }
+  const std::string bytes = extend ? entities.changes.SerializeAsString() : base.SerializeAsString();
+  const std::string folder = EntityFolder();
+  std::error_code ec;
+  if (!fs::exists(folder, ec)) {
+    fs::create_directories(folder, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("creating '", folder, "': ", ec.message()));
+    if (absl::Status s = base::SyncFolder(dir_); !s.ok()) return s;
+  }
+  if (next_entity_file_ == 0) {
+    next_entity_file_ = 1;
+    for (const fs::directory_entry& entry : fs::directory_iterator(folder, ec)) {
+      uint64_t n = 0;
+      const std::string name = entry.path().filename().string();
+      if (IsEntityFileName(name) && absl::SimpleAtoi(name.substr(0, name.size() - 3), &n)) {
+        next_entity_file_ = std::max(next_entity_file_, n + 1);
+      }
+    }
+  }
+  const std::string name = absl::StrFormat("%012d.pb", next_entity_file_++);
+  if (absl::Status s = base::WriteFileAtomically(absl::StrCat(folder, "/", name), bytes); !s.ok()) return s;
+  EntityChain chain = extend ? chain_ : EntityChain();
+  chain.push_back({name, bytes.size()});
+  return chain;
+}
+
+absl::Status ModelDurability::DeleteUnnamedEntityFiles(const std::vector<uint64_t>& kept) {
+  std::set<std::string> named;
+  for (uint64_t version : kept) {
+    auto it = named_files_.find(version);
+    if (it == named_files_.end()) {
+      absl::StatusOr<v1::StoredCheckpoint> header = ReadCheckpointHeader(version);
+      if (!header.ok()) return header.status();
+      it = named_files_
+               .emplace(version, std::vector<std::string>(header->entity_files().begin(), header->entity_files().end()))
+               .first;
+    }
+    named.insert(it->second.begin(), it->second.end());
+  }
+  for (auto it = named_files_.begin(); it != named_files_.end();) {
+    it = std::binary_search(kept.begin(), kept.end(), it->first) ? std::next(it) : named_files_.erase(it);
+  }
+  std::error_code ec;
+  std::vector<fs::path> unnamed;  // Then deleted: not while the folder is read.
+  for (const fs::directory_entry& entry : fs::directory_iterator(EntityFolder(), ec)) {
+    if (named.count(entry.path().filename().string()) == 0) unnamed.push_back(entry.path());
+  }
+  for (const fs::path& path : unnamed) {
+    fs::remove(path, ec);
+    if (ec) return absl::UnavailableError(absl::StrCat("deleting '", path.string(), "': ", ec.message()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ModelDurability::WriteCheckpoint(v1::StoredCheckpoint checkpoint, const CheckpointEntities& entities) {
+  absl::StatusOr<EntityChain> chain = WriteEntities(entities);
+  if (!chain.ok()) return chain.status();
+  checkpoint.clear_entities();
+  checkpoint.clear_entity_files();
+  for (const EntityFile& file : *chain) checkpoint.add_entity_files(file.name);
   checkpoint.set_wal_lsn(wal_->last_lsn());
   checkpoint.set_written_unix_ms(UnixMillis());
   const std::string folder = absl::StrCat(dir_, "/", checkpoint.version());
@@ -198,6 +317,8 @@ absl::Status ModelDurability::WriteCheckpoint(v1::StoredCheckpoint checkpoint) {
   }
   checkpointed_lsn_ = checkpoint.wal_lsn();
   checkpoint_unix_ms_ = checkpoint.written_unix_ms();
+  chain_ = *std::move(chain);
+  named_files_[checkpoint.version()].assign(checkpoint.entity_files().begin(), checkpoint.entity_files().end());
   // Only now is the log before it redundant.
   if (absl::Status s = wal_->TrimThrough(checkpoint.wal_lsn()); !s.ok()) return s;
   std::vector<uint64_t> versions = Versions();
@@ -206,7 +327,8 @@ absl::Status ModelDurability::WriteCheckpoint(v1::StoredCheckpoint checkpoint) {
     fs::remove_all(absl::StrCat(dir_, "/", versions[i]), ec);
     if (ec) return absl::UnavailableError(absl::StrCat("deleting old checkpoint ", versions[i], ": ", ec.message()));
   }
-  return absl::OkStatus();
+  if (versions.size() > keep) versions.erase(versions.begin(), versions.end() - static_cast<std::ptrdiff_t>(keep));
+  return DeleteUnnamedEntityFiles(versions);
 }
 
 double ModelDurability::CheckpointAgeSeconds() const {

@@ -8,7 +8,8 @@
   report; roles: Observe and DeleteEntity need calibrate, reads need read.
 - Durability: a server killed with SIGKILL mid-stream (θ estimated with the state, so the model moves too) and
   restarted on its state folder has every acknowledged report, and its entity ensembles and parameters equal,
-  bit for bit, those of a server fed exactly the reports it logged.
+  bit for bit, those of a server fed exactly the reports it logged (its checkpoints' entity files a chain of
+  deltas on a base).
 
 Usage: entities_test.py BUILD_DIR SOURCE_DIR   (BUILD_DIR/python must hold the generated package)
 """
@@ -199,7 +200,10 @@ class EntitiesOverTheWire(unittest.TestCase):
 class EntitiesSurviveSigkill(unittest.TestCase):
     def test_every_acknowledged_report_and_bit_for_bit_state(self):
         folder = repository()
-        stream = reports(400)
+        # Six entities that report once, then two that keep reporting: checkpoints (every 17 records) write
+        # deltas of a and b on a base of all eight, so the restart resolves a chain of entity files.
+        idle = ("c", "d", "e", "f", "g", "h")
+        stream = reports(len(idle), entities=idle) + reports(400)
         acknowledged = []
         server = Hybridserve(HYBRIDSERVE, folder, "--load_models=tracker")
         state = server.state_dir
@@ -230,7 +234,7 @@ class EntitiesSurviveSigkill(unittest.TestCase):
             self.assertIn(logged - len(acknowledged), (0, 1))
             for report in stream[:logged]:
                 self.assertTrue(fresh.observe("tracker", [report])[0].ok)
-            for name in ("a", "b"):
+            for name in ("a", "b") + idle:
                 np.testing.assert_array_equal(after.entity("tracker", name).ensemble,
                                               fresh.entity("tracker", name).ensemble)
             self.assertEqual(after.parameters("tracker"), fresh.parameters("tracker"))

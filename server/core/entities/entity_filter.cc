@@ -399,24 +399,37 @@ absl::Status EntityFilter::Delete(const std::string& name) {
 }
 
 void EntityFilter::Save(v1::StoredCheckpoint& checkpoint) const {
-  checkpoint.clear_entities();
   checkpoint.mutable_entity_log_scales()->Assign(log_scales_.begin(), log_scales_.end());
-  for (const std::shared_ptr<const EntityState>& e : table_.All()) {
-    v1::StoredEntity* out = checkpoint.add_entities();
-    out->set_name(e->name);
-    out->set_time(e->time);
-    out->set_reports(e->reports);
-    out->mutable_ensemble()->add_shape(options_.members);
-    out->mutable_ensemble()->add_shape(space_->state_dim());
-    out->mutable_ensemble()->mutable_values()->Add(e->ensemble.begin(), e->ensemble.end());
-    out->mutable_rates()->Add(e->rates.begin(), e->rates.end());
-    out->mutable_recent_reports()->Add(e->recent.begin(), e->recent.end());
-    if (!e->parameters.empty()) {
-      out->mutable_parameters()->add_shape(options_.members);
-      out->mutable_parameters()->add_shape(static_cast<int64_t>(space_->per_entity().size()));
-      out->mutable_parameters()->mutable_values()->Add(e->parameters.begin(), e->parameters.end());
-    }
+}
+
+void EntityFilter::ToStored(const EntityState& e, v1::StoredEntity* out) const {
+  out->set_name(e.name);
+  out->set_time(e.time);
+  out->set_reports(e.reports);
+  out->mutable_ensemble()->add_shape(options_.members);
+  out->mutable_ensemble()->add_shape(space_->state_dim());
+  out->mutable_ensemble()->mutable_values()->Add(e.ensemble.begin(), e.ensemble.end());
+  out->mutable_rates()->Add(e.rates.begin(), e.rates.end());
+  out->mutable_recent_reports()->Add(e.recent.begin(), e.recent.end());
+  if (!e.parameters.empty()) {
+    out->mutable_parameters()->add_shape(options_.members);
+    out->mutable_parameters()->add_shape(static_cast<int64_t>(space_->per_entity().size()));
+    out->mutable_parameters()->mutable_values()->Add(e.parameters.begin(), e.parameters.end());
   }
+}
+
+v1::StoredEntityFile EntityFilter::Changes() const {
+  EntityTable::Changes changes = table_.ChangedSince(checkpointed_);
+  v1::StoredEntityFile file;
+  for (const std::shared_ptr<const EntityState>& e : changes.changed) ToStored(*e, file.add_entities());
+  for (std::string& name : changes.removed) file.add_deleted(std::move(name));
+  return file;
+}
+
+v1::StoredEntityFile EntityFilter::Everything() const {
+  v1::StoredEntityFile file;
+  for (const std::shared_ptr<const EntityState>& e : table_.All()) ToStored(*e, file.add_entities());
+  return file;
 }
 
 absl::Status EntityFilter::Load(const v1::StoredCheckpoint& checkpoint) {
@@ -444,6 +457,7 @@ absl::Status EntityFilter::Load(const v1::StoredCheckpoint& checkpoint) {
     table = table.With(std::make_shared<const EntityState>(std::move(state)));
   }
   table_ = std::move(table);
+  checkpointed_ = table_;
   log_scales_.fill(0.0);
   for (int i = 0; i < checkpoint.entity_log_scales_size() && i < static_cast<int>(kLeadBuckets); ++i) {
     log_scales_[static_cast<size_t>(i)] = checkpoint.entity_log_scales(i);

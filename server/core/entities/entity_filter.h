@@ -134,17 +134,27 @@ class EntityFilter {
   const std::array<double, kLeadBuckets>& log_scales() const { return log_scales_; }
   const ObservationSpace& space() const { return *space_; }
 
-  // Entities into / from a checkpoint; Load replaces the table (INVALID_ARGUMENT
-  // naming the entity when its ensemble does not fit the model).
+  // Into a checkpoint: Save puts the online interval correction in it, the
+  // entities go to its entity files (ModelDurability::WriteCheckpoint): those
+  // changed and deleted since the last checkpoint (Changes), or all of them
+  // (Everything). Checkpointed says that checkpoint is durable: changes count
+  // from the table as it is now. Load replaces the table with a checkpoint's
+  // (resolved) entities, changes counting from it (INVALID_ARGUMENT naming the
+  // entity when its ensemble does not fit the model).
   void Save(v1::StoredCheckpoint& checkpoint) const;
+  v1::StoredEntityFile Changes() const;
+  v1::StoredEntityFile Everything() const;
+  void Checkpointed() { checkpointed_ = table_; }
   absl::Status Load(const v1::StoredCheckpoint& checkpoint);
 
  private:
   EntityState Prior(const std::string& name, const solvers::HybridModel& model) const;
+  void ToStored(const EntityState& e, v1::StoredEntity* out) const;
 
   const std::shared_ptr<const ObservationSpace> space_;
   const Options options_;
   EntityTable table_;
+  EntityTable checkpointed_;  // As the last checkpoint written or loaded holds it.
   std::array<double, kLeadBuckets> log_scales_{};
 };
 

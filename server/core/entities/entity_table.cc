@@ -62,4 +62,21 @@ std::vector<std::shared_ptr<const EntityState>> EntityTable::All() const {
   return Page("", static_cast<size_t>(size_));
 }
 
+EntityTable::Changes EntityTable::ChangedSince(const EntityTable& before) const {
+  Changes out;
+  for (size_t s = 0; s < kShards; ++s) {
+    if (shards_[s] == before.shards_[s]) continue;
+    for (const auto& [name, entity] : *shards_[s]) {
+      const auto old = before.shards_[s]->find(name);
+      if (old == before.shards_[s]->end() || old->second != entity) out.changed.push_back(entity);
+    }
+    for (const auto& [name, entity] : *before.shards_[s]) {
+      if (shards_[s]->count(name) == 0) out.removed.push_back(name);
+    }
+  }
+  std::sort(out.changed.begin(), out.changed.end(), [](const auto& a, const auto& b) { return a->name < b->name; });
+  std::sort(out.removed.begin(), out.removed.end());
+  return out;
+}
+
 }  // namespace hybrid::server

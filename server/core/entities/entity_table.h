@@ -53,6 +53,16 @@ class EntityTable {
   // Every entity, in name order.
   std::vector<std::shared_ptr<const EntityState>> All() const;
 
+  // What changed from `before` to this table: the entities `before` does not
+  // hold as they are (added or replaced since, by pointer) and the names it
+  // has that this table lacks, each in name order. Shards both tables share
+  // are skipped, so the cost grows with the shards changed since.
+  struct Changes {
+    std::vector<std::shared_ptr<const EntityState>> changed;
+    std::vector<std::string> removed;
+  };
+  Changes ChangedSince(const EntityTable& before) const;
+
  private:
   using Shard = std::map<std::string, std::shared_ptr<const EntityState>>;
   static size_t ShardOf(const std::string& name);

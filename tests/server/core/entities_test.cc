@@ -2,12 +2,14 @@
 // checks, and ServedModel's Observe / GetEntity / Predict-by-entity against
 // mathematics — the analysis of a linear PK model against the Kalman update
 // computed here independently (exact matrix-exponential forecast, textbook
-// gain), inputs against their exact effect, and a replay of the log that
-// reproduces every entity bit for bit.
+// gain), inputs against their exact effect, a replay of the log that
+// reproduces every entity bit for bit, and checkpoints that write only the
+// entities that changed.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <map>
 #include <numeric>
@@ -88,6 +90,28 @@ TEST(EntityTable, ChangingOneEntityLeavesEveryOlderTableAsItWas) {
   EXPECT_EQ(without.Find("a"), nullptr);
   EXPECT_NE(replaced.Find("a"), nullptr);
   EXPECT_EQ(without.Without("zzz").size(), 1);
+}
+
+TEST(EntityTable, ChangesSinceAnOlderTableAreWhatWasAddedReplacedOrRemoved) {
+  auto entity = [](const std::string& name, double time) {
+    return std::make_shared<const EntityState>(EntityState{name, time, 0, {}, {}, {}, {}});
+  };
+  EntityTable before;
+  for (int i = 0; i < 200; ++i) before = before.With(entity("e" + std::to_string(i), 0.0));
+  EXPECT_TRUE(before.ChangedSince(before).changed.empty());
+  EXPECT_EQ(before.ChangedSince(EntityTable()).changed.size(), 200u);
+  EntityTable after = before.With(entity("e7", 1.0)).With(entity("new", 0.0)).Without("e150").Without("e42");
+  after = after.With(after.Find("e9"));  // The same entity again: no change.
+  const EntityTable::Changes changes = after.ChangedSince(before);
+  std::vector<std::string> changed;
+  for (const auto& e : changes.changed) changed.push_back(e->name);
+  EXPECT_EQ(changed, (std::vector<std::string>{"e7", "new"}));
+  EXPECT_EQ(changes.changed[0]->time, 1.0);
+  EXPECT_EQ(changes.removed, (std::vector<std::string>{"e150", "e42"}));
+  // And back: what `before` has that `after` changed.
+  const EntityTable::Changes back = before.ChangedSince(after);
+  EXPECT_EQ(back.changed.size(), 3u);  // e150, e42, e7
+  EXPECT_EQ(back.removed, std::vector<std::string>{"new"});
 }
 
 TEST(EntityTable, PagesAreInNameOrder) {
@@ -528,6 +552,59 @@ TEST_F(Entities, ReplayingTheLogReproducesEveryEntityBitForBit) {
   std::unique_ptr<ServedModel> restarted = Serve(kPk, state);
   EXPECT_EQ(restarted->Info().durability.replayed_at_start, 0);
   EXPECT_EQ(restarted->GetEntity("p2")->ensemble.values, live_ensemble);
+}
+
+TEST_F(Entities, CheckpointsWriteOnlyTheEntitiesThatChanged) {
+  testing::ScopedTempDir dir;
+  const std::string state = dir.path() + "/state";
+  const std::string roomy = std::string(kPk).replace(std::string(kPk).find("max_entities: 3"), 15, "max_entities: 20");
+  const std::string config = roomy + "durability { checkpoint_every: 1 }";
+  std::map<std::string, std::vector<double>> live;
+  auto newest_file = [&] {
+    std::string newest;
+    for (const auto& e : std::filesystem::directory_iterator(state + "/entities")) {
+      newest = std::max(newest, e.path().filename().string());
+    }
+    v1::StoredEntityFile file;
+    std::ifstream in(state + "/entities/" + newest, std::ios::binary);
+    EXPECT_TRUE(file.ParseFromIstream(&in));
+    return file;
+  };
+  {
+    // Twelve entities; the clean stop checkpoints them all, in one base.
+    std::unique_ptr<ServedModel> model = Serve(roomy, state);
+    std::vector<Report> first;
+    for (int i = 0; i < 12; ++i) first.push_back(MakeReport("p" + std::to_string(i), 0.0, {{"plasma", 0.3, {}}}));
+    for (const ReportOutcome& o : Observe(*model, first)) ASSERT_TRUE(o.status.ok()) << o.status;
+  }
+  ASSERT_EQ(newest_file().entities_size(), 12);
+  {
+    // Then a checkpoint after every report: each a delta of the one entity it changed.
+    std::unique_ptr<ServedModel> model = Serve(config, state);
+    for (int k = 1; k <= 4; ++k) {
+      ASSERT_TRUE(Observe(*model, {MakeReport("p5", 0.5 * k, {{"plasma", 0.3, {}}})})[0].status.ok());
+      const v1::StoredEntityFile delta = newest_file();
+      ASSERT_EQ(delta.entities_size(), 1);
+      EXPECT_EQ(delta.entities(0).name(), "p5");
+      EXPECT_EQ(delta.entities(0).reports(), static_cast<uint64_t>(k + 1));
+    }
+    std::promise<absl::Status> deleted;
+    ASSERT_TRUE(model->DeleteEntity("p3", [&](absl::Status s) { deleted.set_value(s); }).ok());
+    ASSERT_TRUE(deleted.get_future().get().ok());
+    const v1::StoredEntityFile deletion = newest_file();
+    EXPECT_EQ(deletion.entities_size(), 0);
+    ASSERT_EQ(deletion.deleted_size(), 1);
+    EXPECT_EQ(deletion.deleted(0), "p3");
+    for (int i = 0; i < 12; ++i) {
+      if (i != 3) live["p" + std::to_string(i)] = model->GetEntity("p" + std::to_string(i))->ensemble.values;
+    }
+  }
+  // A restart resolves the chain to every entity as it was.
+  std::unique_ptr<ServedModel> restarted = Serve(config, state);
+  EXPECT_EQ(restarted->Info().durability.replayed_at_start, 0);
+  EXPECT_EQ(restarted->ListEntities("", 100)->entities.size(), 11u);
+  for (const auto& [name, ensemble] : live) EXPECT_EQ(restarted->GetEntity(name)->ensemble.values, ensemble) << name;
+  EXPECT_FALSE(restarted->GetEntity("p3").ok());
 }
 
 }  // namespace
