@@ -21,7 +21,13 @@
 #include "client/connection_flags.h"
 #include "ingest/mqtt_bridge.h"
 
-ABSL_FLAG(std::string, mqtt, "127.0.0.1:1883", "MQTT broker, HOST:PORT (MQTT 3.1.1, plain TCP)");
+ABSL_FLAG(std::string, mqtt, "127.0.0.1:1883", "MQTT broker, HOST:PORT (MQTT 3.1.1; plain TCP unless --mqtt_tls*)");
+ABSL_FLAG(bool, mqtt_tls, false, "TLS to the broker, its certificate verified against the system's roots");
+ABSL_FLAG(std::string, mqtt_tls_ca, "", "PEM roots the broker's certificate must chain to (turns on TLS)");
+ABSL_FLAG(std::string, mqtt_tls_cert, "", "PEM client certificate, for brokers that require mutual TLS (turns on TLS)");
+ABSL_FLAG(std::string, mqtt_tls_key, "", "PEM private key of --mqtt_tls_cert");
+ABSL_FLAG(std::string, mqtt_tls_server_name, "",
+          "Name the broker's certificate must carry, when not the host of --mqtt (turns on TLS)");
 ABSL_FLAG(std::string, mqtt_client_id, "hybridbridge",
           "Client id: the broker keeps this id's subscription and unacknowledged messages while it is away");
 ABSL_FLAG(std::string, mqtt_username, "", "User name for the broker (none when empty)");
@@ -60,6 +66,18 @@ absl::StatusOr<Flags> FlagsFromCommandLine() {
     return absl::InvalidArgumentError(absl::StrCat("--mqtt '", mqtt, "' must be HOST:PORT"));
   }
   f.broker.host = std::string(absl::StripSuffix(absl::StripPrefix(mqtt.substr(0, colon), "["), "]"));
+  hybrid::ingest::TlsOptions tls{absl::GetFlag(FLAGS_mqtt_tls_ca), absl::GetFlag(FLAGS_mqtt_tls_cert),
+                                 absl::GetFlag(FLAGS_mqtt_tls_key), absl::GetFlag(FLAGS_mqtt_tls_server_name)};
+  if (absl::GetFlag(FLAGS_mqtt_tls) || !tls.ca_file.empty() || !tls.cert_file.empty() || !tls.key_file.empty() ||
+      !tls.server_name.empty()) {
+    if (tls.cert_file.empty() != tls.key_file.empty()) {
+      return absl::InvalidArgumentError("--mqtt_tls_cert and --mqtt_tls_key go together");
+    }
+    absl::StatusOr<std::shared_ptr<const hybrid::ingest::TlsContext>> context =
+        hybrid::ingest::TlsContext::Create(std::move(tls));
+    if (!context.ok()) return absl::InvalidArgumentError(absl::StrCat("--mqtt_tls*: ", context.status().message()));
+    f.broker.tls = *std::move(context);
+  }
   f.broker.connect.client_id = absl::GetFlag(FLAGS_mqtt_client_id);
   if (f.broker.connect.client_id.empty() || f.broker.connect.client_id.size() > 65535) {
     return absl::InvalidArgumentError("--mqtt_client_id must not be empty (a persistent session needs an id)");
@@ -126,6 +144,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hybridbridge: %s\n", server.status().ToString().c_str());
     return 2;
   }
+  // A broker gone mid-write is an error to retry, not the end (OpenSSL writes with write()).
+  std::signal(SIGPIPE, SIG_IGN);
   std::signal(SIGINT, RequestStop);
   std::signal(SIGTERM, RequestStop);
   hybrid::ingest::MqttSubscriber broker(flags->broker);

@@ -1,23 +1,10 @@
 #include "ingest/mqtt_subscriber.h"
 
-#include <fcntl.h>
-#include <netdb.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
 namespace hybrid::ingest {
-namespace {
-
-int PollMs(absl::Duration d) { return static_cast<int>(std::clamp<int64_t>(absl::ToInt64Milliseconds(d), 0, 60000)); }
-
-}  // namespace
 
 MqttSubscriber::MqttSubscriber(MqttSubscriberOptions options)
     : options_(std::move(options)), reader_(options_.max_payload_bytes) {}
@@ -25,8 +12,7 @@ MqttSubscriber::MqttSubscriber(MqttSubscriberOptions options)
 MqttSubscriber::~MqttSubscriber() { Close(); }
 
 void MqttSubscriber::Close() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  connection_.reset();
   reader_.Reset();
   queue_.clear();  // Unacknowledged: the broker sends them again.
   control_.clear();
@@ -41,38 +27,10 @@ absl::Status MqttSubscriber::Fail(absl::Status status) {
 absl::Status MqttSubscriber::Connect() {
   Close();
   const std::string where = absl::StrCat(options_.host, ":", options_.port);
-  addrinfo hints{};
-  hints.ai_family = AF_UNSPEC;
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (int rc = ::getaddrinfo(options_.host.c_str(), std::to_string(options_.port).c_str(), &hints, &found); rc != 0) {
-    return absl::UnavailableError(absl::StrCat("MQTT broker ", where, ": ", ::gai_strerror(rc)));
-  }
-  std::string last_error = "no address";
-  for (addrinfo* a = found; a != nullptr && fd_ < 0; a = a->ai_next) {
-    const int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-    if (fd < 0) continue;
-    int rc = ::connect(fd, a->ai_addr, a->ai_addrlen);
-    if (rc != 0 && errno == EINPROGRESS) {
-      pollfd p{fd, POLLOUT, 0};
-      rc = ::poll(&p, 1, PollMs(options_.connect_timeout)) == 1 ? 0 : -1;
-      int error = rc == 0 ? 0 : ETIMEDOUT;
-      socklen_t size = sizeof error;
-      if (rc == 0) ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &size);
-      if (error != 0) {
-        errno = error;
-        rc = -1;
-      }
-    }
-    if (rc == 0) {
-      fd_ = fd;
-    } else {
-      last_error = std::strerror(errno);
-      ::close(fd);
-    }
-  }
-  ::freeaddrinfo(found);
-  if (fd_ < 0) return absl::UnavailableError(absl::StrCat("MQTT broker ", where, ": ", last_error));
+  absl::StatusOr<std::unique_ptr<BrokerConnection>> connection =
+      BrokerConnection::Open(options_.host, options_.port, options_.tls, options_.connect_timeout);
+  if (!connection.ok()) return connection.status();
+  connection_ = *std::move(connection);
   last_heard_ = Clock::now();
 
   if (absl::Status s = Send(mqtt::EncodeConnect(options_.connect)); !s.ok()) return s;
@@ -105,24 +63,8 @@ absl::Status MqttSubscriber::Connect() {
 }
 
 absl::Status MqttSubscriber::Send(const std::string& bytes) {
-  if (fd_ < 0) return absl::UnavailableError("not connected to the MQTT broker");
-  size_t sent = 0;
-  const Clock::time_point deadline = Clock::now() + absl::ToChronoMilliseconds(options_.connect_timeout);
-  while (sent < bytes.size()) {
-    const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-      continue;
-    }
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      pollfd p{fd_, POLLOUT, 0};
-      if (Clock::now() > deadline || ::poll(&p, 1, 100) < 0) {
-        return Fail(absl::UnavailableError("MQTT broker: the connection does not take data"));
-      }
-      continue;
-    }
-    return Fail(absl::UnavailableError(absl::StrCat("MQTT broker: send: ", std::strerror(errno))));
-  }
+  if (!connection_) return absl::UnavailableError("not connected to the MQTT broker");
+  if (absl::Status s = connection_->Write(bytes, options_.connect_timeout); !s.ok()) return Fail(s);
   last_sent_ = Clock::now();
   return absl::OkStatus();
 }
@@ -131,7 +73,7 @@ absl::Status MqttSubscriber::Pump(absl::Duration timeout, bool until_packet) {
   const Clock::time_point deadline = Clock::now() + absl::ToChronoMicroseconds(timeout);
   const auto keep_alive = std::chrono::seconds(options_.connect.keep_alive_s);
   do {
-    if (fd_ < 0) return absl::UnavailableError("not connected to the MQTT broker");
+    if (!connection_) return absl::UnavailableError("not connected to the MQTT broker");
     Clock::time_point now = Clock::now();
     if (keep_alive.count() > 0) {
       if (now - last_heard_ > keep_alive * 3 / 2) {
@@ -142,24 +84,14 @@ absl::Status MqttSubscriber::Pump(absl::Duration timeout, bool until_packet) {
         ping_outstanding_ = true;
       }
     }
-    pollfd p{fd_, POLLIN, 0};
     const auto wait = std::min<Clock::duration>(std::max<Clock::duration>(deadline - now, Clock::duration::zero()),
                                                 std::chrono::milliseconds(500));
-    const int ready = ::poll(&p, 1, static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(wait).count()));
-    if (ready < 0 && errno != EINTR) {
-      return Fail(absl::UnavailableError(absl::StrCat("MQTT broker: poll: ", std::strerror(errno))));
-    }
-    if (ready > 0) {
-      char buffer[65536];
-      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
-      if (n == 0) return Fail(absl::UnavailableError("MQTT broker closed the connection"));
-      if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        return Fail(absl::UnavailableError(absl::StrCat("MQTT broker: recv: ", std::strerror(errno))));
-      }
-      if (n > 0) {
-        reader_.Feed(buffer, static_cast<size_t>(n));
-        last_heard_ = Clock::now();
-      }
+    char buffer[65536];
+    absl::StatusOr<size_t> n = connection_->Read(buffer, sizeof buffer, absl::FromChrono(wait));
+    if (!n.ok()) return Fail(n.status());
+    if (*n > 0) {
+      reader_.Feed(buffer, *n);
+      last_heard_ = Clock::now();
       while (std::optional<absl::StatusOr<mqtt::Packet>> packet = reader_.Next()) {
         if (!packet->ok()) return Fail(packet->status());
         switch ((*packet)->type) {
@@ -230,7 +162,7 @@ absl::Status MqttSubscriber::Ack(const mqtt::Publish& message) {
 }
 
 void MqttSubscriber::Disconnect() {
-  if (fd_ >= 0) (void)Send(mqtt::EncodeDisconnect());
+  if (connection_) (void)Send(mqtt::EncodeDisconnect());
   Close();
 }
 

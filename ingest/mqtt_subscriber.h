@@ -13,8 +13,10 @@
 // client id: a message is acknowledged once, after its delivery, or arrives
 // again. Next keeps the connection alive (PINGREQ at half the keep-alive; a
 // broker silent for 1.5 keep-alives is gone).
-// Errors: UNAVAILABLE when the broker cannot be reached or the connection
-// drops (call Connect again); PERMISSION_DENIED for a refused CONNECT
+// The connection is plain TCP, or TLS with options.tls (broker_connection.h:
+// the broker's certificate verified; the process must ignore SIGPIPE).
+// Errors: UNAVAILABLE when the broker cannot be reached, TLS fails or the
+// connection drops (call Connect again); PERMISSION_DENIED for a refused CONNECT
 // (credentials, client id); FAILED_PRECONDITION for a refused subscription;
 // INVALID_ARGUMENT from the codec for a malformed packet (then disconnected).
 // One thread; not thread-safe.
@@ -22,12 +24,14 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "ingest/broker_connection.h"
 #include "ingest/mqtt_packets.h"
 
 namespace hybrid::ingest {
@@ -35,6 +39,7 @@ namespace hybrid::ingest {
 struct MqttSubscriberOptions {
   std::string host = "127.0.0.1";
   int port = 1883;
+  std::shared_ptr<const TlsContext> tls;  // Null: plain TCP.
   mqtt::ConnectOptions connect;
   std::vector<std::string> filters;    // Topic filters (+ and # wildcards).
   size_t max_payload_bytes = 1 << 20;  // Longer payloads arrive cut, truncated set.
@@ -49,7 +54,7 @@ class MqttSubscriber {
   MqttSubscriber& operator=(const MqttSubscriber&) = delete;
 
   absl::Status Connect();
-  bool connected() const { return fd_ >= 0; }
+  bool connected() const { return connection_ != nullptr; }
   bool session_present() const { return session_present_; }
   // The next QoS 0/1 message, waiting at most `timeout`; nullopt when none came.
   absl::StatusOr<std::optional<mqtt::Publish>> Next(absl::Duration timeout);
@@ -73,7 +78,7 @@ class MqttSubscriber {
   void Close();
 
   MqttSubscriberOptions options_;
-  int fd_ = -1;
+  std::unique_ptr<BrokerConnection> connection_;
   bool session_present_ = false;
   mqtt::PacketReader reader_;
   std::vector<mqtt::Publish> queue_;   // Received, not yet handed out, in order.

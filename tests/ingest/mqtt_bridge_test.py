@@ -10,6 +10,12 @@ Along one stream of 240 reports for two entities of a model that estimates θ wi
 At the end every acknowledged message is in the server exactly once: report counts, ensembles and θ equal, bit
 for bit, those of a server fed the good reports directly with Observe.
 
+Over TLS (a mosquitto listener that requires client certificates, throw-away certificates from
+tests/e2e/make_test_certs.sh): a bridge with the right CA and client certificate delivers a stream whole across a
+broker restart; plain
+MQTT, an untrusted broker certificate, a name the certificate does not carry, no client certificate and one from
+another CA are each refused with the reason; files that cannot be loaded stop the bridge at once, named.
+
 Usage: mqtt_bridge_test.py BUILD_DIR SOURCE_DIR
 """
 import getpass
@@ -78,16 +84,20 @@ def lorenz63_stream(count):
 
 
 class Broker:
-    """mosquitto on 127.0.0.1 with its persistence in a folder: restart() keeps sessions and queued messages."""
+    """mosquitto on 127.0.0.1 with its persistence in a folder: restart() keeps sessions and queued messages.
+    With `certs` (tests/e2e/make_test_certs.sh), a TLS listener that requires a client certificate from the CA."""
 
-    def __init__(self, folder):
-        self.port, self.folder = free_port(), folder
+    def __init__(self, folder, certs=None):
+        self.port, self.folder, self.certs = free_port(), folder, certs
         self.config = os.path.join(folder, "mosquitto.conf")
         with open(self.config, "w") as f:
             # user: started as root, mosquitto would become "mosquitto" and could not write the folder.
             f.write(f"listener {self.port} 127.0.0.1\nallow_anonymous true\nuser {getpass.getuser()}\n"
                     f"persistence true\n"
                     f"persistence_location {folder}/\nlog_dest file {folder}/mosquitto.log\n")
+            if certs:
+                f.write(f"cafile {certs}/ca.crt\ncertfile {certs}/server.crt\nkeyfile {certs}/server.key\n"
+                        f"require_certificate true\n")
         self.start()
 
     def start(self):
@@ -113,8 +123,11 @@ class Broker:
     def publish(self, topic, payload):
         """QoS 1, again until the broker acknowledges (a retry may deliver it twice: QoS 1 is at least once)."""
         for _ in range(200):
+            tls = [] if not self.certs else ["--cafile", f"{self.certs}/ca.crt", "--cert", f"{self.certs}/client.crt",
+                                             "--key", f"{self.certs}/client.key"]
             done = subprocess.run(["mosquitto_pub", "-h", "127.0.0.1", "-p", str(self.port), "-q", "1", "-t", topic,
-                                   "-m", payload], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+                                   "-m", payload] + tls, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  timeout=20)
             if done.returncode == 0:
                 return
             time.sleep(0.05)
@@ -122,21 +135,22 @@ class Broker:
 
 
 class Bridge:
-    def __init__(self, folder, broker_port, target):
-        self.log_path = os.path.join(folder, "bridge.log")
+    def __init__(self, folder, broker_port, target, extra=(), subscribe=True, log="bridge.log"):
+        self.log_path = os.path.join(folder, log)
         self.args = [HYBRIDBRIDGE, f"--mqtt=127.0.0.1:{broker_port}", f"--target={target}",
                      "--topics=sensors/{model}/{entity}", f"--dead_letters={folder}/dead.jsonl", "--retry_max=0.3",
-                     "--stats_every=1", "--mqtt_keep_alive=10", "--timeout=5"]
-        self.start()
+                     "--stats_every=1", "--mqtt_keep_alive=10", "--timeout=5", *extra]
+        self.start(subscribe)
 
-    def start(self):
+    def start(self, subscribe=True):
+        """Starts the bridge and, with `subscribe`, waits until it has subscribed."""
         if getattr(self, "log", None):
             self.log.close()
         self.log = open(self.log_path, "a")
         before = self.output().count("subscribed to")
         self.process = subprocess.Popen(self.args, stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20
-        while self.output().count("subscribed to") == before:
+        while subscribe and self.output().count("subscribed to") == before:
             if time.time() > deadline or self.process.poll() is not None:
                 raise RuntimeError(f"hybridbridge did not subscribe:\n{self.output()}")
             time.sleep(0.05)
@@ -146,8 +160,10 @@ class Bridge:
             return f.read()
 
     def wait_for(self, text, seconds=30):
+        """Until the log holds `text` (or one of a tuple of texts)."""
+        texts = text if isinstance(text, tuple) else (text,)
         deadline = time.time() + seconds
-        while text not in self.output():
+        while not any(t in self.output() for t in texts):
             if time.time() > deadline:
                 raise AssertionError(f"hybridbridge never said '{text}':\n{self.output()}")
             time.sleep(0.05)
@@ -234,6 +250,70 @@ class BridgeDeliversEveryMessageOnce(unittest.TestCase):
         bridge.process.send_signal(signal.SIGTERM)
         self.assertEqual(bridge.process.wait(timeout=20), 0)
         self.assertRegex(bridge.output().splitlines()[-1], r"messages acknowledged: \d+ reports applied")
+
+
+class BridgeOverTls(unittest.TestCase):
+    def test_mutual_tls_verified_and_every_other_broker_refused(self):
+        work = tempfile.mkdtemp()
+        self.addCleanup(shutil.rmtree, work, ignore_errors=True)
+        certs = os.path.join(work, "certs")
+        subprocess.run([os.path.join(SOURCE, "tests/e2e/make_test_certs.sh"), certs], check=True)
+        repository = os.path.join(work, "repository")
+        os.makedirs(os.path.join(repository, "tracker"))
+        with open(os.path.join(repository, "tracker", "config.pbtxt"), "w") as f:
+            f.write(CONFIG)
+        broker = Broker(work, certs=certs)
+        self.addCleanup(broker.stop)
+        server = Hybridserve(HYBRIDSERVE, repository, "--load_models=tracker")
+        self.addCleanup(server.stop)
+        client_cert = [f"--mqtt_tls_cert={certs}/client.crt", f"--mqtt_tls_key={certs}/client.key"]
+        trusted = [f"--mqtt_tls_ca={certs}/ca.crt"] + client_cert
+
+        # Each of these never subscribes, and says why.
+        refusals = [
+            ([], ("closed the connection", "Connection reset by peer")),  # Plain MQTT to a TLS port.
+            ([f"--mqtt_tls_ca={certs}/rogue_ca.crt"] + client_cert,  # A broker certificate from a CA not trusted.
+             ("certificate is not trusted: unable to get local issuer certificate",
+              "certificate is not trusted: self-signed certificate in certificate chain")),
+            (trusted + ["--mqtt_tls_server_name=broker.example"],  # The certificate is not for that name.
+             "certificate is not trusted: hostname mismatch"),
+            ([f"--mqtt_tls_ca={certs}/ca.crt"], "certificate required"),  # No client certificate for mutual TLS.
+            ([f"--mqtt_tls_ca={certs}/ca.crt", f"--mqtt_tls_cert={certs}/rogue_client.crt",
+              f"--mqtt_tls_key={certs}/rogue_client.key"], "unknown ca"),  # One the broker's CA did not sign.
+        ]
+        for i, (extra, reason) in enumerate(refusals):
+            bridge = Bridge(work, broker.port, server.target, extra, subscribe=False, log=f"refused{i}.log")
+            try:
+                bridge.wait_for(reason, seconds=20)
+                self.assertNotIn("subscribed to", bridge.output())
+            finally:
+                bridge.close()
+
+        # Files that cannot be loaded stop it at once, named.
+        for extra, named in (([f"--mqtt_tls_ca={work}/missing.crt"], "missing.crt"),
+                             ([f"--mqtt_tls_ca={certs}/ca.crt", f"--mqtt_tls_cert={certs}/client.crt",
+                               f"--mqtt_tls_key={certs}/server.key"], "server.key"),
+                             ([f"--mqtt_tls_cert={certs}/client.crt"], "--mqtt_tls_key")):
+            done = subprocess.run([HYBRIDBRIDGE, f"--mqtt=127.0.0.1:{broker.port}", f"--target={server.target}",
+                                   *extra], capture_output=True, text=True, timeout=20)
+            self.assertEqual(done.returncode, 2, done.stderr)
+            self.assertIn(named, done.stderr)
+
+        # Verified both ways: the stream arrives whole, each message applied once, across a broker restart.
+        bridge = Bridge(work, broker.port, server.target, trusted, log="trusted.log")
+        self.addCleanup(bridge.close)
+        stream = lorenz63_stream(30)
+        for i, (entity, t, readings, inputs) in enumerate(stream):
+            if i == 15:
+                broker.restart()
+            broker.publish(f"sensors/tracker/{entity}", json.dumps({"time": t, "readings": readings}))
+        with HybridClient(server.target) as client:
+            deadline = time.time() + 30
+            while sum(e[2] for e in client.entities("tracker")) < len(stream) and time.time() < deadline:
+                time.sleep(0.1)
+            self.assertEqual(sum(e[2] for e in client.entities("tracker")), len(stream), bridge.output())
+            self.assertEqual(client.entity("tracker", "b").time, stream[-1][1])
+        self.assertIn("session resumed", bridge.output())  # Reconnected over TLS to the restarted broker.
 
 
 if __name__ == "__main__":
