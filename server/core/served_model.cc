@@ -112,6 +112,9 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
     if (!spec->plugin.library.empty() && std::filesystem::path(spec->plugin.library).is_relative()) {
       spec->plugin.library = (std::filesystem::path(model_dir) / spec->plugin.library).string();
     }
+    if (!spec->torchscript.file.empty()) {  // Relative and inside the folder (ParseModelConfig checked).
+      spec->torchscript.file = (std::filesystem::path(model_dir) / spec->torchscript.file).string();
+    }
     absl::StatusOr<std::shared_ptr<solvers::HybridModel>> model = solvers::HybridModel::Create(*spec);
     if (!model.ok()) return model.status();
     if (!config.checkpoint().empty()) {

@@ -3,7 +3,9 @@
 #include <google/protobuf/io/tokenizer.h>
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <string>
 #include <vector>
 
@@ -193,6 +195,15 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
   for (int i = 0; i < config.parameters_size(); ++i) {
     if (config.parameters(i).name().empty()) {
       return absl::InvalidArgumentError(absl::StrCat("parameters[", i, "].name must not be empty"));
+    }
+  }
+  if (config.physics() == v1::PHYSICS_KIND_TORCHSCRIPT) {
+    // A module runs inside the server: only what is in the model's folder loads.
+    const std::filesystem::path file(config.torchscript().file());
+    if (file.empty() || !file.is_relative() ||
+        std::any_of(file.begin(), file.end(), [](const std::filesystem::path& part) { return part == ".."; })) {
+      return absl::InvalidArgumentError(absl::StrCat("torchscript.file '", config.torchscript().file(),
+                                                     "' must be a path inside the model's folder, relative to it"));
     }
   }
   return absl::OkStatus();

@@ -40,6 +40,14 @@ absl::Status ExportModelEntry(const solvers::HybridModel& model, const std::stri
   std::error_code ec;
   fs::create_directories(folder, ec);
   if (ec) return absl::UnavailableError(absl::StrCat("cannot create '", folder.string(), "': ", ec.message()));
+  if (model.spec().physics == "torchscript") {  // The module, beside the config that names it.
+    const fs::path module(model.spec().torchscript.file);
+    fs::copy_file(module, folder / module.filename(), fs::copy_options::overwrite_existing, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot copy '", module.string(), "' into '", folder.string(), "': ", ec.message()));
+    }
+  }
   if (absl::Status s = solvers::SaveTrainedWeights(model, (folder / config->checkpoint()).string()); !s.ok()) {
     return s;
   }

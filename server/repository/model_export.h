@@ -5,6 +5,7 @@
 //                                      black-box physics: ega-static, and the
 //                                      ensemble Kalman update for trainable θ)
 //   <repository>/<name>/checkpoint.pt  the trained values (SaveTrainedWeights)
+//   <repository>/<name>/<module>.pt    a TorchScript physics' module, copied
 //
 //   absl::Status s = ExportModelEntry(*model, "out/model_repository", "pendulum_hybrid", "…");
 //

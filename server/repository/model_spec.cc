@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <utility>
 #include <vector>
 
@@ -23,6 +24,20 @@ const std::vector<std::pair<v1::Composition, solvers::Composition>>& Composition
       {v1::COMPOSITION_NETWORK_ONLY, solvers::Composition::kNetworkOnly},
   };
   return *compositions;
+}
+
+solvers::BlackBoxParameter FromConfig(const v1::PluginParameter& q) {
+  return {q.name(), q.unit(), q.default_value(), q.lower(), q.upper(), !q.may_be_negative(), q.description()};
+}
+
+void ToConfig(const solvers::BlackBoxParameter& q, v1::PluginParameter* out) {
+  out->set_name(q.name);
+  out->set_unit(q.unit);
+  out->set_default_value(q.default_value);
+  out->set_lower(q.lower);
+  out->set_upper(q.upper);
+  out->set_may_be_negative(!q.positive);
+  out->set_description(q.description);
 }
 
 }  // namespace
@@ -56,12 +71,19 @@ absl::StatusOr<solvers::HybridModelSpec> SpecFromConfig(const v1::ModelConfig& c
     const v1::PluginConfig& plugin = config.plugin();
     spec.plugin.library = plugin.library();
     spec.plugin.state_dim = plugin.state_dim();
-    for (const v1::PluginParameter& q : plugin.parameters()) {
-      spec.plugin.parameters.push_back(
-          {q.name(), q.unit(), q.default_value(), q.lower(), q.upper(), !q.may_be_negative(), q.description()});
-    }
+    for (const v1::PluginParameter& q : plugin.parameters()) spec.plugin.parameters.push_back(FromConfig(q));
   } else if (config.has_plugin()) {
     return absl::InvalidArgumentError("plugin: only for physics PHYSICS_KIND_PLUGIN");
+  }
+  if (config.physics() == v1::PHYSICS_KIND_TORCHSCRIPT) {
+    const v1::TorchScriptConfig& scripted = config.torchscript();
+    spec.torchscript.file = scripted.file();
+    for (const v1::StateComponentConfig& c : scripted.components()) {
+      spec.torchscript.components.emplace_back(c.name(), c.unit().empty() ? "1" : c.unit(), c.non_negative());
+    }
+    for (const v1::PluginParameter& q : scripted.parameters()) spec.torchscript.parameters.push_back(FromConfig(q));
+  } else if (config.has_torchscript()) {
+    return absl::InvalidArgumentError("torchscript: only for physics PHYSICS_KIND_TORCHSCRIPT");
   }
   solvers::PhysicsOptions& p = spec.physics_options;
   p.structure.insert(config.structure().begin(), config.structure().end());
@@ -107,16 +129,19 @@ absl::StatusOr<v1::ModelConfig> ConfigFromModel(const solvers::HybridModel& mode
     v1::PluginConfig& plugin = *config.mutable_plugin();
     plugin.set_library(spec.plugin.library);
     plugin.set_state_dim(static_cast<int32_t>(spec.plugin.state_dim));
-    for (const solvers::BlackBoxParameter& q : spec.plugin.parameters) {
-      v1::PluginParameter& out = *plugin.add_parameters();
-      out.set_name(q.name);
-      out.set_unit(q.unit);
-      out.set_default_value(q.default_value);
-      out.set_lower(q.lower);
-      out.set_upper(q.upper);
-      out.set_may_be_negative(!q.positive);
-      out.set_description(q.description);
+    for (const solvers::BlackBoxParameter& q : spec.plugin.parameters) ToConfig(q, plugin.add_parameters());
+  }
+  if (spec.physics == "torchscript") {
+    v1::TorchScriptConfig& scripted = *config.mutable_torchscript();
+    // Its name alone: the entry's folder holds the file (ExportModelEntry copies it there).
+    scripted.set_file(std::filesystem::path(spec.torchscript.file).filename().string());
+    for (const solvers::StateComponent& c : spec.torchscript.components) {
+      v1::StateComponentConfig& out = *scripted.add_components();
+      out.set_name(c.name);
+      out.set_unit(c.unit);
+      out.set_non_negative(c.non_negative);
     }
+    for (const solvers::BlackBoxParameter& q : spec.torchscript.parameters) ToConfig(q, scripted.add_parameters());
   }
   const solvers::PhysicsOptions& p = spec.physics_options;
   config.mutable_structure()->insert(p.structure.begin(), p.structure.end());

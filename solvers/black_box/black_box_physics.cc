@@ -11,16 +11,6 @@
 namespace hybrid::solvers {
 namespace {
 
-std::vector<ParameterSpec> SpecsOf(const BlackBoxStep& step) {
-  std::vector<ParameterSpec> specs;
-  for (const BlackBoxParameter& p : step.parameters()) {
-    ParameterSpec spec{p.name, p.unit, p.default_value, p.lower, p.upper, p.description};
-    spec.positive = p.positive;
-    specs.push_back(spec);
-  }
-  return specs;
-}
-
 template <const char* kName>
 absl::StatusOr<std::shared_ptr<ScientificModel>> NativeFactory(const PhysicsOptions& options) {
   absl::StatusOr<std::shared_ptr<BlackBoxPhysics>> physics = BlackBoxPhysics::CreateNative(kName, options);
@@ -35,9 +25,19 @@ at::Tensor AsDoubles(const at::Tensor& x) { return x.detach().to(at::kDouble).co
 
 }  // namespace
 
+std::vector<ParameterSpec> SpecsOf(const std::vector<BlackBoxParameter>& parameters) {
+  std::vector<ParameterSpec> specs;
+  for (const BlackBoxParameter& p : parameters) {
+    ParameterSpec spec{p.name, p.unit, p.default_value, p.lower, p.upper, p.description};
+    spec.positive = p.positive;
+    specs.push_back(spec);
+  }
+  return specs;
+}
+
 absl::StatusOr<std::shared_ptr<BlackBoxPhysics>> BlackBoxPhysics::Create(std::shared_ptr<const BlackBoxStep> step,
                                                                          const PhysicsOptions& options) {
-  std::vector<ParameterSpec> specs = SpecsOf(*step);
+  std::vector<ParameterSpec> specs = SpecsOf(step->parameters());
   if (absl::Status s = Validate(specs, options); !s.ok()) return s;
   return std::shared_ptr<BlackBoxPhysics>(new BlackBoxPhysics(std::move(step), std::move(specs), options));
 }

@@ -25,6 +25,10 @@
 
 namespace hybrid::solvers {
 
+// The specs ScientificModel keeps for described parameters (a plugin's, a
+// TorchScript module's), in their order.
+std::vector<ParameterSpec> SpecsOf(const std::vector<BlackBoxParameter>& parameters);
+
 class BlackBoxPhysics : public ScientificModel {
  public:
   // INVALID_ARGUMENT as ScientificModel::Validate (unknown names, values

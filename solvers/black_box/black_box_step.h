@@ -34,6 +34,11 @@ struct BlackBoxParameter {
   std::string description;
 };
 
+// INVALID_ARGUMENT naming `field`[i] ('name') for an empty or repeated name,
+// bounds that are not finite with lower < upper, a positive parameter with
+// lower ≤ 0, or a default outside the bounds.
+absl::Status ValidateParameters(const std::vector<BlackBoxParameter>& parameters, const std::string& field);
+
 class BlackBoxStep {
  public:
   virtual ~BlackBoxStep() = default;

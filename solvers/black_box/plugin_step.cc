@@ -77,28 +77,7 @@ absl::Status ValidateDescription(const PluginDescription& d) {
   if (d.state_dim < 1 || d.state_dim > 1000000) {
     return absl::InvalidArgumentError(absl::StrCat("plugin.state_dim must be in [1, 1000000], got ", d.state_dim));
   }
-  for (size_t i = 0; i < d.parameters.size(); ++i) {
-    const BlackBoxParameter& p = d.parameters[i];
-    const std::string field = absl::StrCat("plugin.parameters[", i, "] ('", p.name, "')");
-    if (p.name.empty()) return absl::InvalidArgumentError(absl::StrCat(field, ": name must not be empty"));
-    for (size_t j = 0; j < i; ++j) {
-      if (d.parameters[j].name == p.name) {
-        return absl::InvalidArgumentError(absl::StrCat(field, ": duplicate name"));
-      }
-    }
-    if (!std::isfinite(p.lower) || !std::isfinite(p.upper) || !(p.lower < p.upper)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": needs finite bounds lower < upper, got [", p.lower, ", ", p.upper, "]"));
-    }
-    if (p.positive && !(p.lower > 0.0)) {
-      return absl::InvalidArgumentError(absl::StrCat(field, ": a positive parameter needs lower > 0"));
-    }
-    if (!(p.default_value >= p.lower && p.default_value <= p.upper)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(field, ": default ", p.default_value, " is outside [", p.lower, ", ", p.upper, "]"));
-    }
-  }
-  return absl::OkStatus();
+  return ValidateParameters(d.parameters, "plugin.parameters");
 }
 
 }  // namespace

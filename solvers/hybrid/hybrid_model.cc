@@ -28,9 +28,19 @@ absl::StatusOr<std::shared_ptr<ScientificModel>> MakePhysics(const HybridModelSp
     if (!o.structure.empty()) return absl::InvalidArgumentError("structure: a plugin takes no structure keys");
     return MakeBlackBox(LoadPluginStep(spec.plugin), o);
   }
+  if (spec.physics == "torchscript") {
+    if (!o.structure.empty())
+      return absl::InvalidArgumentError("structure: a TorchScript model takes no structure keys");
+    absl::StatusOr<std::shared_ptr<const TorchScriptModule>> module =
+        spec.torchscript_module ? spec.torchscript_module : LoadTorchScriptModule(spec.torchscript, o.dtype);
+    if (!module.ok()) return module.status();
+    absl::StatusOr<std::shared_ptr<TorchScriptPhysics>> physics = TorchScriptPhysics::Create(*std::move(module), o);
+    if (!physics.ok()) return physics.status();
+    return std::shared_ptr<ScientificModel>(*std::move(physics));
+  }
   if (const PhysicsCatalogEntry* entry = FindPhysics(spec.physics)) return entry->create(o);
   return absl::InvalidArgumentError(absl::StrCat("physics: unknown scientific model '", spec.physics,
-                                                 "' (known: ", PhysicsCatalogNames(), ", plugin)"));
+                                                 "' (known: ", PhysicsCatalogNames(), ", plugin, torchscript)"));
 }
 
 absl::Status CheckSizes(const std::vector<int64_t>& sizes, const std::string& field) {
@@ -250,6 +260,9 @@ std::shared_ptr<HybridModel> HybridModel::FirstMembers(int64_t count) const {
   HybridModelSpec spec = spec_;
   spec.physics_options.members = count;
   if (black_box_ != nullptr) spec.black_box_step = black_box_->shared_step();
+  if (const auto* scripted = dynamic_cast<const TorchScriptPhysics*>(physics_.get())) {
+    spec.torchscript_module = scripted->module();  // Loaded and checked once.
+  }
   std::shared_ptr<HybridModel> copy = Create(spec).value();  // spec_ was valid at Create, and so is a smaller M.
   // Member-batched tensors keep each member's entries in one leading block
   // ([M, …] for θ, α and MLP layers, [M·C, …] for grouped convolutions), so

@@ -34,6 +34,7 @@
 #include "solvers/networks/member_conv.h"
 #include "solvers/networks/member_mlp.h"
 #include "solvers/physics/scientific_model.h"
+#include "solvers/torchscript/torchscript_physics.h"
 
 namespace hybrid::solvers {
 
@@ -47,12 +48,18 @@ std::string CompositionName(Composition composition);
 
 struct HybridModelSpec {
   std::string physics = "lorenz63";  // A name in the physics catalog (solvers/physics/physics_catalog.h),
-                                     // or "plugin" (a C/Fortran shared library: `plugin`).
+                                     // or "plugin" (a C/Fortran shared library: `plugin`),
+                                     // or "torchscript" (a PyTorch module: `torchscript`).
   PhysicsOptions physics_options;    // members, dtype and seed here are those of the whole model.
   PluginDescription plugin;          // physics "plugin" only: library path, state size, parameters.
   // A black-box step already built (Clone shares its model's, so a copy never
   // reloads a plugin); null: built from `physics` and `plugin`.
   std::shared_ptr<const BlackBoxStep> black_box_step;
+  // physics "torchscript" only: the module's file, components and parameters
+  // (solvers/torchscript/torchscript_physics.h), and the module once loaded
+  // (Clone shares it; null: loaded and checked from `torchscript`).
+  TorchScriptDescription torchscript;
+  std::shared_ptr<const TorchScriptModule> torchscript_module;
   Composition composition = Composition::kAdditive;
   NetworkKind network = NetworkKind::kMlp;
   std::vector<int64_t> hidden;        // Additive with none: physics only. Others that use g need at least one layer.

@@ -4,7 +4,7 @@
 // afterwards must be close to what it was before. Before the fix glibc kept
 // the freed blocks in its arenas: 56–61 MB stayed resident after these rounds
 // (and 530 MB after one 310 MB answer, before answers were bounded); after it,
-// 8–18 MB.
+// 8–18 MB then; −9 to 36 MB across runs measured later (the bound is 45).
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -59,7 +59,10 @@ TEST(AnswerMemory, LargeLegalAnswersGiveTheirMemoryBack) {
   std::printf("resident memory: %ld MiB before, %ld MiB after 12 answers of 15 MB (%ld MiB seen between rounds)\n",
               before / 1024, after / 1024, peak / 1024);
   ASSERT_GT(before, 0);
-  EXPECT_LT(after - before, 30 * 1024) << "KiB kept after the large answers";
+  // Kept memory varies from run to run with thread caches and lazily faulted
+  // pages: −9 to 36 MiB over 9 runs alone on 2 cores (2026-12-02); the glibc
+  // arenas this guards against kept 56–61 MB.
+  EXPECT_LT(after - before, 45 * 1024) << "KiB kept after the large answers";
 }
 
 }  // namespace

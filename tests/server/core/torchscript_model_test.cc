@@ -1,0 +1,191 @@
+// A served model whose physics is a TorchScript module (a Lorenz-63 written
+// as TorchScript source and saved here with LibTorch, as torch.jit.save
+// writes it): it loads from the model's folder and nowhere else, predicts and
+// calibrates as the catalog's Lorenz-63 does (same config otherwise, same
+// windows: the same forecasts and the same ρ), and a module that fails at run
+// time answers FAILED_PRECONDITION naming the file, the model unchanged; an
+// exported entry carries its module and serves as trained.
+#include <ATen/ATen.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <future>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "server/core/model_registry.h"
+#include "server/core/served_model.h"
+#include "server/repository/model_config.h"
+#include "server/repository/model_export.h"
+#include "server/repository/model_spec.h"
+#include "solvers/integrate/ode_solver.h"
+#include "solvers/physics/physics_catalog.h"
+#include "tests/scoped_temp_dir.h"
+#include "tests/solvers/torchscript/scripted_modules.h"
+
+namespace hybrid::server {
+namespace {
+
+// A linear decay that refuses states beyond |x| = 100 (a solver's valid range).
+constexpr char kBounded[] = R"(
+def forward(self, t: Tensor, x: Tensor, theta: Tensor) -> Tensor:
+    assert bool(x.abs().max() < 100.0), 'the state left the range this solver knows'
+    return -theta[:, 1].unsqueeze(1).unsqueeze(2) * x
+)";
+
+constexpr char kCommon[] = R"(
+  ensemble_members: 3 seed: 5 member_jitter: 0.02
+  parameters { name: "rho" initial: 20 trainable: true }
+  correction { composition: COMPOSITION_PHYSICS_ONLY }
+)";
+constexpr char kTorchScript[] = R"(
+  physics: PHYSICS_KIND_TORCHSCRIPT
+  torchscript {
+    file: "physics.pt"
+    components { name: "x" } components { name: "y" } components { name: "z" }
+    parameters { name: "sigma" default_value: 10 lower: 0.001 upper: 1000 }
+    parameters { name: "rho" default_value: 28 lower: 0.001 upper: 1000 }
+    parameters { name: "beta" default_value: 2.6666666666666665 lower: 0.001 upper: 1000 }
+  }
+)";
+
+class TorchScriptModels : public ::testing::Test {
+ protected:
+  void SaveModule(const std::string& source) { testing::SaveScriptedModule(dir_.File("physics.pt"), source); }
+  absl::StatusOr<std::unique_ptr<ServedModel>> Serve(const std::string& physics, const std::string& extra = "") {
+    absl::StatusOr<v1::ModelConfig> config =
+        ParseModelConfig(absl::StrCat("name: \"l63\" ", physics, kCommon, extra), "test");
+    if (!config.ok()) return config.status();
+    return ServedModel::Create(*config, &metrics_, dir_.path());
+  }
+  static PredictQuery Query(std::vector<double> state) {
+    PredictQuery q;
+    q.model = "l63";
+    q.initial_state = {{3}, std::move(state)};
+    q.times = {0.2, 0.5};
+    q.levels = {0.9};
+    return q;
+  }
+  static ObservationOutcome Submit(ServedModel& model, Observation o) {
+    std::promise<ObservationOutcome> done;
+    EXPECT_TRUE(model.Submit(std::move(o), [&](ObservationOutcome out) { done.set_value(out); }).ok());
+    return done.get_future().get();
+  }
+
+  testing::ScopedTempDir dir_;
+  Metrics metrics_;
+};
+
+TEST_F(TorchScriptModels, ServeAndCalibrateAsTheCatalogModelTheyReimplement) {
+  SaveModule(testing::kScriptedLorenz63);
+  std::unique_ptr<ServedModel> scripted = Serve(kTorchScript).value();
+  std::unique_ptr<ServedModel> catalog = Serve("physics: PHYSICS_KIND_LORENZ63").value();
+  std::vector<std::string> names;
+  for (const ComponentInfo& c : scripted->Info().components) names.push_back(c.name + " " + c.unit);
+  EXPECT_EQ(names, (std::vector<std::string>{"x 1", "y 1", "z 1"}));
+
+  const PredictAnswer a = scripted->Predict(Query({1.0, 2.0, 20.0})).value();
+  const PredictAnswer b = catalog->Predict(Query({1.0, 2.0, 20.0})).value();
+  ASSERT_EQ(a.mean.values.size(), b.mean.values.size());
+  for (size_t i = 0; i < a.mean.values.size(); ++i) {
+    EXPECT_NEAR(a.mean.values[i], b.mean.values[i], 1e-9);
+    EXPECT_NEAR(a.std.values[i], b.std.values[i], 1e-9);
+  }
+
+  // Windows of the true Lorenz-63 (ρ = 28), each 10 RK4 steps of 0.01.
+  solvers::PhysicsOptions truth;
+  std::shared_ptr<solvers::ScientificModel> l63 = solvers::FindPhysics("lorenz63")->create(truth).value();
+  at::Tensor x = at::tensor({1.0, 1.0, 25.0}, at::kDouble).view({1, 1, 3});
+  solvers::SolverOptions rk4;
+  rk4.step = 0.01;
+  for (int k = 0; k < 40; ++k) {
+    const at::Tensor next = solvers::SolveOde(*l63, x, 0.0, {0.1}, rk4).value().states[0];
+    Observation o;
+    o.model = "l63";
+    o.sequence = static_cast<uint64_t>(k + 1);
+    const auto* start = x.data_ptr<double>();
+    const at::Tensor end = next.contiguous();
+    o.start = {{3}, std::vector<double>(start, start + 3)};
+    o.end = {{3}, std::vector<double>(end.data_ptr<double>(), end.data_ptr<double>() + 3)};
+    o.step = 0.01;
+    o.steps = 10;
+    const ObservationOutcome p = Submit(*scripted, o), q = Submit(*catalog, o);
+    ASSERT_TRUE(p.status.ok()) << p.status;
+    ASSERT_EQ(p.status.code(), q.status.code());
+    x = next.contiguous();
+  }
+  const double rho_scripted = scripted->Info().parameters[1].value, rho_catalog = catalog->Info().parameters[1].value;
+  EXPECT_NEAR(rho_scripted, rho_catalog, 1e-9 * rho_catalog);
+  EXPECT_GT(rho_scripted, 21.0);  // On its way from 20 to 28.
+  EXPECT_EQ(scripted->Info().version, catalog->Info().version);
+}
+
+TEST_F(TorchScriptModels, OnlyAFileInTheModelsFolderLoadsAndFaultsNameIt) {
+  SaveModule(testing::kScriptedLorenz63);
+  for (const char* file : {"../physics.pt", "/tmp/physics.pt", "sub/../../physics.pt", ""}) {
+    const std::string physics =
+        std::string(kTorchScript).replace(std::string(kTorchScript).find("physics.pt"), 10, file);
+    const absl::Status s = Serve(physics).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << file;
+    EXPECT_NE(s.message().find("must be a path inside the model's folder"), absl::string_view::npos) << s;
+  }
+  const std::string absent =
+      std::string(kTorchScript).replace(std::string(kTorchScript).find("physics.pt"), 10, "absent.pt");
+  absl::Status s = Serve(absent).status();
+  EXPECT_NE(s.message().find("torchscript.file '" + dir_.File("absent.pt") + "': no such file"),
+            absl::string_view::npos)
+      << s;
+  s = Serve("physics: PHYSICS_KIND_LORENZ63 torchscript { file: \"physics.pt\" }").status();
+  EXPECT_NE(s.message().find("torchscript: only for physics PHYSICS_KIND_TORCHSCRIPT"), absl::string_view::npos) << s;
+  s = Serve(kTorchScript, "structure { key: \"n\" value: 3 }").status();
+  EXPECT_NE(s.message().find("structure"), absl::string_view::npos) << s;
+}
+
+TEST_F(TorchScriptModels, AModuleFailingAtRunTimeIsAFailedPreconditionAndChangesNothing) {
+  SaveModule(kBounded);
+  std::unique_ptr<ServedModel> model = Serve(kTorchScript).value();
+  ASSERT_TRUE(model->Predict(Query({1.0, 2.0, 3.0})).ok());
+  const absl::Status predict = model->Predict(Query({150.0, 2.0, 3.0})).status();
+  EXPECT_EQ(predict.code(), absl::StatusCode::kFailedPrecondition) << predict;
+  EXPECT_NE(predict.message().find("torchscript.file '" + dir_.File("physics.pt") + "': forward failed"),
+            absl::string_view::npos)
+      << predict;
+  EXPECT_NE(predict.message().find("the state left the range this solver knows"), absl::string_view::npos);
+
+  const ModelInfo before = model->Info();
+  Observation o;
+  o.model = "l63";
+  o.sequence = 1;
+  o.start = {{3}, {150.0, 2.0, 3.0}};
+  o.end = {{3}, {140.0, 2.0, 3.0}};
+  o.step = 0.01;
+  o.steps = 5;
+  const ObservationOutcome outcome = Submit(*model, o);
+  EXPECT_EQ(outcome.status.code(), absl::StatusCode::kFailedPrecondition) << outcome.status;
+  EXPECT_NE(outcome.status.message().find("forward failed"), absl::string_view::npos) << outcome.status;
+  const ModelInfo after = model->Info();
+  EXPECT_EQ(after.version, before.version);
+  EXPECT_EQ(after.parameters[1].value, before.parameters[1].value);
+  EXPECT_TRUE(model->Predict(Query({1.0, 2.0, 3.0})).ok());  // It serves on.
+}
+
+TEST_F(TorchScriptModels, AnExportedEntryCarriesItsModuleAndServesAsTrained) {
+  SaveModule(testing::kScriptedLorenz63);
+  solvers::HybridModelSpec spec =
+      SpecFromConfig(ParseModelConfig(absl::StrCat("name: \"l63\" ", kTorchScript, kCommon), "test").value()).value();
+  spec.torchscript.file = dir_.File("physics.pt");
+  spec.physics_options.initial["rho"] = 23.0;
+  std::shared_ptr<solvers::HybridModel> trained = solvers::HybridModel::Create(spec).value();
+  testing::ScopedTempDir repository;
+  ASSERT_TRUE(ExportModelEntry(*trained, repository.path(), "scripted", "from Python").ok());
+  EXPECT_TRUE(std::filesystem::is_regular_file(repository.File("scripted/physics.pt")));
+  auto registry = ModelRegistry::Open({.repository = repository.path()}, &metrics_).value();
+  std::shared_ptr<ServedModel> served = registry->Find("scripted").value();
+  const ModelInfo info = served->Info();
+  EXPECT_NEAR(info.parameters[1].value, trained->physics().Value(1).mean().item<double>(), 1e-12);
+  EXPECT_EQ(info.components[2].name, "z");
+}
+
+}  // namespace
+}  // namespace hybrid::server
