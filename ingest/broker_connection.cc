@@ -46,6 +46,8 @@ absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::Create(TlsOptions 
   if (ctx == nullptr) return absl::InternalError(absl::StrCat("TLS: ", OpenSslErrors()));
   std::shared_ptr<const TlsContext> out(new TlsContext(options, ctx));
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  // An encrypted key fails to load instead of OpenSSL asking on the terminal.
+  SSL_CTX_set_default_passwd_cb(ctx, [](char*, int, int, void*) { return 0; });
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
   if (options.ca_file.empty() ? SSL_CTX_set_default_verify_paths(ctx) != 1
                               : SSL_CTX_load_verify_locations(ctx, options.ca_file.c_str(), nullptr) != 1) {
@@ -63,8 +65,9 @@ absl::StatusOr<std::shared_ptr<const TlsContext>> TlsContext::Create(TlsOptions 
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, options.key_file.c_str(), SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
-      return absl::InvalidArgumentError(absl::StrCat("TLS key '", options.key_file, "' cannot be loaded or is not '",
-                                                     options.cert_file, "''s: ", OpenSslErrors()));
+      return absl::InvalidArgumentError(absl::StrCat("TLS key '", options.key_file,
+                                                     "' cannot be loaded (unreadable, encrypted, or not the key of '",
+                                                     options.cert_file, "'): ", OpenSslErrors()));
     }
   }
   return out;
@@ -132,8 +135,10 @@ absl::StatusOr<std::unique_ptr<BrokerConnection>> BrokerConnection::Open(const s
 
 BrokerConnection::~BrokerConnection() {
   if (ssl_ != nullptr) {
-    SSL_shutdown(ssl_);  // Sends close_notify once, without waiting for the broker's.
+    // close_notify once, without waiting for the broker's; not after a fatal error (OpenSSL forbids it).
+    if (!fatal_ && SSL_is_init_finished(ssl_)) SSL_shutdown(ssl_);
     SSL_free(ssl_);
+    ERR_clear_error();
   }
   ::close(fd_);
 }
@@ -144,7 +149,7 @@ bool BrokerConnection::Wait(bool want_read, absl::Duration timeout) const {
   do {
     ready = ::poll(&p, 1, PollMs(timeout));
   } while (ready < 0 && errno == EINTR);
-  return ready > 0;
+  return ready != 0;  // A poll error too: the read or write after it says what is wrong.
 }
 
 absl::Status BrokerConnection::Lost(const std::string& what) const {
@@ -165,6 +170,7 @@ absl::Status BrokerConnection::Handshake(absl::Duration timeout) {
     if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
       return Lost(absl::StrCat("no TLS handshake within ", absl::FormatDuration(timeout)));
     }
+    fatal_ = true;
     const long verified = SSL_get_verify_result(ssl_);
     if (verified != X509_V_OK) {
       return Lost(
@@ -189,6 +195,7 @@ absl::Status BrokerConnection::Write(absl::string_view bytes, absl::Duration tim
       }
       const int error = SSL_get_error(ssl_, rc);
       if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+        fatal_ = true;
         return Lost(absl::StrCat("TLS write: ", OpenSslErrors()));
       }
       want_read = error == SSL_ERROR_WANT_READ;
@@ -207,22 +214,28 @@ absl::Status BrokerConnection::Write(absl::string_view bytes, absl::Duration tim
 }
 
 absl::StatusOr<size_t> BrokerConnection::Read(char* buffer, size_t size, absl::Duration timeout) {
-  // Decrypted bytes OpenSSL holds already do not make the socket readable.
+  // Decrypted bytes OpenSSL holds already do not make the socket readable;
+  // a read that must write first (a key update, a renegotiation) waits to write.
   if (ssl_ == nullptr || SSL_pending(ssl_) == 0) {
-    if (!Wait(/*want_read=*/true, timeout)) return 0;
+    if (!Wait(/*want_read=*/!read_wants_write_, timeout)) return 0;
   }
   if (ssl_ != nullptr) {
     ERR_clear_error();
+    errno = 0;
     size_t n = 0;
     const int rc = SSL_read_ex(ssl_, buffer, size, &n);
+    read_wants_write_ = false;
     if (rc == 1) return n;
     switch (SSL_get_error(ssl_, rc)) {
       case SSL_ERROR_WANT_READ:  // Part of a record, or a post-handshake message: nothing for us yet.
+        return 0;
       case SSL_ERROR_WANT_WRITE:
+        read_wants_write_ = true;
         return 0;
       case SSL_ERROR_ZERO_RETURN:
         return Lost("the broker closed the connection");
       default:
+        fatal_ = true;
         return Lost(
             absl::StrCat("TLS read: ", errno != 0 && ERR_peek_error() == 0 ? std::strerror(errno) : OpenSslErrors()));
     }

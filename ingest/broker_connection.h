@@ -83,6 +83,8 @@ class BrokerConnection {
   int fd_;
   std::shared_ptr<const TlsContext> tls_;
   ssl_st* ssl_ = nullptr;
+  bool fatal_ = false;             // A fatal TLS error happened: no close_notify then.
+  bool read_wants_write_ = false;  // The last read needs the socket writable first.
 };
 
 }  // namespace hybrid::ingest

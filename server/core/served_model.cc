@@ -112,8 +112,19 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
     if (!spec->plugin.library.empty() && std::filesystem::path(spec->plugin.library).is_relative()) {
       spec->plugin.library = (std::filesystem::path(model_dir) / spec->plugin.library).string();
     }
-    if (!spec->torchscript.file.empty()) {  // Relative and inside the folder (ParseModelConfig checked).
-      spec->torchscript.file = (std::filesystem::path(model_dir) / spec->torchscript.file).string();
+    if (!spec->torchscript.file.empty()) {
+      // Relative and without ".." (ParseModelConfig checked); no symlink may lead out of the folder either.
+      namespace fs = std::filesystem;
+      std::error_code ec;
+      const fs::path folder = fs::weakly_canonical(model_dir.empty() ? fs::path(".") : fs::path(model_dir), ec);
+      const fs::path file = fs::weakly_canonical(folder / spec->torchscript.file, ec);
+      const auto [end, at] = std::mismatch(folder.begin(), folder.end(), file.begin(), file.end());
+      if (ec || end != folder.end()) {
+        return absl::InvalidArgumentError(absl::StrCat("torchscript.file '", spec->torchscript.file,
+                                                       "' leads out of the model's folder (to '", file.string(),
+                                                       "'): only files inside it load"));
+      }
+      spec->torchscript.file = file.string();
     }
     absl::StatusOr<std::shared_ptr<solvers::HybridModel>> model = solvers::HybridModel::Create(*spec);
     if (!model.ok()) return model.status();

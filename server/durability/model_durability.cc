@@ -1,6 +1,7 @@
 #include "server/durability/model_durability.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -252,17 +253,25 @@ absl::StatusOr<ModelDurability::EntityChain> ModelDurability::WriteEntities(cons
     if (ec) return absl::UnavailableError(absl::StrCat("creating '", folder, "': ", ec.message()));
     if (absl::Status s = base::SyncFolder(dir_); !s.ok()) return s;
   }
-  if (next_entity_file_ == 0) {
-    next_entity_file_ = 1;
-    for (const fs::directory_entry& entry : fs::directory_iterator(folder, ec)) {
+  if (next_entity_file_ == 0) {  // Above every file there, and every one a checkpoint names.
+    uint64_t next = 1;
+    auto above = [&next](const std::string& name) {
       uint64_t n = 0;
-      const std::string name = entry.path().filename().string();
-      if (IsEntityFileName(name) && absl::SimpleAtoi(name.substr(0, name.size() - 3), &n)) {
-        next_entity_file_ = std::max(next_entity_file_, n + 1);
-      }
+      if (IsEntityFileName(name) && absl::SimpleAtoi(name.substr(0, name.size() - 3), &n)) next = std::max(next, n + 1);
+    };
+    fs::directory_iterator it(folder, ec), end;
+    for (; !ec && it != end; it.increment(ec)) above(it->path().filename().string());
+    if (ec) return absl::UnavailableError(absl::StrCat("listing '", folder, "': ", ec.message()));
+    for (const EntityFile& file : chain_) above(file.name);
+    for (const auto& [version, names] : named_files_) {
+      for (const std::string& name : names) above(name);
     }
+    next_entity_file_ = next;
   }
-  const std::string name = absl::StrFormat("%012d.pb", next_entity_file_++);
+  std::string name;
+  do {  // Never over an existing file, whatever the count says.
+    name = absl::StrFormat("%012d.pb", next_entity_file_++);
+  } while (fs::exists(absl::StrCat(folder, "/", name), ec));
   if (absl::Status s = base::WriteFileAtomically(absl::StrCat(folder, "/", name), bytes); !s.ok()) return s;
   EntityChain chain = extend ? chain_ : EntityChain();
   chain.push_back({name, bytes.size()});
@@ -287,8 +296,12 @@ absl::Status ModelDurability::DeleteUnnamedEntityFiles(const std::vector<uint64_
   }
   std::error_code ec;
   std::vector<fs::path> unnamed;  // Then deleted: not while the folder is read.
-  for (const fs::directory_entry& entry : fs::directory_iterator(EntityFolder(), ec)) {
-    if (named.count(entry.path().filename().string()) == 0) unnamed.push_back(entry.path());
+  fs::directory_iterator it(EntityFolder(), ec), end;
+  for (; !ec && it != end; it.increment(ec)) {
+    if (named.count(it->path().filename().string()) == 0) unnamed.push_back(it->path());
+  }
+  if (ec && ec != std::errc::no_such_file_or_directory) {
+    return absl::UnavailableError(absl::StrCat("listing '", EntityFolder(), "': ", ec.message()));
   }
   for (const fs::path& path : unnamed) {
     fs::remove(path, ec);
@@ -319,10 +332,23 @@ absl::Status ModelDurability::WriteCheckpoint(v1::StoredCheckpoint checkpoint, c
   checkpoint_unix_ms_ = checkpoint.written_unix_ms();
   chain_ = *std::move(chain);
   named_files_[checkpoint.version()].assign(checkpoint.entity_files().begin(), checkpoint.entity_files().end());
+  // The checkpoint stands from here on: what follows only reclaims space, and
+  // a failure of it is printed and retried at the next checkpoint, never
+  // reported as a failed checkpoint (the caller would go on counting entity
+  // changes from the one before, and a delta could miss a deletion).
+  if (absl::Status s = ReclaimAfter(checkpoint.wal_lsn()); !s.ok()) {
+    std::fprintf(stderr, "hybridserve: '%s': after checkpoint %llu: %s (retried at the next checkpoint)\n",
+                 dir_.c_str(), static_cast<unsigned long long>(checkpoint.version()), s.ToString().c_str());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ModelDurability::ReclaimAfter(uint64_t lsn) {
   // Only now is the log before it redundant.
-  if (absl::Status s = wal_->TrimThrough(checkpoint.wal_lsn()); !s.ok()) return s;
+  if (absl::Status s = wal_->TrimThrough(lsn); !s.ok()) return s;
   std::vector<uint64_t> versions = Versions();
   const size_t keep = static_cast<size_t>(config_.keep_checkpoints());
+  std::error_code ec;
   for (size_t i = 0; i + keep < versions.size(); ++i) {
     fs::remove_all(absl::StrCat(dir_, "/", versions[i]), ec);
     if (ec) return absl::UnavailableError(absl::StrCat("deleting old checkpoint ", versions[i], ": ", ec.message()));

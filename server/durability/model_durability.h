@@ -13,10 +13,10 @@
 // WriteCheckpoint stamps the checkpoint with the last logged record, writes it,
 // then trims log segments the checkpoint covers and deletes version folders
 // beyond keep_checkpoints (oldest first) and the entity files no kept
-// checkpoint names. A checkpoint that exists but cannot be read is DATA_LOSS
-// naming the file (the log it would need is trimmed, so an older one cannot
-// stand in). Errors name the path. Not thread-safe: one owner (the model's
-// calibration worker). The log's folder lock keeps a second server process off
+// checkpoint names. It is OK once checkpoint.pb is durable: a failure of the
+// clean-up after it is printed and retried at the next checkpoint. A checkpoint that exists but cannot be read is
+// DATA_LOSS naming the file (the log it would need is trimmed, so an older one cannot stand in). Errors name the path.
+// Not thread-safe: one owner (the model's calibration worker). The log's folder lock keeps a second server process off
 // the same model (FAILED_PRECONDITION).
 //
 // Entities are written incrementally, so that a checkpoint of 10 000 entities
@@ -119,6 +119,8 @@ class ModelDurability {
   absl::StatusOr<EntityChain> WriteEntities(const CheckpointEntities& entities);
   // Deletes entity files that no kept checkpoint names.
   absl::Status DeleteUnnamedEntityFiles(const std::vector<uint64_t>& kept);
+  // After a checkpoint through `lsn`: trims the log, deletes versions beyond keep_checkpoints and unnamed entity files.
+  absl::Status ReclaimAfter(uint64_t lsn);
 
   const std::string dir_;
   const v1::DurabilityConfig config_;

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/atomic_file.h"
+#include "base/file_contents.h"
 #include "server/repository/model_config.h"
 #include "server/repository/model_spec.h"
 #include "solvers/hybrid/trained_weights.h"
@@ -42,10 +43,15 @@ absl::Status ExportModelEntry(const solvers::HybridModel& model, const std::stri
   if (ec) return absl::UnavailableError(absl::StrCat("cannot create '", folder.string(), "': ", ec.message()));
   if (model.spec().physics == "torchscript") {  // The module, beside the config that names it.
     const fs::path module(model.spec().torchscript.file);
-    fs::copy_file(module, folder / module.filename(), fs::copy_options::overwrite_existing, ec);
-    if (ec) {
-      return absl::UnavailableError(
-          absl::StrCat("cannot copy '", module.string(), "' into '", folder.string(), "': ", ec.message()));
+    const fs::path copy = folder / module.filename();
+    if (module.filename() == config->checkpoint() || module.filename() == "config.pbtxt") {
+      return absl::InvalidArgumentError(absl::StrCat("torchscript.file '", module.filename().string(),
+                                                     "' would be overwritten by the entry's own files"));
+    }
+    if (!fs::equivalent(module, copy, ec)) {
+      absl::StatusOr<std::string> bytes = base::ReadFileContents(module.string());
+      if (!bytes.ok()) return bytes.status();
+      if (absl::Status s = base::WriteFileAtomically(copy.string(), *bytes); !s.ok()) return s;
     }
   }
   if (absl::Status s = solvers::SaveTrainedWeights(model, (folder / config->checkpoint()).string()); !s.ok()) {

@@ -6,6 +6,8 @@
 //                                      ensemble Kalman update for trainable θ)
 //   <repository>/<name>/checkpoint.pt  the trained values (SaveTrainedWeights)
 //   <repository>/<name>/<module>.pt    a TorchScript physics' module, copied
+//                                      (atomically; a module named like the
+//                                      entry's own files is INVALID_ARGUMENT)
 //
 //   absl::Status s = ExportModelEntry(*model, "out/model_repository", "pendulum_hybrid", "…");
 //

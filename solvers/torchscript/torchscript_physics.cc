@@ -1,11 +1,13 @@
 #include "solvers/torchscript/torchscript_physics.h"
 
 #include <torch/csrc/autograd/autograd.h>
+#include <torch/csrc/jit/passes/inliner.h>
 #include <torch/script.h>
 
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <functional>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -50,6 +52,22 @@ absl::Status ValidateDescription(const TorchScriptDescription& d) {
     }
   }
   return ValidateParameters(d.parameters, "torchscript.parameters");
+}
+
+// Whether `method`, with every method it calls inlined, sets an attribute.
+bool WritesItsAttributes(const torch::jit::Method& method) {
+  std::shared_ptr<torch::jit::Graph> graph = method.graph()->copy();
+  torch::jit::Inline(*graph);
+  std::function<bool(const torch::jit::Block*)> writes = [&](const torch::jit::Block* block) {
+    for (const torch::jit::Node* node : block->nodes()) {
+      if (node->kind() == c10::prim::SetAttr) return true;
+      for (const torch::jit::Block* inner : node->blocks()) {
+        if (writes(inner)) return true;
+      }
+    }
+    return false;
+  };
+  return writes(graph->block());
 }
 
 // θ at the defaults for `members` rows, [M, P].
@@ -121,6 +139,13 @@ absl::StatusOr<std::shared_ptr<const TorchScriptModule>> LoadTorchScriptModule(
     text << schema;
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": forward must take (self, t, x, theta), its schema is ", text.str()));
+  }
+  // Copies of the model run one module from several threads: it must not change itself.
+  if (WritesItsAttributes(*forward)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field,
+                     ": forward assigns to attributes of the module (self.… = …); a module served to concurrent "
+                     "forecasts must not change itself"));
   }
   std::shared_ptr<const TorchScriptModule> loaded(new TorchScriptModule(description, std::move(module)));
 

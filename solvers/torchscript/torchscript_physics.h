@@ -8,7 +8,7 @@
 //   absl::StatusOr<std::shared_ptr<const TorchScriptModule>> m = LoadTorchScriptModule(d, at::kDouble);
 //   absl::StatusOr<std::shared_ptr<TorchScriptPhysics>> f = TorchScriptPhysics::Create(*m, options);
 //
-// The module's contract (python/ writes it; docs in README.md):
+// The module's contract (README.md, "Physics written in PyTorch"):
 //   forward(self, t: Tensor, x: Tensor, theta: Tensor) -> Tensor
 //     t      0-dim, the time;
 //     x      [M, B, D] states, member m in row m;
@@ -17,18 +17,16 @@
 // D and P come from the description (components, parameters), not the module.
 //
 // LoadTorchScriptModule checks, before anything serves: the file loads; it
-// has `forward`; on a probe (two states drawn around 0.5 with a fixed seed,
-// θ at the defaults, M = 2) it answers the promised shape and dtype with
-// finite values; and it is differentiable — the autograd gradient of a
-// random projection of dx/dt with respect to x and θ matches a central finite
-// difference (float64) to 1e-4 relative. Every failure is INVALID_ARGUMENT
-// naming the file, the method and what was wrong. Parameter descriptions are
-// checked as a plugin's are (names unique, lower < upper, default inside,
-// positive ones with lower > 0).
+// has `forward`, which assigns to no attribute of the module; on a probe (two states drawn around 0.5 with a fixed
+// seed, θ at the defaults, M = 2) it answers the promised shape and dtype with finite values; and it is differentiable
+// — the autograd gradient of a random projection of dx/dt with respect to x and θ matches a central finite difference
+// (float64) to 1e-4 relative. Every failure is INVALID_ARGUMENT naming the file, the method and what was wrong.
+// Parameter descriptions are checked as a plugin's are (names unique, lower < upper, default inside, positive ones with
+// lower > 0).
 //
 // Thread-safety: a loaded module is shared by every copy of the model and run
-// from several threads at once (TorchScript's interpreter allows it; nothing
-// mutates the module after loading). Evaluate throws SolverFailure (the
+// from several threads at once (TorchScript's interpreter allows it, and a
+// forward that assigns to the module's attributes is refused at load). Evaluate throws SolverFailure (the
 // module's fault: FAILED_PRECONDITION through RunCatchingTorch) when the
 // module throws or answers something else than [M, B, D] in x's dtype, naming
 // the file (torchscript.file '…'). An error in backward through the module is LibTorch's (INTERNAL).

@@ -299,8 +299,12 @@ class BridgeOverTls(unittest.TestCase):
             self.assertEqual(done.returncode, 2, done.stderr)
             self.assertIn(named, done.stderr)
 
-        # Verified both ways: the stream arrives whole, each message applied once, across a broker restart.
-        bridge = Bridge(work, broker.port, server.target, trusted, log="trusted.log")
+        # Dialled by address, the certificate's IP address is what is verified.
+        Bridge(work, broker.port, server.target, trusted + ["--mqtt_client_id=by-address"], log="ip.log").close()
+        # Dialled by name (its DNS name, and SNI): verified both ways, the stream arrives whole, each message
+        # applied once, across a broker restart.
+        bridge = Bridge(work, broker.port, server.target, trusted + [f"--mqtt=localhost:{broker.port}"],
+                        log="trusted.log")
         self.addCleanup(bridge.close)
         stream = lorenz63_stream(30)
         for i, (entity, t, readings, inputs) in enumerate(stream):

@@ -138,6 +138,18 @@ TEST_F(TorchScriptModels, OnlyAFileInTheModelsFolderLoadsAndFaultsNameIt) {
       << s;
   s = Serve("physics: PHYSICS_KIND_LORENZ63 torchscript { file: \"physics.pt\" }").status();
   EXPECT_NE(s.message().find("torchscript: only for physics PHYSICS_KIND_TORCHSCRIPT"), absl::string_view::npos) << s;
+  // Symbolic links: one that stays inside loads, one that leads out does not.
+  std::filesystem::create_symlink("physics.pt", dir_.File("current.pt"));
+  const auto named = [&](const std::string& file) {
+    return std::string(kTorchScript).replace(std::string(kTorchScript).find("physics.pt"), 10, file);
+  };
+  EXPECT_TRUE(Serve(named("current.pt")).ok());
+  testing::ScopedTempDir elsewhere;
+  std::filesystem::copy_file(dir_.File("physics.pt"), elsewhere.File("physics.pt"));
+  std::filesystem::create_symlink(elsewhere.File("physics.pt"), dir_.File("outside.pt"));
+  s = Serve(named("outside.pt")).status();
+  EXPECT_NE(s.message().find("torchscript.file 'outside.pt' leads out of the model's folder"), absl::string_view::npos)
+      << s;
   s = Serve(kTorchScript, "structure { key: \"n\" value: 3 }").status();
   EXPECT_NE(s.message().find("structure"), absl::string_view::npos) << s;
 }
@@ -175,16 +187,30 @@ TEST_F(TorchScriptModels, AnExportedEntryCarriesItsModuleAndServesAsTrained) {
   solvers::HybridModelSpec spec =
       SpecFromConfig(ParseModelConfig(absl::StrCat("name: \"l63\" ", kTorchScript, kCommon), "test").value()).value();
   spec.torchscript.file = dir_.File("physics.pt");
-  spec.physics_options.initial["rho"] = 23.0;
   std::shared_ptr<solvers::HybridModel> trained = solvers::HybridModel::Create(spec).value();
+  {
+    at::NoGradGuard no_grad;  // Stand-in for training: each member's ρ moves its own way.
+    trained->physics().TrainableRaw()[0].add_(at::tensor({0.1, 0.15, 0.2}, at::kDouble));
+  }
   testing::ScopedTempDir repository;
   ASSERT_TRUE(ExportModelEntry(*trained, repository.path(), "scripted", "from Python").ok());
   EXPECT_TRUE(std::filesystem::is_regular_file(repository.File("scripted/physics.pt")));
   auto registry = ModelRegistry::Open({.repository = repository.path()}, &metrics_).value();
   std::shared_ptr<ServedModel> served = registry->Find("scripted").value();
   const ModelInfo info = served->Info();
-  EXPECT_NEAR(info.parameters[1].value, trained->physics().Value(1).mean().item<double>(), 1e-12);
+  EXPECT_NEAR(info.parameters[1].value, trained->physics().Value(1).mean().item<double>(), 1e-9);
+  EXPECT_NEAR(info.parameters[1].std, trained->physics().Value(1).std(/*unbiased=*/true).item<double>(), 1e-9);
   EXPECT_EQ(info.components[2].name, "z");
+  const v1::TorchScriptConfig& written = served->config().torchscript();
+  EXPECT_EQ(written.file(), "physics.pt");
+  ASSERT_EQ(written.parameters_size(), 3);
+  EXPECT_EQ(written.parameters(2).name(), "beta");
+  EXPECT_EQ(written.parameters(2).default_value(), 8.0 / 3.0);
+  // A module named like the entry's own files would be overwritten: refused.
+  std::filesystem::copy_file(dir_.File("physics.pt"), dir_.File("checkpoint.pt"));
+  spec.torchscript.file = dir_.File("checkpoint.pt");
+  EXPECT_EQ(ExportModelEntry(*solvers::HybridModel::Create(spec).value(), repository.path(), "clash", "").code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -4,8 +4,8 @@
 // what changed; a new base starts when the deltas would outweigh the old one;
 // files no kept checkpoint names are deleted; a reopened folder continues the
 // chain; a checkpoint written with its entities inline (before entity files)
-// still reads and migrates; a missing or foreign entity file is DATA_LOSS
-// naming it.
+// still reads and migrates; a failed clean-up after a checkpoint does not
+// fail it; a missing or foreign entity file is DATA_LOSS naming it.
 #include "server/durability/model_durability.h"
 
 #include <gtest/gtest.h>
@@ -192,6 +192,25 @@ TEST_F(EntityCheckpoints, ACheckpointWithItsEntitiesInlineReadsAndTheNextStartsA
   ASSERT_EQ(Chain(2).size(), 1u);
   EXPECT_EQ(Read(durability_->ReadCheckpoint(2).value()), v1);
   EXPECT_EQ(Read(durability_->ReadCheckpoint(1).value()), v1);
+}
+
+TEST_F(EntityCheckpoints, ACleanUpFailureAfterTheCheckpointDoesNotFailIt) {
+  Open(/*keep=*/5);
+  const Entities v1{{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}};
+  Write(1, {}, v1);
+  Entities v2 = v1;
+  v2["e"] = 5;
+  Write(2, v1, v2);
+  // Version 1 unreadable: the clean-up after the next checkpoint cannot tell what it names.
+  ASSERT_TRUE(base::WriteFileAtomically(dir_.File("1/checkpoint.pb"), "not a checkpoint").ok());
+  Open(/*keep=*/5);
+  ASSERT_TRUE(durability_->LatestCheckpoint().ok());
+  Entities v3 = v2;
+  v3.erase("e");
+  Write(3, v2, v3);  // OK: the checkpoint stands; the clean-up is retried later.
+  EXPECT_EQ(Read(durability_->ReadCheckpoint(3).value()), v3);
+  Open(/*keep=*/5);
+  EXPECT_EQ(Read(*durability_->LatestCheckpoint().value()), v3);  // The deletion is not lost.
 }
 
 TEST_F(EntityCheckpoints, AModelWithoutEntitiesWritesNoEntityFiles) {

@@ -5,13 +5,14 @@
 // ρ matches finite differences; copies of a model share the loaded module.
 // Modules that break the contract — no forward, other arguments, another
 // shape, a tuple, another dtype, non-finite values, no gradient, an
-// exception, not TorchScript at all — are refused at load naming the file
+// exception, assignments to its own attributes, not TorchScript at all — are refused at load naming the file
 // and what was wrong; one that throws later throws SolverFailure (the
 // server's FAILED_PRECONDITION) from Evaluate, naming the file.
 #include "solvers/torchscript/torchscript_physics.h"
 
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
+#include <torch/script.h>
 
 #include <fstream>
 #include <string>
@@ -86,8 +87,8 @@ TEST_F(TorchScriptPhysicsTest, CopiesOfAHybridModelShareTheLoadedModule) {
   std::shared_ptr<HybridModel> copy = model->FirstMembers(2);
   const auto& original = dynamic_cast<const TorchScriptPhysics&>(model->physics());
   EXPECT_EQ(dynamic_cast<const TorchScriptPhysics&>(copy->physics()).module(), original.module());
-  const at::Tensor x = at::randn({2, 3, 3}, at::kDouble);
-  EXPECT_TRUE(at::allclose(copy->Evaluate(0.0, x), model->FirstMembers(2)->Evaluate(0.0, x)));
+  const at::Tensor x = at::randn({4, 3, 3}, at::kDouble);
+  EXPECT_TRUE(at::allclose(copy->Evaluate(0.0, x.narrow(0, 0, 2)), model->Evaluate(0.0, x).narrow(0, 0, 2)));
   spec.physics_options.structure = {{"n", 3}};
   EXPECT_NE(HybridModel::Create(spec).status().message().find("structure"), absl::string_view::npos);
 }
@@ -124,6 +125,16 @@ TEST_F(TorchScriptPhysicsTest, ModulesThatBreakTheContractAreRefusedNamingFileAn
     EXPECT_NE(status.message().find("torchscript.file '" + dir_.File("bad.pt") + "'"), absl::string_view::npos)
         << c.name << ": " << status;
     EXPECT_NE(status.message().find(c.says), absl::string_view::npos) << c.name << ": " << status;
+  }
+  {
+    torch::jit::Module counting("__torch__.Counting");
+    counting.register_attribute("calls", c10::IntType::get(), 0);
+    counting.define(
+        "def forward(self, t: Tensor, x: Tensor, theta: Tensor) -> Tensor:\n"
+        "    self.calls = self.calls + 1\n    return -x\n");
+    counting.save(dir_.File("counting.pt"));
+    const absl::Status status = LoadTorchScriptModule(Lorenz63(dir_.File("counting.pt")), at::kDouble).status();
+    EXPECT_NE(status.message().find("forward assigns to attributes of the module"), absl::string_view::npos) << status;
   }
   {
     std::ofstream(dir_.File("text.pt")) << "def forward(self, t, x, theta): return x\n";
