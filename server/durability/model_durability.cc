@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -13,6 +11,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/atomic_file.h"
+#include "base/file_contents.h"
 
 namespace hybrid::server {
 namespace {
@@ -139,11 +138,9 @@ absl::StatusOr<v1::StoredCheckpoint> ModelDurability::ReadCheckpointHeader(uint6
     return absl::NotFoundError(
         absl::StrCat("version ", version, " has no checkpoint; kept: [", absl::StrJoin(Versions(), ", "), "]"));
   }
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
+  const absl::StatusOr<std::string> bytes = base::ReadFileContents(path);
   v1::StoredCheckpoint checkpoint;
-  if (!in || !checkpoint.ParseFromString(bytes.str()) || checkpoint.version() != version) {
+  if (!bytes.ok() || !checkpoint.ParseFromString(*bytes) || checkpoint.version() != version) {
     return absl::DataLossError(absl::StrCat("checkpoint '", path, "' is unreadable"));
   }
   return checkpoint;
@@ -165,15 +162,13 @@ absl::Status ModelDurability::ResolveEntities(v1::StoredCheckpoint& checkpoint, 
       return absl::DataLossError(absl::StrCat("checkpoint '", CheckpointPath(checkpoint.version()),
                                               "' names entity file '", name, "', not one this server writes"));
     }
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream bytes;
-    bytes << in.rdbuf();
+    const absl::StatusOr<std::string> bytes = base::ReadFileContents(path);
     v1::StoredEntityFile file;
-    if (!in || !file.ParseFromString(bytes.str())) {
+    if (!bytes.ok() || !file.ParseFromString(*bytes)) {
       return absl::DataLossError(absl::StrCat("entity file '", path, "' of checkpoint '",
                                               CheckpointPath(checkpoint.version()), "' is missing or unreadable"));
     }
-    if (chain) chain->push_back({name, bytes.str().size()});
+    if (chain) chain->push_back({name, bytes->size()});
     for (const std::string& deleted : file.deleted()) merged.erase(deleted);
     for (v1::StoredEntity& e : *file.mutable_entities()) {
       std::string key = e.name();
@@ -253,19 +248,15 @@ absl::StatusOr<ModelDurability::EntityChain> ModelDurability::WriteEntities(cons
     if (ec) return absl::UnavailableError(absl::StrCat("creating '", folder, "': ", ec.message()));
     if (absl::Status s = base::SyncFolder(dir_); !s.ok()) return s;
   }
-  if (next_entity_file_ == 0) {  // Above every file there, and every one a checkpoint names.
+  if (next_entity_file_ == 0) {  // Above every file there (every file a checkpoint names is there).
     uint64_t next = 1;
-    auto above = [&next](const std::string& name) {
+    fs::directory_iterator it(folder, ec), end;
+    for (; !ec && it != end; it.increment(ec)) {
+      const std::string name = it->path().filename().string();
       uint64_t n = 0;
       if (IsEntityFileName(name) && absl::SimpleAtoi(name.substr(0, name.size() - 3), &n)) next = std::max(next, n + 1);
-    };
-    fs::directory_iterator it(folder, ec), end;
-    for (; !ec && it != end; it.increment(ec)) above(it->path().filename().string());
-    if (ec) return absl::UnavailableError(absl::StrCat("listing '", folder, "': ", ec.message()));
-    for (const EntityFile& file : chain_) above(file.name);
-    for (const auto& [version, names] : named_files_) {
-      for (const std::string& name : names) above(name);
     }
+    if (ec) return absl::UnavailableError(absl::StrCat("listing '", folder, "': ", ec.message()));
     next_entity_file_ = next;
   }
   std::string name;
