@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/command_line.h"
+#include "server/core/model_registry.h"
 #include "server/hybrid_server.h"
 
 ABSL_FLAG(std::string, model_repository, "deploy/model_repository", "Folder of <model>/config.pbtxt");
@@ -39,10 +40,23 @@ ABSL_FLAG(std::string, auth_tokens, "",
 ABSL_FLAG(std::string, ports_file, "",
           "If set, written once serving: 'grpc_port=N\\nmetrics_port=M\\n' (for scripts using port 0)");
 
+ABSL_FLAG(std::string, check_model, "",
+          "If set: load the model of this folder (<folder>/config.pbtxt) with every check a load runs, keep no "
+          "state, say whether it passes (exit 0) or why it would be FAILED (exit 1), and stop; serves nothing");
+
 int main(int argc, char** argv) {
   hybrid::base::ParseCommandLine(argc, argv,
                                  "hybridserve [flags]: serves hybrid scientific/ML models over gRPC "
                                  "(see README.md)");
+  if (const std::string dir = absl::GetFlag(FLAGS_check_model); !dir.empty()) {
+    absl::StatusOr<std::string> report = hybrid::server::CheckModelFolder(dir);
+    if (!report.ok()) {
+      std::fprintf(stderr, "hybridserve: %s would be FAILED: %s\n", dir.c_str(), report.status().ToString().c_str());
+      return 1;
+    }
+    std::printf("hybridserve: %s: %s\n", dir.c_str(), report->c_str());
+    return 0;
+  }
 
   // Block the stop signals in every thread, then wait for them on this one.
   sigset_t stop_signals;

@@ -38,6 +38,16 @@ namespace hybrid::server {
 enum class ModelState { kUnloaded, kLoading, kReady, kUnloading, kFailed };
 const char* ModelStateName(ModelState state);
 
+// Builds the model of the folder `dir` as a load does — config.pbtxt read and
+// validated, its name against the folder's, every load check run (TorchScript
+// modules probed, plugins opened, the config's checkpoint read) — then drops
+// it, keeping no state and serving nothing (`hybridserve --check_model`,
+// python/hybridserve_model's check), and compares its gradients with finite
+// differences (ServedModel::CheckGradients). A report naming the model and
+// the worst relative error, or the error a load would give the model as its
+// FAILED reason.
+absl::StatusOr<std::string> CheckModelFolder(const std::string& dir);
+
 struct ModelStatus {
   std::string name;
   ModelState state = ModelState::kUnloaded;

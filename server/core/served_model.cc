@@ -112,19 +112,19 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
     if (!spec->plugin.library.empty() && std::filesystem::path(spec->plugin.library).is_relative()) {
       spec->plugin.library = (std::filesystem::path(model_dir) / spec->plugin.library).string();
     }
-    if (!spec->torchscript.file.empty()) {
+    for (const ScriptFile& script : ScriptFilesOf(*spec)) {
       // Relative and without ".." (ParseModelConfig checked); no symlink may lead out of the folder either.
       namespace fs = std::filesystem;
       std::error_code ec;
       const fs::path folder = fs::weakly_canonical(model_dir.empty() ? fs::path(".") : fs::path(model_dir), ec);
-      const fs::path file = fs::weakly_canonical(folder / spec->torchscript.file, ec);
+      const fs::path file = fs::weakly_canonical(folder / *script.path, ec);
       const auto [end, at] = std::mismatch(folder.begin(), folder.end(), file.begin(), file.end());
       if (ec || end != folder.end()) {
-        return absl::InvalidArgumentError(absl::StrCat("torchscript.file '", spec->torchscript.file,
+        return absl::InvalidArgumentError(absl::StrCat(script.field, " '", *script.path,
                                                        "' leads out of the model's folder (to '", file.string(),
                                                        "'): only files inside it load"));
       }
-      spec->torchscript.file = file.string();
+      *script.path = file.string();
     }
     absl::StatusOr<std::shared_ptr<solvers::HybridModel>> model = solvers::HybridModel::Create(*spec);
     if (!model.ok()) return model.status();
@@ -388,6 +388,13 @@ void ServedModel::CloseStream() {
 }
 
 void ServedModel::CountRejected() { model_metrics().rejected->Increment(); }
+
+absl::StatusOr<solvers::GradientAgreement> ServedModel::CheckGradients() const {
+  const std::shared_ptr<const ModelSnapshot> snapshot = Snapshot();
+  return solvers::RunCatchingTorch("checking gradients", [&] {
+    return solvers::CheckForecastGradient(*snapshot->model, /*steps=*/10, /*step=*/0.01);
+  });
+}
 
 ModelMetrics& ServedModel::model_metrics() const {
   return metrics_->ForModel(name(), config_.calibration().coverage_level());

@@ -28,6 +28,7 @@
 #include "server/core/domain_types.h"
 #include "server/core/inference_statistics.h"
 #include "server/core/metrics.h"
+#include "solvers/hybrid/gradient_check.h"
 
 namespace hybrid::server {
 
@@ -82,6 +83,12 @@ class ServedModel {
   // What this model's forecasts cost (Triton's ModelStatistics); the RPC layer records them.
   InferenceStatistics& statistics() const { return statistics_; }
   ModelInfo Info() const;
+  // Whether the current model's gradients are exact: autograd against finite
+  // differences of a short forecast's loss with respect to θ and φ, on a
+  // float64 copy (solvers/hybrid/gradient_check.h) — what `hybridserve
+  // --check_model` reports. FAILED_PRECONDITION for a black-box physics or a
+  // float32 model. Seconds of work for a large model; any thread.
+  absl::StatusOr<solvers::GradientAgreement> CheckGradients() const;
 
  private:
   ServedModel(v1::ModelConfig config, Metrics* metrics, std::vector<ComponentInfo> components,

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/model_name.h"
+#include "server/repository/model_spec.h"
 
 namespace hybrid::server {
 namespace {
@@ -197,13 +198,15 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
       return absl::InvalidArgumentError(absl::StrCat("parameters[", i, "].name must not be empty"));
     }
   }
-  if (config.physics() == v1::PHYSICS_KIND_TORCHSCRIPT) {
-    // A module runs inside the server: only what is in the model's folder loads.
-    const std::filesystem::path file(config.torchscript().file());
+  // A module runs inside the server: only what is in the model's folder loads.
+  absl::StatusOr<solvers::HybridModelSpec> spec = SpecFromConfig(config);
+  if (!spec.ok()) return spec.status();
+  for (const ScriptFile& script : ScriptFilesOf(*spec)) {
+    const std::filesystem::path file(*script.path);
     if (file.empty() || !file.is_relative() ||
         std::any_of(file.begin(), file.end(), [](const std::filesystem::path& part) { return part == ".."; })) {
-      return absl::InvalidArgumentError(absl::StrCat("torchscript.file '", config.torchscript().file(),
-                                                     "' must be a path inside the model's folder, relative to it"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(script.field, " '", *script.path, "' must be a path inside the model's folder, relative to it"));
     }
   }
   return absl::OkStatus();

@@ -41,11 +41,12 @@ absl::Status ExportModelEntry(const solvers::HybridModel& model, const std::stri
   std::error_code ec;
   fs::create_directories(folder, ec);
   if (ec) return absl::UnavailableError(absl::StrCat("cannot create '", folder.string(), "': ", ec.message()));
-  if (model.spec().physics == "torchscript") {  // The module, beside the config that names it.
-    const fs::path module(model.spec().torchscript.file);
+  solvers::HybridModelSpec spec = model.spec();
+  for (const ScriptFile& script : ScriptFilesOf(spec)) {  // Each module beside the config that names it.
+    const fs::path module(*script.path);
     const fs::path copy = folder / module.filename();
     if (module.filename() == config->checkpoint() || module.filename() == "config.pbtxt") {
-      return absl::InvalidArgumentError(absl::StrCat("torchscript.file '", module.filename().string(),
+      return absl::InvalidArgumentError(absl::StrCat(script.field, " '", module.filename().string(),
                                                      "' would be overwritten by the entry's own files"));
     }
     if (!fs::equivalent(module, copy, ec)) {

@@ -26,6 +26,15 @@ const std::vector<std::pair<v1::Composition, solvers::Composition>>& Composition
   return *compositions;
 }
 
+const std::vector<std::pair<v1::NetworkKind, solvers::NetworkKind>>& Networks() {
+  static const auto* networks = new std::vector<std::pair<v1::NetworkKind, solvers::NetworkKind>>{
+      {v1::NETWORK_KIND_MLP, solvers::NetworkKind::kMlp},
+      {v1::NETWORK_KIND_CONV, solvers::NetworkKind::kConv},
+      {v1::NETWORK_KIND_TORCHSCRIPT, solvers::NetworkKind::kTorchScript},
+  };
+  return *networks;
+}
+
 solvers::BlackBoxParameter FromConfig(const v1::PluginParameter& q) {
   return {q.name(), q.unit(), q.default_value(), q.lower(), q.upper(), !q.may_be_negative(), q.description()};
 }
@@ -105,7 +114,16 @@ absl::StatusOr<solvers::HybridModelSpec> SpecFromConfig(const v1::ModelConfig& c
   if (!known) {
     return absl::InvalidArgumentError(absl::StrCat("correction.composition: unsupported value ", c.composition()));
   }
-  spec.network = c.network() == v1::NETWORK_KIND_CONV ? solvers::NetworkKind::kConv : solvers::NetworkKind::kMlp;
+  known = c.network() == v1::NETWORK_KIND_UNSPECIFIED;  // Means MLP, spec's default.
+  for (const auto& [proto, network] : Networks()) {
+    if (proto == c.network()) spec.network = network, known = true;
+  }
+  if (!known) return absl::InvalidArgumentError(absl::StrCat("correction.network: unsupported value ", c.network()));
+  if (spec.network == solvers::NetworkKind::kTorchScript) {
+    spec.correction_file = c.torchscript_file();
+  } else if (!c.torchscript_file().empty()) {
+    return absl::InvalidArgumentError("correction.torchscript_file: only for network NETWORK_KIND_TORCHSCRIPT");
+  }
   spec.dropout = c.dropout();
   spec.parallel_alpha = c.parallel_alpha();
   spec.noise_hidden.assign(c.noise_hidden().begin(), c.noise_hidden().end());
@@ -114,6 +132,15 @@ absl::StatusOr<solvers::HybridModelSpec> SpecFromConfig(const v1::ModelConfig& c
   spec.output_gain = c.output_gain();
   spec.correction_components.assign(c.components().begin(), c.components().end());
   return spec;
+}
+
+std::vector<ScriptFile> ScriptFilesOf(solvers::HybridModelSpec& spec) {
+  std::vector<ScriptFile> files;
+  if (spec.physics == "torchscript") files.push_back({"torchscript.file", &spec.torchscript.file});
+  if (spec.network == solvers::NetworkKind::kTorchScript) {
+    files.push_back({"correction.torchscript_file", &spec.correction_file});
+  }
+  return files;
 }
 
 absl::StatusOr<v1::ModelConfig> ConfigFromModel(const solvers::HybridModel& model, const std::string& name,
@@ -166,7 +193,13 @@ absl::StatusOr<v1::ModelConfig> ConfigFromModel(const solvers::HybridModel& mode
   for (const auto& [proto, composition] : Compositions()) {
     if (composition == spec.composition) c.set_composition(proto);
   }
-  c.set_network(spec.network == solvers::NetworkKind::kConv ? v1::NETWORK_KIND_CONV : v1::NETWORK_KIND_MLP);
+  for (const auto& [proto, network] : Networks()) {
+    if (network == spec.network) c.set_network(proto);
+  }
+  // Its name alone, as for the physics' module.
+  if (!spec.correction_file.empty()) {
+    c.set_torchscript_file(std::filesystem::path(spec.correction_file).filename().string());
+  }
   c.set_dropout(spec.dropout);
   c.set_parallel_alpha(spec.parallel_alpha);
   for (int64_t h : spec.noise_hidden) c.add_noise_hidden(static_cast<int32_t>(h));

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "hybrid/v1/model_config.pb.h"
@@ -20,6 +21,16 @@
 namespace hybrid::server {
 
 absl::StatusOr<solvers::HybridModelSpec> SpecFromConfig(const v1::ModelConfig& config);
+
+// The TorchScript files a spec names — they run inside the server — each with
+// its config field ("torchscript.file", "correction.torchscript_file"); the
+// paths as the spec holds them (relative to the model's folder until the
+// server resolves them). Only the files the spec uses.
+struct ScriptFile {
+  std::string field;
+  std::string* path;
+};
+std::vector<ScriptFile> ScriptFilesOf(solvers::HybridModelSpec& spec);
 
 // PhysicsKind ⇄ physics-catalog name (solvers/physics/physics_catalog.h), by
 // the enum value's own name: PHYSICS_KIND_LORENZ63 ⇄ "lorenz63". INVALID_ARGUMENT

@@ -68,8 +68,16 @@ absl::StatusOr<std::shared_ptr<HybridModel>> HybridModel::Create(const HybridMod
   if (spec.physics_options.dtype != at::kDouble && spec.physics_options.dtype != at::kFloat) {
     return absl::InvalidArgumentError("dtype must be float64 or float32");
   }
+  const bool scripted = spec.network == NetworkKind::kTorchScript;
+  if (scripted && !spec.hidden.empty()) {
+    return absl::InvalidArgumentError(
+        "correction.hidden must be empty for a TorchScript network (its layers are the module's)");
+  }
+  if (scripted && !UsesNetwork(spec.composition)) {
+    return absl::InvalidArgumentError("correction.torchscript_file: composition physics_only uses no network");
+  }
   const bool needs_network = spec.composition != Composition::kAdditive && UsesNetwork(spec.composition);
-  if (needs_network && spec.hidden.empty()) {
+  if (needs_network && spec.hidden.empty() && !scripted) {
     return absl::InvalidArgumentError(
         absl::StrCat("correction.hidden must not be empty for composition ", CompositionName(spec.composition)));
   }
@@ -121,7 +129,19 @@ absl::StatusOr<std::shared_ptr<HybridModel>> HybridModel::Create(const HybridMod
   if (spec.network == NetworkKind::kConv && spec.composition == Composition::kSerial) {
     return absl::InvalidArgumentError("network: conv supports additive, parallel and network_only compositions");
   }
-  return std::shared_ptr<HybridModel>(new HybridModel(spec, *std::move(physics)));
+  HybridModelSpec built = spec;
+  if (scripted && !built.correction_module) {
+    absl::StatusOr<std::shared_ptr<const TorchScriptCorrectionFile>> module =
+        LoadTorchScriptCorrection(spec.correction_file, static_cast<int64_t>(d), spec.physics_options.dtype);
+    if (!module.ok()) return module.status();
+    built.correction_module = *std::move(module);
+  }
+  if (scripted && built.correction_module->state_dim() != static_cast<int64_t>(d)) {
+    return absl::InvalidArgumentError(absl::StrCat("correction.torchscript_file '", spec.correction_file,
+                                                   "' was checked for ", built.correction_module->state_dim(),
+                                                   " components, the physics has ", d));
+  }
+  return std::shared_ptr<HybridModel>(new HybridModel(std::move(built), *std::move(physics)));
 }
 
 HybridModel::HybridModel(HybridModelSpec spec, std::shared_ptr<ScientificModel> physics)
@@ -130,7 +150,9 @@ HybridModel::HybridModel(HybridModelSpec spec, std::shared_ptr<ScientificModel> 
   const int64_t d = physics_->state_dim();
   const int64_t m = physics_->members();
   const at::ScalarType dtype = spec_.physics_options.dtype;
-  if (UsesNetwork(spec_.composition) && !spec_.hidden.empty()) {
+  if (spec_.network == NetworkKind::kTorchScript) {
+    scripted_ = register_module("correction", ScriptedCorrection(spec_.correction_module, m, dtype));
+  } else if (UsesNetwork(spec_.composition) && !spec_.hidden.empty()) {
     const uint64_t seed = spec_.physics_options.seed + 1;  // Independent of the θ jitter draw.
     if (spec_.network == NetworkKind::kConv) {
       MemberConvOptions options;
@@ -188,8 +210,9 @@ at::Tensor HybridModel::DiscreteStep(double, const at::Tensor& x, double h) cons
 }
 
 at::Tensor HybridModel::Network(const at::Tensor& x) const {
-  at::Tensor g =
-      conv_ ? conv_->Forward(x) : mlp_->Forward(input_center_.defined() ? (x - input_center_) / input_scale_ : x);
+  at::Tensor g = conv_       ? conv_->Forward(x)
+                 : scripted_ ? scripted_->Forward(x)
+                             : mlp_->Forward(input_center_.defined() ? (x - input_center_) / input_scale_ : x);
   if (spec_.output_gain != 1.0) g = g * spec_.output_gain;
   return correction_mask_.defined() ? g * correction_mask_ : g;
 }
@@ -248,6 +271,7 @@ std::vector<at::Tensor> HybridModel::PhiParameters() const {
   auto append = [&phi](const std::vector<at::Tensor>& more) { phi.insert(phi.end(), more.begin(), more.end()); };
   if (mlp_) append(mlp_->parameters());
   if (conv_) append(conv_->parameters());
+  if (scripted_) append(scripted_->parameters());
   if (noise_head_) append(noise_head_->parameters());
   if (alpha_logit_.defined()) phi.push_back(alpha_logit_);
   return phi;

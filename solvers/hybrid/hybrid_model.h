@@ -14,11 +14,11 @@
 //                 learned per member, starting at `parallel_alpha`
 //   kPhysicsOnly  dx/dt = f(x; θ)                       (baseline; no network)
 //   kNetworkOnly  dx/dt = g(x; φ)                       (neural-ODE baseline; θ unused)
-// g is an MLP (vector states) or a periodic 3×3 CNN (fields, kConv: the physics
-// must report a FieldShape). An optional heteroscedastic head maps a state to
-// per-component log-variances, log σ²(x) [M, B, D], trained by Gaussian NLL.
-// Dropout (MLP hidden layers) is active in training mode only: MC dropout
-// samples by calling train(true) under no-grad.
+// g is an MLP (vector states), a periodic 3×3 CNN (fields, kConv: the physics
+// must report a FieldShape) or a user's TorchScript network (kTorchScript:
+// solvers/torchscript/torchscript_correction.h; its layers are the module's). An optional heteroscedastic head maps a
+// state to per-component log-variances, log σ²(x) [M, B, D], trained by Gaussian NLL. Dropout (MLP hidden layers) is
+// active in training mode only: MC dropout samples by calling train(true) under no-grad.
 //
 // θ = the physics' trainable raw parameters; φ = network, α and head weights.
 // Const methods are thread-safe; training needs a single owner. Clone() gives an
@@ -34,6 +34,7 @@
 #include "solvers/networks/member_conv.h"
 #include "solvers/networks/member_mlp.h"
 #include "solvers/physics/scientific_model.h"
+#include "solvers/torchscript/torchscript_correction.h"
 #include "solvers/torchscript/torchscript_physics.h"
 
 namespace hybrid::solvers {
@@ -41,7 +42,7 @@ namespace hybrid::solvers {
 class BlackBoxPhysics;
 
 enum class Composition { kAdditive, kSerial, kParallel, kPhysicsOnly, kNetworkOnly };
-enum class NetworkKind { kMlp, kConv };
+enum class NetworkKind { kMlp, kConv, kTorchScript };
 
 // "additive" | "serial" | "parallel" | "physics_only" | "network_only".
 std::string CompositionName(Composition composition);
@@ -62,7 +63,13 @@ struct HybridModelSpec {
   std::shared_ptr<const TorchScriptModule> torchscript_module;
   Composition composition = Composition::kAdditive;
   NetworkKind network = NetworkKind::kMlp;
-  std::vector<int64_t> hidden;        // Additive with none: physics only. Others that use g need at least one layer.
+  // network kTorchScript only: the module's file, and the module once loaded
+  // and checked (Clone shares it; null: loaded from `correction_file`).
+  std::string correction_file;
+  std::shared_ptr<const TorchScriptCorrectionFile> correction_module;
+  // kMlp and kConv: additive with none is physics only; others that use g
+  // need at least one layer. kTorchScript: empty (the module has its layers).
+  std::vector<int64_t> hidden;
   double output_scale = 0.01;         // Init scale of g's last layer (a fresh hybrid starts close to its physics).
   double dropout = 0.0;               // On MLP hidden layers, in [0, 1).
   double parallel_alpha = 0.9;        // Initial α of kParallel, in (0, 1).
@@ -84,7 +91,8 @@ class HybridModel : public torch::nn::Module, public VectorField {
  public:
   // INVALID_ARGUMENT naming the field for an unknown physics, bad parameter
   // names/values, members < 1, bad hidden sizes, a composition that needs a
-  // network without one, or kConv on a physics without a field shape.
+  // network without one, kConv on a physics without a field shape, or a
+  // TorchScript physics or correction that fails its load checks.
   static absl::StatusOr<std::shared_ptr<HybridModel>> Create(const HybridModelSpec& spec);
 
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;
@@ -108,7 +116,9 @@ class HybridModel : public torch::nn::Module, public VectorField {
   ScientificModel& physics() { return *physics_; }
   const HybridModelSpec& spec() const { return spec_; }
   Composition composition() const { return spec_.composition; }
-  bool has_correction() const { return static_cast<bool>(mlp_) || static_cast<bool>(conv_); }
+  bool has_correction() const {
+    return static_cast<bool>(mlp_) || static_cast<bool>(conv_) || static_cast<bool>(scripted_);
+  }
   bool has_noise_head() const { return static_cast<bool>(noise_head_); }
   int64_t members() const { return physics_->members(); }
   int64_t state_dim() const { return physics_->state_dim(); }
@@ -133,6 +143,7 @@ class HybridModel : public torch::nn::Module, public VectorField {
   std::shared_ptr<ScientificModel> physics_;
   MemberMlp mlp_{nullptr};
   MemberConv conv_{nullptr};
+  ScriptedCorrection scripted_{nullptr};
   MemberMlp noise_head_{nullptr};
   at::Tensor alpha_logit_;   // [M], kParallel only.
   at::Tensor input_center_;  // [D] buffers, when set.

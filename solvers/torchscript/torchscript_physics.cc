@@ -1,22 +1,12 @@
 #include "solvers/torchscript/torchscript_physics.h"
 
-#include <torch/csrc/autograd/autograd.h>
-#include <torch/csrc/jit/passes/inliner.h>
-#include <torch/script.h>
-
-#include <algorithm>
-#include <cmath>
-#include <filesystem>
-#include <functional>
 #include <set>
-#include <sstream>
 #include <utility>
 
-#include "absl/strings/ascii.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "solvers/black_box/black_box_physics.h"
 #include "solvers/torch_status.h"
+#include "solvers/torchscript/script_checks.h"
 
 namespace hybrid::solvers {
 namespace {
@@ -24,18 +14,6 @@ namespace {
 constexpr int64_t kMaxComponents = 1000000;
 
 std::string FileField(const TorchScriptDescription& d) { return absl::StrCat("torchscript.file '", d.file, "'"); }
-
-// What went wrong, in one line: LibTorch errors lead with it and follow with
-// a backtrace; the interpreter's lead with a traceback and end with it.
-std::string Reason(const std::exception& e) {
-  const auto* torch_error = dynamic_cast<const c10::Error*>(&e);
-  std::string text = torch_error ? torch_error->what_without_backtrace() : e.what();
-  if (absl::StartsWith(text, "The following operation failed in the TorchScript interpreter")) {
-    text = std::string(absl::StripTrailingAsciiWhitespace(text));
-    return text.substr(text.rfind('\n') + 1);
-  }
-  return text.substr(0, text.find('\n'));
-}
 
 absl::Status ValidateDescription(const TorchScriptDescription& d) {
   const auto count = static_cast<int64_t>(d.components.size());
@@ -52,22 +30,6 @@ absl::Status ValidateDescription(const TorchScriptDescription& d) {
     }
   }
   return ValidateParameters(d.parameters, "torchscript.parameters");
-}
-
-// Whether `method`, with every method it calls inlined, sets an attribute.
-bool WritesItsAttributes(const torch::jit::Method& method) {
-  std::shared_ptr<torch::jit::Graph> graph = method.graph()->copy();
-  torch::jit::Inline(*graph);
-  std::function<bool(const torch::jit::Block*)> writes = [&](const torch::jit::Block* block) {
-    for (const torch::jit::Node* node : block->nodes()) {
-      if (node->kind() == c10::prim::SetAttr) return true;
-      for (const torch::jit::Block* inner : node->blocks()) {
-        if (writes(inner)) return true;
-      }
-    }
-    return false;
-  };
-  return writes(graph->block());
 }
 
 // θ at the defaults for `members` rows, [M, P].
@@ -99,7 +61,7 @@ at::Tensor TorchScriptModule::Forward(double t, const at::Tensor& x, const at::T
   try {
     answer = module_->forward(std::move(inputs));
   } catch (const std::exception& e) {
-    throw SolverFailure(absl::StrCat(module, "failed at t = ", t, ": ", Reason(e)));
+    throw SolverFailure(absl::StrCat(module, "failed at t = ", t, ": ", ScriptErrorReason(e)));
   }
   if (!answer.isTensor()) throw SolverFailure(absl::StrCat(module, "answered a ", answer.tagKind(), ", not a Tensor"));
   at::Tensor out = answer.toTensor();
@@ -118,36 +80,13 @@ absl::StatusOr<std::shared_ptr<const TorchScriptModule>> LoadTorchScriptModule(
     const TorchScriptDescription& description, at::ScalarType dtype) {
   if (absl::Status s = ValidateDescription(description); !s.ok()) return s;
   const std::string field = FileField(description);
-  std::error_code error;
-  if (!std::filesystem::is_regular_file(description.file, error)) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": no such file"));
-  }
-  auto module = std::make_unique<torch::jit::Module>();
-  try {
-    *module = torch::jit::load(description.file);
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(field, " does not load as TorchScript: ", Reason(e)));
-  }
-  module->eval();
-  const auto forward = module->find_method("forward");  // c10::optional<Method>
-  if (!forward) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " has no method 'forward' (forward(self, t, x, theta) -> dx/dt)"));
-  }
-  if (const c10::FunctionSchema& schema = forward->function().getSchema(); schema.arguments().size() != 4) {
-    std::ostringstream text;
-    text << schema;
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": forward must take (self, t, x, theta), its schema is ", text.str()));
-  }
-  // Copies of the model run one module from several threads: it must not change itself.
-  if (WritesItsAttributes(*forward)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field,
-                     ": forward assigns to attributes of the module (self.… = …); a module served to concurrent "
-                     "forecasts must not change itself"));
-  }
-  std::shared_ptr<const TorchScriptModule> loaded(new TorchScriptModule(description, std::move(module)));
+  absl::StatusOr<torch::jit::Module> module = LoadScriptFile(description.file, field);
+  if (!module.ok()) return module.status();
+  absl::StatusOr<torch::jit::Method> forward =
+      CheckedMethod(*module, "forward", 3, "forward(self, t, x, theta) -> dx/dt", field);
+  if (!forward.ok()) return forward.status();
+  std::shared_ptr<const TorchScriptModule> loaded(
+      new TorchScriptModule(description, std::make_unique<torch::jit::Module>(*std::move(module))));
 
   // A probe: finite values of the promised shape and dtype.
   const auto d = static_cast<int64_t>(description.components.size());
@@ -174,27 +113,13 @@ absl::StatusOr<std::shared_ptr<const TorchScriptModule>> LoadTorchScriptModule(
     const at::Tensor v = at::randn({kMembers, kStates, d}, generator, at::kDouble);
     const at::Tensor dx = at::randn({kMembers, kStates, d}, generator, at::kDouble);
     const at::Tensor dtheta = theta64.detach() * 0.1 * at::randn(theta64.sizes(), generator, at::kDouble);
-    const at::Tensor projection = (loaded->Forward(0.5, x64, theta64) * v).sum();
-    double autograd = 0.0;
-    if (projection.requires_grad()) {
-      const std::vector<at::Tensor> g = torch::autograd::grad({projection}, {x64, theta64}, {}, /*retain_graph=*/false,
-                                                              /*create_graph=*/false, /*allow_unused=*/true);
-      if (g[0].defined()) autograd += (g[0] * dx).sum().item<double>();
-      if (g[1].defined()) autograd += (g[1] * dtheta).sum().item<double>();
-    }
-    const double h = 1e-6;
-    const double difference = (Projection(*loaded, x64.detach(), theta64.detach(), v, dx, dtheta, h) -
-                               Projection(*loaded, x64.detach(), theta64.detach(), v, dx, dtheta, -h)) /
-                              (2.0 * h);
-    const double scale = std::max(std::abs(difference), std::abs(autograd));
-    if (!(std::abs(autograd - difference) <= 1e-4 * scale + 1e-9)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          field, ": forward is not differentiable by autograd: along a probe direction its gradient gives ", autograd,
-          ", central differences give ", difference,
-          " (does it detach, call .item(), or leave torch for Python numbers?)"));
-    }
+    const double autograd =
+        DirectionalDerivative((loaded->Forward(0.5, x64, theta64) * v).sum(), {x64, theta64}, {dx, dtheta});
+    auto shifted = [&](double h) { return Projection(*loaded, x64.detach(), theta64.detach(), v, dx, dtheta, h); };
+    if (absl::Status s = CheckAgainstDifferences(autograd, shifted, field, "forward"); !s.ok()) return s;
   } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(absl::StrCat(field, ": in float64 or under autograd, on a probe: ", Reason(e)));
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": in float64 or under autograd, on a probe: ", ScriptErrorReason(e)));
   }
   return loaded;
 }

@@ -322,7 +322,10 @@ TEST(ServedModel, BlackBoxPhysicsRefusesCalibratorsItCannotSupport) {
   EXPECT_NE(s.message().find("calibration.theta_update"), absl::string_view::npos) << s;
   EXPECT_TRUE(
       create("calibration { method: CALIBRATION_METHOD_EGA_STATIC theta_update: THETA_UPDATE_ENSEMBLE_KALMAN }").ok());
-  s = create("plugin { library: \"x.so\" } calibration { method: CALIBRATION_METHOD_EGA_STATIC }");
+  // Refused as the config is read, before any model is built.
+  s = ParseModelConfig(base + "plugin { library: \"x.so\" } calibration { method: CALIBRATION_METHOD_EGA_STATIC }",
+                       "test")
+          .status();
   EXPECT_NE(s.message().find("plugin: only for physics PHYSICS_KIND_PLUGIN"), absl::string_view::npos) << s;
 }
 

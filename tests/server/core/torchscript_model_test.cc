@@ -4,7 +4,11 @@
 // calibrates as the catalog's Lorenz-63 does (same config otherwise, same
 // windows: the same forecasts and the same ρ), and a module that fails at run
 // time answers FAILED_PRECONDITION naming the file, the model unchanged; an
-// exported entry carries its module and serves as trained.
+// exported entry carries its module and serves as trained. A correction
+// written in TorchScript trains online, survives a restart bit for bit,
+// exports with its file and fails at run time as a physics module does;
+// CheckModelFolder passes a good folder with exact gradients and names the
+// fault of a bad one.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -37,8 +41,7 @@ def forward(self, t: Tensor, x: Tensor, theta: Tensor) -> Tensor:
 constexpr char kCommon[] = R"(
   ensemble_members: 3 seed: 5 member_jitter: 0.02
   parameters { name: "rho" initial: 20 trainable: true }
-  correction { composition: COMPOSITION_PHYSICS_ONLY }
-)";
+)";  // No correction block: additive without layers, physics only.
 constexpr char kTorchScript[] = R"(
   physics: PHYSICS_KIND_TORCHSCRIPT
   torchscript {
@@ -50,14 +53,32 @@ constexpr char kTorchScript[] = R"(
   }
 )";
 
+// A closure g(x) = tanh(x W) V that refuses states beyond |x| = 100.
+constexpr char kClosure[] = R"(
+def forward(self, x: Tensor) -> Tensor:
+    assert bool(x.abs().max() < 100.0), 'the closure left its range'
+    return torch.tanh(x @ self.w) @ self.v
+)";
+constexpr char kScriptedCorrection[] = R"(
+  correction { composition: COMPOSITION_ADDITIVE network: NETWORK_KIND_TORCHSCRIPT torchscript_file: "closure.pt" }
+  calibration { learning_rate_phi: 0.01 }
+)";
+
 class TorchScriptModels : public ::testing::Test {
  protected:
   void SaveModule(const std::string& source) { testing::SaveScriptedModule(dir_.File("physics.pt"), source); }
-  absl::StatusOr<std::unique_ptr<ServedModel>> Serve(const std::string& physics, const std::string& extra = "") {
+  void SaveClosure(const std::string& folder) {
+    at::manual_seed(3);
+    testing::SaveScriptedNetwork(
+        folder + "/closure.pt", kClosure,
+        {{"w", 0.1 * at::randn({3, 4}, at::kFloat)}, {"v", 0.01 * at::randn({4, 3}, at::kFloat)}});
+  }
+  absl::StatusOr<std::unique_ptr<ServedModel>> Serve(const std::string& physics, const std::string& extra = "",
+                                                     const std::string& state_dir = "") {
     absl::StatusOr<v1::ModelConfig> config =
         ParseModelConfig(absl::StrCat("name: \"l63\" ", physics, kCommon, extra), "test");
     if (!config.ok()) return config.status();
-    return ServedModel::Create(*config, &metrics_, dir_.path());
+    return ServedModel::Create(*config, &metrics_, dir_.path(), state_dir);
   }
   static PredictQuery Query(std::vector<double> state) {
     PredictQuery q;
@@ -71,6 +92,24 @@ class TorchScriptModels : public ::testing::Test {
     std::promise<ObservationOutcome> done;
     EXPECT_TRUE(model.Submit(std::move(o), [&](ObservationOutcome out) { done.set_value(out); }).ok());
     return done.get_future().get();
+  }
+
+  // A window of the true Lorenz-63 from `start`: 10 RK4 steps of 0.01.
+  static Observation Window(uint64_t sequence, const std::vector<double>& start) {
+    solvers::PhysicsOptions truth;
+    std::shared_ptr<solvers::ScientificModel> l63 = solvers::FindPhysics("lorenz63")->create(truth).value();
+    solvers::SolverOptions rk4;
+    rk4.step = 0.01;
+    const at::Tensor x = at::tensor(start, at::kDouble).view({1, 1, 3});
+    const at::Tensor end = solvers::SolveOde(*l63, x, 0.0, {0.1}, rk4).value().states[0].contiguous();
+    Observation o;
+    o.model = "l63";
+    o.sequence = sequence;
+    o.start = {{3}, start};
+    o.end = {{3}, std::vector<double>(end.data_ptr<double>(), end.data_ptr<double>() + 3)};
+    o.step = 0.01;
+    o.steps = 10;
+    return o;
   }
 
   testing::ScopedTempDir dir_;
@@ -211,6 +250,78 @@ TEST_F(TorchScriptModels, AnExportedEntryCarriesItsModuleAndServesAsTrained) {
   spec.torchscript.file = dir_.File("checkpoint.pt");
   EXPECT_EQ(ExportModelEntry(*solvers::HybridModel::Create(spec).value(), repository.path(), "clash", "").code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TorchScriptModels, ACorrectionInTorchScriptTrainsSurvivesRestartsAndExports) {
+  SaveClosure(dir_.path());
+  testing::ScopedTempDir state;
+  const std::string physics = "physics: PHYSICS_KIND_LORENZ63";
+  std::vector<double> before, trained;
+  {
+    std::unique_ptr<ServedModel> model = Serve(physics, kScriptedCorrection, state.path()).value();
+    before = model->Predict(Query({1.0, 2.0, 20.0})).value().mean.values;
+    std::vector<double> x = {1.0, 1.0, 25.0};
+    for (uint64_t k = 1; k <= 20; ++k) {
+      const Observation o = Window(k, x);
+      ASSERT_TRUE(Submit(*model, o).status.ok());
+      x = o.end.values;
+    }
+    trained = model->Predict(Query({1.0, 2.0, 20.0})).value().mean.values;
+    EXPECT_NE(trained, before);  // φ (and ρ) moved.
+  }                              // Stops: the final checkpoint holds the closure's weights.
+  std::unique_ptr<ServedModel> restarted = Serve(physics, kScriptedCorrection, state.path()).value();
+  EXPECT_EQ(restarted->Predict(Query({1.0, 2.0, 20.0})).value().mean.values, trained);
+
+  // Run-time faults of the closure: FAILED_PRECONDITION naming the file, the model unchanged.
+  const ModelInfo info = restarted->Info();
+  const ObservationOutcome outcome = Submit(*restarted, Window(21, {150.0, 2.0, 3.0}));
+  EXPECT_EQ(outcome.status.code(), absl::StatusCode::kFailedPrecondition) << outcome.status;
+  EXPECT_NE(
+      outcome.status.message().find("correction.torchscript_file '" + dir_.File("closure.pt") + "': forward failed"),
+      absl::string_view::npos)
+      << outcome.status;
+  EXPECT_EQ(restarted->Info().version, info.version);
+  EXPECT_EQ(restarted->Predict(Query({1.0, 2.0, 20.0})).value().mean.values, trained);
+
+  // Paths: inside the model's folder only.
+  const absl::Status outside =
+      Serve(
+          physics,
+          std::string(kScriptedCorrection).replace(std::string(kScriptedCorrection).find("closure.pt"), 10, "../c.pt"))
+          .status();
+  EXPECT_NE(outside.message().find("correction.torchscript_file '../c.pt' must be a path inside the model's folder"),
+            absl::string_view::npos)
+      << outside;
+}
+
+TEST_F(TorchScriptModels, AnEntryWithAScriptedCorrectionExportsAndChecks) {
+  SaveClosure(dir_.path());
+  solvers::HybridModelSpec spec =
+      SpecFromConfig(
+          ParseModelConfig(absl::StrCat("name: \"l63\" ", kTorchScript, kCommon, kScriptedCorrection), "test").value())
+          .value();
+  SaveModule(testing::kScriptedLorenz63);
+  spec.torchscript.file = dir_.File("physics.pt");
+  spec.correction_file = dir_.File("closure.pt");
+  std::shared_ptr<solvers::HybridModel> model = solvers::HybridModel::Create(spec).value();
+  testing::ScopedTempDir repository;
+  ASSERT_TRUE(ExportModelEntry(*model, repository.path(), "scripted", "").ok());
+  EXPECT_TRUE(std::filesystem::is_regular_file(repository.File("scripted/closure.pt")));
+  const absl::StatusOr<std::string> report = CheckModelFolder(repository.File("scripted/"));
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_NE(report->find("model 'scripted' passes every load check"), std::string::npos) << *report;
+  // Exact gradients through both modules: far below a finite difference's own error.
+  const size_t at = report->find("worst relative error ");
+  ASSERT_NE(at, std::string::npos) << *report;
+  EXPECT_LT(std::stod(report->substr(at + 21)), 1e-6) << *report;
+
+  testing::SaveScriptedNetwork(repository.File("scripted/closure.pt"),
+                               "def forward(self, x: Tensor) -> Tensor:\n    return (x @ self.w).detach()\n",
+                               {{"w", at::eye(3, at::kFloat)}});
+  const absl::Status broken = CheckModelFolder(repository.File("scripted")).status();
+  EXPECT_EQ(broken.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(broken.message().find("closure.pt"), absl::string_view::npos) << broken;
+  EXPECT_NE(broken.message().find("not differentiable by autograd"), absl::string_view::npos) << broken;
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <torch/script.h>
 
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace hybrid::testing {
 
@@ -23,6 +25,18 @@ def forward(self, t: Tensor, x: Tensor, theta: Tensor) -> Tensor:
 // A module whose methods are `source`, saved at `path`.
 inline void SaveScriptedModule(const std::string& path, const std::string& source) {
   torch::jit::Module module("__torch__.Physics");
+  module.define(source);
+  module.save(path);
+}
+
+// A network with `parameters` (name, value) whose methods are `source`, saved
+// at `path`; `submodules` (name, module) become its attributes.
+inline void SaveScriptedNetwork(const std::string& path, const std::string& source,
+                                const std::vector<std::pair<std::string, at::Tensor>>& parameters,
+                                const std::vector<std::pair<std::string, torch::jit::Module>>& submodules = {}) {
+  torch::jit::Module module("__torch__.Network");
+  for (const auto& [name, value] : parameters) module.register_parameter(name, value, /*is_buffer=*/false);
+  for (const auto& [name, sub] : submodules) module.register_module(name, sub);
   module.define(source);
   module.save(path);
 }

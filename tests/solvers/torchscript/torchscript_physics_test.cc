@@ -100,7 +100,8 @@ TEST_F(TorchScriptPhysicsTest, ModulesThatBreakTheContractAreRefusedNamingFileAn
     const char* says;
   } cases[] = {
       {"no forward", "def step(self, x: Tensor) -> Tensor:\n    return x\n", "has no method 'forward'"},
-      {"other arguments", "def forward(self, x: Tensor) -> Tensor:\n    return x\n", "must take (self, t, x, theta)"},
+      {"other arguments", "def forward(self, x: Tensor) -> Tensor:\n    return x\n",
+       "must be forward(self, t, x, theta)"},
       {"another shape", "def forward(self, t: Tensor, x: Tensor, theta: Tensor) -> Tensor:\n    return x[:, :, 0:2]\n",
        "answered shape [2, 2, 2] for states of shape [2, 2, 3]"},
       {"a tuple",

@@ -1,0 +1,58 @@
+#!/usr/bin/python3
+"""An epidemic model written in PyTorch for hybridserve: SIR with unknown contact rate β and recovery rate γ,
+and a neural correction of the contact rate (Δβ(S, I, R), applied to the infection flow S·I).
+
+    /usr/bin/python3 python/examples/sir_model.py repository/sir   # export, then check with the server
+
+Fractions of the population; time in days. PYTHONPATH must hold build/python (the stubs and this package);
+the check needs the hybridserve binary (HYBRIDSERVE, or PATH).
+"""
+import sys
+
+import torch
+
+import hybridserve_model as hm
+
+
+class Sir(torch.nn.Module):
+    """dS/dt = −βSI, dI/dt = βSI − γI, dR/dt = γI; x [M, B, 3], theta [M, 2] = (β, γ) → [M, B, 3]."""
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        beta, gamma = theta[:, 0:1], theta[:, 1:2]
+        s, i = x[:, :, 0], x[:, :, 1]
+        infection, recovery = beta * s * i, gamma * i
+        return torch.stack([-infection, infection - recovery, recovery], 2)
+
+
+class ContactRateCorrection(torch.nn.Module):
+    """g(x) = Δβ(x)·S·I·(−1, 1, 0): what the contact rate misses (behaviour, seasons), learned online. The last
+    layer starts at zero, so the hybrid starts as the physics; x [B, 3] → [B, 3]."""
+
+    def __init__(self, hidden: int = 16):
+        super().__init__()
+        self.hidden = torch.nn.Linear(3, hidden)
+        self.out = torch.nn.Linear(hidden, 1)
+        torch.nn.init.zeros_(self.out.weight)
+        torch.nn.init.zeros_(self.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        flow = self.out(torch.tanh(self.hidden(x))) * x[:, 0:1] * x[:, 1:2]
+        return torch.cat([-flow, flow, torch.zeros_like(flow)], 1)
+
+
+def model(name: str = "sir", correction: bool = True) -> hm.HybridModel:
+    return hm.HybridModel(
+        name=name, description="SIR with unknown β, γ and a learned correction of the contact rate",
+        physics=Sir(), correction=ContactRateCorrection() if correction else None,
+        states=[hm.State("S", non_negative=True), hm.State("I", non_negative=True),
+                hm.State("R", non_negative=True)],
+        parameters=[hm.Parameter("beta", "1/day", default=0.3, lower=0.01, upper=5, description="contact rate"),
+                    hm.Parameter("gamma", "1/day", default=0.1, lower=0.01, upper=5, description="recovery rate")],
+        members=4, seed=2,
+        settings={"calibration": {"learning_rate_theta": 0.05, "learning_rate_phi": 1e-3,
+                                  "correction_penalty": 1.0, "lr_decay": 0.7, "lr_decay_every": 100}})
+
+
+if __name__ == "__main__":
+    folder = hm.export(model(), sys.argv[1] if len(sys.argv) > 1 else "sir")
+    print(hm.check(folder))

@@ -1,0 +1,166 @@
+#include "solvers/torchscript/torchscript_correction.h"
+
+#include <set>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "solvers/torch_status.h"
+#include "solvers/torchscript/script_checks.h"
+
+namespace hybrid::solvers {
+namespace {
+
+std::string FileField(const std::string& file) { return absl::StrCat("correction.torchscript_file '", file, "'"); }
+
+// A copy's parameter `name` ("conv1.weight") as a torch::nn parameter name (no dots).
+std::string ParameterName(const std::string& name) { return absl::StrReplaceAll(name, {{".", "_"}}); }
+
+std::vector<at::Tensor> Parameters(const torch::jit::Module& module) {
+  std::vector<at::Tensor> parameters;
+  for (const at::Tensor& p : module.parameters(/*recurse=*/true)) parameters.push_back(p);
+  return parameters;
+}
+
+// forward(x) of one member's copy, checked: [B, D] in x's dtype.
+at::Tensor RunCopy(torch::jit::Module& copy, const std::string& file, const at::Tensor& x) {
+  const std::string method = absl::StrCat(FileField(file), ": forward ");
+  c10::IValue answer;
+  try {
+    answer = copy.forward({x});
+  } catch (const std::exception& e) {
+    throw SolverFailure(absl::StrCat(method, "failed: ", ScriptErrorReason(e)));
+  }
+  if (!answer.isTensor()) throw SolverFailure(absl::StrCat(method, "answered a ", answer.tagKind(), ", not a Tensor"));
+  at::Tensor out = answer.toTensor();
+  if (out.sizes() != x.sizes()) {
+    throw SolverFailure(absl::StrCat(method, "answered shape ", c10::str(out.sizes()), " for states of shape ",
+                                     c10::str(x.sizes()), " (it must be [B, D])"));
+  }
+  if (out.scalar_type() != x.scalar_type()) {
+    throw SolverFailure(absl::StrCat(method, "answered ", c10::toString(out.scalar_type()), " for ",
+                                     c10::toString(x.scalar_type()), " states"));
+  }
+  return out;
+}
+
+// Σ v·g(x + h·dx; φ + h·dφ) on a float64 copy, for the differentiability probe.
+double Projection(torch::jit::Module& copy, const std::string& file, const at::Tensor& x, const at::Tensor& v,
+                  const at::Tensor& dx, const std::vector<at::Tensor>& dphi, double h) {
+  at::NoGradGuard no_grad;
+  std::vector<at::Tensor> phi = Parameters(copy);
+  std::vector<at::Tensor> saved;
+  for (size_t i = 0; i < phi.size(); ++i) {
+    saved.push_back(phi[i].clone());
+    phi[i].add_(h * dphi[i]);
+  }
+  const double value = (RunCopy(copy, file, x + h * dx) * v).sum().item<double>();
+  for (size_t i = 0; i < phi.size(); ++i) phi[i].copy_(saved[i]);
+  return value;
+}
+
+}  // namespace
+
+TorchScriptCorrectionFile::TorchScriptCorrectionFile(std::string file, int64_t state_dim,
+                                                     std::unique_ptr<torch::jit::Module> module)
+    : file_(std::move(file)), state_dim_(state_dim), module_(std::move(module)) {}
+
+TorchScriptCorrectionFile::~TorchScriptCorrectionFile() = default;
+
+torch::jit::Module TorchScriptCorrectionFile::Copy(at::ScalarType dtype) const {
+  torch::jit::Module copy = module_->clone();
+  copy.to(dtype);
+  copy.eval();
+  return copy;
+}
+
+absl::StatusOr<std::shared_ptr<const TorchScriptCorrectionFile>> LoadTorchScriptCorrection(const std::string& file,
+                                                                                           int64_t state_dim,
+                                                                                           at::ScalarType dtype) {
+  const std::string field = FileField(file);
+  absl::StatusOr<torch::jit::Module> module = LoadScriptFile(file, field);
+  if (!module.ok()) return module.status();
+  if (absl::StatusOr<torch::jit::Method> forward =
+          CheckedMethod(*module, "forward", 1, "forward(self, x) -> the correction to dx/dt", field);
+      !forward.ok()) {
+    return forward.status();
+  }
+  // Weights saved from Python require grad: clones of them would not be leaves, and only leaves are trained.
+  for (torch::jit::Module sub : module->modules()) {
+    for (const auto& p : sub.named_parameters(/*recurse=*/false)) sub.setattr(p.name, p.value.detach());
+  }
+  std::set<std::string> names;
+  for (const auto& p : module->named_parameters(/*recurse=*/true)) {
+    if (!names.insert(ParameterName(p.name)).second) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": parameter '", p.name, "' clashes with another once '.' is written '_'"));
+    }
+  }
+  if (names.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, " has no parameters to train (register its weights as torch.nn.Parameter)"));
+  }
+  std::shared_ptr<const TorchScriptCorrectionFile> loaded(
+      new TorchScriptCorrectionFile(file, state_dim, std::make_unique<torch::jit::Module>(*std::move(module))));
+
+  // A probe: finite values of the promised shape and dtype.
+  constexpr int64_t kStates = 2;
+  at::Generator generator = at::detail::createCPUGenerator(/*seed_in=*/20261202);
+  const at::Tensor x64 = 0.5 + 0.1 * at::randn({kStates, state_dim}, generator, at::kDouble);
+  try {
+    torch::jit::Module copy = loaded->Copy(dtype);
+    at::NoGradGuard no_grad;
+    if (!at::isfinite(RunCopy(copy, file, x64.to(dtype))).all().item<bool>()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": forward answers non-finite values on a probe (x ≈ 0.5, the file's weights)"));
+    }
+  } catch (const std::exception& e) {  // A SolverFailure naming the file, or the conversion to the dtype.
+    return absl::InvalidArgumentError(absl::StrCat(e.what(), " (on a probe: x ≈ 0.5, the file's weights)"));
+  }
+
+  // Differentiable in x and φ: autograd along a random direction against central differences, in float64.
+  try {
+    torch::jit::Module copy = loaded->Copy(at::kDouble);
+    std::vector<at::Tensor> inputs = Parameters(copy);
+    for (at::Tensor& p : inputs) p.requires_grad_(true);
+    const at::Tensor x = x64.detach().requires_grad_(true);
+    const at::Tensor v = at::randn({kStates, state_dim}, generator, at::kDouble);
+    std::vector<at::Tensor> directions;
+    for (const at::Tensor& p : inputs) directions.push_back(at::randn(p.sizes(), generator, at::kDouble) * 0.1);
+    const at::Tensor dx = at::randn({kStates, state_dim}, generator, at::kDouble);
+    std::vector<at::Tensor> dphi = directions;
+    inputs.push_back(x);
+    directions.push_back(dx);
+    const double autograd = DirectionalDerivative((RunCopy(copy, file, x) * v).sum(), inputs, directions);
+    auto shifted = [&](double h) { return Projection(copy, file, x.detach(), v, dx, dphi, h); };
+    if (absl::Status s = CheckAgainstDifferences(autograd, shifted, field, "forward"); !s.ok()) return s;
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": in float64 or under autograd, on a probe: ", ScriptErrorReason(e)));
+  }
+  return loaded;
+}
+
+ScriptedCorrectionImpl::ScriptedCorrectionImpl(std::shared_ptr<const TorchScriptCorrectionFile> source, int64_t members,
+                                               at::ScalarType dtype)
+    : source_(std::move(source)) {
+  for (int64_t m = 0; m < members; ++m) {
+    copies_.push_back(std::make_unique<torch::jit::Module>(source_->Copy(dtype)));
+    for (const auto& p : copies_.back()->named_parameters(/*recurse=*/true)) {
+      // The same tensor as the copy's slot: training and checkpoints reach the copy through it.
+      register_parameter(absl::StrCat("m", m, "_", ParameterName(p.name)), p.value, /*requires_grad=*/true);
+    }
+  }
+}
+
+ScriptedCorrectionImpl::~ScriptedCorrectionImpl() = default;
+
+at::Tensor ScriptedCorrectionImpl::Forward(const at::Tensor& x) const {
+  TORCH_CHECK(x.dim() == 3 && x.size(0) == static_cast<int64_t>(copies_.size()) && x.size(2) == source_->state_dim(),
+              "ScriptedCorrection: x must be [", copies_.size(), ", B, ", source_->state_dim(), "], got ", x.sizes());
+  std::vector<at::Tensor> rows;
+  for (size_t m = 0; m < copies_.size(); ++m) rows.push_back(RunCopy(*copies_[m], source_->file(), x[m]));
+  return at::stack(rows, 0);
+}
+
+}  // namespace hybrid::solvers
