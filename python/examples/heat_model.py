@@ -10,6 +10,7 @@ must hold build/python; the check needs the hybridserve binary (HYBRIDSERVE, or 
 """
 import sys
 
+import numpy as np
 import torch
 
 import hybridserve_model as hm
@@ -43,6 +44,7 @@ class ConvClosure(torch.nn.Module):
 
 
 def model(name: str = "heat", correction: bool = True) -> hm.HybridModel:
+    torch.manual_seed(3)  # The correction's initial weights: the same export every time.
     return hm.HybridModel(
         name=name, description="Heat on a periodic grid, unknown diffusivity, a convolutional closure",
         physics=Heat(), correction=ConvClosure() if correction else None,
@@ -50,6 +52,27 @@ def model(name: str = "heat", correction: bool = True) -> hm.HybridModel:
         parameters=[hm.Parameter("kappa", "m²/s", default=0.01, lower=1e-4, upper=1.0, description="diffusivity")],
         members=4, seed=3,
         settings={"calibration": {"learning_rate_theta": 0.05, "learning_rate_phi": 0.01}})
+
+
+def truth(kappa: float = 0.02, advection: float = 0.3):
+    """du/dt of a medium that diffuses and also drifts at `advection` m/s (what Heat lacks), numpy [N]."""
+    def f(u):
+        n = u.size
+        return (kappa * (np.roll(u, 1) - 2 * u + np.roll(u, -1)) * n * n
+                - advection * (np.roll(u, -1) - np.roll(u, 1)) * n / 2)
+    return f
+
+
+def random_field(rng: np.random.Generator) -> np.ndarray:
+    """A smooth periodic temperature field [N]: three Fourier modes of random amplitude and phase."""
+    grid = np.arange(CELLS) / CELLS
+    return sum(rng.normal(0, 1.0 / k) * np.sin(2 * np.pi * k * grid + rng.uniform(0, 2 * np.pi)) for k in (1, 2, 3))
+
+
+def windows(count: int, rng: np.random.Generator, kappa: float = 0.02, advection: float = 0.3) -> list:
+    """Calibrate windows of 0.1 s (10 RK4 steps of 0.01 s) along 1 s of fields that start at random."""
+    return hm.simulate.windows(truth(kappa, advection), lambda: random_field(rng), count, step=0.01, steps=10,
+                               per_start=10)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ the check needs the hybridserve binary (HYBRIDSERVE, or PATH).
 """
 import sys
 
+import numpy as np
 import torch
 
 import hybridserve_model as hm
@@ -41,6 +42,7 @@ class ContactRateCorrection(torch.nn.Module):
 
 
 def model(name: str = "sir", correction: bool = True) -> hm.HybridModel:
+    torch.manual_seed(2)  # The correction's initial weights: the same export every time.
     return hm.HybridModel(
         name=name, description="SIR with unknown β, γ and a learned correction of the contact rate",
         physics=Sir(), correction=ContactRateCorrection() if correction else None,
@@ -51,6 +53,22 @@ def model(name: str = "sir", correction: bool = True) -> hm.HybridModel:
         members=4, seed=2,
         settings={"calibration": {"learning_rate_theta": 0.05, "learning_rate_phi": 1e-3,
                                   "correction_penalty": 1.0, "lr_decay": 0.7, "lr_decay_every": 100}})
+
+
+def truth(beta: float = 0.5, gamma: float = 0.2):
+    """dx/dt of an outbreak with these rates, for simulated streams (numpy, one state [3])."""
+    def f(x):
+        infection, recovery = beta * x[0] * x[1], gamma * x[1]
+        return np.array([-infection, infection - recovery, recovery])
+    return f
+
+
+def windows(count: int, rng: np.random.Generator, beta: float = 0.5, gamma: float = 0.2) -> list:
+    """Calibrate windows of 1 day (10 RK4 steps) along outbreaks of 20 days that start at random."""
+    def start():
+        infected = rng.uniform(0.01, 0.2)
+        return np.array([1.0 - infected, infected, 0.0])
+    return hm.simulate.windows(truth(beta, gamma), start, count, step=0.1, steps=10, per_start=20)
 
 
 if __name__ == "__main__":

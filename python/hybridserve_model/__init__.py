@@ -8,10 +8,14 @@ server's own load checks before deploying.
                            parameters=[hm.Parameter("beta", "1/day", default=0.3, lower=0.01, upper=5)])
     hm.export(model, "repository/sir")   # config.pbtxt + physics.pt (+ correction.pt)
     hm.check("repository/sir")           # hybridserve --check_model: passes, or raises ModelCheckError
+    with hm.serve("repository") as server: ...   # a local hybridserve to try it (server.target)
 
 The contracts (shapes, dtypes, what the server checks) are README.md's "Physics written in PyTorch".
 """
 from hybridserve_model.declaration import HybridModel, Parameter, State
 from hybridserve_model.folder import ModelCheckError, check, export
+from hybridserve_model.local_server import LocalServer, serve
+from hybridserve_model import simulate
 
-__all__ = ["HybridModel", "ModelCheckError", "Parameter", "State", "check", "export"]
+__all__ = ["HybridModel", "LocalServer", "ModelCheckError", "Parameter", "State", "check", "export", "serve",
+           "simulate"]

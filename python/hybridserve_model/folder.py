@@ -59,10 +59,11 @@ def export(model: HybridModel, folder: str) -> str:
     return folder
 
 
-def _server(server: Optional[str]) -> str:
+def find_server(server: Optional[str] = None) -> str:
+    """The hybridserve binary: `server`, else $HYBRIDSERVE, else the one on PATH."""
     found = server or os.environ.get("HYBRIDSERVE") or shutil.which("hybridserve")
     if not found:
-        raise FileNotFoundError("check needs the hybridserve binary: pass server=, set HYBRIDSERVE, or put it on PATH")
+        raise FileNotFoundError("no hybridserve binary: pass server=, set HYBRIDSERVE, or put it on PATH")
     return found
 
 
@@ -71,7 +72,7 @@ def check(folder: str, server: Optional[str] = None, timeout: float = 300.0) -> 
     module loaded and probed — shapes, dtypes, finite values, autograd against finite differences — the model
     built and its gradients through a forecast compared with finite differences). Returns the server's report;
     raises ModelCheckError with the reason a load would give the model as FAILED."""
-    done = subprocess.run([_server(server), f"--check_model={folder}"], capture_output=True, text=True,
+    done = subprocess.run([find_server(server), f"--check_model={folder}"], capture_output=True, text=True,
                           timeout=timeout)
     if done.returncode != 0:
         raise ModelCheckError((done.stderr or done.stdout).strip())

@@ -36,58 +36,7 @@ from hybridserve_process import Hybridserve  # noqa: E402
 
 HYBRIDSERVE = os.path.join(BUILD, "server/hybridserve")
 TRUE_BETA, TRUE_GAMMA = 0.5, 0.2
-TRUE_KAPPA, ADVECTION = 0.02, 0.3  # m²/s; m/s, a drift the heat equation lacks.
-
-
-def rk4(f, x, h, steps):
-    """The truth, integrated as the server integrates (fixed RK4)."""
-    for _ in range(steps):
-        k1 = f(x); k2 = f(x + h / 2 * k1); k3 = f(x + h / 2 * k2); k4 = f(x + h * k3)
-        x = x + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
-    return x
-
-
-def sir(x):
-    s, i = x[0], x[1]
-    return np.array([-TRUE_BETA * s * i, TRUE_BETA * s * i - TRUE_GAMMA * i, TRUE_GAMMA * i])
-
-
-def heat(u):
-    n = u.size
-    return (TRUE_KAPPA * (np.roll(u, 1) - 2 * u + np.roll(u, -1)) * n * n
-            - ADVECTION * (np.roll(u, -1) - np.roll(u, 1)) * n / 2)
-
-
-def sir_windows(count, rng):
-    """Windows of 1 day (10 RK4 steps) along outbreaks that start at random."""
-    out = []
-    while len(out) < count:
-        i0 = rng.uniform(0.01, 0.2)
-        x = np.array([1.0 - i0, i0, 0.0])
-        for _ in range(20):
-            end = rk4(sir, x, 0.1, 10)
-            out.append((x.tolist(), end.tolist(), 0.1, 10))
-            x = end
-    return out[:count]
-
-
-def random_field(rng):
-    """A smooth periodic temperature field: three Fourier modes of random phase."""
-    grid = np.arange(heat_model.CELLS) / heat_model.CELLS
-    return sum(rng.normal(0, 1.0 / k) * np.sin(2 * np.pi * k * grid + rng.uniform(0, 2 * np.pi))
-               for k in (1, 2, 3))
-
-
-def heat_windows(count, rng):
-    """Windows of 0.1 s (10 RK4 steps of 0.01 s) along fields that start at random."""
-    out = []
-    while len(out) < count:
-        u = random_field(rng)
-        for _ in range(10):
-            end = rk4(heat, u, 0.01, 10)
-            out.append((u.tolist(), end.tolist(), 0.01, 10))
-            u = end
-    return out[:count]
+TRUE_KAPPA = 0.02  # m²/s; the truth also drifts (heat_model.truth), which the heat equation lacks.
 
 
 class WrongShape(torch.nn.Module):
@@ -127,7 +76,8 @@ class ModelsWrittenInPyTorch(unittest.TestCase):
             self.assertEqual(models["broken"]["state"], "FAILED")
             self.assertIn("answered shape [2, 2, 2]", models["broken"]["reason"])
 
-            acknowledged = list(client.calibrate("sir", sir_windows(600, np.random.default_rng(0))))
+            stream = sir_model.windows(600, np.random.default_rng(0), TRUE_BETA, TRUE_GAMMA)
+            acknowledged = list(client.calibrate("sir", stream))
             self.assertTrue(all(a.ok for a in acknowledged[-100:]), acknowledged[-1])
             theta = client.parameters("sir")
             print(f"sir: beta {theta['beta'][0]:.6f} (true {TRUE_BETA}), gamma {theta['gamma'][0]:.6f} "
@@ -140,15 +90,16 @@ class ModelsWrittenInPyTorch(unittest.TestCase):
             lower, upper = forecast.intervals[0.9]
             self.assertTrue(np.all(lower <= forecast.mean) and np.all(forecast.mean <= upper))
             self.assertTrue(np.all(upper - lower > 0))
-            truth = rk4(sir, np.array([0.95, 0.05, 0.0]), 0.1, 100)
+            truth = hm.simulate.rk4(sir_model.truth(TRUE_BETA, TRUE_GAMMA), np.array([0.95, 0.05, 0.0]), 0.1,
+                                    100)
             np.testing.assert_allclose(forecast.mean[-1], truth, atol=0.02)
 
     def test_heat_closure_trains_online_and_beats_the_physics_alone(self):
         for model in (heat_model.model(), heat_model.model(name="heat_physics", correction=False)):
             hm.check(self.export(model), server=HYBRIDSERVE)
-        stream = heat_windows(400, np.random.default_rng(1))
-        held_out = [random_field(np.random.default_rng(100 + k)) for k in range(10)]
-        truth = np.array([rk4(heat, u, 0.01, 20) for u in held_out])
+        stream = heat_model.windows(400, np.random.default_rng(1), TRUE_KAPPA)
+        held_out = [heat_model.random_field(np.random.default_rng(100 + k)) for k in range(10)]
+        truth = np.array([hm.simulate.rk4(heat_model.truth(TRUE_KAPPA), u, 0.01, 20) for u in held_out])
         with Hybridserve(HYBRIDSERVE, self.repository, "--load_models=heat,heat_physics") as server, \
                 HybridClient(server.target) as client:
             errors = {}
