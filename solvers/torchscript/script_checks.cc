@@ -2,6 +2,7 @@
 
 #include <torch/csrc/autograd/autograd.h>
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/runtime/graph_executor.h>
 
 #include <algorithm>
 #include <cmath>
@@ -75,6 +76,12 @@ absl::StatusOr<torch::jit::Method> CheckedMethod(const torch::jit::Module& modul
                      "forecasts must not change itself"));
   }
   return *method;
+}
+
+c10::IValue RunForward(torch::jit::Module& module, std::vector<c10::IValue> inputs) {
+  if (at::GradMode::is_enabled()) return module.forward(std::move(inputs));
+  torch::jit::GraphOptimizerEnabledGuard unoptimized(false);
+  return module.forward(std::move(inputs));
 }
 
 double DirectionalDerivative(const at::Tensor& scalar, const std::vector<at::Tensor>& inputs,

@@ -1,6 +1,6 @@
-// What loading a user's TorchScript file and checking it before it serves has
-// in common, for physics (torchscript_physics.h) and corrections
-// (torchscript_correction.h). Every error names `field` (e.g.
+// What loading a user's TorchScript file, checking it before it serves and
+// running it have in common, for physics (torchscript_physics.h) and
+// corrections (torchscript_correction.h). Every error names `field` (e.g.
 // "torchscript.file 'sir.pt'") and the method.
 //
 // Include from .cc files only: it brings <torch/script.h>.
@@ -31,6 +31,13 @@ absl::StatusOr<torch::jit::Module> LoadScriptFile(const std::string& file, const
 // `field` and showing `usage` (e.g. "forward(self, x) -> g") otherwise.
 absl::StatusOr<torch::jit::Method> CheckedMethod(const torch::jit::Module& module, const std::string& name,
                                                  size_t arguments, const std::string& usage, const std::string& field);
+
+// module.forward(inputs). Without autograd (forecasts) the graph executor's
+// optimisations are off for the call: on CPU they only add work there (the
+// profiling executor's guards, no fusion without LLVM) — twice the forecast
+// speed of a scripted Lorenz-63 (tests/benchmarks/solver_benchmark.cc) —
+// while under autograd they pay for themselves. Throws what the module throws.
+c10::IValue RunForward(torch::jit::Module& module, std::vector<c10::IValue> inputs);
 
 // Whether autograd agrees with central differences along one direction (float64):
 // `autograd` is the directional derivative autograd gave, `shifted(h)` the

@@ -59,7 +59,7 @@ at::Tensor TorchScriptModule::Forward(double t, const at::Tensor& x, const at::T
   std::vector<c10::IValue> inputs{at::scalar_tensor(t, x.options()), x, theta};
   c10::IValue answer;
   try {
-    answer = module_->forward(std::move(inputs));
+    answer = RunForward(*module_, std::move(inputs));
   } catch (const std::exception& e) {
     throw SolverFailure(absl::StrCat(module, "failed at t = ", t, ": ", ScriptErrorReason(e)));
   }
