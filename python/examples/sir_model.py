@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """An epidemic model written in PyTorch for hybridserve: SIR with unknown contact rate β and recovery rate γ,
-and a neural correction of the contact rate (Δβ(S, I, R), applied to the infection flow S·I).
+a neural correction of the contact rate (Δβ(S, I, R), applied to the infection flow S·I), and what surveillance
+reads of a region: its incidence βSI (new infections per day, an observable the module computes).
 
     /usr/bin/python3 python/examples/sir_model.py repository/sir   # export, then check with the server
 
@@ -23,6 +24,11 @@ class Sir(torch.nn.Module):
         s, i = x[:, :, 0], x[:, :, 1]
         infection, recovery = beta * s * i, gamma * i
         return torch.stack([-infection, infection - recovery, recovery], 2)
+
+    @torch.jit.export
+    def observe(self, x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+        """Readings [M, B, 1]: the incidence βSI, a fraction of the population per day."""
+        return (theta[:, 0:1] * x[:, :, 0] * x[:, :, 1]).unsqueeze(2)
 
 
 class ContactRateCorrection(torch.nn.Module):
@@ -50,9 +56,12 @@ def model(name: str = "sir", correction: bool = True) -> hm.HybridModel:
                 hm.State("R", non_negative=True)],
         parameters=[hm.Parameter("beta", "1/day", default=0.3, lower=0.01, upper=5, description="contact rate"),
                     hm.Parameter("gamma", "1/day", default=0.1, lower=0.01, upper=5, description="recovery rate")],
+        observables=[hm.Observable("incidence", "1/day", noise_std=2e-4)],
         members=4, seed=2,
         settings={"calibration": {"learning_rate_theta": 0.05, "learning_rate_phi": 1e-3,
-                                  "correction_penalty": 1.0, "lr_decay": 0.7, "lr_decay_every": 100}})
+                                  "correction_penalty": 1.0, "lr_decay": 0.7, "lr_decay_every": 100},
+                  # Regions tracked as entities: a prior around an early outbreak.
+                  "entities": {"prior_mean": [0.99, 0.01, 0.0], "prior_std": [0.005, 0.005, 0.001], "max_step": 0.1}})
 
 
 def truth(beta: float = 0.5, gamma: float = 0.2):

@@ -12,10 +12,10 @@ server's own load checks before deploying.
 
 The contracts (shapes, dtypes, what the server checks) are README.md's "Physics written in PyTorch".
 """
-from hybridserve_model.declaration import HybridModel, Parameter, State
+from hybridserve_model.declaration import HybridModel, Observable, Parameter, State
 from hybridserve_model.folder import ModelCheckError, check, export
 from hybridserve_model.local_server import LocalServer, serve
 from hybridserve_model import simulate
 
-__all__ = ["HybridModel", "LocalServer", "ModelCheckError", "Parameter", "State", "check", "export", "serve",
+__all__ = ["HybridModel", "LocalServer", "Observable", "ModelCheckError", "Parameter", "State", "check", "export", "serve",
            "simulate"]

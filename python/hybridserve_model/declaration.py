@@ -36,8 +36,19 @@ class Parameter:
 
 
 @dataclasses.dataclass
+class Observable:
+    """A quantity sensors read of an entity, computed by the physics module's observe(self, x, theta): x [M, B, D],
+    theta [M, P] → [M, B, K], column k for the k-th declared observable (an observation operator of any form;
+    every state component is also an observable by its own name)."""
+    name: str
+    unit: str = "1"
+    noise_std: float = 0.0  # Of a reading that gives none; 0: every reading must give its own.
+
+
+@dataclasses.dataclass
 class HybridModel:
     """A model to serve. `physics.forward(t, x, theta)`: t 0-dim, x [M, B, D], theta [M, P] → dx/dt [M, B, D].
+    With `observables`, the physics module also has observe(x, theta) → [M, B, K].
     `correction.forward(x)`, optional: x [B, D] (one member's states) → [B, D], added to dx/dt as `composition`
     says; its weights are trained online. `settings`: any other ModelConfig fields, as a dict by field name
     (e.g. {"calibration": {"learning_rate_theta": 0.05}}), merged in last."""
@@ -46,6 +57,7 @@ class HybridModel:
     states: Sequence[State]
     parameters: Sequence[Parameter] = ()
     correction: Optional[torch.nn.Module] = None
+    observables: Sequence[Observable] = ()
     composition: str = "additive"
     members: int = 8
     seed: int = 0
@@ -72,6 +84,8 @@ class HybridModel:
                                          upper=p.upper, may_be_negative=not p.positive, description=p.description)
             c.parameters.add(name=p.name, initial=p.default if p.initial is None else p.initial,
                              trainable=p.trainable)
+        for o in self.observables:
+            c.observables.add(name=o.name, unit=o.unit, noise_std=o.noise_std, scripted=True)
         if self.correction is None:
             c.correction.composition = model_config_pb2.COMPOSITION_PHYSICS_ONLY
         else:

@@ -91,6 +91,7 @@ absl::StatusOr<solvers::HybridModelSpec> SpecFromConfig(const v1::ModelConfig& c
       spec.torchscript.components.emplace_back(c.name(), c.unit().empty() ? "1" : c.unit(), c.non_negative());
     }
     for (const v1::PluginParameter& q : scripted.parameters()) spec.torchscript.parameters.push_back(FromConfig(q));
+    for (const v1::ObservableConfig& o : config.observables()) spec.torchscript.observables += o.scripted() ? 1 : 0;
   } else if (config.has_torchscript()) {
     return absl::InvalidArgumentError("torchscript: only for physics PHYSICS_KIND_TORCHSCRIPT");
   }

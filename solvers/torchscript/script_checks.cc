@@ -78,10 +78,11 @@ absl::StatusOr<torch::jit::Method> CheckedMethod(const torch::jit::Module& modul
   return *method;
 }
 
-c10::IValue RunForward(torch::jit::Module& module, std::vector<c10::IValue> inputs) {
-  if (at::GradMode::is_enabled()) return module.forward(std::move(inputs));
+c10::IValue RunMethod(torch::jit::Module& module, const std::string& name, std::vector<c10::IValue> inputs) {
+  torch::jit::Method method = module.get_method(name);
+  if (at::GradMode::is_enabled()) return method(std::move(inputs));
   torch::jit::GraphOptimizerEnabledGuard unoptimized(false);
-  return module.forward(std::move(inputs));
+  return method(std::move(inputs));
 }
 
 double DirectionalDerivative(const at::Tensor& scalar, const std::vector<at::Tensor>& inputs,

@@ -32,12 +32,12 @@ absl::StatusOr<torch::jit::Module> LoadScriptFile(const std::string& file, const
 absl::StatusOr<torch::jit::Method> CheckedMethod(const torch::jit::Module& module, const std::string& name,
                                                  size_t arguments, const std::string& usage, const std::string& field);
 
-// module.forward(inputs). Without autograd (forecasts) the graph executor's
+// module's method `name` on `inputs`. Without autograd (forecasts) the graph executor's
 // optimisations are off for the call: on CPU they only add work there (the
 // profiling executor's guards, no fusion without LLVM) — twice the forecast
 // speed of a scripted Lorenz-63 (tests/benchmarks/solver_benchmark.cc) —
 // while under autograd they pay for themselves. Throws what the module throws.
-c10::IValue RunForward(torch::jit::Module& module, std::vector<c10::IValue> inputs);
+c10::IValue RunMethod(torch::jit::Module& module, const std::string& name, std::vector<c10::IValue> inputs);
 
 // Whether autograd agrees with central differences along one direction (float64):
 // `autograd` is the directional derivative autograd gave, `shifted(h)` the

@@ -27,7 +27,7 @@ at::Tensor RunCopy(torch::jit::Module& copy, const std::string& file, const at::
   const std::string method = absl::StrCat(FileField(file), ": forward ");
   c10::IValue answer;
   try {
-    answer = RunForward(copy, {x});
+    answer = RunMethod(copy, "forward", {x});
   } catch (const std::exception& e) {
     throw SolverFailure(absl::StrCat(method, "failed: ", ScriptErrorReason(e)));
   }

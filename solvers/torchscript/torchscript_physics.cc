@@ -1,7 +1,9 @@
 #include "solvers/torchscript/torchscript_physics.h"
 
+#include <functional>
 #include <set>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "solvers/black_box/black_box_physics.h"
@@ -40,13 +42,6 @@ at::Tensor DefaultTheta(const TorchScriptDescription& d, int64_t members, at::Sc
   return at::tensor(values, at::kDouble).view({1, p}).expand({members, p}).to(dtype).contiguous();
 }
 
-// Σ v·f(t, x + h·dx, θ + h·dθ) for the differentiability probe.
-double Projection(const TorchScriptModule& m, const at::Tensor& x, const at::Tensor& theta, const at::Tensor& v,
-                  const at::Tensor& dx, const at::Tensor& dtheta, double h) {
-  at::NoGradGuard no_grad;
-  return (m.Forward(0.5, x + h * dx, theta + h * dtheta) * v).sum().item<double>();
-}
-
 }  // namespace
 
 TorchScriptModule::TorchScriptModule(TorchScriptDescription description, std::unique_ptr<torch::jit::Module> module)
@@ -59,7 +54,7 @@ at::Tensor TorchScriptModule::Forward(double t, const at::Tensor& x, const at::T
   std::vector<c10::IValue> inputs{at::scalar_tensor(t, x.options()), x, theta};
   c10::IValue answer;
   try {
-    answer = RunForward(*module_, std::move(inputs));
+    answer = RunMethod(*module_, "forward", std::move(inputs));
   } catch (const std::exception& e) {
     throw SolverFailure(absl::StrCat(module, "failed at t = ", t, ": ", ScriptErrorReason(e)));
   }
@@ -76,6 +71,29 @@ at::Tensor TorchScriptModule::Forward(double t, const at::Tensor& x, const at::T
   return out;
 }
 
+at::Tensor TorchScriptModule::Observe(const at::Tensor& x, const at::Tensor& theta) const {
+  const std::string method = absl::StrCat(FileField(description_), ": observe ");
+  c10::IValue answer;
+  try {
+    answer = RunMethod(*module_, "observe", {x, theta});
+  } catch (const std::exception& e) {
+    throw SolverFailure(absl::StrCat(method, "failed: ", ScriptErrorReason(e)));
+  }
+  if (!answer.isTensor()) throw SolverFailure(absl::StrCat(method, "answered a ", answer.tagKind(), ", not a Tensor"));
+  at::Tensor out = answer.toTensor();
+  const std::vector<int64_t> shape = {x.size(0), x.size(1), description_.observables};
+  if (out.sizes() != at::IntArrayRef(shape)) {
+    throw SolverFailure(absl::StrCat(method, "answered shape ", c10::str(out.sizes()), " for states of shape ",
+                                     c10::str(x.sizes()), " (it must be [M, B, ", description_.observables,
+                                     "]: one column per scripted observable)"));
+  }
+  if (out.scalar_type() != x.scalar_type()) {
+    throw SolverFailure(absl::StrCat(method, "answered ", c10::toString(out.scalar_type()), " for ",
+                                     c10::toString(x.scalar_type()), " states"));
+  }
+  return out;
+}
+
 absl::StatusOr<std::shared_ptr<const TorchScriptModule>> LoadTorchScriptModule(
     const TorchScriptDescription& description, at::ScalarType dtype) {
   if (absl::Status s = ValidateDescription(description); !s.ok()) return s;
@@ -85,6 +103,12 @@ absl::StatusOr<std::shared_ptr<const TorchScriptModule>> LoadTorchScriptModule(
   absl::StatusOr<torch::jit::Method> forward =
       CheckedMethod(*module, "forward", 3, "forward(self, t, x, theta) -> dx/dt", field);
   if (!forward.ok()) return forward.status();
+  if (description.observables > 0) {
+    absl::StatusOr<torch::jit::Method> observe =
+        CheckedMethod(*module, "observe", 2,
+                      absl::StrCat("observe(self, x, theta) -> readings [M, B, ", description.observables, "]"), field);
+    if (!observe.ok()) return observe.status();
+  }
   std::shared_ptr<const TorchScriptModule> loaded(
       new TorchScriptModule(description, std::make_unique<torch::jit::Module>(*std::move(module))));
 
@@ -94,32 +118,44 @@ absl::StatusOr<std::shared_ptr<const TorchScriptModule>> LoadTorchScriptModule(
   at::Generator generator = at::detail::createCPUGenerator(/*seed_in=*/20261202);
   const at::Tensor x = (0.5 + 0.1 * at::randn({kMembers, kStates, d}, generator, at::kDouble)).to(dtype);
   const at::Tensor theta = DefaultTheta(description, kMembers, dtype);
-  at::Tensor out;
-  try {
-    at::NoGradGuard no_grad;
-    out = loaded->Forward(0.0, x, theta);
-  } catch (const std::exception& e) {  // A SolverFailure naming the file.
-    return absl::InvalidArgumentError(absl::StrCat(e.what(), " (on a probe: x ≈ 0.5, theta at the defaults)"));
+  // Each method: on the probe, finite values of the promised shape and dtype; then autograd along a random
+  // direction against central differences, in float64.
+  using Method = std::function<at::Tensor(const at::Tensor&, const at::Tensor&)>;
+  std::vector<std::pair<const char*, Method>> methods = {
+      {"forward", [&](const at::Tensor& x, const at::Tensor& theta) { return loaded->Forward(0.0, x, theta); }}};
+  if (description.observables > 0) {
+    methods.push_back(
+        {"observe", [&](const at::Tensor& x, const at::Tensor& theta) { return loaded->Observe(x, theta); }});
   }
-  if (!at::isfinite(out).all().item<bool>()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": forward answers non-finite values on a probe (x ≈ 0.5, theta at the defaults)"));
-  }
-
-  // Differentiable: autograd along a random direction against central differences, in float64.
-  try {
-    const at::Tensor x64 = x.to(at::kDouble).detach().requires_grad_(true);
-    const at::Tensor theta64 = theta.to(at::kDouble).detach().requires_grad_(true);
-    const at::Tensor v = at::randn({kMembers, kStates, d}, generator, at::kDouble);
-    const at::Tensor dx = at::randn({kMembers, kStates, d}, generator, at::kDouble);
-    const at::Tensor dtheta = theta64.detach() * 0.1 * at::randn(theta64.sizes(), generator, at::kDouble);
-    const double autograd =
-        DirectionalDerivative((loaded->Forward(0.5, x64, theta64) * v).sum(), {x64, theta64}, {dx, dtheta});
-    auto shifted = [&](double h) { return Projection(*loaded, x64.detach(), theta64.detach(), v, dx, dtheta, h); };
-    if (absl::Status s = CheckAgainstDifferences(autograd, shifted, field, "forward"); !s.ok()) return s;
-  } catch (const std::exception& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, ": in float64 or under autograd, on a probe: ", ScriptErrorReason(e)));
+  for (const auto& [name, run] : methods) {
+    at::Tensor out;
+    try {
+      at::NoGradGuard no_grad;
+      out = run(x, theta);
+    } catch (const std::exception& e) {  // A SolverFailure naming the file.
+      return absl::InvalidArgumentError(absl::StrCat(e.what(), " (on a probe: x ≈ 0.5, theta at the defaults)"));
+    }
+    if (!at::isfinite(out).all().item<bool>()) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": ", name,
+                                                     " answers non-finite values on a probe (x ≈ 0.5, theta at the "
+                                                     "defaults)"));
+    }
+    try {
+      const at::Tensor x64 = x.to(at::kDouble).detach().requires_grad_(true);
+      const at::Tensor theta64 = theta.to(at::kDouble).detach().requires_grad_(true);
+      const at::Tensor v = at::randn(out.sizes(), generator, at::kDouble);
+      const at::Tensor dx = at::randn({kMembers, kStates, d}, generator, at::kDouble);
+      const at::Tensor dtheta = theta64.detach() * 0.1 * at::randn(theta64.sizes(), generator, at::kDouble);
+      const double autograd = DirectionalDerivative((run(x64, theta64) * v).sum(), {x64, theta64}, {dx, dtheta});
+      auto shifted = [&](double h) {
+        at::NoGradGuard no_grad;
+        return (run(x64.detach() + h * dx, theta64.detach() + h * dtheta) * v).sum().item<double>();
+      };
+      if (absl::Status s = CheckAgainstDifferences(autograd, shifted, field, name); !s.ok()) return s;
+    } catch (const std::exception& e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ": ", name, " in float64 or under autograd, on a probe: ", ScriptErrorReason(e)));
+    }
   }
   return loaded;
 }
@@ -136,12 +172,22 @@ absl::StatusOr<std::shared_ptr<TorchScriptPhysics>> TorchScriptPhysics::Create(
   return std::shared_ptr<TorchScriptPhysics>(new TorchScriptPhysics(std::move(module), std::move(specs), options));
 }
 
+at::Tensor TorchScriptPhysics::Theta(int64_t members, const at::TensorOptions& options) const {
+  std::vector<at::Tensor> columns;
+  for (size_t i = 0; i < specs().size(); ++i) columns.push_back(Value(i).narrow(0, 0, members));
+  return columns.empty() ? at::zeros({members, 0}, options) : at::stack(columns, 1);
+}
+
 at::Tensor TorchScriptPhysics::Evaluate(double t, const at::Tensor& x) const {
   CheckState(x);
-  std::vector<at::Tensor> columns;
-  for (size_t i = 0; i < specs().size(); ++i) columns.push_back(Value(i));
-  const at::Tensor theta = columns.empty() ? at::zeros({members(), 0}, x.options()) : at::stack(columns, 1);
-  return module_->Forward(t, x, theta);
+  return module_->Forward(t, x, Theta(members(), x.options()));
+}
+
+at::Tensor TorchScriptPhysics::Observe(const at::Tensor& x) const {
+  TORCH_CHECK(x.dim() == 3 && x.size(0) <= members() && x.size(2) == state_dim(), "Observe: x must be [K ≤ ", members(),
+              ", B, ", state_dim(), "], got ", x.sizes());
+  const at::Tensor states = specs().empty() ? x : x.to(Raw(0).scalar_type());  // The model's dtype.
+  return module_->Observe(states, Theta(x.size(0), states.options())).to(at::kDouble);
 }
 
 }  // namespace hybrid::solvers

@@ -15,12 +15,16 @@
 //     theta  [M, P] physical values (not log), columns in the description's order;
 //     return [M, B, D] dx/dt, in x's dtype.
 // D and P come from the description (components, parameters), not the module.
+// With observables K > 0 the module is also the observation operator:
+//   observe(self, x: Tensor, theta: Tensor) -> Tensor
+//     x [M, B, D], theta [M, P] as forward's → [M, B, K] readings, in x's dtype.
 //
 // LoadTorchScriptModule checks, before anything serves: the file loads; it
 // has `forward`, which assigns to no attribute of the module; on a probe (two states drawn around 0.5 with a fixed
 // seed, θ at the defaults, M = 2) it answers the promised shape and dtype with finite values; and it is differentiable
 // — the autograd gradient of a random projection of dx/dt with respect to x and θ matches a central finite difference
-// (float64) to 1e-4 relative. Every failure is INVALID_ARGUMENT naming the file, the method and what was wrong.
+// (float64) to 1e-4 relative; with observables, observe passes the same checks. Every failure is INVALID_ARGUMENT
+// naming the file, the method and what was wrong.
 // Parameter descriptions are checked as a plugin's are (names unique, lower < upper, default inside, positive ones with
 // lower > 0).
 //
@@ -50,6 +54,7 @@ struct TorchScriptDescription {
   std::string file;                           // Path of the saved module.
   std::vector<StateComponent> components;     // D of them, in state order.
   std::vector<BlackBoxParameter> parameters;  // P of them, in theta's column order.
+  int64_t observables = 0;                    // K: columns of observe; 0: the module has none to check.
 };
 
 class TorchScriptModule {
@@ -58,6 +63,8 @@ class TorchScriptModule {
   const TorchScriptDescription& description() const { return description_; }
   // dx/dt of the module: x [M, B, D], theta [M, P] → [M, B, D] (shape and dtype checked). Throws SolverFailure.
   at::Tensor Forward(double t, const at::Tensor& x, const at::Tensor& theta) const;
+  // The readings of observe: x [M, B, D], theta [M, P] → [M, B, K] (checked). Throws SolverFailure.
+  at::Tensor Observe(const at::Tensor& x, const at::Tensor& theta) const;
 
  private:
   friend absl::StatusOr<std::shared_ptr<const TorchScriptModule>> LoadTorchScriptModule(
@@ -81,9 +88,13 @@ class TorchScriptPhysics final : public ScientificModel {
   int64_t state_dim() const override { return static_cast<int64_t>(module_->description().components.size()); }
   std::vector<StateComponent> Components() const override { return module_->description().components; }
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;
+  // The module's observables of states x [K ≤ M, B, D] (any dtype) with members
+  // [0, K)'s current θ: [K, B, observables] in float64. Throws SolverFailure.
+  at::Tensor Observe(const at::Tensor& x) const;
   const std::shared_ptr<const TorchScriptModule>& module() const { return module_; }
 
  private:
+  at::Tensor Theta(int64_t members, const at::TensorOptions& options) const;  // [members, P], physical.
   TorchScriptPhysics(std::shared_ptr<const TorchScriptModule> module, std::vector<ParameterSpec> specs,
                      const PhysicsOptions& options);
   const std::shared_ptr<const TorchScriptModule> module_;

@@ -7,6 +7,8 @@ by the server's own load checks, served by a real hybridserve and calibrated ove
   contact rate: `check` passes with exact gradients (autograd against finite differences, relative error
   < 1e-6 in float64); calibrated from windows of a stream simulated here with β = 0.5, γ = 0.2, both are
   recovered within 2%; its forecasts name the declared states and carry intervals.
+- The same SIR tracks a region as an entity from its incidence βSI alone (an observable the module's observe
+  computes) and forecasts it, the incidence a named column.
 - Heat with advection the physics lacks (heat_model.py): the hybrid trains its convolutional closure online and
   forecasts held-out fields better than the same physics calibrated alone, from the same stream.
 - A model whose physics answers another shape: `check` raises naming the file and the fault; served, it is FAILED
@@ -31,7 +33,7 @@ del sys.argv[1:3]
 import heat_model  # noqa: E402
 import hybridserve_model as hm  # noqa: E402
 import sir_model  # noqa: E402
-from hybridserve_client import HybridClient  # noqa: E402
+from hybridserve_client import HybridClient, Report  # noqa: E402
 from hybridserve_process import Hybridserve  # noqa: E402
 
 HYBRIDSERVE = os.path.join(BUILD, "server/hybridserve")
@@ -62,7 +64,7 @@ class ModelsWrittenInPyTorch(unittest.TestCase):
         self.assertLess(worst, 1e-6, report)
 
         broken = sir_model.model(name="broken", correction=False)
-        broken.physics = WrongShape()
+        broken.physics, broken.observables = WrongShape(), ()
         broken_folder = self.export(broken)
         with self.assertRaises(hm.ModelCheckError) as refused:
             hm.check(broken_folder, server=HYBRIDSERVE)
@@ -93,6 +95,22 @@ class ModelsWrittenInPyTorch(unittest.TestCase):
             truth = hm.simulate.rk4(sir_model.truth(TRUE_BETA, TRUE_GAMMA), np.array([0.95, 0.05, 0.0]), 0.1,
                                     100)
             np.testing.assert_allclose(forecast.mean[-1], truth, atol=0.02)
+
+            # A region tracked as an entity from what surveillance reads: its incidence βSI, which the module's
+            # observe computes; forecast from the region's estimate, the incidence is a column of its own.
+            region, f = np.array([0.995, 0.005, 0.0]), sir_model.truth(TRUE_BETA, TRUE_GAMMA)
+            reports = []
+            for day in range(12):
+                reports.append(Report("region-1", float(day), {"incidence": TRUE_BETA * region[0] * region[1]}))
+                region = hm.simulate.rk4(f, region, 0.1, 10)
+            self.assertTrue(all(o.ok for o in client.observe("sir", reports)))
+            ahead = client.forecast("sir", "region-1", times=[2.0], max_step=0.1)
+            self.assertEqual(ahead.components, ["S", "I", "R", "incidence"])
+            future = hm.simulate.rk4(f, region, 0.1, 10)  # region is at day 12, the forecast's 2-day lead: day 13.
+            expected = TRUE_BETA * future[0] * future[1]
+            print(f"sir: region-1 incidence in 2 days {ahead.mean[0, 3]:.5f}/day "
+                  f"[{ahead.intervals[0.9][0][0, 3]:.5f}, {ahead.intervals[0.9][1][0, 3]:.5f}], truth {expected:.5f}")
+            self.assertLess(abs(ahead.mean[0, 3] / expected - 1), 0.1)
 
     def test_heat_closure_trains_online_and_beats_the_physics_alone(self):
         for model in (heat_model.model(), heat_model.model(name="heat_physics", correction=False)):

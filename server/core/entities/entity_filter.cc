@@ -83,8 +83,14 @@ at::Tensor PredictReadings(const at::Tensor& members, const solvers::HybridModel
                            const std::vector<size_t>& observables) {
   const solvers::ScientificModel& physics = model.physics();
   const at::Tensor x = members.dim() == 2 ? members.unsqueeze(1) : members;  // [K, N, D]
+  at::Tensor scripted;  // [K, N, scripted observables], computed once when any is asked for.
   std::vector<at::Tensor> columns;
   for (size_t o : observables) {
+    if (const std::optional<int64_t> column = space.observables()[o].scripted) {
+      if (!scripted.defined()) scripted = dynamic_cast<const solvers::TorchScriptPhysics&>(physics).Observe(x);
+      columns.push_back(scripted.select(2, *column));
+      continue;
+    }
     at::Tensor reading = at::zeros({x.size(0), x.size(1)}, at::kDouble);
     for (const ObservationSpace::Term& term : space.observables()[o].terms) {
       at::Tensor value = x.select(2, term.component).to(at::kDouble) * term.weight;

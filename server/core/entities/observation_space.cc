@@ -58,6 +58,7 @@ absl::StatusOr<ObservationSpace> ObservationSpace::Create(const v1::ModelConfig&
     space.observable_index_[o.name] = space.observables_.size();
     space.observables_.push_back(std::move(o));
   }
+  int64_t scripted_columns = 0;
   for (int i = 0; i < config.observables_size(); ++i) {
     const v1::ObservableConfig& c = config.observables(i);
     const std::string field = absl::StrCat("observables[", i, "]");
@@ -66,7 +67,22 @@ absl::StatusOr<ObservationSpace> ObservationSpace::Create(const v1::ModelConfig&
       return absl::InvalidArgumentError(
           absl::StrCat(field, ".name '", c.name(), "' is already an observable (a state component or an earlier one)"));
     }
-    if (c.terms().empty()) return absl::InvalidArgumentError(absl::StrCat(field, ".terms must not be empty"));
+    if (c.scripted() && config.physics() != v1::PHYSICS_KIND_TORCHSCRIPT) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".scripted: only for physics PHYSICS_KIND_TORCHSCRIPT"));
+    }
+    if (c.scripted() && !c.terms().empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, ".terms: a scripted observable is the module's, not a sum"));
+    }
+    if (c.scripted() && config.entities().localization_radius() > 0.0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field,
+                       ".scripted: entities.localization_radius needs the components each reading reads; a scripted "
+                       "observable does not say"));
+    }
+    if (c.terms().empty() && !c.scripted()) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ".terms must not be empty"));
+    }
     if (!(c.noise_std() >= 0.0) || !std::isfinite(c.noise_std())) {
       return absl::InvalidArgumentError(absl::StrCat(field, ".noise_std must be finite and ≥ 0"));
     }
@@ -74,6 +90,7 @@ absl::StatusOr<ObservationSpace> ObservationSpace::Create(const v1::ModelConfig&
     o.name = c.name();
     o.unit = c.unit();
     if (c.noise_std() > 0.0) o.noise_std = c.noise_std();
+    if (c.scripted()) o.scripted = scripted_columns++;
     for (int j = 0; j < c.terms_size(); ++j) {
       const std::string term = absl::StrCat(field, ".terms[", j, "]");
       absl::StatusOr<int64_t> index = ComponentIndex(component_index, c.terms(j).component(), term + ".component");

@@ -45,7 +45,8 @@ class ObservationSpace {
   struct Observable {
     std::string name;
     std::string unit;
-    std::vector<Term> terms;          // The reading is the sum of the terms.
+    std::vector<Term> terms;          // The reading is the sum of the terms,
+    std::optional<int64_t> scripted;  // or this column of the TorchScript physics' observe (no terms).
     std::optional<double> noise_std;  // Default std of a reading.
   };
   struct EntityParameter {

@@ -8,7 +8,9 @@
 // written in TorchScript trains online, survives a restart bit for bit,
 // exports with its file and fails at run time as a physics module does;
 // CheckModelFolder passes a good folder with exact gradients and names the
-// fault of a bad one.
+// fault of a bad one. Observables computed by the module's observe move an
+// entity's ensemble exactly as the same linear observable from the config's
+// terms does, appear in its forecasts, and fail at run time per report.
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
@@ -322,6 +324,86 @@ TEST_F(TorchScriptModels, AnEntryWithAScriptedCorrectionExportsAndChecks) {
   EXPECT_EQ(broken.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(broken.message().find("closure.pt"), absl::string_view::npos) << broken;
   EXPECT_NE(broken.message().find("not differentiable by autograd"), absl::string_view::npos) << broken;
+}
+
+// Lorenz-63 with an observation operator: x + 2y, and x·y/ρ (nonlinear, through θ).
+const std::string kObservedLorenz63 = std::string(testing::kScriptedLorenz63) + R"(
+def observe(self, x: Tensor, theta: Tensor) -> Tensor:
+    assert bool(x[:, :, 2].abs().max() < 100.0), 'the sensor saturated'
+    rho = theta[:, 1].unsqueeze(1)
+    return torch.stack([x[:, :, 0] + 2.0 * x[:, :, 1], x[:, :, 0] * x[:, :, 1] / rho], 2)
+)";
+constexpr char kEntities[] = R"(
+  entities { prior_mean: [1, 1, 20] prior_std: [1, 1, 2] max_step: 0.01 }
+)";
+
+TEST_F(TorchScriptModels, ScriptedObservablesReadEntitiesAsTheirLinearTwinDoes) {
+  SaveModule(kObservedLorenz63);
+  const std::string scripted =
+      absl::StrCat(kEntities, R"(observables { name: "x_plus_2y" scripted: true noise_std: 0.2 }
+                    observables { name: "xy_over_rho" unit: "1" scripted: true noise_std: 0.1 })");
+  const std::string linear = absl::StrCat(
+      kEntities, R"(observables { name: "x_plus_2y" terms { component: "x" } terms { component: "y" weight: 2 }
+                                  noise_std: 0.2 })");
+  std::unique_ptr<ServedModel> a = Serve(kTorchScript, scripted).value();
+  std::unique_ptr<ServedModel> b = Serve(kTorchScript, linear).value();
+  auto observe = [](ServedModel& model, double time, std::vector<Reading> readings) {
+    ReportBatch batch;
+    batch.model = "l63";
+    batch.reports = {{"e", time, std::move(readings), {}}};
+    std::promise<std::vector<ReportOutcome>> done;
+    EXPECT_TRUE(model.Observe(std::move(batch), [&](std::vector<ReportOutcome> o) { done.set_value(o); }).ok());
+    return done.get_future().get().at(0);
+  };
+  for (const auto& [time, value] : {std::pair{0.0, 3.0}, std::pair{0.1, 2.5}, std::pair{0.3, 4.0}}) {
+    ASSERT_TRUE(observe(*a, time, {{"x_plus_2y", value, {}}}).status.ok());
+    ASSERT_TRUE(observe(*b, time, {{"x_plus_2y", value, {}}}).status.ok());
+  }
+  const std::vector<double> ea = a->GetEntity("e")->ensemble.values, eb = b->GetEntity("e")->ensemble.values;
+  ASSERT_EQ(ea.size(), eb.size());
+  for (size_t i = 0; i < ea.size(); ++i) EXPECT_NEAR(ea[i], eb[i], 1e-9 * (1.0 + std::abs(eb[i]))) << i;
+
+  // A forecast of the entity carries both scripted columns; x·y/ρ is each sample's, so its mean is near the
+  // mean's (the spread is small after three readings) and it has the config's unit.
+  PredictQuery q;
+  q.model = "l63";
+  q.entity = "e";
+  q.times = {0.1};
+  q.max_step = 0.01;
+  const PredictAnswer forecast = a->Predict(q).value();
+  ASSERT_EQ(forecast.components.size(), 5u);
+  EXPECT_EQ(forecast.components[4].name, "xy_over_rho");
+  const std::vector<double>& m = forecast.mean.values;
+  EXPECT_NEAR(m[3], m[0] + 2.0 * m[1], 1e-9);
+  EXPECT_NEAR(m[4], m[0] * m[1] / a->Info().parameters[1].value, 0.2 * std::abs(m[4]) + 0.05);
+
+  // The module failing for one report: FAILED_PRECONDITION naming the file and the fault, the entity unchanged.
+  ASSERT_TRUE(observe(*a, 1.0, {{"z", 500.0, 1e-3}}).status.ok());  // A component: observe is not called.
+  const std::vector<double> held = a->GetEntity("e")->ensemble.values;
+  const ReportOutcome saturated = observe(*a, 1.0, {{"x_plus_2y", 3.0, {}}});
+  EXPECT_EQ(saturated.status.code(), absl::StatusCode::kFailedPrecondition) << saturated.status;
+  EXPECT_NE(saturated.status.message().find("torchscript.file '" + dir_.File("physics.pt") + "': observe failed"),
+            absl::string_view::npos)
+      << saturated.status;
+  EXPECT_NE(saturated.status.message().find("the sensor saturated"), absl::string_view::npos) << saturated.status;
+  EXPECT_EQ(a->GetEntity("e")->ensemble.values, held);
+
+  // Config errors name the field.
+  EXPECT_NE(
+      Serve("physics: PHYSICS_KIND_LORENZ63", absl::StrCat(kEntities, R"(observables { name: "o" scripted: true })"))
+          .status()
+          .message()
+          .find("observables[0].scripted: only for physics PHYSICS_KIND_TORCHSCRIPT"),
+      absl::string_view::npos);
+  EXPECT_NE(Serve(kTorchScript, R"(observables { name: "o" scripted: true terms { component: "x" } }
+                                     observables { name: "p" scripted: true })")
+                .status()
+                .message()
+                .find("observables[0].terms: a scripted observable is the module's"),
+            absl::string_view::npos);
+  SaveModule(testing::kScriptedLorenz63);  // No observe method.
+  const absl::Status missing = Serve(kTorchScript, scripted).status();
+  EXPECT_NE(missing.message().find("has no method 'observe'"), absl::string_view::npos) << missing;
 }
 
 }  // namespace

@@ -155,6 +155,46 @@ TEST_F(TorchScriptPhysicsTest, ModulesThatBreakTheContractAreRefusedNamingFileAn
             absl::string_view::npos);
 }
 
+TEST_F(TorchScriptPhysicsTest, AnObservationOperatorIsCheckedAndReadsWithEachMembersTheta) {
+  const std::string observe = std::string(testing::kScriptedLorenz63) + R"(
+def observe(self, x: Tensor, theta: Tensor) -> Tensor:
+    return (x[:, :, 0] * x[:, :, 1] / theta[:, 1].unsqueeze(1)).unsqueeze(2)
+)";
+  TorchScriptDescription d = Lorenz63(Save("observed", observe));
+  d.observables = 1;
+  std::shared_ptr<const TorchScriptModule> module = LoadTorchScriptModule(d, at::kDouble).value();
+  PhysicsOptions options;
+  options.members = 3;
+  options.member_jitter = 0.1;
+  options.trainable = {"rho"};
+  std::shared_ptr<TorchScriptPhysics> physics = TorchScriptPhysics::Create(module, options).value();
+  const at::Tensor x = at::randn({2, 4, 3}, at::kDouble);  // The first two members only.
+  const at::Tensor rho = physics->Value(1).narrow(0, 0, 2).view({2, 1});
+  EXPECT_TRUE(at::allclose(physics->Observe(x).squeeze(2), x.select(2, 0) * x.select(2, 1) / rho, 0.0, 1e-12));
+
+  const struct {
+    const char* name;
+    std::string source;
+    const char* says;
+  } cases[] = {
+      {"no observe", testing::kScriptedLorenz63, "has no method 'observe'"},
+      {"another shape",
+       std::string(testing::kScriptedLorenz63) +
+           "def observe(self, x: Tensor, theta: Tensor) -> Tensor:\n    return x\n",
+       "observe answered shape [2, 2, 3] for states of shape [2, 2, 3] (it must be [M, B, 1]"},
+      {"no gradient",
+       std::string(testing::kScriptedLorenz63) +
+           "def observe(self, x: Tensor, theta: Tensor) -> Tensor:\n    return x[:, :, 0:1].detach()\n",
+       "observe is not differentiable by autograd"},
+  };
+  for (const auto& c : cases) {
+    TorchScriptDescription bad = Lorenz63(Save("bad", c.source));
+    bad.observables = 1;
+    const absl::Status status = LoadTorchScriptModule(bad, at::kDouble).status();
+    EXPECT_NE(status.message().find(c.says), absl::string_view::npos) << c.name << ": " << status;
+  }
+}
+
 TEST_F(TorchScriptPhysicsTest, AModuleThatThrowsLaterThrowsFromEvaluate) {
   const std::string source = std::string(R"(
 def forward(self, t: Tensor, x: Tensor, theta: Tensor) -> Tensor:
