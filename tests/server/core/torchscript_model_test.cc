@@ -217,6 +217,7 @@ TEST_F(TorchScriptModels, AModuleFailingAtRunTimeIsAFailedPreconditionAndChanges
   const ObservationOutcome outcome = Submit(*model, o);
   EXPECT_EQ(outcome.status.code(), absl::StatusCode::kFailedPrecondition) << outcome.status;
   EXPECT_NE(outcome.status.message().find("forward failed"), absl::string_view::npos) << outcome.status;
+  EXPECT_EQ(metrics_.ForModel("l63", model->config().calibration().coverage_level()).failed->Value(), 1.0);
   const ModelInfo after = model->Info();
   EXPECT_EQ(after.version, before.version);
   EXPECT_EQ(after.parameters[1].value, before.parameters[1].value);
@@ -387,6 +388,7 @@ TEST_F(TorchScriptModels, ScriptedObservablesReadEntitiesAsTheirLinearTwinDoes) 
       << saturated.status;
   EXPECT_NE(saturated.status.message().find("the sensor saturated"), absl::string_view::npos) << saturated.status;
   EXPECT_EQ(a->GetEntity("e")->ensemble.values, held);
+  EXPECT_EQ(metrics_.ForModel("l63", a->config().calibration().coverage_level()).reports_failed->Value(), 1.0);
 
   // Config errors name the field.
   EXPECT_NE(
