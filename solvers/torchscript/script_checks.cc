@@ -12,6 +12,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "solvers/torch_status.h"
 
 namespace hybrid::solvers {
 namespace {
@@ -83,6 +84,28 @@ c10::IValue RunMethod(torch::jit::Module& module, const std::string& name, std::
   if (at::GradMode::is_enabled()) return method(std::move(inputs));
   torch::jit::GraphOptimizerEnabledGuard unoptimized(false);
   return method(std::move(inputs));
+}
+
+at::Tensor RunChecked(torch::jit::Module& module, const std::string& name, std::vector<c10::IValue> inputs,
+                      const ExpectedAnswer& expected, const std::string& field, const std::string& when) {
+  const std::string method = absl::StrCat(field, ": ", name, " ");
+  c10::IValue answer;
+  try {
+    answer = RunMethod(module, name, std::move(inputs));
+  } catch (const std::exception& e) {
+    throw SolverFailure(absl::StrCat(method, "failed", when, ": ", ScriptErrorReason(e)));
+  }
+  if (!answer.isTensor()) throw SolverFailure(absl::StrCat(method, "answered a ", answer.tagKind(), ", not a Tensor"));
+  at::Tensor out = answer.toTensor();
+  if (out.sizes() != at::IntArrayRef(expected.shape)) {
+    throw SolverFailure(absl::StrCat(method, "answered shape ", c10::str(out.sizes()), " for states of shape ",
+                                     c10::str(expected.x.sizes()), " (it must be ", expected.must_be, ")"));
+  }
+  if (out.scalar_type() != expected.x.scalar_type()) {
+    throw SolverFailure(absl::StrCat(method, "answered ", c10::toString(out.scalar_type()), " for ",
+                                     c10::toString(expected.x.scalar_type()), " states"));
+  }
+  return out;
 }
 
 double DirectionalDerivative(const at::Tensor& scalar, const std::vector<at::Tensor>& inputs,

@@ -39,6 +39,22 @@ absl::StatusOr<torch::jit::Method> CheckedMethod(const torch::jit::Module& modul
 // while under autograd they pay for themselves. Throws what the module throws.
 c10::IValue RunMethod(torch::jit::Module& module, const std::string& name, std::vector<c10::IValue> inputs);
 
+// What a call of a module's method must answer: a tensor of `shape` (the
+// contract writes it `must_be`, e.g. "[M, B, D]") in the dtype of `x`, the
+// states it was given.
+struct ExpectedAnswer {
+  const at::Tensor& x;
+  std::vector<int64_t> shape;
+  std::string must_be;
+};
+
+// RunMethod(module, name, inputs), checked against `expected`. Throws
+// SolverFailure (the module's fault, FAILED_PRECONDITION for the server)
+// starting with `field`: "<field>: <name> failed<when>: <reason>" when the
+// module throws, "… answered shape …" or "… answered Float for Double states".
+at::Tensor RunChecked(torch::jit::Module& module, const std::string& name, std::vector<c10::IValue> inputs,
+                      const ExpectedAnswer& expected, const std::string& field, const std::string& when = "");
+
 // Whether autograd agrees with central differences along one direction (float64):
 // `autograd` is the directional derivative autograd gave, `shifted(h)` the
 // scalar at the probe moved by h along the direction. INVALID_ARGUMENT naming

@@ -5,7 +5,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
-#include "solvers/torch_status.h"
 #include "solvers/torchscript/script_checks.h"
 
 namespace hybrid::solvers {
@@ -24,24 +23,7 @@ std::vector<at::Tensor> Parameters(const torch::jit::Module& module) {
 
 // forward(x) of one member's copy, checked: [B, D] in x's dtype.
 at::Tensor RunCopy(torch::jit::Module& copy, const std::string& file, const at::Tensor& x) {
-  const std::string method = absl::StrCat(FileField(file), ": forward ");
-  c10::IValue answer;
-  try {
-    answer = RunMethod(copy, "forward", {x});
-  } catch (const std::exception& e) {
-    throw SolverFailure(absl::StrCat(method, "failed: ", ScriptErrorReason(e)));
-  }
-  if (!answer.isTensor()) throw SolverFailure(absl::StrCat(method, "answered a ", answer.tagKind(), ", not a Tensor"));
-  at::Tensor out = answer.toTensor();
-  if (out.sizes() != x.sizes()) {
-    throw SolverFailure(absl::StrCat(method, "answered shape ", c10::str(out.sizes()), " for states of shape ",
-                                     c10::str(x.sizes()), " (it must be [B, D])"));
-  }
-  if (out.scalar_type() != x.scalar_type()) {
-    throw SolverFailure(absl::StrCat(method, "answered ", c10::toString(out.scalar_type()), " for ",
-                                     c10::toString(x.scalar_type()), " states"));
-  }
-  return out;
+  return RunChecked(copy, "forward", {x}, {x, x.sizes().vec(), "[B, D]"}, FileField(file));
 }
 
 // Σ v·g(x + h·dx; φ + h·dφ) on a float64 copy, for the differentiability probe.

@@ -7,7 +7,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "solvers/black_box/black_box_physics.h"
-#include "solvers/torch_status.h"
 #include "solvers/torchscript/script_checks.h"
 
 namespace hybrid::solvers {
@@ -50,48 +49,16 @@ TorchScriptModule::TorchScriptModule(TorchScriptDescription description, std::un
 TorchScriptModule::~TorchScriptModule() = default;
 
 at::Tensor TorchScriptModule::Forward(double t, const at::Tensor& x, const at::Tensor& theta) const {
-  const std::string module = absl::StrCat(FileField(description_), ": forward ");
-  std::vector<c10::IValue> inputs{at::scalar_tensor(t, x.options()), x, theta};
-  c10::IValue answer;
-  try {
-    answer = RunMethod(*module_, "forward", std::move(inputs));
-  } catch (const std::exception& e) {
-    throw SolverFailure(absl::StrCat(module, "failed at t = ", t, ": ", ScriptErrorReason(e)));
-  }
-  if (!answer.isTensor()) throw SolverFailure(absl::StrCat(module, "answered a ", answer.tagKind(), ", not a Tensor"));
-  at::Tensor out = answer.toTensor();
-  if (out.sizes() != x.sizes()) {
-    throw SolverFailure(absl::StrCat(module, "answered shape ", c10::str(out.sizes()), " for states of shape ",
-                                     c10::str(x.sizes()), " (it must be [M, B, D])"));
-  }
-  if (out.scalar_type() != x.scalar_type()) {
-    throw SolverFailure(absl::StrCat(module, "answered ", c10::toString(out.scalar_type()), " for ",
-                                     c10::toString(x.scalar_type()), " states"));
-  }
-  return out;
+  return RunChecked(*module_, "forward", {at::scalar_tensor(t, x.options()), x, theta},
+                    {x, x.sizes().vec(), "[M, B, D]"}, FileField(description_), absl::StrCat(" at t = ", t));
 }
 
 at::Tensor TorchScriptModule::Observe(const at::Tensor& x, const at::Tensor& theta) const {
-  const std::string method = absl::StrCat(FileField(description_), ": observe ");
-  c10::IValue answer;
-  try {
-    answer = RunMethod(*module_, "observe", {x, theta});
-  } catch (const std::exception& e) {
-    throw SolverFailure(absl::StrCat(method, "failed: ", ScriptErrorReason(e)));
-  }
-  if (!answer.isTensor()) throw SolverFailure(absl::StrCat(method, "answered a ", answer.tagKind(), ", not a Tensor"));
-  at::Tensor out = answer.toTensor();
-  const std::vector<int64_t> shape = {x.size(0), x.size(1), description_.observables};
-  if (out.sizes() != at::IntArrayRef(shape)) {
-    throw SolverFailure(absl::StrCat(method, "answered shape ", c10::str(out.sizes()), " for states of shape ",
-                                     c10::str(x.sizes()), " (it must be [M, B, ", description_.observables,
-                                     "]: one column per scripted observable)"));
-  }
-  if (out.scalar_type() != x.scalar_type()) {
-    throw SolverFailure(absl::StrCat(method, "answered ", c10::toString(out.scalar_type()), " for ",
-                                     c10::toString(x.scalar_type()), " states"));
-  }
-  return out;
+  return RunChecked(*module_, "observe", {x, theta},
+                    {x,
+                     {x.size(0), x.size(1), description_.observables},
+                     absl::StrCat("[M, B, ", description_.observables, "]: one column per scripted observable")},
+                    FileField(description_));
 }
 
 absl::StatusOr<std::shared_ptr<const TorchScriptModule>> LoadTorchScriptModule(
