@@ -10,7 +10,7 @@ server's own load checks before deploying.
     hm.check("repository/sir")           # hybridserve --check_model: passes, or raises ModelCheckError
     with hm.serve("repository") as server: ...   # a local hybridserve to try it (server.target)
 
-The contracts (shapes, dtypes, what the server checks) are README.md's "Physics written in PyTorch".
+The contracts (shapes, dtypes, what the server checks) are README.md's "Bring your own PyTorch model".
 """
 from hybridserve_model.declaration import HybridModel, Observable, Parameter, State
 from hybridserve_model.folder import ModelCheckError, check, export

@@ -37,7 +37,8 @@ def _write_atomically(path: str, write) -> None:
 
 def export(model: HybridModel, folder: str) -> str:
     """Writes `folder` (created if needed; its name must be the model's): config.pbtxt, the scripted physics
-    (physics.pt) and correction (correction.pt, when there is one). Each file is replaced atomically. Returns the
+    (physics.pt) and correction (correction.pt, when there is one; an earlier export's is removed when there is
+    none). Each file is replaced atomically (renamed into place, not fsynced). Returns the
     folder. The server loads it from a repository whose <name>/ it is."""
     config = model.config()
     if os.path.basename(os.path.normpath(folder)) != model.name:
@@ -48,6 +49,8 @@ def export(model: HybridModel, folder: str) -> str:
         modules.append((CORRECTION_FILE, _scripted(model.correction, "correction")))
     for name, module in modules:
         _write_atomically(os.path.join(folder, name), lambda path, m=module: torch.jit.save(m, path))
+    if model.correction is None and os.path.exists(os.path.join(folder, CORRECTION_FILE)):
+        os.unlink(os.path.join(folder, CORRECTION_FILE))  # An earlier export's, which the new config does not name.
     text = ("# Written by hybridserve_model.export: the physics in physics.pt"
             + (", the correction in correction.pt" if model.correction is not None else "") + ".\n"
             + text_format.MessageToString(config, as_utf8=True))

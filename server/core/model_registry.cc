@@ -51,15 +51,14 @@ constexpr base::EnumName<ModelState> kModelStateNames[] = {
 }  // namespace
 
 absl::StatusOr<std::string> CheckModelFolder(const std::string& dir) {
-  fs::path folder = fs::path(dir).lexically_normal();
+  std::error_code ec;
+  fs::path folder = fs::absolute(dir, ec).lexically_normal();    // "." names its folder too.
   if (folder.filename().empty()) folder = folder.parent_path();  // "repo/sir/" names the folder "sir".
   Metrics metrics;
   absl::StatusOr<std::unique_ptr<ServedModel>> model = CreateFromFolder(folder, /*state_dir=*/"", &metrics);
   if (!model.ok()) return model.status();
   const absl::StatusOr<solvers::GradientAgreement> gradients = (*model)->CheckGradients();
   if (!gradients.ok()) {
-    char worst[32];
-    std::snprintf(worst, sizeof worst, "%.2e", gradients->worst_relative_error);
     return absl::StrCat("model '", (*model)->name(), "' passes every load check; gradients not compared (",
                         gradients.status().message(), ")");
   }

@@ -107,12 +107,8 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
                                                                  const std::string& model_dir,
                                                                  const std::string& state_dir) {
   return solvers::RunCatchingTorch("loading model", [&]() -> absl::StatusOr<std::unique_ptr<ServedModel>> {
-    absl::StatusOr<solvers::HybridModelSpec> spec = SpecFromConfig(config);
-    if (!spec.ok()) return spec.status();
-    if (!spec->plugin.library.empty() && std::filesystem::path(spec->plugin.library).is_relative()) {
-      spec->plugin.library = (std::filesystem::path(model_dir) / spec->plugin.library).string();
-    }
-    for (const ScriptFile& script : ScriptFilesOf(*spec)) {
+    v1::ModelConfig resolved = config;  // Module paths made absolute for loading; `config` keeps them as written.
+    for (const ScriptFile& script : ScriptFiles(resolved)) {
       // Relative and without ".." (ParseModelConfig checked); no symlink may lead out of the folder either.
       namespace fs = std::filesystem;
       std::error_code ec;
@@ -125,6 +121,11 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
                                                        "'): only files inside it load"));
       }
       *script.path = file.string();
+    }
+    absl::StatusOr<solvers::HybridModelSpec> spec = SpecFromConfig(resolved);
+    if (!spec.ok()) return spec.status();
+    if (!spec->plugin.library.empty() && std::filesystem::path(spec->plugin.library).is_relative()) {
+      spec->plugin.library = (std::filesystem::path(model_dir) / spec->plugin.library).string();
     }
     absl::StatusOr<std::shared_ptr<solvers::HybridModel>> model = solvers::HybridModel::Create(*spec);
     if (!model.ok()) return model.status();

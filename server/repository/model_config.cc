@@ -14,7 +14,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/model_name.h"
-#include "server/repository/model_spec.h"
 
 namespace hybrid::server {
 namespace {
@@ -199,9 +198,8 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
     }
   }
   // A module runs inside the server: only what is in the model's folder loads.
-  absl::StatusOr<solvers::HybridModelSpec> spec = SpecFromConfig(config);
-  if (!spec.ok()) return spec.status();
-  for (const ScriptFile& script : ScriptFilesOf(*spec)) {
+  v1::ModelConfig copy = config;
+  for (const ScriptFile& script : ScriptFiles(copy)) {
     const std::filesystem::path file(*script.path);
     if (file.empty() || !file.is_relative() ||
         std::any_of(file.begin(), file.end(), [](const std::filesystem::path& part) { return part == ".."; })) {
@@ -210,6 +208,17 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
     }
   }
   return absl::OkStatus();
+}
+
+std::vector<ScriptFile> ScriptFiles(v1::ModelConfig& config) {
+  std::vector<ScriptFile> files;
+  if (config.physics() == v1::PHYSICS_KIND_TORCHSCRIPT) {
+    files.push_back({"torchscript.file", config.mutable_torchscript()->mutable_file()});
+  }
+  if (config.correction().network() == v1::NETWORK_KIND_TORCHSCRIPT) {
+    files.push_back({"correction.torchscript_file", config.mutable_correction()->mutable_torchscript_file()});
+  }
+  return files;
 }
 
 absl::StatusOr<v1::ModelConfig> ParseModelConfig(absl::string_view text, absl::string_view source) {

@@ -6,6 +6,8 @@
 #pragma once
 
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -21,6 +23,15 @@ absl::StatusOr<v1::ModelConfig> ParseModelConfig(absl::string_view text, absl::s
 void ApplyDefaults(v1::ModelConfig& config);
 
 absl::Status ValidateModelConfig(const v1::ModelConfig& config);
+
+// The TorchScript files a config names — they run inside the server — each
+// with its field ("torchscript.file", "correction.torchscript_file") and the
+// path as the config holds it: only the files the config uses.
+struct ScriptFile {
+  std::string field;
+  std::string* path;
+};
+std::vector<ScriptFile> ScriptFiles(v1::ModelConfig& config);
 
 // The `reference` value the config gives parameter `name`, if any.
 std::optional<double> ParameterReference(const v1::ModelConfig& config, absl::string_view name);

@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <filesystem>
+#include <set>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "base/atomic_file.h"
@@ -34,6 +37,20 @@ absl::Status ExportModelEntry(const solvers::HybridModel& model, const std::stri
       config->mutable_calibration()->set_theta_update(v1::THETA_UPDATE_ENSEMBLE_KALMAN);
     }
   }
+  // Each module goes beside the config that names it, by its file name.
+  std::vector<std::pair<std::string, fs::path>> modules;  // (field, source)
+  std::set<fs::path> names;
+  for (const ScriptFile& script : ScriptFiles(*config)) {
+    const fs::path source(*script.path);
+    if (source.filename() == config->checkpoint() || source.filename() == "config.pbtxt" ||
+        !names.insert(source.filename()).second) {
+      return absl::InvalidArgumentError(absl::StrCat(script.field, " '", source.filename().string(),
+                                                     "' would be overwritten by the entry's own files or its other "
+                                                     "module"));
+    }
+    modules.emplace_back(script.field, source);
+    *script.path = source.filename().string();
+  }
   ApplyDefaults(*config);
   if (absl::Status s = ValidateModelConfig(*config); !s.ok()) return s;
 
@@ -41,18 +58,13 @@ absl::Status ExportModelEntry(const solvers::HybridModel& model, const std::stri
   std::error_code ec;
   fs::create_directories(folder, ec);
   if (ec) return absl::UnavailableError(absl::StrCat("cannot create '", folder.string(), "': ", ec.message()));
-  solvers::HybridModelSpec spec = model.spec();
-  for (const ScriptFile& script : ScriptFilesOf(spec)) {  // Each module beside the config that names it.
-    const fs::path module(*script.path);
-    const fs::path copy = folder / module.filename();
-    if (module.filename() == config->checkpoint() || module.filename() == "config.pbtxt") {
-      return absl::InvalidArgumentError(absl::StrCat(script.field, " '", module.filename().string(),
-                                                     "' would be overwritten by the entry's own files"));
-    }
-    if (!fs::equivalent(module, copy, ec)) {
-      absl::StatusOr<std::string> bytes = base::ReadFileContents(module.string());
+  for (const auto& [field, source] : modules) {
+    if (!fs::equivalent(source, folder / source.filename(), ec)) {
+      absl::StatusOr<std::string> bytes = base::ReadFileContents(source.string());
       if (!bytes.ok()) return bytes.status();
-      if (absl::Status s = base::WriteFileAtomically(copy.string(), *bytes); !s.ok()) return s;
+      if (absl::Status s = base::WriteFileAtomically((folder / source.filename()).string(), *bytes); !s.ok()) {
+        return s;
+      }
     }
   }
   if (absl::Status s = solvers::SaveTrainedWeights(model, (folder / config->checkpoint()).string()); !s.ok()) {

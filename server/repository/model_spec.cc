@@ -135,15 +135,6 @@ absl::StatusOr<solvers::HybridModelSpec> SpecFromConfig(const v1::ModelConfig& c
   return spec;
 }
 
-std::vector<ScriptFile> ScriptFilesOf(solvers::HybridModelSpec& spec) {
-  std::vector<ScriptFile> files;
-  if (spec.physics == "torchscript") files.push_back({"torchscript.file", &spec.torchscript.file});
-  if (spec.network == solvers::NetworkKind::kTorchScript) {
-    files.push_back({"correction.torchscript_file", &spec.correction_file});
-  }
-  return files;
-}
-
 absl::StatusOr<v1::ModelConfig> ConfigFromModel(const solvers::HybridModel& model, const std::string& name,
                                                 const std::string& description) {
   const solvers::HybridModelSpec& spec = model.spec();
@@ -161,8 +152,7 @@ absl::StatusOr<v1::ModelConfig> ConfigFromModel(const solvers::HybridModel& mode
   }
   if (spec.physics == "torchscript") {
     v1::TorchScriptConfig& scripted = *config.mutable_torchscript();
-    // Its name alone: the entry's folder holds the file (ExportModelEntry copies it there).
-    scripted.set_file(std::filesystem::path(spec.torchscript.file).filename().string());
+    scripted.set_file(spec.torchscript.file);
     for (const solvers::StateComponent& c : spec.torchscript.components) {
       v1::StateComponentConfig& out = *scripted.add_components();
       out.set_name(c.name);
@@ -197,10 +187,7 @@ absl::StatusOr<v1::ModelConfig> ConfigFromModel(const solvers::HybridModel& mode
   for (const auto& [proto, network] : Networks()) {
     if (network == spec.network) c.set_network(proto);
   }
-  // Its name alone, as for the physics' module.
-  if (!spec.correction_file.empty()) {
-    c.set_torchscript_file(std::filesystem::path(spec.correction_file).filename().string());
-  }
+  c.set_torchscript_file(spec.correction_file);
   c.set_dropout(spec.dropout);
   c.set_parallel_alpha(spec.parallel_alpha);
   for (int64_t h : spec.noise_hidden) c.add_noise_hidden(static_cast<int32_t>(h));

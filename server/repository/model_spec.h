@@ -12,7 +12,6 @@
 #pragma once
 
 #include <string>
-#include <vector>
 
 #include "absl/status/statusor.h"
 #include "hybrid/v1/model_config.pb.h"
@@ -22,16 +21,6 @@ namespace hybrid::server {
 
 absl::StatusOr<solvers::HybridModelSpec> SpecFromConfig(const v1::ModelConfig& config);
 
-// The TorchScript files a spec names — they run inside the server — each with
-// its config field ("torchscript.file", "correction.torchscript_file"); the
-// paths as the spec holds them (relative to the model's folder until the
-// server resolves them). Only the files the spec uses.
-struct ScriptFile {
-  std::string field;
-  std::string* path;
-};
-std::vector<ScriptFile> ScriptFilesOf(solvers::HybridModelSpec& spec);
-
 // PhysicsKind ⇄ physics-catalog name (solvers/physics/physics_catalog.h), by
 // the enum value's own name: PHYSICS_KIND_LORENZ63 ⇄ "lorenz63". INVALID_ARGUMENT
 // for UNSPECIFIED, an unknown value, or a name the enum lacks.
@@ -40,6 +29,8 @@ absl::StatusOr<v1::PhysicsKind> PhysicsKindOf(const std::string& physics);
 
 // The config that rebuilds `model`'s architecture (defaults not applied);
 // the trained values themselves go in its trained weights (checkpoint.pt).
+// Module files keep the spec's paths (ExportModelEntry copies them into the
+// entry and names them there).
 absl::StatusOr<v1::ModelConfig> ConfigFromModel(const solvers::HybridModel& model, const std::string& name,
                                                 const std::string& description);
 

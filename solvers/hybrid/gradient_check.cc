@@ -37,6 +37,7 @@ GradientAgreement CompareGradientWithDifferences(const std::function<at::Tensor(
   loss().backward();
   at::NoGradGuard no_grad;
   for (const at::Tensor& param : params) {
+    if (!param.requires_grad()) continue;  // Frozen: nothing trains it.
     const at::Tensor grad = param.grad().defined() ? param.grad().reshape({-1}).clone() : at::zeros({param.numel()});
     const double floor = 1e-3 * grad.abs().max().item<double>();
     at::Tensor flat = param.view({-1});
@@ -62,6 +63,7 @@ absl::StatusOr<GradientAgreement> CheckForecastGradient(const HybridModel& model
     return absl::FailedPreconditionError("a float32 model: finite differences are compared in float64 only");
   }
   std::shared_ptr<HybridModel> copy = model.Clone();
+  copy->eval();  // No dropout masks: each evaluation must be the same function.
   at::Generator generator = at::detail::createCPUGenerator(/*seed_in=*/20261202);
   const at::Tensor probe = 0.5 + 0.1 * at::randn({1, 2, copy->state_dim()}, generator, at::kDouble);
   const at::Tensor x0 = probe.expand({copy->members(), 2, copy->state_dim()}).contiguous();

@@ -81,7 +81,6 @@ absl::StatusOr<torch::jit::Method> CheckedMethod(const torch::jit::Module& modul
 
 c10::IValue RunMethod(torch::jit::Module& module, const std::string& name, std::vector<c10::IValue> inputs) {
   torch::jit::Method method = module.get_method(name);
-  if (at::GradMode::is_enabled()) return method(std::move(inputs));
   torch::jit::GraphOptimizerEnabledGuard unoptimized(false);
   return method(std::move(inputs));
 }

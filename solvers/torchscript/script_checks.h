@@ -32,11 +32,14 @@ absl::StatusOr<torch::jit::Module> LoadScriptFile(const std::string& file, const
 absl::StatusOr<torch::jit::Method> CheckedMethod(const torch::jit::Module& module, const std::string& name,
                                                  size_t arguments, const std::string& usage, const std::string& field);
 
-// module's method `name` on `inputs`. Without autograd (forecasts) the graph executor's
-// optimisations are off for the call: on CPU they only add work there (the
-// profiling executor's guards, no fusion without LLVM) — twice the forecast
-// speed of a scripted Lorenz-63 (tests/benchmarks/solver_benchmark.cc) —
-// while under autograd they pay for themselves. Throws what the module throws.
+// module's method `name` on `inputs`, with the graph executor's optimisations
+// off. On CPU they only add work (the profiling executor's guards; no fusion,
+// Debian's LibTorch has no LLVM): off, a scripted Lorenz-63 forecasts twice as
+// fast and trains as fast (tests/benchmarks/solver_benchmark.cc, the note of
+// issue 19). And an optimised plan built under autograd would be shared by
+// every copy of a correction and replayed in forecasts, where it tries to
+// save inference tensors for a backward that never comes. Throws what the
+// module throws.
 c10::IValue RunMethod(torch::jit::Module& module, const std::string& name, std::vector<c10::IValue> inputs);
 
 // What a call of a module's method must answer: a tensor of `shape` (the

@@ -1,5 +1,7 @@
 #include "solvers/torchscript/torchscript_correction.h"
 
+#include <c10/core/InferenceMode.h>
+
 #include <set>
 #include <utility>
 
@@ -44,13 +46,18 @@ double Projection(torch::jit::Module& copy, const std::string& file, const at::T
 }  // namespace
 
 TorchScriptCorrectionFile::TorchScriptCorrectionFile(std::string file, int64_t state_dim,
+                                                     std::set<std::string> trainable,
                                                      std::unique_ptr<torch::jit::Module> module)
-    : file_(std::move(file)), state_dim_(state_dim), module_(std::move(module)) {}
+    : file_(std::move(file)), state_dim_(state_dim), trainable_(std::move(trainable)), module_(std::move(module)) {}
 
 TorchScriptCorrectionFile::~TorchScriptCorrectionFile() = default;
 
 torch::jit::Module TorchScriptCorrectionFile::Copy(at::ScalarType dtype) const {
-  torch::jit::Module copy = module_->clone();
+  // deepcopy, not clone: clone registers a new class in the module's compilation unit, which has no lock and
+  // never forgets one.
+  // Outside inference mode (a forecast may build a model's copy): inference tensors could never be trained.
+  c10::InferenceMode not_inference(false);
+  torch::jit::Module copy = module_->deepcopy();
   copy.to(dtype);
   copy.eval();
   return copy;
@@ -67,7 +74,12 @@ absl::StatusOr<std::shared_ptr<const TorchScriptCorrectionFile>> LoadTorchScript
       !forward.ok()) {
     return forward.status();
   }
-  // Weights saved from Python require grad: clones of them would not be leaves, and only leaves are trained.
+  // Which weights were saved trainable; then all are detached, since copies of weights that require grad
+  // would not be leaves, and only leaves are trained.
+  std::set<std::string> trainable;
+  for (const auto& p : module->named_parameters(/*recurse=*/true)) {
+    if (p.value.requires_grad()) trainable.insert(p.name);
+  }
   for (torch::jit::Module sub : module->modules()) {
     for (const auto& p : sub.named_parameters(/*recurse=*/false)) sub.setattr(p.name, p.value.detach());
   }
@@ -78,12 +90,12 @@ absl::StatusOr<std::shared_ptr<const TorchScriptCorrectionFile>> LoadTorchScript
           absl::StrCat(field, ": parameter '", p.name, "' clashes with another once '.' is written '_'"));
     }
   }
-  if (names.empty()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(field, " has no parameters to train (register its weights as torch.nn.Parameter)"));
+  if (trainable.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " has no parameters to train (register its weights as torch.nn.Parameter, requires_grad=True)"));
   }
-  std::shared_ptr<const TorchScriptCorrectionFile> loaded(
-      new TorchScriptCorrectionFile(file, state_dim, std::make_unique<torch::jit::Module>(*std::move(module))));
+  std::shared_ptr<const TorchScriptCorrectionFile> loaded(new TorchScriptCorrectionFile(
+      file, state_dim, std::move(trainable), std::make_unique<torch::jit::Module>(*std::move(module))));
 
   // A probe: finite values of the promised shape and dtype.
   constexpr int64_t kStates = 2;
@@ -130,7 +142,7 @@ ScriptedCorrectionImpl::ScriptedCorrectionImpl(std::shared_ptr<const TorchScript
     copies_.push_back(std::make_unique<torch::jit::Module>(source_->Copy(dtype)));
     for (const auto& p : copies_.back()->named_parameters(/*recurse=*/true)) {
       // The same tensor as the copy's slot: training and checkpoints reach the copy through it.
-      register_parameter(absl::StrCat("m", m, "_", ParameterName(p.name)), p.value, /*requires_grad=*/true);
+      register_parameter(absl::StrCat("m", m, "_", ParameterName(p.name)), p.value, source_->Trainable(p.name));
     }
   }
 }

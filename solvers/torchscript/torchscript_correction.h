@@ -8,7 +8,7 @@
 //   ScriptedCorrection g(*f, /*members=*/5, at::kDouble);
 //   at::Tensor y = g->Forward(x);  // x [M, B, D] → y [M, B, D]
 //
-// The module's contract (README.md, "Physics written in PyTorch"):
+// The module's contract (README.md, "Bring your own PyTorch model"):
 //   forward(self, x: Tensor) -> Tensor
 //     x      [B, D] states of one ensemble member (a field flattened
 //            channel-major, row-major: the module reshapes it as it needs);
@@ -17,12 +17,13 @@
 // and starting at the file's weights (members then differ by their θ draws and
 // what training does with them). The copies' parameters are this module's
 // torch::nn parameters, named "m<member>_<path with '.' as '_'>" (so a
-// checkpoint holds them as "correction.m0_conv1_weight"). The copies stay in
-// eval mode: a scripted dropout does not sample.
+// checkpoint holds them as "correction.m0_conv1_weight"); those saved with
+// requires_grad (nn.Parameter's default) are trained, frozen ones are kept as
+// they are. The copies stay in eval mode: a scripted dropout does not sample.
 //
 // LoadTorchScriptCorrection checks, before anything serves: the file loads; it
 // has forward(self, x), which assigns to no attribute of the module; it has
-// parameters to train, with distinct names; on a probe (two states around 0.5,
+// parameters to train (saved with requires_grad), with distinct names; on a probe (two states around 0.5,
 // fixed seed) it answers [B, D] in the model's dtype with finite values; and
 // autograd with respect to x and the weights matches central differences
 // (float64, 1e-4 relative). Failures are INVALID_ARGUMENT naming the file
@@ -39,6 +40,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -56,16 +58,21 @@ class TorchScriptCorrectionFile {
   ~TorchScriptCorrectionFile();
   const std::string& file() const { return file_; }
   int64_t state_dim() const { return state_dim_; }
-  // A deep copy in `dtype`, for one member.
+  // A deep copy in `dtype`, for one member (its values only: the copy shares
+  // the module's type and methods, so copies can be made from several threads).
   torch::jit::Module Copy(at::ScalarType dtype) const;
+  // Whether the parameter at `path` ("conv1.weight") was saved trainable.
+  bool Trainable(const std::string& path) const { return trainable_.count(path) > 0; }
 
  private:
   friend absl::StatusOr<std::shared_ptr<const TorchScriptCorrectionFile>> LoadTorchScriptCorrection(
       const std::string& file, int64_t state_dim, at::ScalarType dtype);
-  TorchScriptCorrectionFile(std::string file, int64_t state_dim, std::unique_ptr<torch::jit::Module> module);
+  TorchScriptCorrectionFile(std::string file, int64_t state_dim, std::set<std::string> trainable,
+                            std::unique_ptr<torch::jit::Module> module);
 
   const std::string file_;
   const int64_t state_dim_;
+  const std::set<std::string> trainable_;
   const std::unique_ptr<torch::jit::Module> module_;  // Only copied.
 };
 

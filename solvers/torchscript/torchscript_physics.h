@@ -8,7 +8,7 @@
 //   absl::StatusOr<std::shared_ptr<const TorchScriptModule>> m = LoadTorchScriptModule(d, at::kDouble);
 //   absl::StatusOr<std::shared_ptr<TorchScriptPhysics>> f = TorchScriptPhysics::Create(*m, options);
 //
-// The module's contract (README.md, "Physics written in PyTorch"):
+// The module's contract (README.md, "Bring your own PyTorch model"):
 //   forward(self, t: Tensor, x: Tensor, theta: Tensor) -> Tensor
 //     t      0-dim, the time;
 //     x      [M, B, D] states, member m in row m;

@@ -2,9 +2,7 @@
 // B = 1024 trajectories, forward (inference mode) and forward + backward,
 // next to a plain C++ (no LibTorch) RK4 of Lorenz-63 measured in the same run;
 // and the same Lorenz-63 written as TorchScript (a user's module, served as
-// PHYSICS_KIND_TORCHSCRIPT): as the server runs it (graph executor
-// optimisations off without autograd, on with it: script_checks.h), with
-// LibTorch's TorchScript fuser on, and with the optimisations off throughout.
+// PHYSICS_KIND_TORCHSCRIPT), run as the server runs it (script_checks.h).
 // Prints Google Benchmark's table, then the ratios that matter.
 //
 //   build/tests/solver_benchmark                        # full run (scripts/bench)
@@ -15,8 +13,6 @@
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <c10/core/InferenceMode.h>
-#include <torch/csrc/jit/passes/tensorexpr_fuser.h>
-#include <torch/csrc/jit/runtime/graph_executor.h>
 #include <torch/csrc/jit/tensorexpr/kernel.h>
 
 #include <cstdio>
@@ -28,10 +24,6 @@
 #include "solvers/hybrid/hybrid_model.h"
 #include "solvers/integrate/ode_solver.h"
 #include "tests/solvers/torchscript/scripted_modules.h"
-
-namespace torch::jit {
-TORCH_API void overrideCanFuseOnCPU(bool value);  // In libtorch_cpu; its header (codegen/fuser) is not shipped.
-}  // namespace torch::jit
 
 namespace {
 
@@ -86,7 +78,7 @@ struct ModelCase {
   int steps_backward;  // Fewer for large fields: backprop keeps every stage.
 };
 
-// "torchscript_lorenz63[_fuser|_unoptimized]": the catalog's Lorenz-63 as a TorchScript module, saved once per run.
+// "torchscript_lorenz63": the catalog's Lorenz-63 as a TorchScript module, saved once per run.
 constexpr char kScripted[] = "torchscript_lorenz63";
 
 std::string ScriptedLorenz63File() {
@@ -99,32 +91,12 @@ std::string ScriptedLorenz63File() {
   return file;
 }
 
-// How TorchScript runs the module: as served (LibTorch's defaults: the
-// profiling executor, no CPU fusion; optimisations off for forecasts), with the
-// fuser (NNC) on CPU — without LLVM in Debian's build its kernels run in NNC's
-// IR evaluator — or with the graph executor's optimisations off throughout.
-enum class Executor { kDefault, kFuser, kUnoptimized };
-
-Executor ExecutorOf(const std::string& physics) {
-  if (physics.find("_fuser") != std::string::npos) return Executor::kFuser;
-  if (physics.find("_unoptimized") != std::string::npos) return Executor::kUnoptimized;
-  return Executor::kDefault;
-}
-
-void Use(Executor executor) {
-  const bool fuse = executor == Executor::kFuser;
-  torch::jit::overrideCanFuseOnCPU(fuse);
-  torch::jit::setTensorExprFuserEnabled(fuse);
-  torch::jit::tensorexpr::getTEMustUseLLVMOnCPU() = !fuse;
-  torch::jit::setGraphExecutorOptimize(executor != Executor::kUnoptimized);
-}
-
 std::shared_ptr<HybridModel> Build(const ModelCase& c) {
   HybridModelSpec spec;
   spec.physics = c.physics;
   spec.physics_options.structure = c.structure;
   spec.physics_options.trainable = c.trainable;
-  if (c.physics.rfind(kScripted, 0) == 0) {
+  if (c.physics == kScripted) {
     spec.physics = "torchscript";
     spec.torchscript = {ScriptedLorenz63File(),
                         {{"x", "1"}, {"y", "1"}, {"z", "1"}},
@@ -140,7 +112,6 @@ at::Tensor Start(const HybridModel& model, int64_t b) {
 }
 
 void Forward(benchmark::State& state, const ModelCase& c) {
-  Use(ExecutorOf(c.physics));
   auto model = Build(c);
   const at::Tensor x0 = Start(*model, state.range(0));
   c10::InferenceMode inference;
@@ -151,7 +122,6 @@ void Forward(benchmark::State& state, const ModelCase& c) {
 }
 
 void ForwardBackward(benchmark::State& state, const ModelCase& c) {
-  Use(ExecutorOf(c.physics));
   auto model = Build(c);
   const at::Tensor x0 = Start(*model, state.range(0));
   for (auto _ : state) {
@@ -171,8 +141,6 @@ const std::vector<ModelCase>& Cases() {
       {"pkpd_two_compartment", {}, {"ka", "CL", "V1", "Q", "V2"}, 0.1, 100, 100},
       {"disease_progression", {}, {"k_IR", "k_DP", "k1"}, 0.05, 100, 100},
       {"torchscript_lorenz63", {}, {"sigma", "rho", "beta"}, 0.01, 100, 100},
-      {"torchscript_lorenz63_fuser", {}, {"sigma", "rho", "beta"}, 0.01, 100, 100},
-      {"torchscript_lorenz63_unoptimized", {}, {"sigma", "rho", "beta"}, 0.01, 100, 100},
   };
   return cases;
 }
@@ -209,13 +177,10 @@ class RatioReporter : public benchmark::ConsoleReporter {
     for (int b : {1, 1024}) {
       for (const char* kind : {"forward", "forward_backward"}) {
         const std::string catalog = std::string(kind) + "/lorenz63/" + std::to_string(b);
-        for (const std::string& scripted :
-             {std::string(kScripted), std::string(kScripted) + "_fuser", std::string(kScripted) + "_unoptimized"}) {
-          const std::string name = std::string(kind) + "/" + scripted + "/" + std::to_string(b);
-          if (!rate_.count(name) || !rate_.count(catalog)) continue;
-          std::printf("    %-48s %10.3g steps/s   %.2f of the catalog's speed\n", name.c_str(), rate_.at(name),
-                      rate_.at(name) / rate_.at(catalog));
-        }
+        const std::string name = std::string(kind) + "/" + kScripted + "/" + std::to_string(b);
+        if (!rate_.count(name) || !rate_.count(catalog)) continue;
+        std::printf("    %-48s %10.3g steps/s   %.2f of the catalog's speed\n", name.c_str(), rate_.at(name),
+                    rate_.at(name) / rate_.at(catalog));
       }
     }
   }

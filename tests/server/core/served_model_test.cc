@@ -322,10 +322,7 @@ TEST(ServedModel, BlackBoxPhysicsRefusesCalibratorsItCannotSupport) {
   EXPECT_NE(s.message().find("calibration.theta_update"), absl::string_view::npos) << s;
   EXPECT_TRUE(
       create("calibration { method: CALIBRATION_METHOD_EGA_STATIC theta_update: THETA_UPDATE_ENSEMBLE_KALMAN }").ok());
-  // Refused as the config is read, before any model is built.
-  s = ParseModelConfig(base + "plugin { library: \"x.so\" } calibration { method: CALIBRATION_METHOD_EGA_STATIC }",
-                       "test")
-          .status();
+  s = create("plugin { library: \"x.so\" } calibration { method: CALIBRATION_METHOD_EGA_STATIC }");
   EXPECT_NE(s.message().find("plugin: only for physics PHYSICS_KIND_PLUGIN"), absl::string_view::npos) << s;
 }
 

@@ -16,6 +16,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <string>
 
@@ -317,6 +318,21 @@ TEST_F(TorchScriptModels, AnEntryWithAScriptedCorrectionExportsAndChecks) {
   const size_t at = report->find("worst relative error ");
   ASSERT_NE(at, std::string::npos) << *report;
   EXPECT_LT(std::stod(report->substr(at + 21)), 1e-6) << *report;
+
+  // Two modules of one file name would land on each other in the entry: refused.
+  testing::ScopedTempDir other;
+  std::filesystem::copy_file(dir_.File("closure.pt"), other.File("physics.pt"));
+  solvers::HybridModelSpec clash = spec;
+  clash.correction_file = other.File("physics.pt");
+  EXPECT_EQ(ExportModelEntry(*solvers::HybridModel::Create(clash).value(), repository.path(), "clash", "").code(),
+            absl::StatusCode::kInvalidArgument);
+  // A model whose gradients cannot be compared (float32) still passes, saying so.
+  std::filesystem::create_directories(repository.File("f32"));
+  std::ofstream(repository.File("f32/config.pbtxt"))
+      << "name: \"f32\" physics: PHYSICS_KIND_LORENZ63 dtype: \"float32\"";
+  const absl::StatusOr<std::string> f32 = CheckModelFolder(repository.File("f32"));
+  ASSERT_TRUE(f32.ok()) << f32.status();
+  EXPECT_NE(f32->find("gradients not compared (a float32 model"), std::string::npos) << *f32;
 
   testing::SaveScriptedNetwork(repository.File("scripted/closure.pt"),
                                "def forward(self, x: Tensor) -> Tensor:\n    return (x @ self.w).detach()\n",

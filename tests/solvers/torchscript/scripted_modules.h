@@ -29,13 +29,16 @@ inline void SaveScriptedModule(const std::string& path, const std::string& sourc
   module.save(path);
 }
 
-// A network with `parameters` (name, value) whose methods are `source`, saved
-// at `path`; `submodules` (name, module) become its attributes.
+// A network with `parameters` (name, value; trainable, as torch.nn.Parameter
+// saves them) whose methods are `source`, saved at `path`; `submodules`
+// (name, module) become its attributes.
 inline void SaveScriptedNetwork(const std::string& path, const std::string& source,
                                 const std::vector<std::pair<std::string, at::Tensor>>& parameters,
                                 const std::vector<std::pair<std::string, torch::jit::Module>>& submodules = {}) {
   torch::jit::Module module("__torch__.Network");
-  for (const auto& [name, value] : parameters) module.register_parameter(name, value, /*is_buffer=*/false);
+  for (const auto& [name, value] : parameters) {
+    module.register_parameter(name, value.detach().requires_grad_(true), /*is_buffer=*/false);
+  }
   for (const auto& [name, sub] : submodules) module.register_module(name, sub);
   module.define(source);
   module.save(path);

@@ -46,8 +46,8 @@ class TorchScriptCorrectionTest : public ::testing::Test {
   // The 3 → 4 → 3 network in float32, saved as `name`.pt.
   std::string SaveNetwork(const std::string& name, const std::string& source = kNetwork) {
     torch::jit::Module layer("__torch__.Layer");
-    layer.register_parameter("weight", weight_.clone(), /*is_buffer=*/false);
-    layer.register_parameter("bias", bias_.clone(), /*is_buffer=*/false);
+    layer.register_parameter("weight", weight_.clone().requires_grad_(true), /*is_buffer=*/false);
+    layer.register_parameter("bias", bias_.clone(), /*is_buffer=*/false);  // Frozen, as requires_grad=False.
     layer.define(kLayer);
     const std::string path = dir_.File(name + ".pt");
     testing::SaveScriptedNetwork(path, source, {{"out", out_.clone()}}, {{"hidden", layer}});
@@ -86,6 +86,10 @@ TEST_F(TorchScriptCorrectionTest, EveryMemberStartsAsTheFilesNetworkInTheModelsD
   for (const char* key : {"correction.m0_hidden_weight", "correction.m2_hidden_bias", "correction.m1_out"}) {
     EXPECT_EQ(tensors.count(key), 1u) << key;
   }
+  // Trained as saved: the bias was frozen in the file, the others were not.
+  EXPECT_TRUE(tensors.at("correction.m0_hidden_weight").requires_grad());
+  EXPECT_TRUE(tensors.at("correction.m1_out").requires_grad());
+  EXPECT_FALSE(tensors.at("correction.m2_hidden_bias").requires_grad());
 }
 
 TEST_F(TorchScriptCorrectionTest, ItsWeightsAreTrainedInPlaceWithExactGradients) {
@@ -155,8 +159,9 @@ TEST_F(TorchScriptCorrectionTest, ModulesThatBreakTheContractAreRefusedNamingFil
     EXPECT_NE(status.message().find(c.says), absl::string_view::npos) << c.name << ": " << status;
   }
   {
-    torch::jit::Module fixed("__torch__.Fixed");
-    fixed.define("def forward(self, x: Tensor) -> Tensor:\n    return -x\n");
+    torch::jit::Module fixed("__torch__.Fixed");  // Only a frozen weight.
+    fixed.register_parameter("w", at::ones({3}), /*is_buffer=*/false);
+    fixed.define("def forward(self, x: Tensor) -> Tensor:\n    return -x * self.w\n");
     fixed.save(dir_.File("fixed.pt"));
     const absl::Status status = LoadTorchScriptCorrection(dir_.File("fixed.pt"), 3, at::kDouble).status();
     EXPECT_NE(status.message().find("has no parameters to train"), absl::string_view::npos) << status;
