@@ -216,13 +216,18 @@ TEST(ServedModel, QueuedObservationsOfACancelledStreamAreDropped) {
   std::atomic<int> asked{0};
   std::promise<void> taken;  // The worker asks `cancelled` first thing when it takes an observation.
   Observation heavy = Window({64, 3}, 1e-3, 500);  // Busy long after the next two are queued.
+  // The first is taken (and logged: the worker asks again before logging) before the stream goes away; a
+  // shared flag could turn between those two questions under load and drop it too.
   heavy.cancelled = [&] {
     if (asked++ == 0) taken.set_value();
-    return gone.load();
+    return false;
   };
   std::vector<std::promise<ObservationOutcome>> done(3);
   for (int i = 0; i < 3; ++i) {
-    if (i == 1) taken.get_future().wait();
+    if (i == 1) {
+      taken.get_future().wait();
+      heavy.cancelled = [&] { return gone.load(); };
+    }
     heavy.sequence = i + 1;
     ASSERT_TRUE(model->Submit(heavy, [&done, i](ObservationOutcome o) { done[i].set_value(o); }).ok());
   }
