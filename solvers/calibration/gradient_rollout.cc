@@ -113,21 +113,19 @@ at::Tensor EstimateJacobian(const HybridModel& model, const at::Tensor& x, doubl
 at::Tensor RolloutPathForGradient(const HybridModel& model, const at::Tensor& start, double step, int64_t steps,
                                   const GradientOptions& options, at::Generator& generator) {
   at::Tensor x = start.unsqueeze(0).expand({model.members(), start.size(0), start.size(1)});
+  if (options.method == GradientMethod::kBackprop) {
+    return IntegrateFixedPath(ClassicRk4(), model, x, 0.0, step, steps, 1);
+  }
   std::vector<at::Tensor> path;
   path.reserve(static_cast<size_t>(steps));
   for (int64_t i = 0; i < steps; ++i) {
-    if (options.method == GradientMethod::kBackprop) {
-      x = IntegrateFixed(ClassicRk4(), model, x, 0.0, step, 1);
-    } else {
-      at::Tensor value;
-      {
-        at::NoGradGuard no_grad;
-        value = IntegrateFixed(ClassicRk4(), model, x.detach(), 0.0, step, 1);
-      }
-      const at::Tensor out = Surrogate(model, x, step, options, generator);
-      x = out + (value - out).detach();
+    at::Tensor value;
+    {
+      at::NoGradGuard no_grad;
+      value = IntegrateFixed(ClassicRk4(), model, x.detach(), 0.0, step, 1);
     }
-    path.push_back(x);
+    const at::Tensor out = Surrogate(model, x, step, options, generator);
+    path.push_back(x = out + (value - out).detach());
   }
   return at::stack(path, /*dim=*/2);
 }

@@ -209,6 +209,42 @@ at::Tensor HybridModel::DiscreteStep(double, const at::Tensor& x, double h) cons
   return has_correction() ? psi + h * Correction(x) : psi;
 }
 
+bool HybridModel::HasFusedRk4(const at::Tensor& x) const {
+  if (!spec_.fused || black_box_ != nullptr || conv_ || scripted_) return false;
+  if (spec_.composition != Composition::kAdditive && spec_.composition != Composition::kPhysicsOnly &&
+      spec_.composition != Composition::kNetworkOnly) {
+    return false;
+  }
+  if (spec_.composition != Composition::kNetworkOnly && physics_->pointwise() == nullptr) return false;
+  if (mlp_ && spec_.dropout > 0.0 && mlp_->is_training()) return false;
+  return x.dim() == 3 && x.size(0) == members() && x.size(2) == state_dim() && x.scalar_type() == dtype() &&
+         x.device().is_cpu();
+}
+
+FusedField HybridModel::fused_field() const {
+  FusedField field;
+  if (spec_.composition != Composition::kNetworkOnly) {
+    field.physics = physics_->pointwise();
+    for (size_t i = 0; i < physics_->specs().size(); ++i) {
+      field.raw_theta.push_back(physics_->Raw(i));
+      field.positive.push_back(physics_->specs()[i].positive);
+    }
+  }
+  if (mlp_ && UsesNetwork(spec_.composition)) {
+    field.weights = mlp_->weights();
+    field.biases = mlp_->biases();
+    field.center = input_center_;
+    field.scale = input_scale_;
+    field.mask = correction_mask_;
+    field.gain = spec_.output_gain;
+  }
+  return field;
+}
+
+at::Tensor HybridModel::FusedRk4Path(const at::Tensor& x, double h, int64_t steps, int64_t every) const {
+  return solvers::FusedRk4Path(fused_field(), x, h, steps, every);
+}
+
 at::Tensor HybridModel::Network(const at::Tensor& x) const {
   at::Tensor g = conv_       ? conv_->Forward(x)
                  : scripted_ ? scripted_->Forward(x)

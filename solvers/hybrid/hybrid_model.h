@@ -31,6 +31,7 @@
 
 #include "absl/status/statusor.h"
 #include "solvers/black_box/plugin_step.h"
+#include "solvers/fused/fused_rk4.h"
 #include "solvers/networks/member_conv.h"
 #include "solvers/networks/member_mlp.h"
 #include "solvers/physics/scientific_model.h"
@@ -80,6 +81,10 @@ struct HybridModelSpec {
   std::vector<double> input_center;  // D entries, or empty.
   std::vector<double> input_scale;   // D entries > 0, or empty.
   double output_gain = 1.0;          // > 0.
+  // Run fixed-step RK4 in the fused ensemble kernel (solvers/fused/) when the
+  // model qualifies (HybridModel::HasFusedRk4); false: always the LibTorch
+  // expression path, the reference the fused path is tested against.
+  bool fused = true;
   // State components the network may correct (the others' g is 0): where the
   // physics is known to be incomplete, e.g. only the response of a PK/PD model
   // whose pharmacokinetics are trusted. Keeps θ identifiable. Empty: all.
@@ -100,6 +105,15 @@ class HybridModel : public torch::nn::Module, public VectorField {
   // with the network's correction added (autograd sees only the g term).
   bool HasDiscreteStep() const override { return black_box_ != nullptr; }
   at::Tensor DiscreteStep(double t, const at::Tensor& x, double h) const override;
+  // Fixed-step RK4 runs in the fused ensemble kernel (solvers/fused/fused_rk4.h)
+  // when spec().fused and the model qualifies: physics with a pointwise kernel
+  // (Lorenz-63) or none (network_only); composition additive, physics_only or
+  // network_only; no network or an MLP without dropout in training mode; and
+  // x is [M, B, D] of the model's dtype on the CPU. Others take the LibTorch path.
+  bool HasFusedRk4(const at::Tensor& x) const override;
+  at::Tensor FusedRk4Path(const at::Tensor& x, double h, int64_t steps, int64_t every) const override;
+  // What the fused kernel reads: handles of this model's own tensors.
+  FusedField fused_field() const;
   // The black-box physics, or null for a vector-field physics.
   const BlackBoxPhysics* black_box() const { return black_box_; }
   // The network's contribution to dx/dt as Evaluate adds it (g, (1 − α)g or

@@ -2,8 +2,6 @@
 
 #include <ATen/ATen.h>
 
-#include <vector>
-
 #include "solvers/black_box/black_box_physics.h"
 #include "solvers/integrate/butcher_tableau.h"
 #include "solvers/integrate/ode_solver.h"
@@ -12,23 +10,15 @@ namespace hybrid::solvers {
 
 at::Tensor RolloutTrajectory(const HybridModel& model, const at::Tensor& x0, double dt, int64_t outputs,
                              int64_t substeps) {
-  at::Tensor x = x0.dim() == 2 ? x0.unsqueeze(0).expand({model.members(), x0.size(0), x0.size(1)}) : x0;
-  const double h = dt / static_cast<double>(substeps);
-  std::vector<at::Tensor> states;
-  states.reserve(outputs);
-  for (int64_t k = 0; k < outputs; ++k) {
-    x = IntegrateFixed(ClassicRk4(), model, x, static_cast<double>(k) * dt, h, substeps);
-    states.push_back(x);
-  }
-  return at::stack(states, /*dim=*/2);
+  const at::Tensor x = x0.dim() == 2 ? x0.unsqueeze(0).expand({model.members(), x0.size(0), x0.size(1)}) : x0;
+  return IntegrateFixedPath(ClassicRk4(), model, x, 0.0, dt / static_cast<double>(substeps), outputs * substeps,
+                            substeps);
 }
 
 at::Tensor ForecastPath(const HybridModel& model, const at::Tensor& start, double step, int64_t steps) {
   at::NoGradGuard no_grad;
-  at::Tensor x = start.unsqueeze(0).expand({model.members(), start.size(0), start.size(1)});
-  std::vector<at::Tensor> path;
-  for (int64_t i = 0; i < steps; ++i) path.push_back(x = IntegrateFixed(ClassicRk4(), model, x, 0.0, step, 1));
-  return at::stack(path, /*dim=*/2);
+  const at::Tensor x = start.unsqueeze(0).expand({model.members(), start.size(0), start.size(1)});
+  return IntegrateFixedPath(ClassicRk4(), model, x, 0.0, step, steps, 1);
 }
 
 at::Tensor PhysicsStep(const HybridModel& model, const at::Tensor& x, double h) {

@@ -247,6 +247,9 @@ absl::StatusOr<Trajectory> SolveOde(const VectorField& f, const at::Tensor& x0, 
 
 at::Tensor IntegrateFixed(const ButcherTableau& tableau, const VectorField& f, const at::Tensor& x0, double t0,
                           double h, int64_t steps) {
+  if (&tableau == &ClassicRk4() && steps > 0 && f.HasFusedRk4(x0)) {
+    return f.FusedRk4Path(x0, h, steps, steps).select(-2, 0);
+  }
   at::Tensor x = x0;
   if (f.HasDiscreteStep()) {
     for (int64_t i = 0; i < steps; ++i) x = f.DiscreteStep(t0 + static_cast<double>(i) * h, x, h);
@@ -302,8 +305,26 @@ std::optional<int64_t> FixedStepCount(double t0, absl::Span<const double> times,
   return total;
 }
 
+at::Tensor IntegrateFixedPath(const ButcherTableau& tableau, const VectorField& f, const at::Tensor& x0, double t0,
+                              double h, int64_t steps, int64_t every) {
+  TORCH_CHECK(every >= 1 && steps % every == 0, "IntegrateFixedPath: steps ", steps, " is not a multiple of ", every);
+  if (&tableau == &ClassicRk4() && steps > 0 && f.HasFusedRk4(x0)) return f.FusedRk4Path(x0, h, steps, every);
+  std::vector<at::Tensor> kept;
+  kept.reserve(static_cast<size_t>(steps / every));
+  at::Tensor x = x0;
+  for (int64_t i = 0; i < steps; i += every) {
+    x = IntegrateFixed(tableau, f, x, t0 + static_cast<double>(i) * h, h, every);
+    kept.push_back(x);
+  }
+  return at::stack(kept, /*dim=*/x0.dim() - 1);
+}
+
 at::Tensor VectorField::DiscreteStep(double, const at::Tensor&, double) const {
   TORCH_CHECK(false, "this vector field has no discrete step of its own");
+}
+
+at::Tensor VectorField::FusedRk4Path(const at::Tensor&, double, int64_t, int64_t) const {
+  TORCH_CHECK(false, "this vector field has no fused RK4 kernel");
 }
 
 }  // namespace hybrid::solvers

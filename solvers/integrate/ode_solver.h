@@ -88,8 +88,13 @@ absl::StatusOr<Trajectory> SolveOde(const VectorField& f, const at::Tensor& x0, 
 
 // `steps` fixed steps of size h from (t0, x0): the state at t0 + steps·h.
 // No checks and no copies of the trajectory: the calibration hot path.
+// Classical RK4 of a field with a fused kernel for x0 runs in that kernel.
 at::Tensor IntegrateFixed(const ButcherTableau& tableau, const VectorField& f, const at::Tensor& x0, double t0,
                           double h, int64_t steps);
+// The same, keeping the state after every `every`-th step, stacked before
+// the last dimension: [..., steps / every, D]. Precondition: steps % every == 0.
+at::Tensor IntegrateFixedPath(const ButcherTableau& tableau, const VectorField& f, const at::Tensor& x0, double t0,
+                              double h, int64_t steps, int64_t every);
 
 // Steps fixed-step mode takes between two times (⌈Δt / step⌉, at least 1),
 // and for a whole grid (for limits checks before solving); nullopt when the

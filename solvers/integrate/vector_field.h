@@ -10,6 +10,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <cstdint>
 #include <functional>
 #include <utility>
 
@@ -26,6 +27,15 @@ class VectorField {
   // adaptive or adjoint solves refuse it.
   virtual bool HasDiscreteStep() const { return false; }
   virtual at::Tensor DiscreteStep(double t, const at::Tensor& x, double h) const;
+
+  // A field that runs classical RK4 in a fused kernel of its own
+  // (solvers/fused/) when it can for this state: fixed-step integration with
+  // ClassicRk4 then calls FusedRk4Path instead of evaluating stage by stage.
+  // Such a field is autonomous, and both paths agree to rounding.
+  virtual bool HasFusedRk4(const at::Tensor& /*x*/) const { return false; }
+  // The state after every `every`-th of `steps` RK4 steps of size h from x,
+  // stacked before the last dimension ([M, B, steps / every, D] for x [M, B, D]).
+  virtual at::Tensor FusedRk4Path(const at::Tensor& x, double h, int64_t steps, int64_t every) const;
 };
 
 // Adapts a callable; for tests and analytic problems.

@@ -41,6 +41,9 @@ class MemberMlpImpl : public torch::nn::Module {
   explicit MemberMlpImpl(const MemberMlpOptions& options);
   at::Tensor Forward(const at::Tensor& x) const;
   const MemberMlpOptions& options() const { return options_; }
+  // The layers' parameters, first to last (for the fused kernels).
+  const std::vector<at::Tensor>& weights() const { return weights_; }
+  const std::vector<at::Tensor>& biases() const { return biases_; }
 
  private:
   MemberMlpOptions options_;

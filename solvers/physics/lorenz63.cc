@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "solvers/physics/lorenz63_equations.h"
 #include "solvers/physics/physics_catalog.h"
 
 namespace hybrid::solvers {
@@ -35,28 +36,22 @@ using torch::autograd::variable_list;
 
 // The right-hand side in one pass over memory instead of ~15 ATen operations
 // (each with its own dispatch, allocation and strided pass), with the
-// Jacobian-transpose products written out for the backward pass. For
-// contiguous CPU states; first derivatives only (no double backward).
-// `log_values`: the parameters come as logarithms (the stored form) and are
-// exponentiated here, saving three tensor operations per evaluation.
+// Jacobian-transpose products written out for the backward pass
+// (lorenz63_equations.h). For contiguous CPU states; first derivatives only
+// (no double backward). `log_values`: the parameters come as logarithms (the
+// stored form) and are exponentiated here, saving three tensor operations per
+// evaluation.
 at::Tensor FusedForward(const at::Tensor& state, const at::Tensor& sigma, const at::Tensor& rho, const at::Tensor& beta,
                         bool log_values = false) {
   at::Tensor out = at::empty_like(state);
   const int64_t members = state.size(0), batch = state.size(1);
   AT_DISPATCH_FLOATING_TYPES(state.scalar_type(), "lorenz63_forward", [&] {
-    const scalar_t* s = state.data_ptr<scalar_t>();
-    scalar_t* d = out.data_ptr<scalar_t>();
     const scalar_t *sgp = sigma.data_ptr<scalar_t>(), *rp = rho.data_ptr<scalar_t>(), *bp = beta.data_ptr<scalar_t>();
     for (int64_t m = 0; m < members; ++m) {
-      const scalar_t sg = log_values ? std::exp(sgp[m]) : sgp[m];
-      const scalar_t r = log_values ? std::exp(rp[m]) : rp[m];
-      const scalar_t b = log_values ? std::exp(bp[m]) : bp[m];
-      for (int64_t i = (m * batch) * 3, end = ((m + 1) * batch) * 3; i < end; i += 3) {
-        const scalar_t x = s[i], y = s[i + 1], z = s[i + 2];
-        d[i] = sg * (y - x);
-        d[i + 1] = x * (r - z) - y;
-        d[i + 2] = x * y - b * z;
-      }
+      const scalar_t theta[3] = {log_values ? std::exp(sgp[m]) : sgp[m], log_values ? std::exp(rp[m]) : rp[m],
+                                 log_values ? std::exp(bp[m]) : bp[m]};
+      Lorenz63Equations<scalar_t>::Evaluate(state.data_ptr<scalar_t>() + m * batch * 3, batch, theta,
+                                            out.data_ptr<scalar_t>() + m * batch * 3);
     }
   });
   return out;
@@ -75,35 +70,36 @@ struct FusedLorenz63 : torch::autograd::Function<FusedLorenz63> {
     const at::Tensor& state = saved[0];
     const at::Tensor g = grad_outputs[0].contiguous();
     const int64_t members = state.size(0), batch = state.size(1);
-    at::Tensor g_state = at::empty_like(state);
-    at::Tensor g_sigma = at::zeros_like(saved[1]), g_rho = at::zeros_like(saved[2]), g_beta = at::zeros_like(saved[3]);
+    at::Tensor g_state = at::zeros_like(state);
+    at::Tensor g_theta = at::zeros({members, 3}, state.options());
     AT_DISPATCH_FLOATING_TYPES(state.scalar_type(), "lorenz63_backward", [&] {
-      const scalar_t* s = state.data_ptr<scalar_t>();
-      const scalar_t* gi = g.data_ptr<scalar_t>();
-      scalar_t* go = g_state.data_ptr<scalar_t>();
       const scalar_t *sgp = saved[1].data_ptr<scalar_t>(), *rp = saved[2].data_ptr<scalar_t>(),
                      *bp = saved[3].data_ptr<scalar_t>();
-      scalar_t *dsp = g_sigma.data_ptr<scalar_t>(), *drp = g_rho.data_ptr<scalar_t>(),
-               *dbp = g_beta.data_ptr<scalar_t>();
       for (int64_t m = 0; m < members; ++m) {
-        const scalar_t sg = sgp[m], r = rp[m], b = bp[m];
-        scalar_t d_sigma = 0, d_rho = 0, d_beta = 0;
-        for (int64_t i = (m * batch) * 3, end = ((m + 1) * batch) * 3; i < end; i += 3) {
-          const scalar_t x = s[i], y = s[i + 1], z = s[i + 2];
-          const scalar_t gx = gi[i], gy = gi[i + 1], gz = gi[i + 2];
-          go[i] = -sg * gx + (r - z) * gy + y * gz;
-          go[i + 1] = sg * gx - gy + x * gz;
-          go[i + 2] = -x * gy - b * gz;
-          d_sigma += (y - x) * gx;
-          d_rho += x * gy;
-          d_beta -= z * gz;
-        }
-        dsp[m] = d_sigma;
-        drp[m] = d_rho;
-        dbp[m] = d_beta;
+        const scalar_t theta[3] = {sgp[m], rp[m], bp[m]};
+        const int64_t offset = m * batch * 3;
+        Lorenz63Equations<scalar_t>::Vjp(state.data_ptr<scalar_t>() + offset, batch, theta,
+                                         g.data_ptr<scalar_t>() + offset, g_state.data_ptr<scalar_t>() + offset,
+                                         g_theta.data_ptr<scalar_t>() + m * 3);
       }
     });
-    return {g_state, g_sigma, g_rho, g_beta};
+    return {g_state, g_theta.select(1, 0), g_theta.select(1, 1), g_theta.select(1, 2)};
+  }
+};
+
+// β = 0 (structure beta_term 0): the same equations with β fixed at 0 and its gradient dropped.
+template <typename T>
+struct Lorenz63WithoutBeta {
+  static void Evaluate(const T* s, int64_t b, const T* theta, T* d) {
+    const T kept[3] = {theta[0], theta[1], T(0)};
+    Lorenz63Equations<T>::Evaluate(s, b, kept, d);
+  }
+  static void Vjp(const T* s, int64_t b, const T* theta, const T* g, T* grad_x, T* grad_theta) {
+    const T kept[3] = {theta[0], theta[1], T(0)};
+    T dropped[3] = {0, 0, 0};
+    Lorenz63Equations<T>::Vjp(s, b, kept, g, grad_x, dropped);
+    grad_theta[0] += dropped[0];
+    grad_theta[1] += dropped[1];
   }
 };
 
@@ -129,6 +125,12 @@ at::Tensor Lorenz63::Evaluate(double /*t*/, const at::Tensor& state) const {
   const at::Tensor rho = MemberValue(1, 2);
   const at::Tensor beta = beta_term_ ? MemberValue(2, 2) : at::zeros_like(MemberValue(2, 2));
   return at::stack({sigma * (y - x), x * (rho - z) - y, x * y - beta * z}, 2);
+}
+
+const PointwisePhysics* Lorenz63::pointwise() const {
+  static const PointwisePhysicsOf<Lorenz63Equations> with_beta(3, 3);
+  static const PointwisePhysicsOf<Lorenz63WithoutBeta> without_beta(3, 3);
+  return beta_term_ ? static_cast<const PointwisePhysics*>(&with_beta) : &without_beta;
 }
 
 HYBRID_REGISTER_PHYSICS(lorenz63,

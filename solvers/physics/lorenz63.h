@@ -21,6 +21,7 @@ class Lorenz63 : public ScientificModel {
   int64_t state_dim() const override { return 3; }
   std::vector<StateComponent> Components() const override { return {{"x", "1"}, {"y", "1"}, {"z", "1"}}; }
   at::Tensor Evaluate(double t, const at::Tensor& x) const override;
+  const PointwisePhysics* pointwise() const override;
 
  private:
   Lorenz63(const PhysicsOptions& options, bool beta_term) : ScientificModel(Specs(), options), beta_term_(beta_term) {}

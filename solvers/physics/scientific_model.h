@@ -22,6 +22,7 @@
 
 #include "absl/status/statusor.h"
 #include "solvers/integrate/vector_field.h"
+#include "solvers/physics/pointwise_physics.h"
 
 namespace hybrid::solvers {
 
@@ -97,9 +98,15 @@ class ScientificModel : public torch::nn::Module, public VectorField {
   // The grid the components' cells are on (fields only; see StateGrid).
   virtual StateGrid Grid() const { return {}; }
 
+  // The same field over raw arrays for the fused kernels (pointwise_physics.h),
+  // which then read the parameters' physical values; null: none (the default).
+  virtual const PointwisePhysics* pointwise() const { return nullptr; }
+
   // Physical value of parameter `index`, shape [M].
   at::Tensor Value(size_t index) const;
   bool IsTrainable(size_t index) const { return raw_[index].requires_grad(); }
+  // The stored tensor of parameter `index` [M]: log(value) if positive, else value.
+  const at::Tensor& Raw(size_t index) const { return raw_[index]; }
   std::vector<at::Tensor> TrainableRaw() const;
   void ClampToBounds();
 
@@ -131,8 +138,6 @@ class ScientificModel : public torch::nn::Module, public VectorField {
   // Precondition: Validate(specs, options) is OK.
   ScientificModel(std::vector<ParameterSpec> specs, const PhysicsOptions& options);
 
-  // The stored tensor of parameter `index`: log(value) if positive, else value.
-  const at::Tensor& Raw(size_t index) const { return raw_[index]; }
   // Value(index) shaped [M, 1, …, 1] (`rank` dimensions) to broadcast against
   // a state slice of that rank whose first dimension is the member.
   at::Tensor MemberValue(size_t index, int64_t rank) const;
