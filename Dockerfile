@@ -13,6 +13,8 @@
 FROM debian:12 AS build
 WORKDIR /src
 COPY . .
+# Portable kernels (no -march=native): the image runs on CPUs other than the one that built it.
+ENV CMAKE_ARGS=-DHYBRID_NATIVE_KERNELS=OFF
 RUN scripts/setup && scripts/build hybridserve hybridctl hybridload hybridbridge
 
 FROM debian:12 AS runtime

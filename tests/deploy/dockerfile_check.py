@@ -5,7 +5,8 @@ Docker cannot run on our machines. So: dockerfile-utils (npm, installed by
 scripts/setup into tools/lint) lints it, and this script checks what would make
 the image wrong even when it builds:
   * the build stage runs exactly scripts/setup + scripts/build, the steps CI
-    runs on every change, and every file the runtime stage copies from it is
+    runs on every change, with portable kernels (HYBRID_NATIVE_KERNELS=OFF), and
+    every file the runtime stage copies from it is
     something that build produces (found in BUILD_DIR);
   * the runtime stage installs `scripts/setup --runtime` (whose completeness
     tests/deploy/runtime_packages_test.py checks), runs as a non-root user,
@@ -76,6 +77,9 @@ def main():
     check(len(runs) == 1 and re.fullmatch(r"scripts/setup && scripts/build( [a-z_]+)+", runs[0] if runs else ""),
           f"the build stage must run exactly 'scripts/setup && scripts/build TARGETS': {runs}")
     targets = runs[0].split()[3:] if runs else []
+    # -march=native kernels would die with SIGILL on a CPU older than the builder's.
+    check(any(k == "ENV" and "-DHYBRID_NATIVE_KERNELS=OFF" in text for k, text in build_stage),
+          "the build stage must build portable kernels: ENV CMAKE_ARGS=-DHYBRID_NATIVE_KERNELS=OFF")
 
     def of(keyword):
         return [text for k, text in runtime if k == keyword]
