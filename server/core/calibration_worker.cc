@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <utility>
@@ -18,6 +19,13 @@ constexpr double kCoverageEmaWeight = 0.02;
 at::Tensor ToWindows(const DenseArray& a, at::ScalarType dtype) {
   const int64_t dim = a.shape.back();
   return at::tensor(a.values, at::kDouble).view({-1, dim}).to(dtype);
+}
+
+// Observations that can be one update: the same step and steps, and the same
+// fields present.
+bool SameWindowKind(const Observation& a, const Observation& b) {
+  return a.step == b.step && a.steps == b.steps && a.mask.shape.empty() == b.mask.shape.empty() &&
+         a.path.shape.empty() == b.path.shape.empty() && a.start.shape.back() == b.start.shape.back();
 }
 
 absl::Status NotDurable(const std::string& model) {
@@ -80,11 +88,29 @@ absl::Status CalibrationWorker::Recover() {
     lsn = c.wal_lsn();
   }
   int64_t replayed = 0;
+  // A minibatch's observations, gathered until it is whole. (A group torn by
+  // a crash was never acknowledged; its whole records are applied.)
+  std::vector<Observation> minibatch;
+  size_t minibatch_size = 0;
+  auto apply_minibatch = [&] {
+    if (minibatch.empty()) return;
+    std::vector<const Observation*> observations;
+    for (const Observation& o : minibatch) observations.push_back(&o);
+    Apply(observations, /*live=*/false);
+    minibatch.clear();
+  };
   // Failed updates fail again, identically: nothing to do for them.
   absl::Status s = durability_->Replay(lsn, [&](uint64_t, LogRecord record) -> absl::Status {
     ++replayed;
-    if (const Observation* o = std::get_if<Observation>(&record)) {
-      Apply(*o, /*live=*/false);
+    if (Observation* o = std::get_if<Observation>(&record)) {
+      if (minibatch.empty()) minibatch_size = static_cast<size_t>(std::max(o->minibatch, 1));
+      minibatch.push_back(std::move(*o));
+      if (minibatch.size() >= minibatch_size) apply_minibatch();
+      return absl::OkStatus();
+    }
+    apply_minibatch();  // Only after a torn group: never drop what the log holds.
+    if (const Report* r = std::get_if<Report>(&record)) {
+      ApplyReport(*r, /*live=*/false);
     } else if (const Report* r = std::get_if<Report>(&record)) {
       ApplyReport(*r, /*live=*/false);
     } else {
@@ -93,6 +119,7 @@ absl::Status CalibrationWorker::Recover() {
     return absl::OkStatus();
   });
   if (!s.ok()) return s;
+  apply_minibatch();
   {
     absl::MutexLock lock(&info_mu_);
     info_.replayed_at_start = replayed;
@@ -109,7 +136,17 @@ absl::Status CalibrationWorker::Recover() {
 }
 
 absl::Status CalibrationWorker::Schedule(std::function<void()> job) {
-  if (!thread_.TrySchedule(std::move(job))) {
+  bool scheduled;
+  {
+    absl::MutexLock lock(&pending_mu_);
+    scheduled = thread_.TrySchedule(std::move(job));
+    if (scheduled) ++next_ticket_;
+  }
+  return Scheduled(scheduled);
+}
+
+absl::Status CalibrationWorker::Scheduled(bool scheduled) {
+  if (!scheduled) {
     return absl::ResourceExhaustedError(absl::StrCat("calibration queue of model '", options_.model, "' is full (",
                                                      options_.capacity, " observations); retry later"));
   }
@@ -118,10 +155,19 @@ absl::Status CalibrationWorker::Schedule(std::function<void()> job) {
 }
 
 absl::Status CalibrationWorker::Enqueue(Observation observation, Done done) {
-  return Schedule([this, observation = std::move(observation), done = std::move(done)] {
-    UpdateCalibrationStatus([&](CalibrationStatus& s) { s.queue_depth = static_cast<int64_t>(thread_.queued()); });
-    done(Process(observation));
-  });
+  bool scheduled;
+  {
+    // The job and the pending entry are one step under pending_mu_, so the
+    // job (which takes the lock first) always finds its entry.
+    absl::MutexLock lock(&pending_mu_);
+    const uint64_t ticket = next_ticket_;
+    scheduled = thread_.TrySchedule([this, ticket] { ProcessPending(ticket); });
+    if (scheduled) {
+      pending_.push_back(Pending{std::move(observation), std::move(done), ticket});
+      ++next_ticket_;
+    }
+  }
+  return Scheduled(scheduled);
 }
 
 absl::Status CalibrationWorker::Observe(ReportBatch batch, ReportsDone done) {
@@ -276,57 +322,128 @@ void CalibrationWorker::UpdateCalibrationStatus(const std::function<void(Calibra
   if (calibration_.coverage) metrics_.coverage->Set(*calibration_.coverage);
 }
 
-ObservationOutcome CalibrationWorker::Process(const Observation& observation) {
-  if (observation.cancelled && observation.cancelled()) {
-    ObservationOutcome outcome;
-    outcome.sequence = observation.sequence;
-    outcome.status = absl::CancelledError("the stream was cancelled before this observation was logged; not applied");
-    return outcome;
-  }
-  metrics_.last_observation->Set(
-      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
-  if (durability_) {
-    if (absl::StatusOr<uint64_t> lsn = durability_->Log(observation); !lsn.ok()) {
-      ObservationOutcome outcome;
-      outcome.sequence = observation.sequence;
-      outcome.status = absl::UnavailableError(
-          absl::StrCat("the write-ahead log cannot take the observation (", lsn.status().message(), "); not applied"));
-      outcome.parameters = latest_->parameters;
-      outcome.version = latest_->version;
-      metrics_.failed->Increment();
-      return outcome;
-    }
-  }
-  ObservationOutcome outcome = Apply(observation, /*live=*/true);
-  AfterLogged();
-  return outcome;
+std::vector<CalibrationWorker::Pending> CalibrationWorker::TakeRun(uint64_t ticket) {
+  std::vector<Pending> run;
+  absl::MutexLock lock(&pending_mu_);
+  // Taken by an earlier job's run already: nothing to do.
+  if (pending_.empty() || pending_.front().ticket != ticket) return run;
+  do {
+    run.push_back(std::move(pending_.front()));
+    pending_.pop_front();
+  } while (!pending_.empty() && pending_.front().ticket == run.back().ticket + 1 && run.size() < kMaxGroupCommit);
+  return run;
 }
 
-ObservationOutcome CalibrationWorker::Apply(const Observation& observation, bool live) {
+void CalibrationWorker::ProcessPending(uint64_t ticket) {
+  std::vector<Pending> run = TakeRun(ticket);
+  if (run.empty()) return;
+  UpdateCalibrationStatus([&](CalibrationStatus& s) { s.queue_depth = static_cast<int64_t>(thread_.queued()); });
+  std::vector<Pending*> live;
+  for (Pending& p : run) {
+    if (p.observation.cancelled && p.observation.cancelled()) {
+      ObservationOutcome outcome;
+      outcome.sequence = p.observation.sequence;
+      outcome.status = absl::CancelledError("the stream was cancelled before this observation was logged; not applied");
+      p.done(std::move(outcome));
+    } else {
+      live.push_back(&p);
+    }
+  }
+  if (live.empty()) return;
+  metrics_.last_observation->Set(
+      std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
+
+  // Minibatches of consecutive observations of one kind, marked on their first
+  // record so that replay applies them the same way.
+  std::vector<std::vector<Pending*>> minibatches;
+  for (Pending* p : live) {
+    if (minibatches.empty() || static_cast<int>(minibatches.back().size()) >= options_.max_observations_per_update ||
+        !SameWindowKind(minibatches.back().front()->observation, p->observation)) {
+      minibatches.emplace_back();
+    }
+    minibatches.back().push_back(p);
+  }
+  for (auto& minibatch : minibatches) minibatch.front()->observation.minibatch = static_cast<int32_t>(minibatch.size());
+
+  if (durability_) {
+    // Group commit: one write and one fdatasync for every observation waiting.
+    std::vector<const Observation*> records;
+    for (const Pending* p : live) records.push_back(&p->observation);
+    absl::StatusOr<uint64_t> lsn = durability_->LogGroup(records);
+    CountSyncs();
+    if (!lsn.ok()) {
+      for (Pending* p : live) {
+        ObservationOutcome outcome;
+        outcome.sequence = p->observation.sequence;
+        outcome.status = absl::UnavailableError(absl::StrCat("the write-ahead log cannot take the observation (",
+                                                             lsn.status().message(), "); not applied"));
+        outcome.parameters = latest_->parameters;
+        outcome.version = latest_->version;
+        metrics_.failed->Increment();
+        p->done(std::move(outcome));
+      }
+      return;
+    }
+    RefreshDurabilityInfo();
+  }
+  // Each is answered once its own update is done (its record is durable
+  // already); the checkpoint, which covers every logged record, waits until
+  // the whole run is applied.
+  for (const auto& minibatch : minibatches) {
+    std::vector<const Observation*> observations;
+    for (const Pending* p : minibatch) observations.push_back(&p->observation);
+    const ObservationOutcome outcome = Apply(observations, /*live=*/true);
+    for (Pending* p : minibatch) {
+      ObservationOutcome own = outcome;
+      own.sequence = p->observation.sequence;
+      p->done(std::move(own));
+    }
+  }
+  AfterLogged();
+}
+
+void CalibrationWorker::CountSyncs() {
+  const WriteAheadLog& wal = durability_->wal();
+  metrics_.wal_syncs->Increment(static_cast<double>(wal.syncs() - counted_syncs_));
+  metrics_.wal_sync_seconds->Increment(wal.sync_seconds() - counted_sync_seconds_);
+  counted_syncs_ = wal.syncs();
+  counted_sync_seconds_ = wal.sync_seconds();
+}
+
+ObservationOutcome CalibrationWorker::Apply(const std::vector<const Observation*>& minibatch, bool live) {
   const auto started = std::chrono::steady_clock::now();
   ObservationOutcome outcome;
-  outcome.sequence = observation.sequence;
+  outcome.sequence = minibatch.front()->sequence;
   outcome.coverage_level = calibrator_->options().coverage_level;
 
   const int64_t reverted_before = calibrator_->reverted_updates();
   absl::StatusOr<solvers::CalibrationStep> step =
       solvers::RunCatchingTorch("calibration update", [&]() -> absl::StatusOr<solvers::CalibrationStep> {
-        solvers::WindowBatch batch;
-        batch.start = ToWindows(observation.start, calibrator_->model().dtype());
-        batch.end = ToWindows(observation.end, calibrator_->model().dtype());
-        if (!observation.mask.shape.empty()) batch.mask = ToWindows(observation.mask, calibrator_->model().dtype());
-        if (!observation.path.shape.empty()) {
-          batch.path = ToWindows(observation.path, calibrator_->model().dtype())
-                           .view({batch.start.size(0), observation.steps, batch.start.size(1)});
+        const at::ScalarType dtype = calibrator_->model().dtype();
+        const Observation& first = *minibatch.front();
+        std::vector<at::Tensor> start, end, mask, path;
+        for (const Observation* o : minibatch) {
+          start.push_back(ToWindows(o->start, dtype));
+          end.push_back(ToWindows(o->end, dtype));
+          if (!o->mask.shape.empty()) mask.push_back(ToWindows(o->mask, dtype));
+          if (!o->path.shape.empty()) {
+            path.push_back(ToWindows(o->path, dtype).view({start.back().size(0), o->steps, start.back().size(1)}));
+          }
         }
-        batch.step = observation.step;
-        batch.steps = observation.steps;
+        solvers::WindowBatch batch;
+        batch.start = at::cat(start);
+        batch.end = at::cat(end);
+        if (!mask.empty()) batch.mask = at::cat(mask);
+        if (!path.empty()) batch.path = at::cat(path);
+        batch.step = first.step;
+        batch.steps = first.steps;
         return calibrator_->Update(batch);
       });
 
+  const auto observations = static_cast<double>(minibatch.size());
   if (step.ok()) {
     ++version_;
-    ++accepted_;
+    accepted_ += minibatch.size();
     coverage_ema_ = coverage_ema_ < 0.0
                         ? step->coverage
                         : (1.0 - kCoverageEmaWeight) * coverage_ema_ + kCoverageEmaWeight * step->coverage;
@@ -335,14 +452,14 @@ ObservationOutcome CalibrationWorker::Apply(const Observation& observation, bool
     outcome.gradient_norm = step->gradient_norm;
     if (live) {
       PublishLatest();
-      metrics_.accepted->Increment();
+      metrics_.accepted->Increment(observations);
       metrics_.updates->Increment();
       UpdateCalibrationStatus([&](CalibrationStatus& s) { s.loss = step->loss; });
     }
   } else {
     outcome.status = step.status();
     if (live) {
-      metrics_.failed->Increment();
+      metrics_.failed->Increment(observations);
       metrics_.reverted_updates->Increment(static_cast<double>(calibrator_->reverted_updates() - reverted_before));
     }
   }

@@ -10,7 +10,13 @@
 // and re-applies every logged observation after it, so the model resumes in
 // exactly the state it had; each observation is appended to the write-ahead
 // log before it is applied, and its outcome (the acknowledgement) is produced
-// only after that, so nothing acknowledged is ever lost. An observation whose
+// only after that, so nothing acknowledged is ever lost. Group commit: the
+// observations waiting in the queue are logged with one write and one
+// fdatasync, then applied and answered one by one in arrival order. With
+// max_observations_per_update > 1 up to that many of them (same step, steps
+// and fields) are applied as ONE update on their windows together — each
+// still logged and answered on its own, with the minibatch's loss and
+// version — a change of semantics (fewer, larger steps), off by default. An observation whose
 // stream was cancelled before it was logged is answered CANCELLED and not
 // applied; one the log cannot take is answered UNAVAILABLE and not applied.
 // Checkpoints are written as the config asks, on SaveCheckpoint, and when the
@@ -38,9 +44,11 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -67,6 +75,9 @@ class CalibrationWorker {
   struct Options {
     std::string model;
     size_t capacity = 1024;
+    // calibration.max_observations_per_update: up to this many queued
+    // observations of one window kind are applied as one minibatch update.
+    int max_observations_per_update = 1;
     Metrics* metrics = nullptr;  // Not owned; must outlive the worker.
   };
 
@@ -101,10 +112,26 @@ class CalibrationWorker {
  private:
   CalibrationWorker(std::unique_ptr<solvers::OnlineCalibrator> calibrator, std::unique_ptr<EntityFilter> entities,
                     Options options, std::unique_ptr<ModelDurability> durability, Publish publish);
+  struct Pending {
+    Observation observation;
+    Done done;
+    uint64_t ticket = 0;  // Its job's place among every job scheduled.
+  };
+  // Records one group commit writes at most.
+  static constexpr size_t kMaxGroupCommit = 256;
+
   absl::Status Recover();
-  ObservationOutcome Process(const Observation& observation);
-  // Applies one observation; `live` false while replaying the log (no counters).
-  ObservationOutcome Apply(const Observation& observation, bool live);
+  // The job of the observation with `ticket`: takes it and the observations
+  // queued right after it (no other job between them), logs them with one
+  // fdatasync, applies them in order (minibatches of max_observations_per_update)
+  // and answers each. Nothing when an earlier job took it.
+  void ProcessPending(uint64_t ticket);
+  std::vector<Pending> TakeRun(uint64_t ticket);
+  // Applies the observations as one update (one: the plain online update);
+  // `live` false while replaying the log (no counters).
+  ObservationOutcome Apply(const std::vector<const Observation*>& minibatch, bool live);
+  // Adds the log's new fdatasync calls and time to the metrics.
+  void CountSyncs();
   ReportOutcome ProcessReport(const Report& report, const std::string& field, const std::function<bool()>& cancelled);
   // The scored forecast of a live report into its lead bucket's skill.
   void ScoreOnline(const ReportOutcome& outcome);
@@ -120,6 +147,7 @@ class CalibrationWorker {
   // Changes the published calibration status and sets the gauges from it.
   void UpdateCalibrationStatus(const std::function<void(CalibrationStatus&)>& change);
   absl::Status Schedule(std::function<void()> job);
+  absl::Status Scheduled(bool scheduled);  // RESOURCE_EXHAUSTED, or the queue depth updated.
 
   std::unique_ptr<solvers::OnlineCalibrator> calibrator_;  // Worker thread only.
   std::unique_ptr<EntityFilter> entities_;                 // Worker thread only.
@@ -135,6 +163,16 @@ class CalibrationWorker {
   // Worker thread only: online skill per lead bucket, since this process started
   // (monitoring only: not checkpointed, so a restart begins it again).
   std::array<OnlineSkill, kLeadBuckets> skill_{};
+
+  int64_t counted_syncs_ = 0;          // Worker thread only: the log's syncs() already counted.
+  double counted_sync_seconds_ = 0.0;  // Worker thread only.
+
+  // Observations queued and not yet taken, in ticket order; every job
+  // scheduled takes the next ticket, so a run of consecutive tickets has no
+  // other job between its observations and arrival order holds.
+  absl::Mutex pending_mu_;
+  std::deque<Pending> pending_ ABSL_GUARDED_BY(pending_mu_);
+  uint64_t next_ticket_ ABSL_GUARDED_BY(pending_mu_) = 0;
 
   mutable absl::Mutex info_mu_;
   DurabilityInfo info_ ABSL_GUARDED_BY(info_mu_);

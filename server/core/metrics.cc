@@ -106,6 +106,14 @@ Metrics::Metrics()
                      .Name("hybrid_wal_bytes")
                      .Help("Size of the model's write-ahead log (segments not yet covered by a checkpoint)")
                      .Register(*registry_)),
+      wal_syncs_(prometheus::BuildCounter()
+                     .Name("hybrid_wal_syncs_total")
+                     .Help("fdatasync calls of the model's write-ahead log (one per group of records committed)")
+                     .Register(*registry_)),
+      wal_sync_seconds_(prometheus::BuildCounter()
+                            .Name("hybrid_wal_sync_seconds_total")
+                            .Help("Wall time the model's calibration worker spent in fdatasync")
+                            .Register(*registry_)),
       checkpoint_timestamp_(prometheus::BuildGauge()
                                 .Name("hybrid_checkpoint_timestamp_seconds")
                                 .Help("Unix time of the model's newest checkpoint (0: none yet)")
@@ -170,6 +178,8 @@ ModelMetrics& Metrics::ForModel(const std::string& model, double coverage_level)
     m.reverted_updates = &reverted_updates_.Add({{"model", model}});
     m.step_duration = &step_duration_.Add({{"model", model}}, LatencyBuckets());
     m.wal_bytes = &wal_bytes_.Add({{"model", model}});
+    m.wal_syncs = &wal_syncs_.Add({{"model", model}});
+    m.wal_sync_seconds = &wal_sync_seconds_.Add({{"model", model}});
     m.checkpoint_timestamp = &checkpoint_timestamp_.Add({{"model", model}});
     m.last_observation = &last_observation_.Add({{"model", model}});
     m.calibrate_streams = &calibrate_streams_.Add({{"model", model}});

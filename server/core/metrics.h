@@ -43,6 +43,8 @@ struct ModelMetrics {
   prometheus::Counter* reverted_updates = nullptr;
   prometheus::Histogram* step_duration = nullptr;
   prometheus::Gauge* wal_bytes = nullptr;
+  prometheus::Counter* wal_syncs = nullptr;           // fdatasync calls of the model's log (group commits).
+  prometheus::Counter* wal_sync_seconds = nullptr;    // Their wall time.
   prometheus::Gauge* checkpoint_timestamp = nullptr;  // 0 until the first checkpoint.
   prometheus::Gauge* last_observation = nullptr;      // Unix time; 0 until the first observation.
   prometheus::Gauge* calibrate_streams = nullptr;
@@ -98,6 +100,8 @@ class Metrics {
   prometheus::Family<prometheus::Counter>& reverted_updates_;
   prometheus::Family<prometheus::Histogram>& step_duration_;
   prometheus::Family<prometheus::Gauge>& wal_bytes_;
+  prometheus::Family<prometheus::Counter>& wal_syncs_;
+  prometheus::Family<prometheus::Counter>& wal_sync_seconds_;
   prometheus::Family<prometheus::Gauge>& checkpoint_timestamp_;
   prometheus::Family<prometheus::Gauge>& last_observation_;
   prometheus::Family<prometheus::Gauge>& calibrate_streams_;

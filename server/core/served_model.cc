@@ -188,6 +188,7 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
     CalibrationWorker::Options options;
     options.model = config.name();
     options.capacity = static_cast<size_t>(config.calibration().queue_capacity());
+    options.max_observations_per_update = config.calibration().max_observations_per_update();
     options.metrics = metrics;
     std::unique_ptr<ModelDurability> durability;
     if (!state_dir.empty() && !config.durability().disabled()) {

@@ -49,6 +49,7 @@ std::string EncodeObservation(const Observation& o) {
   if (!o.path.shape.empty()) ToStored(o.path, stored.mutable_path());
   stored.set_step(o.step);
   stored.set_steps(o.steps);
+  if (o.minibatch > 1) stored.set_minibatch(static_cast<uint32_t>(o.minibatch));
   return stored.SerializeAsString();
 }
 
@@ -95,6 +96,7 @@ absl::StatusOr<LogRecord> DecodeRecord(const std::string& bytes) {
   if (stored.has_path()) o.path = FromStored(stored.path());
   o.step = stored.step();
   o.steps = stored.steps();
+  o.minibatch = static_cast<int32_t>(std::min<uint32_t>(stored.minibatch(), 1u << 20));
   return LogRecord(std::move(o));
 }
 
@@ -212,6 +214,13 @@ absl::Status ModelDurability::Replay(uint64_t lsn, const Apply& apply) const {
 
 absl::StatusOr<uint64_t> ModelDurability::Log(const Observation& observation) {
   return wal_->Append(EncodeObservation(observation));
+}
+
+absl::StatusOr<uint64_t> ModelDurability::LogGroup(const std::vector<const Observation*>& observations) {
+  std::vector<std::string> records;
+  records.reserve(observations.size());
+  for (const Observation* o : observations) records.push_back(EncodeObservation(*o));
+  return wal_->AppendGroup(std::vector<absl::string_view>(records.begin(), records.end()));
 }
 
 absl::StatusOr<uint64_t> ModelDurability::Log(const Report& report) { return wal_->Append(EncodeReport(report)); }

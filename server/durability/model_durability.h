@@ -89,6 +89,9 @@ class ModelDurability {
   // Calls `apply` for every logged record after `lsn`, in order.
   absl::Status Replay(uint64_t lsn, const Apply& apply) const;
   absl::StatusOr<uint64_t> Log(const Observation& observation);
+  // Group commit: every observation in one write and one fdatasync, all or
+  // none; the first one's LSN (the others follow it).
+  absl::StatusOr<uint64_t> LogGroup(const std::vector<const Observation*>& observations);
   absl::StatusOr<uint64_t> Log(const Report& report);
   absl::StatusOr<uint64_t> Log(const EntityDeletion& deletion);
   // checkpoint_every records since the last checkpoint, or at least one and

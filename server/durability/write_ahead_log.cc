@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <vector>
@@ -174,34 +175,59 @@ absl::Status WriteAheadLog::StartSegment(uint64_t first_lsn) {
 }
 
 absl::StatusOr<uint64_t> WriteAheadLog::Append(absl::string_view payload) {
+  absl::StatusOr<uint64_t> first = AppendGroup({payload});
+  if (!first.ok()) return first.status();
+  return *first;
+}
+
+absl::StatusOr<uint64_t> WriteAheadLog::AppendGroup(const std::vector<absl::string_view>& payloads) {
   if (!failed_.ok()) return failed_;
-  if (payload.size() > kMaxPayloadBytes) {
-    return absl::InvalidArgumentError(absl::StrCat("record of ", payload.size(), " bytes exceeds the log's limit"));
+  if (payloads.empty()) return absl::InvalidArgumentError("AppendGroup of no records");
+  int64_t group_bytes = 0;
+  for (absl::string_view payload : payloads) {
+    if (payload.size() > kMaxPayloadBytes) {
+      return absl::InvalidArgumentError(absl::StrCat("record of ", payload.size(), " bytes exceeds the log's limit"));
+    }
+    group_bytes += static_cast<int64_t>(kHeaderBytes + payload.size());
   }
-  const int64_t record_bytes = static_cast<int64_t>(kHeaderBytes + payload.size());
-  if (segment_size_ > 0 && segment_size_ + record_bytes > options_.segment_bytes) {
+  // A group never spans segments: on an error the one segment is cut back,
+  // and nothing of the group stays in the log.
+  if (segment_size_ > 0 && segment_size_ + group_bytes > options_.segment_bytes) {
     if (absl::Status s = StartSegment(next_lsn_); !s.ok()) return s;
   }
-  std::string record(kHeaderBytes, '\0');
-  PutLe(payload.size(), 4, record.data());
-  PutLe(next_lsn_, 8, record.data() + 8);
-  PutLe(Checksum(record.data() + 8, payload), 4, record.data() + 4);
-  record.append(payload.data(), payload.size());
+  std::string records;
+  records.reserve(static_cast<size_t>(group_bytes));
+  uint64_t lsn = next_lsn_;
+  for (absl::string_view payload : payloads) {
+    char header[kHeaderBytes] = {};
+    PutLe(payload.size(), 4, header);
+    PutLe(lsn++, 8, header + 8);
+    PutLe(Checksum(header + 8, payload), 4, header + 4);
+    records.append(header, kHeaderBytes);
+    records.append(payload.data(), payload.size());
+  }
 
   const std::string path = SegmentPath(segment_first_);
-  if (!base::WriteAllBytes(fd_, record)) {
+  if (!base::WriteAllBytes(fd_, records)) {
     absl::Status error = OsError("appending to", path);
     if (::ftruncate(fd_, static_cast<off_t>(segment_size_)) != 0) failed_ = error;  // Cannot cut it back.
     return error;
   }
-  if (options_.sync == Sync::kAlways && ::fdatasync(fd_) != 0) {
-    // After a failed fsync the page cache's state is unknown (the write may
-    // be lost even if a retry succeeds): refuse every later append.
-    failed_ = OsError("syncing", path);
-    return failed_;
+  if (options_.sync == Sync::kAlways) {
+    const auto started = std::chrono::steady_clock::now();
+    if (::fdatasync(fd_) != 0) {
+      // After a failed fsync the page cache's state is unknown (the write may
+      // be lost even if a retry succeeds): refuse every later append.
+      failed_ = OsError("syncing", path);
+      return failed_;
+    }
+    sync_seconds_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    ++syncs_;
   }
-  segment_size_ += record_bytes;
-  return next_lsn_++;
+  segment_size_ += group_bytes;
+  const uint64_t first = next_lsn_;
+  next_lsn_ = lsn;
+  return first;
 }
 
 absl::Status WriteAheadLog::ReadAfter(uint64_t after, const Visit& visit) const {

@@ -3,6 +3,7 @@
 //
 //   absl::StatusOr<std::unique_ptr<WriteAheadLog>> wal = WriteAheadLog::Open(dir, {});
 //   absl::StatusOr<uint64_t> lsn = (*wal)->Append(bytes);  // durable per `sync` when OK
+//   absl::StatusOr<uint64_t> first = (*wal)->AppendGroup({a, b, c});  // one write, one fdatasync
 //   (*wal)->ReadAfter(checkpoint_lsn, [](uint64_t lsn, std::string payload) { ...; return absl::OkStatus(); });
 //   (*wal)->TrimThrough(checkpoint_lsn);                 // after a checkpoint covering it
 //
@@ -17,6 +18,9 @@
 // `dir/LOCK` is held (flock) while the log is open, so a second process
 // cannot write the same log: FAILED_PRECONDITION.
 //
+// Group commit: AppendGroup writes several records with one write and one
+// fdatasync, all or none — the caller acknowledges each only after it returns.
+//
 // Sync policy: kAlways fdatasyncs every record before Append returns (survives
 // power loss); kOs leaves flushing to the kernel (survives a process crash, not
 // a power cut). Segments roll at segment_bytes; TrimThrough starts a new
@@ -29,6 +33,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -54,6 +59,10 @@ class WriteAheadLog {
   // On error nothing counts as appended: the segment is cut back to its last
   // whole record.
   absl::StatusOr<uint64_t> Append(absl::string_view payload);
+  // Appends `payloads` (at least one) as consecutive records in one segment
+  // and returns the first one's LSN; all are durable (per policy) when OK, and
+  // none counts as appended on error.
+  absl::StatusOr<uint64_t> AppendGroup(const std::vector<absl::string_view>& payloads);
   // Calls `visit` for every record with LSN > `after`, in order; stops at the
   // first non-OK status and returns it. FAILED_PRECONDITION when records in
   // (after, first retained] were trimmed away.
@@ -64,6 +73,9 @@ class WriteAheadLog {
   uint64_t first_lsn() const;  // Oldest retained record (last_lsn() + 1 when empty).
   int64_t bytes() const;       // Size of all segments.
   int64_t torn_bytes() const { return torn_bytes_; }
+  // Since Open: fdatasync calls on appends, and the wall time they took.
+  int64_t syncs() const { return syncs_; }
+  double sync_seconds() const { return sync_seconds_; }
   const std::string& dir() const { return dir_; }
 
  private:
@@ -82,6 +94,8 @@ class WriteAheadLog {
   uint64_t next_lsn_ = 1;
   uint64_t first_retained_ = 1;
   int64_t torn_bytes_ = 0;
+  int64_t syncs_ = 0;
+  double sync_seconds_ = 0.0;
   absl::Status failed_;  // Set when the log can no longer be trusted to append.
 };
 

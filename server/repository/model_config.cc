@@ -95,6 +95,7 @@ void ApplyDefaults(v1::ModelConfig& config) {
   if (c.max_window_duration() == 0.0) c.set_max_window_duration(1e4);
   if (c.max_windows_per_observation() == 0) c.set_max_windows_per_observation(1024);
   if (c.queue_capacity() == 0) c.set_queue_capacity(1024);
+  if (c.max_observations_per_update() == 0) c.set_max_observations_per_update(1);
   if (c.theta_update() == v1::THETA_UPDATE_UNSPECIFIED) c.set_theta_update(v1::THETA_UPDATE_GRADIENT);
   if (c.ensemble_size() == 0) c.set_ensemble_size(8);
   if (c.ensemble_perturbation() == 0.0) c.set_ensemble_perturbation(1e-4);
@@ -162,6 +163,10 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
     return absl::InvalidArgumentError("calibration.max_windows_per_observation must be ≥ 1");
   }
   if (c.queue_capacity() < 1) return absl::InvalidArgumentError("calibration.queue_capacity must be ≥ 1");
+  if (c.max_observations_per_update() < 1 || c.max_observations_per_update() > 256) {
+    return absl::InvalidArgumentError(absl::StrCat("calibration.max_observations_per_update must be in [1, 256], got ",
+                                                   c.max_observations_per_update()));
+  }
   const v1::PredictLimits& l = config.limits();
   if (l.max_output_times() < 1 || l.max_total_steps() < 1 || l.max_batch() < 1 || l.max_calibrate_streams() < 1) {
     return absl::InvalidArgumentError("limits.* must be ≥ 1");

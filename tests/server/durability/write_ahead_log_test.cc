@@ -147,6 +147,33 @@ TEST(WriteAheadLog, TrimmingDeletesCoveredSegmentsAndKeepsTheSequence) {
   EXPECT_EQ(log->Append("eleven").value(), 11u);
 }
 
+TEST(WriteAheadLog, AGroupIsOneSyncInOneSegmentAndReadsBackAsItsRecords) {
+  testing::ScopedTempDir tmp;
+  const std::string dir = tmp.File("wal");
+  std::unique_ptr<WriteAheadLog> log = OpenLog(dir, /*segment_bytes=*/150);
+  EXPECT_EQ(log->Append(Payload(1)).value(), 1u);
+  EXPECT_EQ(log->syncs(), 1);
+  const std::vector<std::string> group = {Payload(2), Payload(3), Payload(4), Payload(5), Payload(6)};
+  EXPECT_EQ(log->AppendGroup({group.begin(), group.end()}).value(), 2u);
+  EXPECT_EQ(log->syncs(), 2);  // One fdatasync for the five.
+  EXPECT_GE(log->sync_seconds(), 0.0);
+  EXPECT_EQ(log->last_lsn(), 6u);
+  // The group (165 bytes) does not fit after record 1 (30 of 150): a new
+  // segment holds all of it, whole, though it is larger than a segment.
+  EXPECT_EQ(Segments(dir).size(), 2u);
+  EXPECT_EQ(fs::path(Segments(dir).back()).filename().string().substr(0, 20), "00000000000000000002");
+  EXPECT_EQ(log->AppendGroup({}).status().code(), absl::StatusCode::kInvalidArgument);
+
+  log.reset();
+  log = OpenLog(dir);
+  Records all = ReadAll(*log);
+  ASSERT_EQ(all.size(), 6u);
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(all[i].first, static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(all[i].second, Payload(i + 1));
+  }
+}
+
 TEST(WriteAheadLog, ACheckpointAheadOfTheLogMovesTheSequencePastIt) {
   // With sync kOs a power cut can lose log records that a (synced) checkpoint
   // already covers; new records must not reuse their numbers.
