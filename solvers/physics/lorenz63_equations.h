@@ -6,16 +6,23 @@
 //   dx/dt = σ (y − x),   dy/dt = x (ρ − z) − y,   dz/dt = x y − β z
 //
 // States are row-major [b, 3]; theta = {σ, ρ, β} (physical values). Vjp adds
-// gᵀ ∂f/∂x to grad_x and gᵀ ∂f/∂θ, summed over the b states, to grad_theta.
+// gᵀ ∂f/∂x to grad_x and gᵀ ∂f/∂θ, summed over the b states, to grad_theta. Callable
+// from CUDA device code too (the GPU ensemble kernel, solvers/fused/cuda/).
 #pragma once
 
 #include <cstdint>
+
+#ifdef __CUDACC__
+#define HYBRID_HOST_DEVICE __host__ __device__
+#else
+#define HYBRID_HOST_DEVICE
+#endif
 
 namespace hybrid::solvers {
 
 template <typename T>
 struct Lorenz63Equations {
-  static void Evaluate(const T* s, int64_t b, const T* theta, T* d) {
+  HYBRID_HOST_DEVICE static void Evaluate(const T* s, int64_t b, const T* theta, T* d) {
     const T sigma = theta[0], rho = theta[1], beta = theta[2];
     for (int64_t i = 0; i < 3 * b; i += 3) {
       const T x = s[i], y = s[i + 1], z = s[i + 2];
@@ -25,7 +32,7 @@ struct Lorenz63Equations {
     }
   }
 
-  static void Vjp(const T* s, int64_t b, const T* theta, const T* g, T* grad_x, T* grad_theta) {
+  HYBRID_HOST_DEVICE static void Vjp(const T* s, int64_t b, const T* theta, const T* g, T* grad_x, T* grad_theta) {
     const T sigma = theta[0], rho = theta[1], beta = theta[2];
     T d_sigma = 0, d_rho = 0, d_beta = 0;
     for (int64_t i = 0; i < 3 * b; i += 3) {
