@@ -106,6 +106,16 @@ void PublishParameterReferences(const v1::ModelConfig& config, const solvers::Hy
 absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::ModelConfig& config, Metrics* metrics,
                                                                  const std::string& model_dir,
                                                                  const std::string& state_dir) {
+  if (config.device() != "cpu") {
+    // The LibTorch path runs on the CPU only for now; the fused kernel's CUDA
+    // version (solvers/fused/cuda/) is a standalone library.
+    return absl::FailedPreconditionError(
+        at::hasCUDA() ? absl::StrCat("device: '", config.device(),
+                                     "': this server does not run models on CUDA yet; set device: \"cpu\"")
+                      : absl::StrCat("device: '", config.device(),
+                                     "' asks for a GPU, but this server's LibTorch was built without CUDA "
+                                     "(Debian's libtorch-dev is CPU-only); set device: \"cpu\""));
+  }
   return solvers::RunCatchingTorch("loading model", [&]() -> absl::StatusOr<std::unique_ptr<ServedModel>> {
     v1::ModelConfig resolved = config;  // Module paths made absolute for loading; `config` keeps them as written.
     for (const ScriptFile& script : ScriptFiles(resolved)) {

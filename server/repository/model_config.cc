@@ -9,14 +9,26 @@
 #include <string>
 #include <vector>
 
+#include "absl/algorithm/container.h"
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "base/model_name.h"
 
 namespace hybrid::server {
 namespace {
+
+// "cpu", "cuda" or "cuda:N" with N a small device index.
+bool IsDeviceName(const std::string& device) {
+  if (device == "cpu" || device == "cuda") return true;
+  const absl::string_view index = absl::string_view(device).substr(std::min<size_t>(device.size(), 5));
+  int n = 0;
+  return absl::StartsWith(device, "cuda:") && !index.empty() && index.size() <= 3 &&
+         absl::c_all_of(index, absl::ascii_isdigit) && absl::SimpleAtoi(index, &n);
+}
 
 // Collects text-format parse errors instead of printing them to stderr.
 class ErrorCollector : public google::protobuf::io::ErrorCollector {
@@ -80,6 +92,7 @@ absl::Status ValidateEntityConfig(const v1::EntityConfig& e) {
 void ApplyDefaults(v1::ModelConfig& config) {
   if (config.ensemble_members() == 0) config.set_ensemble_members(5);
   if (config.dtype().empty()) config.set_dtype("float64");
+  if (config.device().empty()) config.set_device("cpu");
   v1::CorrectionConfig& correction = *config.mutable_correction();
   if (correction.output_scale() == 0.0) correction.set_output_scale(0.01);
   if (correction.composition() == v1::COMPOSITION_UNSPECIFIED) correction.set_composition(v1::COMPOSITION_ADDITIVE);
@@ -149,6 +162,10 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
   if (config.ensemble_members() < 1 || config.ensemble_members() > 256) {
     return absl::InvalidArgumentError(
         absl::StrCat("ensemble_members must be in [1, 256], got ", config.ensemble_members()));
+  }
+  if (!IsDeviceName(config.device())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("device must be \"cpu\", \"cuda\" or \"cuda:N\", got '", config.device(), "'"));
   }
   if (config.dtype() != "float64" && config.dtype() != "float32") {
     return absl::InvalidArgumentError(absl::StrCat("dtype must be float64 or float32, got '", config.dtype(), "'"));

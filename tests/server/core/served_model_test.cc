@@ -182,6 +182,28 @@ TEST(ServedModel, ConfigErrorsFromTheSolversNameTheField) {
 namespace hybrid::server {
 namespace {
 
+TEST(ServedModel, DeviceIsCpuByDefaultAndCudaFailsWithTheReasonOnACpuBuild) {
+  EXPECT_EQ(Config().device(), "cpu");
+  for (const char* bad : {"gpu", "cuda:", "cuda:x", "CPU", "cuda:1234"}) {
+    absl::StatusOr<v1::ModelConfig> c = ParseModelConfig(std::string("name: \"l63\" physics: PHYSICS_KIND_LORENZ63 "
+                                                                     "device: \"") +
+                                                             bad + "\"",
+                                                         "test");
+    ASSERT_FALSE(c.ok()) << bad;
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(c.status().message().find("device"), absl::string_view::npos) << c.status();
+  }
+  Metrics metrics;
+  for (const char* cuda : {"cuda", "cuda:1"}) {
+    absl::StatusOr<std::unique_ptr<ServedModel>> m =
+        ServedModel::Create(Config(std::string("device: \"") + cuda + "\""), &metrics);
+    ASSERT_FALSE(m.ok()) << cuda;  // Debian's LibTorch has no CUDA, and the server none yet.
+    EXPECT_EQ(m.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(m.status().message().find("device: '" + std::string(cuda) + "'"), absl::string_view::npos) << m.status();
+    EXPECT_NE(m.status().message().find("set device: \"cpu\""), absl::string_view::npos) << m.status();
+  }
+}
+
 TEST(ServedModel, FullQueueIsResourceExhaustedAndCounted) {
   Metrics metrics;
   std::unique_ptr<ServedModel> model =
