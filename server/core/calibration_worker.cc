@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <utility>
 #include <variant>
 
@@ -88,8 +89,10 @@ absl::Status CalibrationWorker::Recover() {
     lsn = c.wal_lsn();
   }
   int64_t replayed = 0;
-  // A minibatch's observations, gathered until it is whole. (A group torn by
-  // a crash was never acknowledged; its whole records are applied.)
+  // A minibatch's observations, gathered until it is whole. Its first record
+  // carries its size (≥ 1; logs older than minibatches hold 0 everywhere:
+  // each alone), so a minibatch a crash cut short — never acknowledged; its
+  // whole records are applied — ends at the next record that starts one.
   std::vector<Observation> minibatch;
   size_t minibatch_size = 0;
   auto apply_minibatch = [&] {
@@ -103,6 +106,7 @@ absl::Status CalibrationWorker::Recover() {
   absl::Status s = durability_->Replay(lsn, [&](uint64_t, LogRecord record) -> absl::Status {
     ++replayed;
     if (Observation* o = std::get_if<Observation>(&record)) {
+      if (o->minibatch >= 1) apply_minibatch();  // A new one starts: the open one was cut short.
       if (minibatch.empty()) minibatch_size = static_cast<size_t>(std::max(o->minibatch, 1));
       minibatch.push_back(std::move(*o));
       if (minibatch.size() >= minibatch_size) apply_minibatch();
@@ -110,8 +114,6 @@ absl::Status CalibrationWorker::Recover() {
     }
     apply_minibatch();  // Only after a torn group: never drop what the log holds.
     if (const Report* r = std::get_if<Report>(&record)) {
-      ApplyReport(*r, /*live=*/false);
-    } else if (const Report* r = std::get_if<Report>(&record)) {
       ApplyReport(*r, /*live=*/false);
     } else {
       (void)entities_->Delete(std::get<EntityDeletion>(record).entity);
@@ -338,51 +340,58 @@ void CalibrationWorker::ProcessPending(uint64_t ticket) {
   std::vector<Pending> run = TakeRun(ticket);
   if (run.empty()) return;
   UpdateCalibrationStatus([&](CalibrationStatus& s) { s.queue_depth = static_cast<int64_t>(thread_.queued()); });
-  std::vector<Pending*> live;
-  for (Pending& p : run) {
-    if (p.observation.cancelled && p.observation.cancelled()) {
-      ObservationOutcome outcome;
-      outcome.sequence = p.observation.sequence;
+  // Outcomes by position in the run; answered strictly in run (arrival) order.
+  std::vector<std::optional<ObservationOutcome>> outcomes(run.size());
+  size_t answered = 0;
+  auto answer_through = [&](size_t end) {
+    for (; answered < end; ++answered) run[answered].done(*std::move(outcomes[answered]));
+  };
+  std::vector<size_t> live;
+  for (size_t i = 0; i < run.size(); ++i) {
+    const Observation& o = run[i].observation;
+    if (o.cancelled && o.cancelled()) {
+      ObservationOutcome& outcome = outcomes[i].emplace();
+      outcome.sequence = o.sequence;
       outcome.status = absl::CancelledError("the stream was cancelled before this observation was logged; not applied");
-      p.done(std::move(outcome));
     } else {
-      live.push_back(&p);
+      live.push_back(i);
     }
   }
-  if (live.empty()) return;
+  if (live.empty()) return answer_through(run.size());
   metrics_.last_observation->Set(
       std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count());
 
-  // Minibatches of consecutive observations of one kind, marked on their first
-  // record so that replay applies them the same way.
-  std::vector<std::vector<Pending*>> minibatches;
-  for (Pending* p : live) {
+  // Minibatches of consecutive observations of one kind; each one's first
+  // record carries its size, so that replay applies them the same way.
+  std::vector<std::vector<size_t>> minibatches;
+  for (size_t i : live) {
     if (minibatches.empty() || static_cast<int>(minibatches.back().size()) >= options_.max_observations_per_update ||
-        !SameWindowKind(minibatches.back().front()->observation, p->observation)) {
+        !SameWindowKind(run[minibatches.back().front()].observation, run[i].observation)) {
       minibatches.emplace_back();
     }
-    minibatches.back().push_back(p);
+    minibatches.back().push_back(i);
   }
-  for (auto& minibatch : minibatches) minibatch.front()->observation.minibatch = static_cast<int32_t>(minibatch.size());
+  for (const auto& minibatch : minibatches) {
+    run[minibatch.front()].observation.minibatch = static_cast<int32_t>(minibatch.size());
+  }
 
   if (durability_) {
     // Group commit: one write and one fdatasync for every observation waiting.
     std::vector<const Observation*> records;
-    for (const Pending* p : live) records.push_back(&p->observation);
+    for (size_t i : live) records.push_back(&run[i].observation);
     absl::StatusOr<uint64_t> lsn = durability_->LogGroup(records);
     CountSyncs();
     if (!lsn.ok()) {
-      for (Pending* p : live) {
-        ObservationOutcome outcome;
-        outcome.sequence = p->observation.sequence;
+      for (size_t i : live) {
+        ObservationOutcome& outcome = outcomes[i].emplace();
+        outcome.sequence = run[i].observation.sequence;
         outcome.status = absl::UnavailableError(absl::StrCat("the write-ahead log cannot take the observation (",
                                                              lsn.status().message(), "); not applied"));
         outcome.parameters = latest_->parameters;
         outcome.version = latest_->version;
         metrics_.failed->Increment();
-        p->done(std::move(outcome));
       }
-      return;
+      return answer_through(run.size());
     }
     RefreshDurabilityInfo();
   }
@@ -391,14 +400,15 @@ void CalibrationWorker::ProcessPending(uint64_t ticket) {
   // the whole run is applied.
   for (const auto& minibatch : minibatches) {
     std::vector<const Observation*> observations;
-    for (const Pending* p : minibatch) observations.push_back(&p->observation);
+    for (size_t i : minibatch) observations.push_back(&run[i].observation);
     const ObservationOutcome outcome = Apply(observations, /*live=*/true);
-    for (Pending* p : minibatch) {
-      ObservationOutcome own = outcome;
-      own.sequence = p->observation.sequence;
-      p->done(std::move(own));
+    for (size_t i : minibatch) {
+      outcomes[i] = outcome;
+      outcomes[i]->sequence = run[i].observation.sequence;
     }
+    answer_through(minibatch.back() + 1);
   }
+  answer_through(run.size());
   AfterLogged();
 }
 

@@ -92,8 +92,8 @@ struct Observation {
   double step = 0.0;
   int64_t steps = 0;
   // Set by the calibration worker when it logs the observation (and read back
-  // by replay): > 1 on the first of a minibatch applied as one update
-  // (calibration.max_observations_per_update), 0 or 1 otherwise.
+  // by replay): on the first of a minibatch applied as one update
+  // (calibration.max_observations_per_update) its size ≥ 1, 0 on the others.
   int32_t minibatch = 0;
   // Set by the RPC layer: true once the stream that sent it is gone. Checked
   // before the observation is logged; unset means never cancelled.

@@ -49,7 +49,7 @@ std::string EncodeObservation(const Observation& o) {
   if (!o.path.shape.empty()) ToStored(o.path, stored.mutable_path());
   stored.set_step(o.step);
   stored.set_steps(o.steps);
-  if (o.minibatch > 1) stored.set_minibatch(static_cast<uint32_t>(o.minibatch));
+  if (o.minibatch > 0) stored.set_minibatch(static_cast<uint32_t>(o.minibatch));
   return stored.SerializeAsString();
 }
 

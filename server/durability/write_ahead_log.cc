@@ -210,7 +210,14 @@ absl::StatusOr<uint64_t> WriteAheadLog::AppendGroup(const std::vector<absl::stri
   const std::string path = SegmentPath(segment_first_);
   if (!base::WriteAllBytes(fd_, records)) {
     absl::Status error = OsError("appending to", path);
-    if (::ftruncate(fd_, static_cast<off_t>(segment_size_)) != 0) failed_ = error;  // Cannot cut it back.
+    if (::ftruncate(fd_, static_cast<off_t>(segment_size_)) != 0) {
+      // Cannot cut it back: whole records of the group may stay, and a
+      // restart would replay them. Say so, and append nothing more.
+      failed_ = absl::Status(error.code(), absl::StrCat(error.message(),
+                                                        "; cutting the log back failed too, so records of this "
+                                                        "write may be replayed after a restart"));
+      return failed_;
+    }
     return error;
   }
   if (options_.sync == Sync::kAlways) {

@@ -9,9 +9,11 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <utility>
 #include <vector>
 
 #include "server/core/served_model.h"
+#include "server/durability/model_durability.h"
 #include "server/repository/model_config.h"
 #include "tests/scoped_temp_dir.h"
 
@@ -136,6 +138,37 @@ TEST(GroupCommit, MinibatchesAreOneUpdateEachAndReplayThemBitForBit) {
   for (size_t i = 0; i < learned.size(); ++i) {
     EXPECT_EQ(replayed->Info().parameters[i].value, learned[i].value) << learned[i].name;
     EXPECT_EQ(replayed->Info().parameters[i].std, learned[i].std) << learned[i].name;
+  }
+}
+
+// A minibatch a crash cut short (its first record says 4, two made it) ends
+// where the next minibatch starts: replay applies the two as one update and
+// the next alone — what a log that said 2 gives — and never merges records
+// that were applied apart.
+TEST(GroupCommit, AMinibatchCutShortEndsAtTheNextOne) {
+  auto replay = [](int32_t first_says) {
+    testing::ScopedTempDir dir;
+    const v1::ModelConfig config =
+        ParseModelConfig(kConfig + std::string("calibration { max_observations_per_update: 4 }"), "test").value();
+    {
+      std::unique_ptr<ModelDurability> log = ModelDurability::Open(dir.path(), config.durability()).value();
+      Observation a = Windows(1, 4, 10), b = Windows(2, 4, 10), c = Windows(3, 4, 10);
+      a.minibatch = first_says;
+      c.minibatch = 1;
+      EXPECT_TRUE(log->LogGroup({&a, &b}).ok());
+      EXPECT_TRUE(log->LogGroup({&c}).ok());
+    }
+    Metrics metrics;
+    std::unique_ptr<ServedModel> model = ServedModel::Create(config, &metrics, "", dir.path()).value();
+    EXPECT_EQ(model->Info().durability.replayed_at_start, 3);
+    EXPECT_EQ(model->Info().observations_accepted, 3u);
+    return std::make_pair(model->Info().version, model->Info().parameters);
+  };
+  const auto whole = replay(2), cut = replay(4);
+  EXPECT_EQ(cut.first, whole.first);  // Two updates: {a, b} and {c}.
+  ASSERT_EQ(cut.second.size(), whole.second.size());
+  for (size_t i = 0; i < whole.second.size(); ++i) {
+    EXPECT_EQ(cut.second[i].value, whole.second[i].value) << whole.second[i].name;
   }
 }
 
