@@ -47,6 +47,14 @@ void Combine(const T* x, int64_t n, std::initializer_list<std::pair<T, const T*>
   }
 }
 
+// Values of one evaluation's hidden (tanh) activations: Σ hidden width · B.
+template <typename T>
+int64_t HiddenActivations(const HybridFieldArrays<T>& f) {
+  int64_t hidden = 0;
+  for (size_t l = 1; l + 1 < f.widths.size(); ++l) hidden += f.batch * f.widths[l];
+  return hidden;
+}
+
 // One member's slice of the field and the buffers of one call: Select picks
 // the member; Evaluate and Vjp are one stage's F_m and its transpose.
 template <typename T>
@@ -54,12 +62,12 @@ class MemberField {
  public:
   explicit MemberField(const HybridFieldArrays<T>& f)
       : f_(f), n_(f.batch * f.dim), layers_(f.widths.empty() ? 0 : static_cast<int64_t>(f.widths.size()) - 1) {
-    int64_t widest = f.dim;
+    int64_t widest = f.dim, offset = 0;
     for (int64_t l = 0; l < layers_; ++l) {
       widest = std::max(widest, f.widths[l + 1]);
       if (l + 1 < layers_) {
-        offsets_.push_back(hidden_);
-        hidden_ += f.batch * f.widths[l + 1];
+        offsets_.push_back(offset);
+        offset += f.batch * f.widths[l + 1];
       }
     }
     input_.resize(n_);
@@ -75,7 +83,7 @@ class MemberField {
   }
 
   // Tanh outputs of the hidden layers of one evaluation, [Σ hidden · B].
-  int64_t activation_size() const { return hidden_; }
+  int64_t activation_size() const { return HiddenActivations(f_); }
 
   void Select(int64_t m) {
     m_ = m;
@@ -169,7 +177,6 @@ class MemberField {
   const HybridFieldArrays<T>& f_;
   const int64_t n_;  // B · D.
   const int64_t layers_;
-  int64_t hidden_ = 0;
   std::vector<int64_t> offsets_;  // Of each hidden layer's activations in `acts`.
   Buffer<T> input_, physics_out_, ping_, pong_, factor_, theta_gradient_;
   bool scaled_ = false;
@@ -221,7 +228,7 @@ void Step(MemberField<T>& field, const T* x, int64_t n, T h, Stages<T>& s, bool 
 
 template <typename T>
 int64_t StageRecordSize(const HybridFieldArrays<T>& f, int64_t steps) {
-  return f.members * steps * 4 * (f.batch * f.dim + MemberField<T>(f).activation_size());
+  return f.members * steps * 4 * (f.batch * f.dim + HiddenActivations(f));
 }
 
 template <typename T>

@@ -152,13 +152,11 @@ std::vector<T> RunOnDevice(const DeviceField<T>& f, const std::vector<T>& x0, T 
     std::fprintf(stderr, "cuda_rk4_check: %s\n", error.c_str());
     return {};
   }
-  const int64_t trajectories = f.members * f.batch;
   for (int64_t m = 0; m < f.members; ++m) {
     for (int64_t b = 0; b < f.batch; ++b) {
       std::memcpy(&end[(m * f.batch + b) * 3], &all[((m * stored + stored - 1) * f.batch + b) * 3], 3 * sizeof(T));
     }
   }
-  (void)trajectories;
   return end;
 }
 
@@ -230,7 +228,6 @@ int main(int argc, char** argv) {
         sample < n ? "extrapolated from 8 192" : "measured", cpu_ms / times[times.size() / 2],
         times[times.size() / 2] / 0.24, escaped);
     failures += gpu.empty() || escaped > 0;
-    (void)cpu;
   }
   std::printf(failures == 0 ? "cuda_rk4_check: passed\n" : "cuda_rk4_check: %d failures\n", failures);
   return failures == 0 ? 0 : 1;
