@@ -12,6 +12,9 @@
 // After the load, ListModels — an RPC with no model work — runs from the same
 // number of clients for --baseline_seconds on the same connection: the
 // baseline that Predict's latency is compared with (a ratio, not a time).
+// With --plain_floor, the same forecast in plain C++ (no LibTorch, no gRPC)
+// is timed in this process before the load, while the server idles:
+// "predict_over_floor_p50" = Predict p50 / (ListModels p50 + its p50).
 //
 // The JSON has, per section (predict, calibrate, baseline_list_models):
 // count, errors, rejected (observations the model declined in-stream),
@@ -41,6 +44,7 @@
 #include "client/connection_flags.h"
 #include "client/hybrid_client.h"
 #include "client/observation_windows.h"
+#include "loadtest/plain_forecast.h"
 #include "nlohmann/json.hpp"
 
 ABSL_FLAG(std::string, model, "lorenz63", "model under load (3-dimensional state: a Lorenz-63 model)");
@@ -53,6 +57,9 @@ ABSL_FLAG(double, horizon, 1.0, "Predict horizon");
 ABSL_FLAG(double, step, 0.1, "Predict output spacing");
 ABSL_FLAG(int, ensemble_size, 0, "Predict members (0: all of the model's)");
 ABSL_FLAG(double, baseline_seconds, 2.0, "seconds of the ListModels baseline (0: none)");
+ABSL_FLAG(bool, plain_floor, false,
+          "before the load, time the default model's Predict written out in plain C++ (loadtest/plain_forecast.h): "
+          "the floor that Predict's p50 is compared with, with ListModels'");
 ABSL_FLAG(std::string, record, "", "JSON file: compare with the run saved there, then save this run");
 
 namespace {
@@ -312,6 +319,23 @@ json RunLoad(HybridClient& client, const LoadSettings& s) {
   return sections;
 }
 
+// p50 (and min) of the plain-C++ forecast over about a second of runs.
+json TimePlainForecast() {
+  hybrid::loadtest::PlainForecast forecast;
+  double checksum = 0.0;
+  for (int i = 0; i < 5; ++i) checksum += forecast.Run({1.0, 1.0, 20.0});  // Warm caches.
+  std::vector<double> ms;
+  const Clock::time_point until = After(Clock::now(), 1.0);
+  for (int i = 0; i < 2000 && (i < 20 || Clock::now() < until); ++i) {
+    const double phase = 0.1 * (i % 97);
+    const Clock::time_point start = Clock::now();
+    checksum += forecast.Run({10 * std::sin(phase), 10 * std::cos(phase), 25 + 5 * std::sin(2 * phase)});
+    ms.push_back(MsSince(start));
+  }
+  std::sort(ms.begin(), ms.end());
+  return {{"runs", ms.size()}, {"p50_ms", ms[ms.size() / 2]}, {"min_ms", ms.front()}, {"checksum", checksum}};
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -352,6 +376,7 @@ int main(int argc, char** argv) {
                 {"horizon", absl::GetFlag(FLAGS_horizon)},
                 {"step", absl::GetFlag(FLAGS_step)},
                 {"ensemble_size", absl::GetFlag(FLAGS_ensemble_size)}}}};
+  if (absl::GetFlag(FLAGS_plain_floor)) run["plain_forecast"] = TimePlainForecast();
   run.update(RunLoad(client, s));
   int64_t errors = 0;
   for (const char* section : {"predict", "calibrate", "baseline_list_models"}) {
@@ -361,6 +386,11 @@ int main(int argc, char** argv) {
       run["baseline_list_models"]["p50_ms"].get<double>() > 0) {
     run["predict_over_baseline_p50"] =
         run["predict"]["p50_ms"].get<double>() / run["baseline_list_models"]["p50_ms"].get<double>();
+    if (run.contains("plain_forecast")) {
+      run["predict_over_floor_p50"] =
+          run["predict"]["p50_ms"].get<double>() /
+          (run["baseline_list_models"]["p50_ms"].get<double>() + run["plain_forecast"]["p50_ms"].get<double>());
+    }
   }
   if (const std::string record = absl::GetFlag(FLAGS_record); !record.empty()) {
     if (json compared = CompareWithLastRun(record, run); !compared.is_null()) run["vs_last_run"] = compared;

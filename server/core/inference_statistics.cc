@@ -18,7 +18,7 @@ uint64_t NowUnixMs() {
 
 }  // namespace
 
-void InferenceStatistics::RecordSuccess(const Phases& phases, uint64_t states) {
+void InferenceStatistics::RecordSuccess(const Phases& phases, uint64_t states, uint64_t executions) {
   const uint64_t now = NowUnixMs();
   absl::MutexLock lock(&mu_);
   Add(totals_.success, phases.total_ns);
@@ -27,7 +27,7 @@ void InferenceStatistics::RecordSuccess(const Phases& phases, uint64_t states) {
   Add(totals_.compute_infer, phases.infer_ns);
   Add(totals_.compute_output, phases.output_ns);
   totals_.inference_count += states;
-  ++totals_.execution_count;
+  totals_.execution_count += executions;
   totals_.last_inference_unix_ms = now;
 }
 

@@ -6,7 +6,7 @@
 //
 //   InferenceStatistics::Phases phases;  // queue_ns, input_ns, infer_ns, output_ns, total_ns
 //   phases.infer_ns = f;
-//   statistics.RecordSuccess(phases, batch);
+//   statistics.RecordSuccess(phases, states, /*executions=*/1);
 //   statistics.RecordFailure(total_ns);
 //   InferenceStatistics::Totals totals = statistics.totals();
 //
@@ -37,7 +37,9 @@ class InferenceStatistics {
     uint64_t last_inference_unix_ms = 0;  // 0: none yet.
   };
 
-  void RecordSuccess(const Phases& phases, uint64_t states);
+  // `executions`: 1 for the first request of a batched forecast, 0 for the
+  // rest of its batch (Triton's execution_count counts forecasts run).
+  void RecordSuccess(const Phases& phases, uint64_t states, uint64_t executions = 1);
   void RecordFailure(uint64_t total_ns);
   Totals totals() const;
 

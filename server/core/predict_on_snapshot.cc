@@ -253,51 +253,57 @@ absl::StatusOr<at::Tensor> SamplesWithInputs(const solvers::HybridModel& model, 
   return at::cat(outputs, 1);
 }
 
-absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::ModelConfig& config,
-                                       const ObservationSpace& space, const PredictQuery& q) {
-  const std::shared_ptr<const EntityState> entity = q.entity.empty() ? nullptr : snapshot.entities.Find(q.entity);
+// The model that forecasts q: the snapshot's first ensemble_size members, and
+// an entity's own parameters in a private copy.
+std::shared_ptr<const solvers::HybridModel> Forecaster(const ModelSnapshot& snapshot, const ObservationSpace& space,
+                                                       const PredictQuery& q, const EntityState* entity) {
   std::shared_ptr<const solvers::HybridModel> forecaster =
       snapshot.WithMembers(q.ensemble_size == 0 ? snapshot.model->members() : q.ensemble_size);
   if (entity && !entity->parameters.empty()) {
-    // The entity's own parameters, in a copy of the model this forecast owns.
     std::shared_ptr<solvers::HybridModel> own = forecaster->Clone();
     EntityParameterSwap(*own, space, entity->parameters).Keep();
     forecaster = std::move(own);
   }
-  // Snapshots are never trained, so inference mode (no autograd bookkeeping at
-  // all, faster than no-grad) is safe here.
-  c10::InferenceMode inference;
-  const solvers::HybridModel& model = *forecaster;
-  const solvers::ForecastErrorModel& errors = *snapshot.errors;
-  const int64_t dim = model.state_dim();
-  const bool single = entity || q.initial_state.shape.size() == 1;
-  const int64_t batch = single ? 1 : q.initial_state.shape[0];
-  // An entity's member m starts from its own analysis state (the first
-  // `members` of them, as the model's members are the first ones).
-  const at::Tensor x0 =
-      entity
-          ? at::tensor(entity->ensemble, at::kDouble).view({-1, 1, dim}).narrow(0, 0, model.members()).to(model.dtype())
-          : at::tensor(q.initial_state.values, at::kDouble).view({batch, dim}).to(model.dtype());
+  return forecaster;
+}
 
+solvers::SolverOptions SolverFor(const v1::ModelConfig& config, const PredictQuery& q) {
   solvers::SolverOptions options;  // Fixed-step RK4: what the model was calibrated with.
   options.method = "rk4";
   options.step = q.max_step;
   options.max_steps = config.limits().max_total_steps();
   options.interrupt = q.interrupt;
+  return options;
+}
+
+solvers::SampleOptions SamplingFor(const ModelSnapshot& snapshot, const v1::ModelConfig& config, const PredictQuery& q,
+                                   const solvers::HybridModel& model, bool entity) {
+  const solvers::ForecastErrorModel& errors = *snapshot.errors;
   solvers::SampleOptions sampling;
   // The analysis ensemble's spread is an entity's start uncertainty already.
-  if (!entity) sampling.initial_std = InitialStd(q, errors, dim).to(model.dtype());
+  if (!entity) sampling.initial_std = InitialStd(q, errors, model.state_dim()).to(model.dtype());
   sampling.model_error_rate = errors.model_error_rate().to(model.dtype());
   sampling.per_member = config.uncertainty().samples_per_member();
-
   // Deterministic per (model, version): every answer of one version agrees.
   sampling.seed = config.seed() * 0x9E3779B97F4A7C15ull + snapshot.version;
-  absl::StatusOr<at::Tensor> samples =
-      SamplesWithInputs(model, x0, q, options, sampling, space, entity ? entity->rates : std::vector<double>());
-  if (!samples.ok()) return samples.status();  // [S, T, B, D]
+  return sampling;
+}
 
+at::Tensor StateStarts(const PredictQuery& q, const solvers::HybridModel& model) {
+  const int64_t dim = model.state_dim();
+  const int64_t batch = q.initial_state.shape.size() == 1 ? 1 : q.initial_state.shape[0];
+  return at::tensor(q.initial_state.values, at::kDouble).view({batch, dim}).to(model.dtype());
+}
+
+// The answer to q from its forecast samples [S, T, B, D].
+PredictAnswer Summarize(const ModelSnapshot& snapshot, const v1::ModelConfig& config, const ObservationSpace& space,
+                        const PredictQuery& q, const solvers::HybridModel& model, const EntityState* entity,
+                        at::Tensor samples) {
+  const solvers::ForecastErrorModel& errors = *snapshot.errors;
+  const int64_t dim = model.state_dim();
+  const bool single = entity || q.initial_state.shape.size() == 1;
   const std::vector<double> levels = q.levels.empty() ? std::vector<double>{0.9} : q.levels;
-  at::Tensor reading = q.include_observation_noise ? errors.noise_variance().to(samples->scalar_type()) : at::Tensor();
+  at::Tensor reading = q.include_observation_noise ? errors.noise_variance().to(samples.scalar_type()) : at::Tensor();
   // An entity's forecast answers the config's observables too, as columns
   // after the state's, each sample read with its member's (and the entity's) θ.
   std::vector<ComponentInfo> columns;
@@ -311,11 +317,11 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
       columns.push_back({space.observables()[o].name, space.observables()[o].unit});
       noise.push_back(std::pow(space.observables()[o].noise_std.value_or(0.0), 2));
     }
-    const int64_t s = samples->size(0), t = samples->size(1), b = samples->size(2), m = model.members();
-    const at::Tensor readings = PredictReadings(samples->to(at::kDouble).view({m, -1, dim}), model, space, observables)
+    const int64_t s = samples.size(0), t = samples.size(1), b = samples.size(2), m = model.members();
+    const at::Tensor readings = PredictReadings(samples.to(at::kDouble).view({m, -1, dim}), model, space, observables)
                                     .view({s, t, b, -1})
-                                    .to(samples->scalar_type());
-    *samples = at::cat({*samples, readings}, 3);
+                                    .to(samples.scalar_type());
+    samples = at::cat({samples, readings}, 3);
     if (reading.defined()) reading = at::cat({reading, at::tensor(noise, reading.options())});
   }
   std::vector<double> scales;
@@ -324,11 +330,11 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   for (double t : q.times) {
     scales.push_back(entity ? std::exp(snapshot.entity_log_scales[LeadBucket(t)]) : errors.ConformalScale(t));
   }
-  const at::Tensor spread_scale = at::tensor(scales, at::kDouble).to(samples->scalar_type()).view({-1, 1, 1});
+  const at::Tensor spread_scale = at::tensor(scales, at::kDouble).to(samples.scalar_type()).view({-1, 1, 1});
   const solvers::EnsembleSummary summary =
-      model.has_noise_head() ? HeadMixtureSummary(model, *samples, levels,
-                                                  reading.defined() ? reading : at::zeros({1}, samples->options()))
-                             : solvers::SummarizeSamples(*samples, reading, levels, spread_scale);
+      model.has_noise_head()
+          ? HeadMixtureSummary(model, samples, levels, reading.defined() ? reading : at::zeros({1}, samples.options()))
+          : solvers::SummarizeSamples(samples, reading, levels, spread_scale);
   auto shaped = [&](const at::Tensor& t) { return ToArray(single ? t.squeeze(1) : t); };
 
   PredictAnswer answer;
@@ -346,12 +352,101 @@ absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::
   return answer;
 }
 
+absl::StatusOr<PredictAnswer> Forecast(const ModelSnapshot& snapshot, const v1::ModelConfig& config,
+                                       const ObservationSpace& space, const PredictQuery& q) {
+  const std::shared_ptr<const EntityState> entity = q.entity.empty() ? nullptr : snapshot.entities.Find(q.entity);
+  const std::shared_ptr<const solvers::HybridModel> forecaster = Forecaster(snapshot, space, q, entity.get());
+  // Snapshots are never trained, so inference mode (no autograd bookkeeping at
+  // all, faster than no-grad) is safe here.
+  c10::InferenceMode inference;
+  const solvers::HybridModel& model = *forecaster;
+  // An entity's member m starts from its own analysis state (the first
+  // `members` of them, as the model's members are the first ones).
+  const at::Tensor x0 = entity ? at::tensor(entity->ensemble, at::kDouble)
+                                     .view({-1, 1, model.state_dim()})
+                                     .narrow(0, 0, model.members())
+                                     .to(model.dtype())
+                               : StateStarts(q, model);
+  absl::StatusOr<at::Tensor> samples =
+      SamplesWithInputs(model, x0, q, SolverFor(config, q), SamplingFor(snapshot, config, q, model, entity != nullptr),
+                        space, entity ? entity->rates : std::vector<double>());
+  if (!samples.ok()) return samples.status();  // [S, T, B, D]
+  return Summarize(snapshot, config, space, q, model, entity.get(), *std::move(samples));
+}
+
+// Queries that SharesForecast says agree, as one solve: the first one's
+// forecaster, grid and draws' options, each query its own starts and answer.
+// The solve goes on while any query still wants it.
+absl::StatusOr<std::vector<PredictAnswer>> ForecastTogether(const ModelSnapshot& snapshot,
+                                                            const v1::ModelConfig& config,
+                                                            const ObservationSpace& space,
+                                                            const std::vector<const PredictQuery*>& queries) {
+  const PredictQuery& first = *queries.front();
+  const std::shared_ptr<const solvers::HybridModel> forecaster = Forecaster(snapshot, space, first, nullptr);
+  c10::InferenceMode inference;
+  const solvers::HybridModel& model = *forecaster;
+  std::vector<at::Tensor> x0s;
+  for (const PredictQuery* q : queries) x0s.push_back(StateStarts(*q, model));
+  solvers::SolverOptions options = SolverFor(config, first);
+  options.interrupt = [&queries]() -> absl::Status {
+    absl::Status first_error;
+    for (const PredictQuery* q : queries) {
+      absl::Status s = q->interrupt ? q->interrupt() : absl::OkStatus();
+      if (s.ok()) return s;
+      if (first_error.ok()) first_error = s;
+    }
+    return first_error;
+  };
+  absl::StatusOr<std::vector<at::Tensor>> samples = solvers::ForecastSamplesTogether(
+      model, x0s, first.times, options, SamplingFor(snapshot, config, first, model, /*entity=*/false));
+  if (!samples.ok()) return samples.status();
+  std::vector<PredictAnswer> answers;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    answers.push_back(Summarize(snapshot, config, space, *queries[i], model, nullptr, std::move((*samples)[i])));
+  }
+  return answers;
+}
+
 }  // namespace
+
+bool SharesForecast(const PredictQuery& a, const PredictQuery& b) {
+  return a.entity.empty() && b.entity.empty() && a.planned_inputs.empty() && b.planned_inputs.empty() &&
+         a.times == b.times && a.max_step == b.max_step && a.ensemble_size == b.ensemble_size &&
+         a.initial_state_std == b.initial_state_std && a.version == b.version;
+}
 
 absl::StatusOr<PredictAnswer> PredictOnSnapshot(const ModelSnapshot& snapshot, const v1::ModelConfig& config,
                                                 const ObservationSpace& space, const PredictQuery& query) {
   if (absl::Status s = ValidateQuery(snapshot, config, space, query); !s.ok()) return s;
   return solvers::RunCatchingTorch("predict", [&] { return Forecast(snapshot, config, space, query); });
+}
+
+std::vector<absl::StatusOr<PredictAnswer>> PredictTogetherOnSnapshot(const ModelSnapshot& snapshot,
+                                                                     const v1::ModelConfig& config,
+                                                                     const ObservationSpace& space,
+                                                                     absl::Span<const PredictQuery* const> queries) {
+  std::vector<absl::StatusOr<PredictAnswer>> answers(queries.size(), absl::UnknownError("not forecast"));
+  std::vector<size_t> valid;
+  for (size_t i = 0; i < queries.size(); ++i) {
+    if (absl::Status s = ValidateQuery(snapshot, config, space, *queries[i]); !s.ok()) {
+      answers[i] = std::move(s);
+    } else {
+      valid.push_back(i);
+    }
+  }
+  if (valid.size() == 1) {
+    const PredictQuery& q = *queries[valid.front()];
+    answers[valid.front()] = solvers::RunCatchingTorch("predict", [&] { return Forecast(snapshot, config, space, q); });
+  } else if (valid.size() > 1) {
+    std::vector<const PredictQuery*> together;
+    for (size_t i : valid) together.push_back(queries[i]);
+    absl::StatusOr<std::vector<PredictAnswer>> solved =
+        solvers::RunCatchingTorch("predict", [&] { return ForecastTogether(snapshot, config, space, together); });
+    for (size_t j = 0; j < valid.size(); ++j) {
+      answers[valid[j]] = solved.ok() ? absl::StatusOr<PredictAnswer>(std::move((*solved)[j])) : solved.status();
+    }
+  }
+  return answers;
 }
 
 }  // namespace hybrid::server

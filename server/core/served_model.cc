@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <string>
@@ -11,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "server/core/calibration_worker.h"
 #include "server/core/entities/entity_filter.h"
-#include "server/core/model_snapshot.h"
 #include "server/core/entities/observation_space.h"
+#include "server/core/model_snapshot.h"
 #include "server/core/predict_on_snapshot.h"
 #include "server/repository/model_config.h"
 #include "server/repository/model_spec.h"
@@ -23,6 +24,18 @@
 
 namespace hybrid::server {
 namespace {
+
+// The config's dynamic_batching (absent: no merging).
+PredictBatcher::Options BatchingOptions(const v1::ModelConfig& config) {
+  PredictBatcher::Options o;
+  o.merge = config.has_dynamic_batching();
+  if (!o.merge) return o;
+  const v1::DynamicBatchingConfig& b = config.dynamic_batching();
+  o.max_queue_delay = std::chrono::microseconds(b.max_queue_delay_microseconds());
+  o.preferred_batch_states = b.preferred_batch_size();
+  o.max_batch_states = b.max_batch_size();
+  return o;
+}
 
 solvers::GradientMethod ToGradientMethod(v1::CalibrationMethod method) {
   switch (method) {
@@ -222,7 +235,13 @@ absl::StatusOr<std::unique_ptr<ServedModel>> ServedModel::Create(const v1::Model
 
 ServedModel::ServedModel(v1::ModelConfig config, Metrics* metrics, std::vector<ComponentInfo> components,
                          std::shared_ptr<const ObservationSpace> space)
-    : config_(std::move(config)), metrics_(metrics), components_(std::move(components)), space_(std::move(space)) {}
+    : config_(std::move(config)),
+      metrics_(metrics),
+      components_(std::move(components)),
+      space_(std::move(space)),
+      batcher_(BatchingOptions(config_), [this](absl::Span<const PredictQuery* const> queries) {
+        return PredictTogetherOnSnapshot(*Snapshot(), config_, *space_, queries);
+      }) {}
 
 ServedModel::~ServedModel() { Stop(); }
 
@@ -246,6 +265,11 @@ std::shared_ptr<const ModelSnapshot> ServedModel::Snapshot() const {
 
 absl::StatusOr<PredictAnswer> ServedModel::Predict(const PredictQuery& query) const {
   return PredictOnSnapshot(*Snapshot(), config_, *space_, query);
+}
+
+bool ServedModel::SchedulePredict(PredictQuery query, ThreadPool& pool, std::shared_ptr<const ServedModel> self,
+                                  PredictBatcher::Done done) const {
+  return batcher_.Submit(std::move(query), pool, std::move(self), std::move(done));
 }
 
 absl::Status ServedModel::ValidateObservation(const Observation& o) const {

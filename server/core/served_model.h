@@ -28,6 +28,7 @@
 #include "server/core/domain_types.h"
 #include "server/core/inference_statistics.h"
 #include "server/core/metrics.h"
+#include "server/core/predict_batcher.h"
 #include "solvers/hybrid/gradient_check.h"
 
 namespace hybrid::server {
@@ -57,6 +58,12 @@ class ServedModel {
   const std::string& name() const { return config_.name(); }
 
   absl::StatusOr<PredictAnswer> Predict(const PredictQuery& query) const;
+  // Predict on `pool`, merged with other waiting queries of the same forecast
+  // when the config has dynamic_batching (server/core/predict_batcher.h);
+  // `done` runs on a pool thread. `self`: this model, kept alive until then.
+  // false: this model's Predict queue or the pool is full (done never runs).
+  bool SchedulePredict(PredictQuery query, ThreadPool& pool, std::shared_ptr<const ServedModel> self,
+                       PredictBatcher::Done done) const;
   absl::Status Submit(Observation observation, Done done);
   using ReportsDone = std::function<void(std::vector<ReportOutcome>)>;
   using StatusDone = std::function<void(absl::Status)>;
@@ -104,6 +111,7 @@ class ServedModel {
   const std::shared_ptr<const ObservationSpace> space_;
   std::atomic<int> open_streams_{0};
   mutable InferenceStatistics statistics_;
+  mutable PredictBatcher batcher_;
   mutable absl::Mutex mu_;
   std::shared_ptr<const ModelSnapshot> snapshot_ ABSL_GUARDED_BY(mu_);
   // Read-locked to use, write-locked by Stop to take it away.

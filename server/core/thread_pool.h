@@ -31,6 +31,8 @@ class ThreadPool {
   // Refuses new work, runs what is queued, joins. Idempotent; not from a pool thread.
   void Stop();
   size_t queued() const;
+  int threads() const { return static_cast<int>(threads_.size()); }
+  size_t capacity() const { return capacity_; }
 
  private:
   void Run();

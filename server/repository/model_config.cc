@@ -130,6 +130,11 @@ void ApplyDefaults(v1::ModelConfig& config) {
   if (l.max_calibrate_streams() == 0) l.set_max_calibrate_streams(16);
   if (l.max_interval_levels() == 0) l.set_max_interval_levels(16);
   if (l.max_answer_bytes() == 0) l.set_max_answer_bytes(int64_t{16} << 20);
+  if (config.has_dynamic_batching()) {
+    v1::DynamicBatchingConfig& b = *config.mutable_dynamic_batching();
+    if (b.preferred_batch_size() == 0) b.set_preferred_batch_size(32);
+    if (b.max_batch_size() == 0) b.set_max_batch_size(l.max_batch());
+  }
   v1::DurabilityConfig& d = *config.mutable_durability();
   if (d.wal_sync() == v1::WAL_SYNC_UNSPECIFIED) d.set_wal_sync(v1::WAL_SYNC_ALWAYS);
   if (d.checkpoint_every() == 0) d.set_checkpoint_every(1000);
@@ -191,6 +196,22 @@ absl::Status ValidateModelConfig(const v1::ModelConfig& config) {
   if (l.max_output_times() > 1'000'000) {
     return absl::InvalidArgumentError(
         absl::StrCat("limits.max_output_times must be at most 1000000, got ", l.max_output_times()));
+  }
+  if (config.has_dynamic_batching()) {
+    const v1::DynamicBatchingConfig& b = config.dynamic_batching();
+    if (b.max_queue_delay_microseconds() < 0 || b.max_queue_delay_microseconds() > 100000) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("dynamic_batching.max_queue_delay_microseconds must be in [0, 100000], got ",
+                       b.max_queue_delay_microseconds()));
+    }
+    if (b.preferred_batch_size() < 1) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("dynamic_batching.preferred_batch_size must be ≥ 1, got ", b.preferred_batch_size()));
+    }
+    if (b.max_batch_size() < 1 || b.max_batch_size() > l.max_batch()) {
+      return absl::InvalidArgumentError(absl::StrCat("dynamic_batching.max_batch_size must be in [1, ", l.max_batch(),
+                                                     "] (limits.max_batch), got ", b.max_batch_size()));
+    }
   }
   if (l.max_interval_levels() < 1 || l.max_interval_levels() > 1000) {
     return absl::InvalidArgumentError(

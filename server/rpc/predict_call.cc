@@ -34,45 +34,45 @@ void PredictCall::Run(const UnaryCall& call, const v1::PredictRequest& request, 
   }
   const std::string name = (*model)->name();
   const UnaryClock::time_point decoded = UnaryClock::now();
-  const bool scheduled =
-      pool_->TrySchedule([call, started, decoded, deliver = std::move(deliver), model = *model,
-                          query = *std::move(query)]() mutable {
-        grpc::CallbackServerContext* context = call.context();
-        const UnaryClock::time_point running = UnaryClock::now();
-        // Checked between solver steps: the client gave up or the deadline passed.
-        // The deadline first: gRPC also marks a call whose deadline passed as cancelled.
-        query.interrupt = [context]() -> absl::Status {
-          if (std::chrono::system_clock::now() > context->deadline()) {
-            return absl::DeadlineExceededError("deadline passed during the forecast");
-          }
-          if (context->IsCancelled()) return absl::CancelledError("the client cancelled the forecast");
-          return absl::OkStatus();
-        };
-        absl::Status status = query.interrupt();
-        absl::StatusOr<PredictAnswer> answer = status.ok() ? model->Predict(query) : status;
-        const UnaryClock::time_point forecast = UnaryClock::now();
+  grpc::CallbackServerContext* context = call.context();
+  // Checked while it waits and between solver steps: the client gave up or
+  // the deadline passed. The deadline first: gRPC also marks a call whose
+  // deadline passed as cancelled.
+  query->interrupt = [context]() -> absl::Status {
+    if (std::chrono::system_clock::now() > context->deadline()) {
+      return absl::DeadlineExceededError("deadline passed before the forecast was done");
+    }
+    if (context->IsCancelled()) return absl::CancelledError("the client cancelled the forecast");
+    return absl::OkStatus();
+  };
+  const std::shared_ptr<ServedModel> served = *model;
+  const int64_t states = query->initial_state.shape.size() == 2 ? query->initial_state.shape[0] : 1;
+  const bool scheduled = served->SchedulePredict(
+      *std::move(query), *pool_, served,
+      [call, started, decoded, states, deliver = std::move(deliver), served](absl::StatusOr<PredictAnswer> answer,
+                                                                             const PredictBatcher::Batch& batch) {
         const bool large = answer.ok() && AnswerValues(*answer) * int64_t{sizeof(double)} >= kLargeAnswerBytes;
-        status = answer.ok() ? deliver(EncodePredictAnswer(*answer)) : answer.status();
+        const absl::Status status = answer.ok() ? deliver(EncodePredictAnswer(*answer)) : answer.status();
         answer = absl::CancelledError("released");  // Its arrays go before the trim below.
         const UnaryClock::time_point encoded = UnaryClock::now();
         if (status.ok()) {
-          const int64_t states = query.initial_state.shape.size() == 2 ? query.initial_state.shape[0] : 1;
           InferenceStatistics::Phases phases;
-          phases.queue_ns = Nanoseconds(running - decoded);
+          phases.queue_ns = Nanoseconds(batch.started - decoded);
           phases.input_ns = Nanoseconds(decoded - started);
-          phases.infer_ns = Nanoseconds(forecast - running);
-          phases.output_ns = Nanoseconds(encoded - forecast);
+          // Its batch's forecast, shared by the batch's requests (as Triton counts compute_infer).
+          phases.infer_ns = Nanoseconds(batch.finished - batch.started);
+          phases.output_ns = Nanoseconds(encoded - batch.finished);
           phases.total_ns = Nanoseconds(encoded - started);
-          model->statistics().RecordSuccess(phases, static_cast<uint64_t>(states));
+          served->statistics().RecordSuccess(phases, static_cast<uint64_t>(states), batch.first ? 1 : 0);
         } else {
-          model->statistics().RecordFailure(Nanoseconds(encoded - started));
+          served->statistics().RecordFailure(Nanoseconds(encoded - started));
         }
-        call.Finish(model->name(), status);
+        call.Finish(served->name(), status);
         if (large) ReturnFreeMemory();
       });
   if (!scheduled) {
-    (*model)->statistics().RecordFailure(Nanoseconds(UnaryClock::now() - started));
-    call.Finish(name, absl::ResourceExhaustedError("the Predict worker pool is full; retry later"));
+    served->statistics().RecordFailure(Nanoseconds(UnaryClock::now() - started));
+    call.Finish(name, absl::ResourceExhaustedError("the Predict queue is full; retry later"));
   }
 }
 

@@ -1,14 +1,16 @@
 // One forecast for an RPC adapter (hybrid.v1 Predict, KServe ModelInfer):
-// decodes the v1::PredictRequest, finds the model, runs the forecast on the
-// Predict pool — checking the deadline and cancellation between solver steps
-// — and finishes the call, recording its metrics under the call's RPC name.
+// decodes the v1::PredictRequest, finds the model, queues the forecast on the
+// Predict pool through the model's batcher (server/core/predict_batcher.h:
+// merged with others when the model has dynamic_batching) — checking the
+// deadline and cancellation while it waits and between solver steps — and
+// finishes the call, recording its metrics under the call's RPC name.
 //
 //   predict_call.Run(call, request,  // call: server/rpc/unary_call.h
 //                    [response](v1::PredictResponse r) { *response = std::move(r); return absl::OkStatus(); });
 //
 // `deliver` runs on a pool thread with the answer before the call finishes;
 // its error (e.g. an answer the caller's protocol cannot express) finishes the
-// call instead. A full pool is RESOURCE_EXHAUSTED. Errors as Predict's
+// call instead. A full Predict queue is RESOURCE_EXHAUSTED. Errors as Predict's
 // (README.md); unknown model names are not used as metric labels.
 // Thread-safe; the pointers must outlive every call.
 #pragma once

@@ -28,13 +28,20 @@ using ConstRowView = Eigen::Map<const Eigen::Matrix<T, 1, Eigen::Dynamic>>;
 template <typename T>
 using Buffer = std::vector<T, Eigen::aligned_allocator<T>>;
 
+// Every value through xsimd's tanh, the tail too (padded): a value's tanh
+// does not depend on where it falls in the batch, so forecasts solved
+// together (dynamic batching) answer what each would alone, bit for bit.
 template <typename T>
 void TanhInPlace(T* p, int64_t n) {
   using Batch = xsimd::batch<T>;
   constexpr auto kWidth = static_cast<int64_t>(Batch::size);
   int64_t i = 0;
   for (; i + kWidth <= n; i += kWidth) xsimd::tanh(Batch::load_unaligned(p + i)).store_unaligned(p + i);
-  for (; i < n; ++i) p[i] = std::tanh(p[i]);
+  if (i == n) return;
+  alignas(Batch::arch_type::alignment()) T tail[kWidth] = {};
+  std::copy(p + i, p + n, tail);
+  xsimd::tanh(Batch::load_aligned(tail)).store_aligned(tail);
+  std::copy(tail, tail + (n - i), p + i);
 }
 
 // out = x + Σ c_i k_i, added one stage at a time in the order the LibTorch

@@ -10,6 +10,7 @@
 //   o.per_member = 8;
 //   absl::StatusOr<at::Tensor> s = ForecastSamples(model, x0, times, solver, o);   // [M·K, T, B, D]
 //   at::Tensor w = WindowSamples(model, start, h, n, sigma0, 8, generator);       // [M·K, W, n, D]
+//   auto both = ForecastSamplesTogether(model, {x0, y0}, times, solver, o);        // one solve, two answers
 //
 // Rows are member-major (row m·K + k: member m, draw k). With nothing random
 // (σ0 and q zero or undefined) K is taken as 1 and the rows are the members'
@@ -18,13 +19,20 @@
 // [W, D]; in the model's dtype; σ0 and q: [D], ≥ 0. Deterministic for a seed (Predict answers of one
 // version are identical); thread-safe as the model is (const). Errors: those of
 // SolveOde (ForecastSamples); WindowSamples throws SolverFailure like
-// ForecastPath.
+// ForecastPath. ForecastSamplesTogether solves several forecasts of one grid
+// as one [M, ΣK·B_r, D] ensemble (dynamic batching of Predict): forecast r
+// draws from its own generator seeded o.seed, in the order it would alone, so
+// its samples are those of ForecastSamples(model, x0s[r], ...) whenever the
+// vector field computes each row independently of the others — bit for bit
+// on the fused path (tested), to rounding where a kernel's vector/scalar split
+// moves with the batch size.
 #pragma once
 
 #include <ATen/core/Generator.h>
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/types/span.h"
@@ -45,6 +53,13 @@ struct SampleOptions {
 absl::StatusOr<at::Tensor> ForecastSamples(const HybridModel& model, const at::Tensor& x0,
                                            absl::Span<const double> times, const SolverOptions& solver,
                                            const SampleOptions& options);
+
+// x0s: [B_r, D] each (or one [M, B, D]); answers [M·K, T, B_r, D] each, in order.
+absl::StatusOr<std::vector<at::Tensor>> ForecastSamplesTogether(const HybridModel& model,
+                                                                absl::Span<const at::Tensor> x0s,
+                                                                absl::Span<const double> times,
+                                                                const SolverOptions& solver,
+                                                                const SampleOptions& options);
 
 // Calibration windows: the path after each of `steps` steps of size `step`
 // from K perturbed copies of every start, no forcing (the window's innovation

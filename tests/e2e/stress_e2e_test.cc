@@ -1,9 +1,8 @@
 // Stress: 16 Predict clients and 4 Calibrate streams (two per model) on two
 // models of a real hybridserve process for HYBRID_STRESS_SECONDS (default 60)
-// on loopback. Every call must succeed; no answer may be torn — all Predict
-// answers naming one (model, version) are bit-identical, versions never go
-// back for a client, and each stream sees its versions strictly increase —
-// and the server's resident memory must stay flat after warm-up.
+// on loopback, one model with dynamic batching of Predict, one without. Every call must succeed; no answer may be torn
+// — all Predict answers naming one (model, version) are bit-identical, versions never go back for a client, and each
+// stream sees its versions strictly increase — and the server's resident memory must stay flat after warm-up.
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
@@ -44,7 +43,9 @@ std::string Config(const std::string& name) {
          "ensemble_members: 5\nmember_jitter: 0.05\nseed: 7\n"
          "calibration { correction_penalty: 1.0 }\n"
          "uncertainty { observation_noise_std: 0.05 }\n"
-         "durability { checkpoint_every: 200 }\n";
+         "durability { checkpoint_every: 200 }\n" +
+         // alpha merges Predicts that wait together; its answers must stay bit-identical too.
+         std::string(name == "alpha" ? "dynamic_batching {}\n" : "");
 }
 
 struct Seen {

@@ -147,6 +147,25 @@ class TritonRepositoryCalls(unittest.TestCase):
         self.assertEqual(self.code_of(self.client.get_inference_statistics, "lorenz63", "abc")[0],
                          grpc.StatusCode.NOT_FOUND)
 
+    def test_predicts_waiting_together_are_batched(self):
+        # lorenz63 ships with dynamic_batching: requests that queue while its
+        # two Predict threads are busy run as one forecast. Triton's statistics
+        # tell: more inferences than executions. Each answer is still bit for
+        # bit the one the same request gets alone.
+        stub = pb_grpc.HybridServiceStub(self.channel)
+        states = [[[1.0 + r + b, 1.0, 20.0] for b in range(4)] for r in range(48)]
+        alone = [stub.Predict(predict_request(s)) for s in states[:3]]
+        futures = [stub.Predict.future(predict_request(s)) for s in states]
+        answers = [f.result(timeout=60) for f in futures]
+        for got, want in zip(answers, alone):
+            self.assertEqual(list(got.mean.f64), list(want.mean.f64))
+            self.assertEqual([list(i.upper.f64) for i in got.intervals], [list(i.upper.f64) for i in want.intervals])
+        self.assertNotEqual(list(answers[0].mean.f64), list(answers[1].mean.f64))
+        s = self.client.get_inference_statistics("lorenz63").model_stats[0]
+        self.assertEqual(s.inference_count, 4 * (3 + 48))
+        self.assertEqual(s.inference_stats.success.count, 3 + 48)
+        self.assertLess(s.execution_count, 3 + 48, "no request was merged into another's forecast")
+
     def test_repository_index_load_and_unload(self):
         def index():
             return {m["name"]: m for m in self.client.get_model_repository_index(as_json=True)["models"]}

@@ -148,5 +148,62 @@ TEST(PerturbedForecast, ConcurrentForecastsAreIdentical) {
   EXPECT_EQ(different.load(), 0) << "of 100 concurrent forecasts";
 }
 
+// Dynamic batching's promise: a forecast solved together with others draws
+// what it would alone and answers the same samples — bit for bit on the fused
+// path (its rows are computed independently of the batch), to rounding on the
+// LibTorch path (whose vectorised/scalar split moves with the batch size).
+void ExpectTogetherMatchesAlone(const HybridModel& model, bool bit_for_bit) {
+  c10::InferenceMode inference;
+  SolverOptions solver;
+  solver.step = 0.01;
+  const SampleOptions options{.initial_std = at::full({3}, 0.05, model.dtype()),
+                              .model_error_rate = at::full({3}, 0.1, model.dtype()),
+                              .per_member = 8,
+                              .seed = 11};
+  const std::vector<double> times = {0.05, 0.3, 0.31};
+  std::vector<at::Tensor> x0s;
+  for (int64_t b : {1, 3, 1, 7, 2}) {
+    x0s.push_back(
+        at::randn({b, 3}, at::kDouble).mul(5).add(at::tensor({0.0, 0.0, 20.0}, at::kDouble)).to(model.dtype()));
+  }
+  const std::vector<at::Tensor> together = ForecastSamplesTogether(model, x0s, times, solver, options).value();
+  ASSERT_EQ(together.size(), x0s.size());
+  for (size_t r = 0; r < x0s.size(); ++r) {
+    const at::Tensor alone = ForecastSamples(model, x0s[r], times, solver, options).value();
+    ASSERT_EQ(together[r].sizes(), alone.sizes()) << "forecast " << r;
+    if (bit_for_bit) {
+      EXPECT_TRUE(at::equal(together[r], alone))
+          << "forecast " << r << ": largest difference " << (together[r] - alone).abs().max().item<double>();
+    } else {
+      EXPECT_TRUE(at::allclose(together[r], alone, 1e-12, 1e-12)) << "forecast " << r;
+    }
+    // And not merely equal to a neighbour's: the starts differ.
+    if (r > 0) {
+      EXPECT_FALSE(at::equal(together[r].select(2, 0), together[r - 1].select(2, 0)));
+    }
+  }
+}
+
+TEST(PerturbedForecast, ForecastsSolvedTogetherAreTheirOwnOnTheFusedPath) {
+  HybridModelSpec spec;
+  spec.physics_options.members = 5;
+  spec.hidden = {32, 32};
+  const std::shared_ptr<HybridModel> model = HybridModel::Create(spec).value();
+  ASSERT_TRUE(model->HasFusedRk4(at::zeros({5, 4, 3}, at::kDouble)));
+  ExpectTogetherMatchesAlone(*model, /*bit_for_bit=*/true);
+  spec.physics_options.dtype = at::kFloat;
+  ExpectTogetherMatchesAlone(*HybridModel::Create(spec).value(), /*bit_for_bit=*/true);
+}
+
+TEST(PerturbedForecast, ForecastsSolvedTogetherAgreeWithAloneOnTheLibTorchPath) {
+  HybridModelSpec spec;
+  spec.physics_options.members = 5;
+  spec.hidden = {32, 32};
+  spec.fused = false;
+  const std::shared_ptr<HybridModel> model = HybridModel::Create(spec).value();
+  ASSERT_FALSE(model->HasFusedRk4(at::zeros({5, 4, 3}, at::kDouble)));
+  ExpectTogetherMatchesAlone(*model, /*bit_for_bit=*/false);
+}
+
 }  // namespace
 }  // namespace hybrid::solvers
