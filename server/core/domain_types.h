@@ -26,6 +26,9 @@ inline bool IsStateOrBatch(const DenseArray& a, int64_t dim) {
   return (a.shape.size() == 1 && a.shape[0] == dim) || (a.shape.size() == 2 && a.shape[0] >= 1 && a.shape[1] == dim);
 }
 
+// How many states (or windows) a [D] or [B, D] array holds: 1 or B.
+inline int64_t Rows(const DenseArray& a) { return a.shape.size() == 2 ? a.shape[0] : 1; }
+
 // A state component's name and unit (the physics' own: solvers' StateComponent).
 struct ComponentInfo {
   std::string name;

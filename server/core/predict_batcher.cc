@@ -8,7 +8,7 @@
 namespace hybrid::server {
 
 bool PredictBatcher::Submit(PredictQuery query, ThreadPool& pool, std::shared_ptr<const void> keep_alive, Done done) {
-  const int64_t states = query.initial_state.shape.size() == 2 ? query.initial_state.shape[0] : 1;
+  const int64_t states = Rows(query.initial_state);
   absl::MutexLock lock(&mu_);
   if (waiting_.size() >= pool.capacity()) return false;
   waiting_.push_back({std::move(query), states, Clock::now(), std::move(done)});

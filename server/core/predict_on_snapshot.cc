@@ -77,7 +77,7 @@ absl::Status ValidateQuery(const ModelSnapshot& snapshot, const v1::ModelConfig&
     return absl::InvalidArgumentError(
         absl::StrCat("initial_state must have shape [", dim, "] or [B, ", dim, "] for model '", config.name(), "'"));
   }
-  const int64_t batch = shape.size() == 2 ? shape[0] : 1;
+  const int64_t batch = Rows(q.initial_state);
   if (!q.entity.empty()) {
     // Its start is the analysis ensemble; the rest is checked as for a state.
   } else if (batch > config.limits().max_batch()) {
@@ -291,8 +291,7 @@ solvers::SampleOptions SamplingFor(const ModelSnapshot& snapshot, const v1::Mode
 
 at::Tensor StateStarts(const PredictQuery& q, const solvers::HybridModel& model) {
   const int64_t dim = model.state_dim();
-  const int64_t batch = q.initial_state.shape.size() == 1 ? 1 : q.initial_state.shape[0];
-  return at::tensor(q.initial_state.values, at::kDouble).view({batch, dim}).to(model.dtype());
+  return at::tensor(q.initial_state.values, at::kDouble).view({Rows(q.initial_state), dim}).to(model.dtype());
 }
 
 // The answer to q from its forecast samples [S, T, B, D].

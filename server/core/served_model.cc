@@ -290,7 +290,7 @@ absl::Status ServedModel::ValidateObservation(const Observation& o) const {
     }
     if (!any) return absl::InvalidArgumentError("mask observes no component: at least one value must be 1");
   }
-  const int64_t windows = shape.size() == 2 ? shape[0] : 1;
+  const int64_t windows = Rows(o.start);
   if (windows > config_.calibration().max_windows_per_observation()) {
     return absl::OutOfRangeError(absl::StrCat("start_state holds ", windows, " windows; the model allows at most ",
                                               config_.calibration().max_windows_per_observation()));

@@ -46,7 +46,7 @@ void PredictCall::Run(const UnaryCall& call, const v1::PredictRequest& request, 
     return absl::OkStatus();
   };
   const std::shared_ptr<ServedModel> served = *model;
-  const int64_t states = query->initial_state.shape.size() == 2 ? query->initial_state.shape[0] : 1;
+  const int64_t states = Rows(query->initial_state);
   const bool scheduled = served->SchedulePredict(
       *std::move(query), *pool_, served,
       [call, started, decoded, states, deliver = std::move(deliver), served](absl::StatusOr<PredictAnswer> answer,

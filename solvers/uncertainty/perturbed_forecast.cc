@@ -29,16 +29,8 @@ class StochasticForcing : public VectorField {
 
   at::Tensor Evaluate(double t, const at::Tensor& x) const override { return field_.Evaluate(t, x); }
   bool HasDiscreteStep() const override { return true; }
-  // In place on the step's fresh tensors: the same values as the plain
-  // expression, without its temporaries (a forecast's steps are many and small).
   at::Tensor DiscreteStep(double t, const at::Tensor& x, double h) const override {
-    if (h != scale_h_) {  // √(h·q): h is constant between output times.
-      scale_ = (rate_ * h).sqrt();
-      scale_h_ = h;
-    }
-    at::Tensor next = IntegrateFixed(ClassicRk4(), field_, x, t, h, 1);
-    if (next.is_same(x)) next = next.clone();
-    return RaiseToFloor(next.add_(Noise(x).mul_(scale_)), floor_);
+    return RaiseToFloor(IntegrateFixed(ClassicRk4(), field_, x, t, h, 1) + (rate_ * h).sqrt() * Noise(x), floor_);
   }
 
  private:
@@ -57,8 +49,6 @@ class StochasticForcing : public VectorField {
   mutable std::vector<at::Generator> generators_;
   const std::vector<int64_t> rows_;
   const at::Tensor floor_;  // NonNegativeFloor: the forcing keeps amounts ≥ 0.
-  mutable at::Tensor scale_;
-  mutable double scale_h_ = -1.0;
 };
 
 // K perturbed copies of the rows of x [B, D] (or of each member's, [M, B, D]):
