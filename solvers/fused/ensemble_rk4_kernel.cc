@@ -113,7 +113,9 @@ class MemberField {
       const bool last = l + 1 == layers_;
       T* out = last ? k : acts ? acts + offsets_[l] : (l % 2 == 0 ? ping_.data() : pong_.data());
       View<T> z(out, f_.batch, fan_out);
-      z.noalias() = ConstView<T>(in, f_.batch, fan_in) * Weight(l);
+      // Coefficient-wise: at these sizes (a few dozen rows, widths ≤ 64)
+      // Eigen's blocked GEMM spends more on packing than on the product.
+      z.noalias() = ConstView<T>(in, f_.batch, fan_in).lazyProduct(Weight(l));
       z.rowwise() += ConstRowView<T>(f_.biases[l] + m_ * fan_out, fan_out);
       if (!last) TanhInPlace(out, f_.batch * fan_out);
       in = out;
@@ -231,6 +233,19 @@ void Step(MemberField<T>& field, const T* x, int64_t n, T h, Stages<T>& s, bool 
   }
 }
 
+// x ← max(x + scale ⊙ ξ, floor) for step `step` of member m (StepForcing).
+template <typename T>
+void Force(const StepForcing<T>& forcing, int64_t step, int64_t m, std::vector<double>& xi, T* x) {
+  const StepNoise& noise = forcing.noise;
+  StepNormals(noise, forcing.first_step + step, m, xi.data());
+  for (int64_t i = 0, n = noise.batch * noise.dim; i < n; ++i) {
+    const int64_t j = i % noise.dim;
+    const T kick = forcing.scale[j] * static_cast<T>(xi[i]);
+    x[i] += kick;
+    if (forcing.floor != nullptr) x[i] = std::max(x[i], forcing.floor[j]);
+  }
+}
+
 }  // namespace
 
 template <typename T>
@@ -239,13 +254,14 @@ int64_t StageRecordSize(const HybridFieldArrays<T>& f, int64_t steps) {
 }
 
 template <typename T>
-void Rk4Forward(const HybridFieldArrays<T>& f, const T* x0, T h, int64_t steps, int64_t every, T* path,
-                T* stage_record) {
+void Rk4Forward(const HybridFieldArrays<T>& f, const T* x0, T h, int64_t steps, int64_t every, T* path, T* stage_record,
+                const StepForcing<T>* forcing) {
   const int64_t n = f.batch * f.dim, stored = steps / every + 1;
   MemberField<T> field(f);
   Stages<T> stages(n, field.activation_size());
   const int64_t slot = 4 * (n + field.activation_size());
   Buffer<T> a(n), b(n);
+  std::vector<double> xi(forcing != nullptr ? n : 0);
   for (int64_t m = 0; m < f.members; ++m) {
     field.Select(m);
     T* member_path = path + m * stored * n;
@@ -255,6 +271,7 @@ void Rk4Forward(const HybridFieldArrays<T>& f, const T* x0, T h, int64_t steps, 
       T* out = i % every == 0 ? member_path + (i / every) * n : (x == a.data() ? b.data() : a.data());
       if (stage_record != nullptr) stages.Bind(stage_record + (m * steps + i - 1) * slot);
       Step(field, x, n, h, stages, stage_record != nullptr, out);
+      if (forcing != nullptr) Force(*forcing, i - 1, m, xi, out);
       x = out;
     }
   }
@@ -310,7 +327,8 @@ void Rk4Backward(const HybridFieldArrays<T>& f, const T* path, T h, int64_t step
 
 #define HYBRID_INSTANTIATE(T)                                                                            \
   template int64_t StageRecordSize<T>(const HybridFieldArrays<T>&, int64_t);                             \
-  template void Rk4Forward<T>(const HybridFieldArrays<T>&, const T*, T, int64_t, int64_t, T*, T*);       \
+  template void Rk4Forward<T>(const HybridFieldArrays<T>&, const T*, T, int64_t, int64_t, T*, T*,        \
+                              const StepForcing<T>*);                                                    \
   template void Rk4Backward<T>(const HybridFieldArrays<T>&, const T*, T, int64_t, int64_t, const T*, T*, \
                                const HybridFieldGradients<T>&, const T*);
 HYBRID_INSTANTIATE(float)

@@ -28,6 +28,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "solvers/fused/step_noise.h"
 #include "solvers/physics/pointwise_physics.h"
 
 namespace hybrid::solvers {
@@ -55,13 +56,26 @@ struct HybridFieldGradients {
   std::vector<T*> biases;
 };
 
+// A stochastic forcing after every step (forecasts' model error): step i of
+// member m ends x ← max(x + scale ⊙ ξ, floor), ξ = StepNormals(noise,
+// first_step + i, m) rounded to T — the order of the LibTorch path
+// (perturbed_forecast.cc), so the two agree to rounding. Forward only.
+template <typename T>
+struct StepForcing {
+  const T* scale = nullptr;  // [D]: √(h · q).
+  const T* floor = nullptr;  // [D] lower bounds (−∞: none), or null.
+  StepNoise noise;           // batch and dim as the field's.
+  int64_t first_step = 0;
+};
+
 // path[m, 0] = x0[m]; path[m, j] = the state after j·every steps of size h.
 // stage_record (optional, every == 1 only): StageRecordSize(field, steps)
 // values where every step's stage inputs and activations are kept, so that
-// Rk4Backward need not evaluate the field again.
+// Rk4Backward need not evaluate the field again. forcing (optional, without
+// stage_record): added after every step.
 template <typename T>
 void Rk4Forward(const HybridFieldArrays<T>& field, const T* x0, T h, int64_t steps, int64_t every, T* path,
-                T* stage_record = nullptr);
+                T* stage_record = nullptr, const StepForcing<T>* forcing = nullptr);
 
 // grad_path [M, steps/every + 1, B, D]: the loss's gradient wrt each stored
 // state (entry 0: wrt x0 directly). Writes grad_x0 [M, B, D] (the total
@@ -77,7 +91,8 @@ int64_t StageRecordSize(const HybridFieldArrays<T>& field, int64_t steps);
 
 #define HYBRID_DECLARE(T)                                                                                       \
   extern template int64_t StageRecordSize<T>(const HybridFieldArrays<T>&, int64_t);                             \
-  extern template void Rk4Forward<T>(const HybridFieldArrays<T>&, const T*, T, int64_t, int64_t, T*, T*);       \
+  extern template void Rk4Forward<T>(const HybridFieldArrays<T>&, const T*, T, int64_t, int64_t, T*, T*,        \
+                                     const StepForcing<T>*);                                                    \
   extern template void Rk4Backward<T>(const HybridFieldArrays<T>&, const T*, T, int64_t, int64_t, const T*, T*, \
                                       const HybridFieldGradients<T>&, const T*);
 HYBRID_DECLARE(float)

@@ -19,6 +19,26 @@ namespace {
 using torch::autograd::SavedVariable;
 using torch::autograd::variable_list;
 
+// Contiguous and starting on a 64-byte boundary, like every fresh CPU
+// tensor: the kernel's results are then the same bits wherever a view came
+// from (ensemble_rk4_kernel.cc, Buffer).
+at::Tensor Aligned(const at::Tensor& t) {
+  at::Tensor c = t.contiguous();
+  return reinterpret_cast<uintptr_t>(c.data_ptr()) % 64 == 0 ? c : c.clone();
+}
+
+std::vector<at::Tensor> Aligned(const std::vector<at::Tensor>& tensors) {
+  std::vector<at::Tensor> out;
+  out.reserve(tensors.size());
+  for (const at::Tensor& t : tensors) out.push_back(Aligned(t));
+  return out;
+}
+
+// The path's outputs [M, stored, B, D] → [M, B, steps / every, D].
+at::Tensor Outputs(const at::Tensor& path, int64_t stride_of_outputs) {
+  return path.slice(1, stride_of_outputs, at::indexing::None, stride_of_outputs).permute({0, 2, 1, 3}).contiguous();
+}
+
 // Views of the field's tensors for the kernel; `theta` is [M, P] values.
 template <typename T>
 HybridFieldArrays<T> Arrays(const FusedField& f, const at::Tensor& x0, const at::Tensor& theta,
@@ -44,36 +64,33 @@ HybridFieldArrays<T> Arrays(const FusedField& f, const at::Tensor& x0, const at:
   return a;
 }
 
-// Contiguous and starting on a 64-byte boundary, like every fresh CPU
-// tensor: the kernel's results are then the same bits wherever a view came
-// from (ensemble_rk4_kernel.cc, Buffer).
-at::Tensor Aligned(const at::Tensor& t) {
-  at::Tensor c = t.contiguous();
-  return reinterpret_cast<uintptr_t>(c.data_ptr()) % 64 == 0 ? c : c.clone();
+void CheckPath(const FusedField& field, const at::Tensor& x0, int64_t steps, int64_t every) {
+  TORCH_CHECK(steps >= 1 && every >= 1 && steps % every == 0, "FusedRk4Path: steps ", steps,
+              " must be a positive multiple of every = ", every);
+  TORCH_CHECK(x0.dim() == 3 && x0.device().is_cpu(), "FusedRk4Path: x0 must be [M, B, D] on the CPU");
+  TORCH_CHECK(field.physics == nullptr || field.physics->parameters() == static_cast<int64_t>(field.raw_theta.size()),
+              "FusedRk4Path: ", field.raw_theta.size(), " parameters for a physics of ", field.physics->parameters());
 }
 
-std::vector<at::Tensor> Aligned(const std::vector<at::Tensor>& tensors) {
-  std::vector<at::Tensor> out;
-  out.reserve(tensors.size());
-  for (const at::Tensor& t : tensors) out.push_back(Aligned(t));
-  return out;
+// What the path is differentiable wrt, in the backward node's edge order.
+variable_list Inputs(const FusedField& field, const at::Tensor& x0) {
+  variable_list inputs = {x0};
+  inputs.insert(inputs.end(), field.raw_theta.begin(), field.raw_theta.end());
+  inputs.insert(inputs.end(), field.weights.begin(), field.weights.end());
+  inputs.insert(inputs.end(), field.biases.begin(), field.biases.end());
+  return inputs;
 }
 
-// [M, P] physical values from the raw (log-stored when positive) tensors.
-at::Tensor ThetaValues(const FusedField& f, const at::Tensor& x0) {
-  if (f.physics == nullptr) return at::Tensor();
-  at::NoGradGuard no_grad;
-  std::vector<at::Tensor> columns;
-  for (size_t i = 0; i < f.raw_theta.size(); ++i) {
-    columns.push_back(f.positive[i] ? f.raw_theta[i].exp() : f.raw_theta[i]);
+// The kernel's inputs: the start, detached and aligned, and the prepared field.
+struct KernelInputs {
+  KernelInputs(const PreparedFusedField& field, const at::Tensor& x0_in) : x0(Aligned(x0_in.detach())), field(field) {}
+  template <typename T>
+  HybridFieldArrays<T> Arrays() const {
+    return solvers::Arrays<T>(field.field, x0, field.theta, field.weights, field.biases);
   }
-  return at::stack(columns, 1).to(x0.scalar_type()).contiguous();
-}
-
-// The path's outputs [M, stored, B, D] → [M, B, steps / every, D].
-at::Tensor Outputs(const at::Tensor& path, int64_t stride_of_outputs) {
-  return path.slice(1, stride_of_outputs, at::indexing::None, stride_of_outputs).permute({0, 2, 1, 3}).contiguous();
-}
+  at::Tensor x0;
+  const PreparedFusedField& field;
+};
 
 struct FusedRk4Backward : torch::autograd::Node {
   std::string name() const override { return "FusedRk4Backward"; }
@@ -142,39 +159,25 @@ struct FusedRk4Backward : torch::autograd::Node {
 
 at::Tensor FusedRk4Path(const FusedField& field, const at::Tensor& x0_in, double h, int64_t steps, int64_t every,
                         int64_t max_stored_values) {
-  TORCH_CHECK(steps >= 1 && every >= 1 && steps % every == 0, "FusedRk4Path: steps ", steps,
-              " must be a positive multiple of every = ", every);
-  TORCH_CHECK(x0_in.dim() == 3 && x0_in.device().is_cpu(), "FusedRk4Path: x0 must be [M, B, D] on the CPU");
-  TORCH_CHECK(field.physics == nullptr || field.physics->parameters() == static_cast<int64_t>(field.raw_theta.size()),
-              "FusedRk4Path: ", field.raw_theta.size(), " parameters for a physics of ", field.physics->parameters());
-  variable_list inputs = {x0_in};
-  inputs.insert(inputs.end(), field.raw_theta.begin(), field.raw_theta.end());
-  inputs.insert(inputs.end(), field.weights.begin(), field.weights.end());
-  inputs.insert(inputs.end(), field.biases.begin(), field.biases.end());
+  CheckPath(field, x0_in, steps, every);
+  const variable_list inputs = Inputs(field, x0_in);
   const bool record = at::GradMode::is_enabled() && torch::autograd::compute_requires_grad(at::TensorList(inputs));
-
-  const at::Tensor x0 = Aligned(x0_in.detach());
-  const at::Tensor theta = ThetaValues(field, x0);
-  std::vector<at::Tensor> weights, biases;
-  {
-    at::NoGradGuard no_grad;
-    weights = Aligned(field.weights);
-    biases = Aligned(field.biases);
-  }
-  const int64_t m = x0.size(0), b = x0.size(1), d = x0.size(2);
+  const PreparedFusedField prepared(field, x0_in.scalar_type());
+  const KernelInputs k(prepared, x0_in);
+  const int64_t m = k.x0.size(0), b = k.x0.size(1), d = k.x0.size(2);
   // Under autograd, as much as the budget allows: every step and its stages
   // (backward then evaluates nothing), every step, or only the outputs.
   const bool store_every_step = record && (steps + 1) * m * b * d <= max_stored_values;
   const int64_t stride = store_every_step ? 1 : every;
-  at::Tensor path = at::empty({m, steps / stride + 1, b, d}, x0.options());
+  at::Tensor path = at::empty({m, steps / stride + 1, b, d}, k.x0.options());
   at::Tensor stages;
-  AT_DISPATCH_FLOATING_TYPES(x0.scalar_type(), "fused_rk4_forward", [&] {
-    const HybridFieldArrays<scalar_t> arrays = Arrays<scalar_t>(field, x0, theta, weights, biases);
+  AT_DISPATCH_FLOATING_TYPES(k.x0.scalar_type(), "fused_rk4_forward", [&] {
+    const HybridFieldArrays<scalar_t> arrays = k.Arrays<scalar_t>();
     const int64_t record_size = StageRecordSize(arrays, steps);
     if (store_every_step && path.numel() + record_size <= max_stored_values) {
-      stages = at::empty({record_size}, x0.options());
+      stages = at::empty({record_size}, k.x0.options());
     }
-    Rk4Forward<scalar_t>(arrays, x0.data_ptr<scalar_t>(), static_cast<scalar_t>(h), steps, stride,
+    Rk4Forward<scalar_t>(arrays, k.x0.data_ptr<scalar_t>(), static_cast<scalar_t>(h), steps, stride,
                          path.data_ptr<scalar_t>(), stages.defined() ? stages.data_ptr<scalar_t>() : nullptr);
   });
   at::Tensor out = Outputs(path, every / stride);
@@ -184,16 +187,58 @@ at::Tensor FusedRk4Path(const FusedField& field, const at::Tensor& x0_in, double
   node->set_next_edges(torch::autograd::collect_next_edges(at::TensorList(inputs)));
   node->field_ = field;
   node->path_ = SavedVariable(path, /*is_output=*/false);
-  node->theta_ = SavedVariable(theta, /*is_output=*/false);
+  node->theta_ = SavedVariable(prepared.theta, /*is_output=*/false);
   node->stages_ = SavedVariable(stages, /*is_output=*/false);
-  for (const at::Tensor& w : weights) node->weights_.emplace_back(w, /*is_output=*/false);
-  for (const at::Tensor& bias : biases) node->biases_.emplace_back(bias, /*is_output=*/false);
+  for (const at::Tensor& w : prepared.weights) node->weights_.emplace_back(w, /*is_output=*/false);
+  for (const at::Tensor& bias : prepared.biases) node->biases_.emplace_back(bias, /*is_output=*/false);
   node->h_ = h;
   node->steps_ = steps;
   node->every_ = every;
   node->stride_ = stride;
   torch::autograd::set_history(out, node);
   return out;
+}
+
+PreparedFusedField::PreparedFusedField(const FusedField& f, at::ScalarType dtype) : field(f) {
+  at::NoGradGuard no_grad;
+  if (f.physics != nullptr) {
+    std::vector<at::Tensor> columns;
+    for (size_t i = 0; i < f.raw_theta.size(); ++i)
+      columns.push_back(f.positive[i] ? f.raw_theta[i].exp() : f.raw_theta[i]);
+    theta = at::stack(columns, 1).to(dtype).contiguous();
+  }
+  weights = Aligned(f.weights);
+  biases = Aligned(f.biases);
+}
+
+at::Tensor FusedForcedRk4Path(const PreparedFusedField& field, const at::Tensor& x0_in, double h, int64_t steps,
+                              int64_t every, const FusedForcing& forcing) {
+  CheckPath(field.field, x0_in, steps, every);
+  TORCH_CHECK(!at::GradMode::is_enabled() ||
+                  !torch::autograd::compute_requires_grad(at::TensorList(Inputs(field.field, x0_in))),
+              "FusedForcedRk4Path: the forced path is not differentiable");
+  const int64_t b = x0_in.size(1), d = x0_in.size(2);
+  TORCH_CHECK(static_cast<int64_t>(forcing.rows.size()) == b, "FusedForcedRk4Path: ", forcing.rows.size(),
+              " noise rows for a batch of ", b);
+  for (const at::Tensor* t : {&forcing.scale, &forcing.floor}) {
+    TORCH_CHECK(!t->defined() || (t->numel() == d && t->is_contiguous() && t->scalar_type() == x0_in.scalar_type()),
+                "FusedForcedRk4Path: the forcing's scale and floor must be [D], contiguous, of x0's dtype");
+  }
+  TORCH_CHECK(forcing.scale.defined(), "FusedForcedRk4Path: no forcing scale");
+  TORCH_CHECK(!field.theta.defined() || field.theta.scalar_type() == x0_in.scalar_type(),
+              "FusedForcedRk4Path: the field was prepared in another dtype");
+  const KernelInputs k(field, x0_in);
+  at::Tensor path = at::empty({k.x0.size(0), steps / every + 1, b, d}, k.x0.options());
+  AT_DISPATCH_FLOATING_TYPES(k.x0.scalar_type(), "fused_forced_rk4", [&] {
+    StepForcing<scalar_t> step_forcing;
+    step_forcing.scale = forcing.scale.data_ptr<scalar_t>();
+    step_forcing.floor = forcing.floor.defined() ? forcing.floor.data_ptr<scalar_t>() : nullptr;
+    step_forcing.noise = StepNoise{forcing.seed, forcing.rows.data(), b, d};
+    step_forcing.first_step = forcing.first_step;
+    Rk4Forward<scalar_t>(k.Arrays<scalar_t>(), k.x0.data_ptr<scalar_t>(), static_cast<scalar_t>(h), steps, every,
+                         path.data_ptr<scalar_t>(), nullptr, &step_forcing);
+  });
+  return Outputs(path, 1);
 }
 
 }  // namespace hybrid::solvers

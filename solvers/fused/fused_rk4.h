@@ -14,7 +14,9 @@
 // autograd the kernel keeps every step and its stages' activations, so that
 // backward evaluates nothing again; past `max_stored_values` it keeps the
 // steps only (backward re-evaluates each step's stages), then only the
-// outputs (backward recomputes the steps between them). Thread-safe for concurrent calls on the same field.
+// outputs (backward recomputes the steps between them). FusedForcedRk4Path
+// adds a forecast's stochastic forcing after every step (forward only).
+// Thread-safe for concurrent calls on the same field.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -42,5 +44,33 @@ struct FusedField {
 // The field's raw_theta must be as many as its physics' parameters().
 at::Tensor FusedRk4Path(const FusedField& field, const at::Tensor& x0, double h, int64_t steps, int64_t every,
                         int64_t max_stored_values = int64_t{1} << 25);
+
+// A field's tensors as the kernel reads them: θ values [M, P] (exp of the
+// log-stored ones) in `dtype`, the layers contiguous and 64-byte aligned,
+// detached. FusedRk4Path prepares them on every call; a forecast that runs
+// many forced stretches prepares them once (holding the field's tensors).
+struct PreparedFusedField {
+  PreparedFusedField(const FusedField& field, at::ScalarType dtype);
+  FusedField field;
+  at::Tensor theta;  // Undefined without physics.
+  std::vector<at::Tensor> weights, biases;
+};
+
+// The model-error forcing of forecasts (ensemble_rk4_kernel.h, StepForcing):
+// step i ends x ← max(x + scale ⊙ ξ_i, floor), ξ_i the counter-based draws of
+// step first_step + i (step_noise.h).
+struct FusedForcing {
+  at::Tensor scale;  // [D] √(h · q), contiguous, x0's dtype.
+  at::Tensor floor;  // [D] lower bounds, likewise; undefined: none.
+  uint64_t seed = 0;
+  std::vector<int64_t> rows;  // [B]: each row's index within its own forecast.
+  int64_t first_step = 0;
+};
+
+// FusedRk4Path with the forcing; not differentiable (TORCH_CHECK when
+// autograd would record: forecasts run without it). Preconditions as
+// FusedRk4Path's, field prepared in x0's dtype, and rows.size() == B.
+at::Tensor FusedForcedRk4Path(const PreparedFusedField& field, const at::Tensor& x0, double h, int64_t steps,
+                              int64_t every, const FusedForcing& forcing);
 
 }  // namespace hybrid::solvers

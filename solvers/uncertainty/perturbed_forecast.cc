@@ -6,6 +6,8 @@
 #include <optional>
 #include <vector>
 
+#include "solvers/fused/fused_rk4.h"
+#include "solvers/fused/step_noise.h"
 #include "solvers/hybrid/trajectory_rollout.h"
 #include "solvers/integrate/butcher_tableau.h"
 #include "solvers/integrate/rate_forced_field.h"
@@ -14,41 +16,68 @@ namespace hybrid::solvers {
 namespace {
 
 // The field's own fixed step (RK4, or its discrete step) followed by the
-// model-error forcing. One per solve: it owns the generators its draws come
-// from, one per forecast solved together, forecast r drawing the noise of its
-// own `rows[r]` rows of x [M, N, D] so that it sees the draws it would alone.
+// model-error forcing, drawn by counter (step_noise.h): draw (step, member,
+// row) is the same however the solve is cut into calls and whichever
+// forecasts share the batch, row r being `rows[r]` of its own forecast. Where
+// the model runs RK4 fused (`fused`), whole stretches of steps run in one
+// kernel call with the forcing inside. One per solve: it counts the steps.
 class StochasticForcing : public VectorField {
  public:
-  StochasticForcing(const VectorField& field, at::Tensor rate, std::vector<at::Generator> generators,
+  StochasticForcing(const VectorField& field, const HybridModel* fused, at::Tensor rate, uint64_t seed,
                     std::vector<int64_t> rows, at::Tensor floor)
       : field_(field),
+        fused_(fused),
         rate_(std::move(rate)),
-        generators_(std::move(generators)),
+        seed_(seed),
         rows_(std::move(rows)),
-        floor_(std::move(floor)) {}
+        floor_(floor.defined() ? floor.contiguous() : floor) {
+    forcing_.floor = floor_;
+    forcing_.seed = seed_;
+    forcing_.rows = rows_;
+  }
 
   at::Tensor Evaluate(double t, const at::Tensor& x) const override { return field_.Evaluate(t, x); }
   bool HasDiscreteStep() const override { return true; }
   at::Tensor DiscreteStep(double t, const at::Tensor& x, double h) const override {
-    return RaiseToFloor(IntegrateFixed(ClassicRk4(), field_, x, t, h, 1) + (rate_ * h).sqrt() * Noise(x), floor_);
+    const at::Tensor stepped = IntegrateFixed(ClassicRk4(), field_, x, t, h, 1);
+    return RaiseToFloor(stepped + (rate_ * h).sqrt() * Noise(x, step_++), floor_);
+  }
+  bool HasFusedRk4(const at::Tensor& x) const override {
+    return fused_ != nullptr && fused_->HasFusedRk4(x) && !(at::GradMode::is_enabled() && x.requires_grad());
+  }
+  at::Tensor FusedRk4Path(const at::Tensor& x, double h, int64_t steps, int64_t every) const override {
+    if (!prepared_) prepared_.emplace(fused_->fused_field(), x.scalar_type());
+    if (h != forcing_h_) {  // The step changes only between output times.
+      forcing_.scale = (rate_ * h).sqrt().contiguous();
+      forcing_h_ = h;
+    }
+    forcing_.first_step = step_;
+    step_ += steps;
+    return FusedForcedRk4Path(*prepared_, x, h, steps, every, forcing_);
   }
 
  private:
-  at::Tensor Noise(const at::Tensor& x) const {
-    if (generators_.size() == 1) return at::randn(x.sizes(), generators_[0], x.options());
-    std::vector<at::Tensor> parts;
-    parts.reserve(generators_.size());
-    for (size_t r = 0; r < generators_.size(); ++r) {
-      parts.push_back(at::randn({x.size(0), rows_[r], x.size(2)}, generators_[r], x.options()));
+  // ξ [M, N, D] of `step`, in x's dtype.
+  at::Tensor Noise(const at::Tensor& x, int64_t step) const {
+    const int64_t m = x.size(0), n = x.size(1), d = x.size(2);
+    at::Tensor xi = at::empty({m, n, d}, x.options().dtype(at::kDouble));
+    for (int64_t member = 0; member < m; ++member) {
+      StepNormals(StepNoise{seed_, rows_.data(), n, d}, step, member, xi.data_ptr<double>() + member * n * d);
     }
-    return at::cat(parts, 1);
+    return xi.to(x.scalar_type());
   }
 
   const VectorField& field_;
+  const HybridModel* const fused_;  // Null: no fused stretches (an input rate, or not the model itself).
   const at::Tensor rate_;
-  mutable std::vector<at::Generator> generators_;
+  const uint64_t seed_;
   const std::vector<int64_t> rows_;
   const at::Tensor floor_;  // NonNegativeFloor: the forcing keeps amounts ≥ 0.
+  mutable int64_t step_ = 0;
+  // The fused stretches' inputs, kept from one call to the next.
+  mutable std::optional<PreparedFusedField> prepared_;
+  mutable FusedForcing forcing_;
+  mutable double forcing_h_ = 0.0;
 };
 
 // K perturbed copies of the rows of x [B, D] (or of each member's, [M, B, D]):
@@ -76,13 +105,14 @@ absl::StatusOr<std::vector<at::Tensor>> ForecastSamplesTogether(const HybridMode
   const bool own_starts = x0s.front().dim() == 3;
   TORCH_CHECK(!own_starts || x0s.size() == 1, "ForecastSamplesTogether: member starts [M, B, D] forecast alone");
   const at::Tensor floor = NonNegativeFloor(model.physics().Components(), x0s.front().options());  // Once per solve.
-  std::vector<at::Generator> generators;
   std::vector<at::Tensor> perturbed;
-  std::vector<int64_t> rows;  // K·B_r: forecast r's rows of every member.
+  std::vector<int64_t> rows;        // K·B_r: forecast r's rows of every member.
+  std::vector<int64_t> noise_rows;  // Each row's index within its own forecast.
   for (const at::Tensor& x0 : x0s) {
-    generators.push_back(at::detail::createCPUGenerator(o.seed));
-    perturbed.push_back(PerturbedStarts(x0, o.initial_std, k, generators.back(), floor));
+    at::Generator generator = at::detail::createCPUGenerator(o.seed);
+    perturbed.push_back(PerturbedStarts(x0, o.initial_std, k, generator, floor));
     rows.push_back(k * x0.size(-2));
+    for (int64_t i = 0; i < rows.back(); ++i) noise_rows.push_back(i);
   }
   const at::Tensor all = perturbed.size() == 1 ? perturbed.front() : at::cat(perturbed, 0);
   const at::Tensor starts = own_starts ? all : all.unsqueeze(0).expand({m, all.size(0), d});
@@ -90,10 +120,11 @@ absl::StatusOr<std::vector<at::Tensor>> ForecastSamplesTogether(const HybridMode
   if (o.rate.defined()) infused.emplace(model, o.rate.to(starts.scalar_type()));
   const VectorField& field = infused ? static_cast<const VectorField&>(*infused) : model;
   absl::StatusOr<Trajectory> solved =
-      forcing ? SolveOde(StochasticForcing(field, o.model_error_rate.to(starts.scalar_type()), std::move(generators),
-                                           rows, floor),
-                         starts, 0.0, times, solver)
-              : SolveOde(field, starts, 0.0, times, solver);
+      forcing
+          ? SolveOde(StochasticForcing(field, infused ? nullptr : &model, o.model_error_rate.to(starts.scalar_type()),
+                                       o.seed, std::move(noise_rows), floor),
+                     starts, 0.0, times, solver)
+          : SolveOde(field, starts, 0.0, times, solver);
   if (!solved.ok()) return solved.status();
   const int64_t t = solved->states.size(0);
   std::vector<at::Tensor> out;

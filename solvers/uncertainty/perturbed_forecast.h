@@ -21,11 +21,13 @@
 // SolveOde (ForecastSamples); WindowSamples throws SolverFailure like
 // ForecastPath. ForecastSamplesTogether solves several forecasts of one grid
 // as one [M, ΣK·B_r, D] ensemble (dynamic batching of Predict): forecast r
-// draws from its own generator seeded o.seed, in the order it would alone, so
+// draws its starts from its own generator seeded o.seed and its forcing by
+// counter (solvers/fused/step_noise.h: step, member, its own row index), so
 // its samples are those of ForecastSamples(model, x0s[r], ...) whenever the
 // vector field computes each row independently of the others — bit for bit
 // on the fused path (tested), to rounding where a kernel's vector/scalar split
-// moves with the batch size.
+// moves with the batch size. On the fused path (HybridModel::HasFusedRk4, no
+// input rate) each stretch of forced steps is one kernel call.
 #pragma once
 
 #include <ATen/core/Generator.h>

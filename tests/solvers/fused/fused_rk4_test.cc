@@ -8,10 +8,12 @@
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "solvers/fused/step_noise.h"
 #include "solvers/hybrid/hybrid_model.h"
 #include "solvers/hybrid/trajectory_rollout.h"
 #include "solvers/integrate/butcher_tableau.h"
@@ -233,6 +235,70 @@ TEST(FusedRk4, Float32AgreesToItsPrecision) {
   ASSERT_TRUE(p.fused->HasFusedRk4(x0));
   at::NoGradGuard no_grad;
   EXPECT_LT(RelativeDifference(Rollout(*p.fused, x0), Rollout(*p.reference, x0)), 1e-5);
+}
+
+// The forced path (forecasts' model error) against the same steps composed
+// by hand: one plain fused step, then + scale ⊙ ξ and the floor, with ξ the
+// counter draws of that step — and cut into calls anywhere, the same bits.
+TEST(FusedRk4, ForcedPathEqualsStepsWithTheForcingAddedByHand) {
+  const Pair p = Build(Lorenz63Mlp());
+  const at::Tensor x0 = Start(*p.fused, 4);
+  at::NoGradGuard no_grad;
+  const double h = 0.01;
+  FusedForcing forcing;
+  forcing.scale = at::tensor({0.3, 0.0, 0.2}, at::kDouble);
+  forcing.floor = at::tensor({-std::numeric_limits<double>::infinity(), 1.0, 15.0}, at::kDouble);
+  forcing.seed = 5;
+  forcing.rows = {0, 1, 2, 0};  // The last row shares its draws with the first.
+  const FusedField field = p.fused->fused_field();
+  const PreparedFusedField prepared(field, at::kDouble);
+  const at::Tensor forced = FusedForcedRk4Path(prepared, x0, h, 12, 4, forcing);  // [M, B, 3, D]
+  ASSERT_EQ(forced.sizes(), (at::IntArrayRef{3, 4, 3, 3}));
+
+  at::Tensor x = x0;
+  std::vector<at::Tensor> by_hand;
+  for (int64_t step = 0; step < 12; ++step) {
+    at::Tensor xi = at::empty_like(x);
+    for (int64_t m = 0; m < x.size(0); ++m) {
+      StepNormals(StepNoise{forcing.seed, forcing.rows.data(), 4, 3}, step, m, xi.data_ptr<double>() + m * 12);
+    }
+    x = at::maximum(FusedRk4Path(field, x, h, 1, 1).select(2, 0) + forcing.scale * xi, forcing.floor);
+    if ((step + 1) % 4 == 0) by_hand.push_back(x);
+  }
+  EXPECT_LT(RelativeDifference(forced, at::stack(by_hand, 2)), 1e-14);
+  EXPECT_GT(RelativeDifference(forced, FusedRk4Path(field, x0, h, 12, 4)), 1e-3);  // The forcing moved it.
+  EXPECT_TRUE(at::equal(forced.select(1, 0).select(2, 1), forced.select(1, 0).select(2, 1).clamp_min(1.0)));
+
+  // Three calls of 4 steps, each starting where the last ended, first_step counting on.
+  at::Tensor start = x0;
+  for (int64_t call = 0; call < 3; ++call) {
+    forcing.first_step = 4 * call;
+    start = FusedForcedRk4Path(prepared, start, h, 4, 4, forcing).select(2, 0);
+    EXPECT_TRUE(at::equal(start, forced.select(2, call))) << "call " << call;
+  }
+  // Rows of one index draw alike: rows 0 and 3 differ only by their starts.
+  forcing.first_step = 0;
+  const at::Tensor same_start = x0.select(1, 0).unsqueeze(1).expand({3, 4, 3}).contiguous();
+  const at::Tensor twins = FusedForcedRk4Path(prepared, same_start, h, 12, 12, forcing);
+  EXPECT_TRUE(at::equal(twins.select(1, 0), twins.select(1, 3)));
+  EXPECT_FALSE(at::equal(twins.select(1, 0), twins.select(1, 1)));
+}
+
+TEST(FusedRk4, ForcedPathRefusesAutogradAndMismatchedInputs) {
+  const Pair p = Build(Lorenz63Mlp());
+  const at::Tensor x0 = Start(*p.fused, 2).requires_grad_(true);
+  FusedForcing forcing;
+  forcing.scale = at::full({3}, 0.1, at::kDouble);
+  forcing.rows = {0, 1};
+  const PreparedFusedField prepared(p.fused->fused_field(), at::kDouble);
+  EXPECT_THROW(FusedForcedRk4Path(prepared, x0, 0.01, 4, 4, forcing), c10::Error);
+  at::NoGradGuard no_grad;
+  EXPECT_NO_THROW(FusedForcedRk4Path(prepared, x0, 0.01, 4, 4, forcing));
+  forcing.rows = {0};
+  EXPECT_THROW(FusedForcedRk4Path(prepared, x0, 0.01, 4, 4, forcing), c10::Error);  // Rows ≠ batch.
+  forcing.rows = {0, 1};
+  forcing.scale = at::full({3}, 0.1, at::kFloat);
+  EXPECT_THROW(FusedForcedRk4Path(prepared, x0, 0.01, 4, 4, forcing), c10::Error);  // Another dtype.
 }
 
 }  // namespace

@@ -210,5 +210,35 @@ TEST(PerturbedForecast, ForecastsSolvedTogetherAgreeWithAloneOnTheLibTorchPath) 
   ExpectTogetherMatchesAlone(*model, /*bit_for_bit=*/false);
 }
 
+// The fused path runs stretches of forced steps in one kernel call, drawing
+// the forcing inside; the LibTorch path draws the same counter noise step by
+// step. Same samples to rounding, and the same bits however SolveFixed cuts
+// the steps into calls (an interrupt check every 16 steps).
+TEST(PerturbedForecast, FusedForcedForecastsEqualTheLibTorchPath) {
+  HybridModelSpec spec;
+  spec.physics_options.members = 4;
+  spec.hidden = {16, 16};
+  const std::shared_ptr<HybridModel> fused = HybridModel::Create(spec).value();
+  spec.fused = false;
+  const std::shared_ptr<HybridModel> reference = HybridModel::Create(spec).value();
+  c10::InferenceMode inference;
+  SolverOptions solver;
+  solver.step = 0.01;
+  const SampleOptions options{.initial_std = at::full({3}, 0.05, at::kDouble),
+                              .model_error_rate = at::tensor({0.2, 0.1, 0.3}, at::kDouble),
+                              .per_member = 6,
+                              .seed = 23};
+  const std::vector<double> times = {0.07, 0.5, 1.0};
+  const at::Tensor x0 = at::tensor({1.0, 2.0, 20.0, -3.0, 0.5, 25.0}, at::kDouble).view({2, 3});
+  const at::Tensor a = ForecastSamples(*fused, x0, times, solver, options).value();
+  const at::Tensor b = ForecastSamples(*reference, x0, times, solver, options).value();
+  EXPECT_TRUE(at::allclose(a, b, 1e-12, 1e-12)) << "largest difference " << (a - b).abs().max().item<double>();
+  SampleOptions quiet = options;
+  quiet.model_error_rate = at::Tensor();
+  EXPECT_GT((a - ForecastSamples(*fused, x0, times, solver, quiet).value()).abs().max().item<double>(), 1e-3);
+  solver.interrupt = [] { return absl::OkStatus(); };
+  EXPECT_TRUE(at::equal(ForecastSamples(*fused, x0, times, solver, options).value(), a));
+}
+
 }  // namespace
 }  // namespace hybrid::solvers
