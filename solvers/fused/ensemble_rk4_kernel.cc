@@ -113,9 +113,11 @@ class MemberField {
       const bool last = l + 1 == layers_;
       T* out = last ? k : acts ? acts + offsets_[l] : (l % 2 == 0 ? ping_.data() : pong_.data());
       View<T> z(out, f_.batch, fan_out);
-      // Coefficient-wise: at these sizes (a few dozen rows, widths ≤ 64)
-      // Eigen's blocked GEMM spends more on packing than on the product.
-      z.noalias() = ConstView<T>(in, f_.batch, fan_in).lazyProduct(Weight(l));
+      // Blocked GEMM, not lazyProduct (2–3% faster here): the coefficient-wise
+      // product splits each row into scalar and vector parts by its address,
+      // and a row's bits then stay put in a batch only while the compiler
+      // contracts the scalar part into FMAs.
+      z.noalias() = ConstView<T>(in, f_.batch, fan_in) * Weight(l);
       z.rowwise() += ConstRowView<T>(f_.biases[l] + m_ * fan_out, fan_out);
       if (!last) TanhInPlace(out, f_.batch * fan_out);
       in = out;

@@ -64,12 +64,12 @@ HybridFieldArrays<T> Arrays(const FusedField& f, const at::Tensor& x0, const at:
   return a;
 }
 
-void CheckPath(const FusedField& field, const at::Tensor& x0, int64_t steps, int64_t every) {
-  TORCH_CHECK(steps >= 1 && every >= 1 && steps % every == 0, "FusedRk4Path: steps ", steps,
+void CheckPath(const char* who, const FusedField& field, const at::Tensor& x0, int64_t steps, int64_t every) {
+  TORCH_CHECK(steps >= 1 && every >= 1 && steps % every == 0, who, ": steps ", steps,
               " must be a positive multiple of every = ", every);
-  TORCH_CHECK(x0.dim() == 3 && x0.device().is_cpu(), "FusedRk4Path: x0 must be [M, B, D] on the CPU");
+  TORCH_CHECK(x0.dim() == 3 && x0.device().is_cpu(), who, ": x0 must be [M, B, D] on the CPU");
   TORCH_CHECK(field.physics == nullptr || field.physics->parameters() == static_cast<int64_t>(field.raw_theta.size()),
-              "FusedRk4Path: ", field.raw_theta.size(), " parameters for a physics of ", field.physics->parameters());
+              who, ": ", field.raw_theta.size(), " parameters for a physics of ", field.physics->parameters());
 }
 
 // What the path is differentiable wrt, in the backward node's edge order.
@@ -159,7 +159,7 @@ struct FusedRk4Backward : torch::autograd::Node {
 
 at::Tensor FusedRk4Path(const FusedField& field, const at::Tensor& x0_in, double h, int64_t steps, int64_t every,
                         int64_t max_stored_values) {
-  CheckPath(field, x0_in, steps, every);
+  CheckPath("FusedRk4Path", field, x0_in, steps, every);
   const variable_list inputs = Inputs(field, x0_in);
   const bool record = at::GradMode::is_enabled() && torch::autograd::compute_requires_grad(at::TensorList(inputs));
   const PreparedFusedField prepared(field, x0_in.scalar_type());
@@ -213,7 +213,7 @@ PreparedFusedField::PreparedFusedField(const FusedField& f, at::ScalarType dtype
 
 at::Tensor FusedForcedRk4Path(const PreparedFusedField& field, const at::Tensor& x0_in, double h, int64_t steps,
                               int64_t every, const FusedForcing& forcing) {
-  CheckPath(field.field, x0_in, steps, every);
+  CheckPath("FusedForcedRk4Path", field.field, x0_in, steps, every);
   TORCH_CHECK(!at::GradMode::is_enabled() ||
                   !torch::autograd::compute_requires_grad(at::TensorList(Inputs(field.field, x0_in))),
               "FusedForcedRk4Path: the forced path is not differentiable");
@@ -225,8 +225,9 @@ at::Tensor FusedForcedRk4Path(const PreparedFusedField& field, const at::Tensor&
                 "FusedForcedRk4Path: the forcing's scale and floor must be [D], contiguous, of x0's dtype");
   }
   TORCH_CHECK(forcing.scale.defined(), "FusedForcedRk4Path: no forcing scale");
-  TORCH_CHECK(!field.theta.defined() || field.theta.scalar_type() == x0_in.scalar_type(),
-              "FusedForcedRk4Path: the field was prepared in another dtype");
+  const at::Tensor& typed = field.theta.defined() ? field.theta : field.weights.empty() ? x0_in : field.weights.front();
+  TORCH_CHECK(typed.scalar_type() == x0_in.scalar_type(), "FusedForcedRk4Path: the field was prepared in ",
+              typed.scalar_type(), ", x0 is ", x0_in.scalar_type());
   const KernelInputs k(field, x0_in);
   at::Tensor path = at::empty({k.x0.size(0), steps / every + 1, b, d}, k.x0.options());
   AT_DISPATCH_FLOATING_TYPES(k.x0.scalar_type(), "fused_forced_rk4", [&] {

@@ -42,8 +42,9 @@ class StochasticForcing : public VectorField {
     const at::Tensor stepped = IntegrateFixed(ClassicRk4(), field_, x, t, h, 1);
     return RaiseToFloor(stepped + (rate_ * h).sqrt() * Noise(x, step_++), floor_);
   }
+  // Under autograd the LibTorch steps: differentiable, where the fused forced path is not.
   bool HasFusedRk4(const at::Tensor& x) const override {
-    return fused_ != nullptr && fused_->HasFusedRk4(x) && !(at::GradMode::is_enabled() && x.requires_grad());
+    return fused_ != nullptr && !at::GradMode::is_enabled() && fused_->HasFusedRk4(x);
   }
   at::Tensor FusedRk4Path(const at::Tensor& x, double h, int64_t steps, int64_t every) const override {
     if (!prepared_) prepared_.emplace(fused_->fused_field(), x.scalar_type());
@@ -60,6 +61,7 @@ class StochasticForcing : public VectorField {
   // ξ [M, N, D] of `step`, in x's dtype.
   at::Tensor Noise(const at::Tensor& x, int64_t step) const {
     const int64_t m = x.size(0), n = x.size(1), d = x.size(2);
+    TORCH_CHECK(static_cast<int64_t>(rows_.size()) == n, "StochasticForcing: ", rows_.size(), " noise rows for ", n);
     at::Tensor xi = at::empty({m, n, d}, x.options().dtype(at::kDouble));
     for (int64_t member = 0; member < m; ++member) {
       StepNormals(StepNoise{seed_, rows_.data(), n, d}, step, member, xi.data_ptr<double>() + member * n * d);

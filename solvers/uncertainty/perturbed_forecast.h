@@ -27,7 +27,7 @@
 // vector field computes each row independently of the others — bit for bit
 // on the fused path (tested), to rounding where a kernel's vector/scalar split
 // moves with the batch size. On the fused path (HybridModel::HasFusedRk4, no
-// input rate) each stretch of forced steps is one kernel call.
+// input rate, outside autograd) each stretch of forced steps is one kernel call.
 #pragma once
 
 #include <ATen/core/Generator.h>

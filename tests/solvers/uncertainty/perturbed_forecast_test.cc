@@ -158,7 +158,7 @@ void ExpectTogetherMatchesAlone(const HybridModel& model, bool bit_for_bit) {
   solver.step = 0.01;
   const SampleOptions options{.initial_std = at::full({3}, 0.05, model.dtype()),
                               .model_error_rate = at::full({3}, 0.1, model.dtype()),
-                              .per_member = 8,
+                              .per_member = 3,  // Odd: forecasts start at rows of every parity.
                               .seed = 11};
   const std::vector<double> times = {0.05, 0.3, 0.31};
   std::vector<at::Tensor> x0s;
@@ -197,6 +197,9 @@ TEST(PerturbedForecast, ForecastsSolvedTogetherAreTheirOwnOnTheFusedPath) {
   // values fall in a vector's tail alone but not together.
   spec.hidden = {5, 7};
   spec.physics_options.dtype = at::kDouble;
+  ExpectTogetherMatchesAlone(*HybridModel::Create(spec).value(), /*bit_for_bit=*/true);
+  // Widths past one vector but no multiple of it: rows that start off a vector boundary.
+  spec.hidden = {12, 20};
   ExpectTogetherMatchesAlone(*HybridModel::Create(spec).value(), /*bit_for_bit=*/true);
 }
 
@@ -238,6 +241,23 @@ TEST(PerturbedForecast, FusedForcedForecastsEqualTheLibTorchPath) {
   EXPECT_GT((a - ForecastSamples(*fused, x0, times, solver, quiet).value()).abs().max().item<double>(), 1e-3);
   solver.interrupt = [] { return absl::OkStatus(); };
   EXPECT_TRUE(at::equal(ForecastSamples(*fused, x0, times, solver, options).value(), a));
+}
+
+// Under autograd (trainable θ and layers) a forced forecast of a fused model
+// takes the LibTorch steps, differentiable, with the same draws.
+TEST(PerturbedForecast, ForcedForecastsUnderAutogradTakeTheLibTorchPath) {
+  HybridModelSpec spec;
+  spec.physics_options.members = 3;
+  spec.hidden = {8};
+  const std::shared_ptr<HybridModel> model = HybridModel::Create(spec).value();
+  SolverOptions solver;
+  solver.step = 0.01;
+  const SampleOptions options{.model_error_rate = at::full({3}, 0.2, at::kDouble), .per_member = 2, .seed = 3};
+  const at::Tensor x0 = at::tensor({1.0, 2.0, 20.0}, at::kDouble).view({1, 3});
+  const at::Tensor recorded = ForecastSamples(*model, x0, {0.2}, solver, options).value();
+  ASSERT_TRUE(recorded.requires_grad());
+  at::NoGradGuard no_grad;
+  EXPECT_TRUE(at::allclose(recorded, ForecastSamples(*model, x0, {0.2}, solver, options).value(), 1e-12, 1e-12));
 }
 
 }  // namespace
