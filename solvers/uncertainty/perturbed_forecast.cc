@@ -25,22 +25,17 @@ class StochasticForcing : public VectorField {
  public:
   StochasticForcing(const VectorField& field, const HybridModel* fused, at::Tensor rate, uint64_t seed,
                     std::vector<int64_t> rows, at::Tensor floor)
-      : field_(field),
-        fused_(fused),
-        rate_(std::move(rate)),
-        seed_(seed),
-        rows_(std::move(rows)),
-        floor_(floor.defined() ? floor.contiguous() : floor) {
-    forcing_.floor = floor_;
-    forcing_.seed = seed_;
-    forcing_.rows = rows_;
+      : field_(field), fused_(fused), rate_(std::move(rate)) {
+    forcing_.floor = floor.defined() ? floor.contiguous() : floor;
+    forcing_.seed = seed;
+    forcing_.rows = std::move(rows);
   }
 
   at::Tensor Evaluate(double t, const at::Tensor& x) const override { return field_.Evaluate(t, x); }
   bool HasDiscreteStep() const override { return true; }
   at::Tensor DiscreteStep(double t, const at::Tensor& x, double h) const override {
     const at::Tensor stepped = IntegrateFixed(ClassicRk4(), field_, x, t, h, 1);
-    return RaiseToFloor(stepped + (rate_ * h).sqrt() * Noise(x, step_++), floor_);
+    return RaiseToFloor(stepped + (rate_ * h).sqrt() * Noise(x, step_++), forcing_.floor);
   }
   // Under autograd the LibTorch steps: differentiable, where the fused forced path is not.
   bool HasFusedRk4(const at::Tensor& x) const override {
@@ -61,10 +56,11 @@ class StochasticForcing : public VectorField {
   // ξ [M, N, D] of `step`, in x's dtype.
   at::Tensor Noise(const at::Tensor& x, int64_t step) const {
     const int64_t m = x.size(0), n = x.size(1), d = x.size(2);
-    TORCH_CHECK(static_cast<int64_t>(rows_.size()) == n, "StochasticForcing: ", rows_.size(), " noise rows for ", n);
+    const std::vector<int64_t>& rows = forcing_.rows;
+    TORCH_CHECK(static_cast<int64_t>(rows.size()) == n, "StochasticForcing: ", rows.size(), " noise rows for ", n);
     at::Tensor xi = at::empty({m, n, d}, x.options().dtype(at::kDouble));
     for (int64_t member = 0; member < m; ++member) {
-      StepNormals(StepNoise{seed_, rows_.data(), n, d}, step, member, xi.data_ptr<double>() + member * n * d);
+      StepNormals(StepNoise{forcing_.seed, rows.data(), n, d}, step, member, xi.data_ptr<double>() + member * n * d);
     }
     return xi.to(x.scalar_type());
   }
@@ -72,14 +68,12 @@ class StochasticForcing : public VectorField {
   const VectorField& field_;
   const HybridModel* const fused_;  // Null: no fused stretches (an input rate, or not the model itself).
   const at::Tensor rate_;
-  const uint64_t seed_;
-  const std::vector<int64_t> rows_;
-  const at::Tensor floor_;  // NonNegativeFloor: the forcing keeps amounts ≥ 0.
   mutable int64_t step_ = 0;
-  // The fused stretches' inputs, kept from one call to the next.
-  mutable std::optional<PreparedFusedField> prepared_;
+  // Seed, rows and floor (NonNegativeFloor: amounts stay ≥ 0) for both
+  // paths; scale and first_step are set per fused stretch.
   mutable FusedForcing forcing_;
   mutable double forcing_h_ = 0.0;
+  mutable std::optional<PreparedFusedField> prepared_;  // Kept from one fused stretch to the next.
 };
 
 // K perturbed copies of the rows of x [B, D] (or of each member's, [M, B, D]):
