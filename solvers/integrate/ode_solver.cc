@@ -69,8 +69,12 @@ absl::StatusOr<Trajectory> SolveFixed(const ButcherTableau& tableau, const Vecto
                                                       " steps of at most ", o.step, " from t = ", Time(t0)));
   }
   Trajectory out;
+  // Outside autograd every output goes straight into one tensor: a long
+  // forecast's states then live in one block instead of one per output among
+  // the steps' temporaries (whose arenas could not be given back).
+  const bool record = at::GradMode::is_enabled();
   std::vector<at::Tensor> states;
-  states.reserve(times.size());
+  if (record) states.reserve(times.size());
   at::Tensor x = x0;
   double t = t0;
   for (double target : times) {
@@ -96,10 +100,19 @@ absl::StatusOr<Trajectory> SolveFixed(const ButcherTableau& tableau, const Vecto
       return absl::FailedPreconditionError(
           absl::StrCat("state became non-finite by t = ", Time(target), " (diverged)"));
     }
-    states.push_back(x);
+    if (record) {
+      states.push_back(x);
+    } else {
+      if (!out.states.defined()) {
+        std::vector<int64_t> shape = {static_cast<int64_t>(times.size())};
+        shape.insert(shape.end(), x.sizes().begin(), x.sizes().end());
+        out.states = at::empty(shape, x.options());
+      }
+      out.states.select(0, static_cast<int64_t>(out.schedule.outputs.size()) - 1).copy_(x);
+    }
   }
   out.stats.evaluations = out.stats.accepted * tableau.stages();
-  out.states = at::stack(states, 0);
+  if (record) out.states = at::stack(states, 0);
   return out;
 }
 
