@@ -1,8 +1,10 @@
 // Classical RK4 of a small hybrid model for a whole ensemble in one kernel,
 // with the discrete adjoint (an analytic vector-Jacobian product of every
 // stage) for training: the fused path of solvers/fused/fused_rk4.h. No
-// LibTorch: raw arrays in, raw arrays out; Eigen for the layers' matrix
-// products and xsimd for tanh, compiled for the build machine's vector units.
+// LibTorch: raw arrays in, raw arrays out; the layers' forward products and
+// tanh through xsimd (one summation order per entry, so a row's values do not
+// depend on its batch), the backward's through Eigen, compiled for the build
+// machine's vector units.
 //
 //   HybridFieldArrays<double> field;   // views of θ values and the MLP's tensors
 //   Rk4Forward(field, x0, h, steps, every, path);                 // path [M, steps/every + 1, B, D]
