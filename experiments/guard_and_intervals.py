@@ -9,7 +9,9 @@ independently of the server's LibTorch solvers (RK4, float64).
    - honest streams at sensor noise 0.05 and 0.5: the share of observations refused (false rejections);
    - a corpus of poisoned windows sent to the calibrated model (one window of an observation scaled, shifted,
      with components swapped, from a wrong time step, or one component 1e6): the share caught;
-   - full runs repeat both for several per-window false-alarm probabilities: the curve.
+   - full runs repeat both for several per-window false-alarm probabilities: the curve;
+   - the system changes under a calibrated model (ρ steps from 28 to 31): the model must not lock itself out
+     of its data (refusing it all while the few windows it still fits drag ρ away) but re-calibrate.
 2. Intervals: 90% intervals of Predict against the true future state at t + 0.1, 0.2, 0.5 and 1.0, from exact
    start states (initial_state_std 0) and from noisy observed ones (the default: the sensor noise), for Lorenz-63
    and the shipped Lorenz-96 (40 sites, black-box step, EGA-TLM + ensemble Kalman), after calibration.
@@ -50,9 +52,9 @@ REPOSITORY = os.path.join(OPTIONS.source, "deploy/model_repository")
 LEADS = [0.1, 0.2, 0.5, 1.0]
 
 
-def lorenz63(x):
+def lorenz63(x, rho=28.0):
     X, Y, Z = x[..., 0], x[..., 1], x[..., 2]
-    return np.stack([10.0 * (Y - X), X * (28.0 - Z) - Y, X * Y - 8.0 / 3.0 * Z], -1)
+    return np.stack([10.0 * (Y - X), X * (rho - Z) - Y, X * Y - 8.0 / 3.0 * Z], -1)
 
 
 def lorenz96(x):
@@ -199,6 +201,27 @@ def fresh_model_poisoned_first(noise, honest, seed):
         model.close()
 
 
+def regime_change(noise, before, after, rho_after, seed):
+    """An honest stream whose system changes: rho steps from 28 to rho_after; refusals and re-calibration."""
+    rng = np.random.default_rng(seed)
+    path = trajectory(lorenz63, np.array([8.0, 0.0, 30.0]), 0.01, before * 40 + 100, 500)
+    changed = trajectory(lambda x: lorenz63(x, rho_after), path[before * 40], 0.01, after * 40 + 100, 0)
+    model = Model("lorenz63", f"observation_noise_std: {noise}")
+    try:
+        calibrated = model.calibrate(windows(path, noise, 4, before, rng, 10)[0], 0.01, 10)
+        answers = model.calibrate(windows(changed, noise, 4, after, rng, 10)[0], 0.01, 10)
+        rho = [a[2]["rho"] for a in answers]
+        close = [abs(r - rho_after) <= 0.01 * rho_after for r in rho]
+        settled = next((i + 1 for i in range(len(close)) if all(close[i:])), None)
+        return {"noise": noise, "before": before, "after": after, "rho_after": rho_after,
+                "rho_before_change": calibrated[-1][2]["rho"], "refused_before_change": sum(a[0] != 0 for a in calibrated),
+                "refused_after_change": sum(a[0] != 0 for a in answers),
+                "refused_last_half": sum(a[0] != 0 for a in answers[after // 2:]),
+                "lowest_rho_after_change": min(rho), "settled_within_1pct_after": settled, "rho": rho[-1]}
+    finally:
+        model.close()
+
+
 def coverage(model, f, h, dim, noise, states, spacing, seed, x0):
     """PICP90, mean width and RMSE against the true future state at LEADS, exact and noisy starts."""
     rng = np.random.default_rng(seed)
@@ -251,6 +274,7 @@ def main():
     honest, per_kind = (300, 15) if smoke else (5000, 100)
     alphas = [1e-6] if smoke else [1e-2, 1e-3, 1e-4, 1e-6, 1e-9]
     results["guard"] = [guard_run(noise, alpha, honest, per_kind, 7) for noise in (0.05, 0.5) for alpha in alphas]
+    results["regime_change"] = regime_change(0.05, 300 if smoke else 2000, 800 if smoke else 3000, 31.0, 3)
     results["intervals"] = {"lorenz63": intervals_lorenz63(300 if smoke else 1000, 200 if smoke else 400, 11),
                             "lorenz96": intervals_lorenz96(300 if smoke else 600, 100 if smoke else 200, 5)}
     results["seconds"] = time.time() - started
@@ -278,6 +302,12 @@ def markdown(r):
     for g in r["guard"]:
         lines.append(f"| {g['noise']} | {g['false_alarm']:g} | {g['honest_refused']}/{g['honest_observations']} | "
                      f"{g['rho']:.3f} | " + " | ".join(f"{g['caught'][k]:.2f}" for k in POISONS) + " |")
+    c = r["regime_change"]
+    lines += ["", f"## The system changes: ρ steps from 28 to {c['rho_after']:g} (noise {c['noise']})", "",
+              f"{c['before']} honest observations ({c['refused_before_change']} refused, ρ = {c['rho_before_change']:.3f}), "
+              f"then {c['after']} from the changed system: {c['refused_after_change']} refused "
+              f"({c['refused_last_half']} in the last half), lowest ρ on the way {c['lowest_rho_after_change']:.3f}, "
+              f"ρ within 1% for good after {c['settled_within_1pct_after']} observations, ρ = {c['rho']:.3f} at the end"]
     lines += ["", "## 90% intervals against the true state (PICP, mean width, RMSE)", ""]
     for name, res in r["intervals"].items():
         parameter = f"ρ = {res['rho']:.4f}" if "rho" in res else f"F = {res['F']:.4f}"
@@ -310,6 +340,12 @@ def check(r):
         for kind in gross:
             if g["caught"][kind] < 1.0:
                 failures.append(f"noise {g['noise']}: only {g['caught'][kind]:.2f} of '{kind}' caught")
+    c = r["regime_change"]
+    if c["settled_within_1pct_after"] is None or c["settled_within_1pct_after"] > c["after"] // 2:
+        failures.append(f"after rho stepped to {c['rho_after']}, the model did not settle within 1% in "
+                        f"{c['after'] // 2} observations (rho = {c['rho']:.3f})")
+    if c["lowest_rho_after_change"] < c["rho_before_change"] - 0.5:
+        failures.append(f"after rho stepped up, the model dragged rho down to {c['lowest_rho_after_change']:.3f}")
     for name, res in r["intervals"].items():
         for label in ("exact", "noisy"):
             widths = [c["width"] for c in res[label]]

@@ -343,7 +343,13 @@ absl::StatusOr<CalibrationStep> OnlineCalibrator::Update(const WindowBatch& batc
   absl::StatusOr<ScoredForecast> scored = Solve("scoring the window", [&] { return Score(batch); });
   if (!scored.ok()) return scored.status();
   absl::Status before = guard_.Check(result.loss, "of this batch before the update");
-  if (before.ok()) before = errors_.CheckWindows(*scored, "before the update");
+  if (before.ok()) {
+    before = errors_.CheckWindows(*scored, "before the update");
+    if (!before.ok()) {
+      at::NoGradGuard no_grad;
+      errors_.LearnRefused(*scored);  // A model that lost track widens q; see forecast_error_model.h.
+    }
+  }
   if (!before.ok()) {
     ++reverted_updates_;
     return before;

@@ -34,7 +34,9 @@
 //      conformal scales) from the step-1 innovations and stores the batch for
 //      replay.
 // A rejected update returns FAILED_PRECONDITION (its message says why) and
-// leaves model, optimizer and error model exactly as they were; reverted_updates()
+// leaves model and optimizer exactly as they were; the error model only
+// counts a window the step-2 test refused, and learns from it (clipped) while
+// the model has lost track (ForecastErrorModel::LearnRefused); reverted_updates()
 // counts the updates undone by the guard. Deterministic for a given seed and
 // sequence of batches. Not thread-safe: one owner (the calibration worker).
 #pragma once

@@ -2,8 +2,8 @@
 // in one LibTorch archive (see online_calibrator.h). Keys are flat:
 //   meta.format, model.<module path>, adam.<i>.{step,exp_avg,exp_avg_sq,
 //   max_exp_avg_sq} for the i-th optimised tensor, adam.group<g>.lr,
-//   errors.{moments,observed,scores,conformal_bucket,conformal_log_scale,
-//   conformal_count}, guard.recent, replay.{count,random},
+//   errors.{moments,observed,scores,refused_share,conformal_bucket,
+//   conformal_log_scale,conformal_count}, guard.recent, replay.{count,random},
 //   replay.<k>.{start,end,mask,path,step,steps}, generator, accepted, rollbacks
 //   (the reverted-update count; the key keeps its v1 name so that archives stay readable).
 #include <ATen/ATen.h>
@@ -133,6 +133,10 @@ ForecastErrorModel::State ReadErrorModel(Reader& read) {
   state.moments = read.Tensor("errors.moments");
   state.observed = read.Tensor("errors.observed");
   state.scores = read.Int("errors.scores");
+  // Archives from before losing track was detected have none: 0, nothing refused.
+  if (std::optional<at::Tensor> share = read.OptionalTensor("errors.refused_share")) {
+    state.refused_share = share->item<double>();
+  }
   const at::Tensor buckets = read.Tensor("errors.conformal_bucket");
   const at::Tensor log_scales = read.Tensor("errors.conformal_log_scale");
   const at::Tensor counts = read.Tensor("errors.conformal_count");
@@ -192,6 +196,7 @@ absl::StatusOr<std::string> OnlineCalibrator::SaveState() const {
     archive.write("errors.moments", errors.moments);
     archive.write("errors.observed", errors.observed);
     archive.write("errors.scores", c10::IValue(errors.scores));
+    archive.write("errors.refused_share", at::scalar_tensor(errors.refused_share, at::kDouble));
     std::vector<int64_t> buckets, counts;
     std::vector<double> log_scales;
     for (const auto& [bucket, value] : errors.conformal) {

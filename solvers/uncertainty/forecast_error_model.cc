@@ -20,6 +20,11 @@ constexpr double kScaleWeight = 0.05;     // The weights' scale s follows about 
 constexpr int64_t kMaxDof = 1000;
 constexpr int64_t kMinConformalScores = 50;  // A bucket's scale counts once it has seen this many values.
 constexpr int64_t kBucketRange = 80;         // Half octaves each way: leads from 2^-40 to 2^40.
+constexpr double kRefusalWeight = 0.05;      // The refused share follows about the last twenty scored observations.
+// Refusing this share of recent observations means the model, not the data,
+// is off: honest data fails the test with probability guard_false_alarm, and
+// a glitching sensor between honest readings keeps the share near one half.
+constexpr double kLostTrackShare = 0.8;
 
 int64_t Bucket(double lead) {
   if (!(lead > 0.0)) return -kBucketRange;
@@ -154,6 +159,30 @@ double ForecastErrorModel::Coverage(const ScoredForecast& s) const {
 }
 
 void ForecastErrorModel::Learn(const ScoredForecast& s) {
+  refused_share_ *= 1.0 - kRefusalWeight;
+  LearnFrom(s, /*refused=*/false);
+}
+
+bool ForecastErrorModel::LearnRefused(const ScoredForecast& s) {
+  refused_share_ = (1.0 - kRefusalWeight) * refused_share_ + kRefusalWeight;
+  if (refused_share_ < kLostTrackShare) return false;
+  // Each point's innovation shrunk onto the test's limit: the model learns
+  // that it misses by at least that much, and no reading, however wild,
+  // counts for more.
+  const auto [d2, k] = WindowStatistics(s);
+  const at::Tensor k_contiguous = k.contiguous();
+  std::vector<double> limits(static_cast<size_t>(k.size(0)));
+  for (size_t i = 0; i < limits.size(); ++i) {
+    limits[i] = Threshold(static_cast<int64_t>(k_contiguous.data_ptr<double>()[i]), s.samples);
+  }
+  const at::Tensor shrink = at::clamp_max(at::sqrt(at::tensor(limits, at::kDouble) / d2.clamp_min(1e-300)), 1.0);
+  ScoredForecast clipped = s;
+  clipped.innovation = s.innovation.to(at::kDouble) * shrink.unsqueeze(-1);
+  LearnFrom(clipped, /*refused=*/true);
+  return true;
+}
+
+void ForecastErrorModel::LearnFrom(const ScoredForecast& s, bool refused) {
   const at::Tensor mask = s.mask.to(at::kDouble);
   const at::Tensor e2 = s.innovation.to(at::kDouble).pow(2);
   // Adaptive conformal inference per lead bucket: one aggregated step per
@@ -193,7 +222,10 @@ void ForecastErrorModel::Learn(const ScoredForecast& s) {
   const at::Tensor mean_e2 = (mask * e2).sum(0) / count.clamp_min(1.0);
   scale_ = at::where(seen & (observed_ == 0), mean_e2, scale_);
   const at::Tensor omega = 1.0 / scale_.clamp_min(kVarianceFloor).pow(2);  // [D]
-  scale_ = at::where(seen, (1.0 - kScaleWeight) * scale_ + kScaleWeight * mean_e2, scale_);
+  // Not from refused windows: the scale of a model that lost track would
+  // grow with its misses and weigh down the very observations that must
+  // widen q.
+  if (!refused) scale_ = at::where(seen, (1.0 - kScaleWeight) * scale_ + kScaleWeight * mean_e2, scale_);
   const at::Tensor excess = e2 - s.sample_variance.to(at::kDouble) - noise_variance_;
   at::Tensor numerator = omega * (mask * lead * excess).sum(0);  // [D]
   at::Tensor denominator = omega * (mask * lead * lead).sum(0);  // [D]
@@ -212,7 +244,7 @@ void ForecastErrorModel::Learn(const ScoredForecast& s) {
 }
 
 ForecastErrorModel::State ForecastErrorModel::state() const {
-  return {at::stack({numerator_, denominator_, rate_, scale_}), observed_.clone(), scores_, conformal_};
+  return {at::stack({numerator_, denominator_, rate_, scale_}), observed_.clone(), scores_, conformal_, refused_share_};
 }
 
 absl::Status ForecastErrorModel::Restore(State state) {
@@ -228,6 +260,7 @@ absl::Status ForecastErrorModel::Restore(State state) {
   observed_ = state.observed.to(at::kDouble).clone();
   scores_ = state.scores;
   conformal_ = std::move(state.conformal);
+  refused_share_ = state.refused_share;
   return absl::OkStatus();
 }
 

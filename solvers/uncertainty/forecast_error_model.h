@@ -8,6 +8,7 @@
 //   ScoredForecast s{...};                                                  // innovations of a window batch
 //   absl::Status ok = errors.CheckWindows(s, "before the update");          // the innovation (χ²-type) test
 //   errors.Learn(s);                                                        // after the update stands
+//   errors.LearnRefused(s);                                                 // or after the test refused it
 //
 // Per state component d it holds
 //   R_d  the sensor noise variance, from the config (observation_noise_std); fixed;
@@ -49,6 +50,22 @@
 // one tests at the quantile of F(k, S − 1) — S forecast samples estimate the
 // propagated start noise in V (with S = 40, 45.8 for k = 3 at 1e-6, where
 // χ²₃ says 30.7: honest Lorenz-63 windows reached 38.7 in 8000).
+//
+// Losing track: learning only from accepted observations, a model that has
+// gone off — its physics changed (ρ 28 → 31), or its optimiser swung a
+// parameter — sees only the few windows it still fits, learns that it is
+// exact, and refuses everything after: 792 of the 800 honest Lorenz-63
+// observations after ρ stepped from 28 to 31, ρ staying at 28.06
+// (experiments/guard_and_intervals.py); after an optimiser swing on two
+// streams, the few accepted ones dragged ρ from 28 to 14.6. So refusals are
+// counted too (an EMA over about twenty scored observations), and once at least 80% of the
+// recent ones were refused the refused observations also teach q, each
+// point's innovation shrunk onto the test's limit (d² = threshold): q widens
+// by a bounded step per refusal until the data pass and the gradient can
+// bring the model back. A glitching sensor between honest readings keeps the
+// share near one half and teaches nothing; a sensor that only ever sends
+// garbage is, after about thirty refusals, eventually followed, as every
+// adaptive estimator must follow its data.
 //
 // Shapes: per-component tensors are [D] float64; scored points are [N, D].
 // Units: state units, lead in the model's time unit. Not thread-safe: one
@@ -118,15 +135,23 @@ class ForecastErrorModel {
   double Coverage(const ScoredForecast& scored) const;
   // Updates q and the conformal scales from an accepted observation.
   void Learn(const ScoredForecast& scored);
+  // Records an observation the innovation test refused before any update.
+  // While the model has lost track (it refused at least 80% of the recent
+  // scored observations), also learns from it as from an accepted one with
+  // every point's innovation shrunk onto the test's limit; true when it did.
+  bool LearnRefused(const ScoredForecast& scored);
+  // Share of the recent scored observations (about twenty) that were refused.
+  double refused_share() const { return refused_share_; }
 
   // The learned state, for checkpoints: N, D, q (raw, unclamped) and s as
-  // [4, D], observations per component [D], scores seen, and the conformal
-  // scales by bucket.
+  // [4, D], observations per component [D], scores seen, the conformal
+  // scales by bucket and the refused share.
   struct State {
     at::Tensor moments;
     at::Tensor observed;
     int64_t scores = 0;
     std::map<int64_t, std::pair<double, int64_t>> conformal;  // bucket → (log c_b, values scored).
+    double refused_share = 0.0;
   };
   State state() const;
   // INVALID_ARGUMENT when the state is of another state dimension.
@@ -134,6 +159,8 @@ class ForecastErrorModel {
 
  private:
   ForecastErrorModel(const ForecastErrorOptions& options, at::Tensor noise_variance);
+  // Learn's body; a refused (clipped) observation leaves the weights' scale s alone.
+  void LearnFrom(const ScoredForecast& scored, bool refused);
 
   ForecastErrorOptions options_;
   at::Tensor noise_variance_;  // [D]
@@ -144,6 +171,7 @@ class ForecastErrorModel {
   at::Tensor observed_;        // [D] observations that observed each component.
   int64_t scores_ = 0;
   std::map<int64_t, std::pair<double, int64_t>> conformal_;
+  double refused_share_ = 0.0;  // EMA of refusals over scored observations.
 };
 
 }  // namespace hybrid::solvers

@@ -109,8 +109,10 @@ void CalibrateLoop(v1::HybridService::Stub& stub, const std::vector<v1::Calibrat
     }
     // A window the divergence guard refuses is an answer about the data, not
     // a failure of the server: counted and reported. (After thousands of
-    // updates the guard refuses some honest noisy windows; tracked as its own
-    // issue.)
+    // updates Adam's steps swing ρ by ±0.3–1 at times, and the guard then
+    // rightly refuses honest windows that the swung model misses — 1–3% of
+    // them; a model that lost track widens its error model and comes back,
+    // forecast_error_model.h.)
     if (response.status().code() == grpc::StatusCode::FAILED_PRECONDITION &&
         response.status().message().find("divergence guard") != std::string::npos) {
       ++seen.guard_refusals;

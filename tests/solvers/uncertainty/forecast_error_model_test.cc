@@ -2,7 +2,9 @@
 // published F quantiles (SciPy's values), its model-error rate recovers the
 // rate of synthetic innovations drawn from a known variance — also after a
 // burn-in of misfits 10⁴ times larger — its conformal scale brings a
-// heavy-tailed stream's coverage to the level, and its state round-trips.
+// heavy-tailed stream's coverage to the level, glitches between honest
+// readings teach it nothing, a model that lost track widens q in bounded
+// steps until its data pass, and its state round-trips.
 #include "solvers/uncertainty/forecast_error_model.h"
 
 #include <ATen/ATen.h>
@@ -122,14 +124,85 @@ TEST(ForecastErrorModel, TheInnovationTestNamesTheWindowThatFails) {
   EXPECT_TRUE(Make({.guard_false_alarm = -1}).CheckWindows(poisoned, "").ok()) << "the test switched off";
 }
 
+// Feeds one observation as the calibrator does: the test, then Learn or LearnRefused; true when accepted.
+bool Feed(ForecastErrorModel& errors, const ScoredForecast& s) {
+  if (errors.CheckWindows(s, "before the update").ok()) {
+    errors.Learn(s);
+    return true;
+  }
+  errors.LearnRefused(s);
+  return false;
+}
+
+TEST(ForecastErrorModel, AGlitchingSensorBetweenHonestReadingsTeachesNothing) {
+  const double q = 0.05;
+  ForecastErrorModel errors = Make({.observation_noise_std = {0.1}});
+  at::Generator gen = at::detail::createCPUGenerator(7);
+  for (int i = 0; i < 500; ++i) errors.Learn(Draw(gen, q, 0.01, 0.1, 8));
+  ForecastErrorModel honest_only = errors;
+  for (int i = 0; i < 300; ++i) {
+    ScoredForecast glitch = Draw(gen, q, 0.01, 0.1, 8);
+    glitch.innovation[i % 8][i % 3] = 1e6;
+    ASSERT_FALSE(Feed(errors, glitch)) << "glitch " << i << " accepted";
+    const ScoredForecast honest = Draw(gen, q, 0.01, 0.1, 8);
+    ASSERT_TRUE(Feed(errors, honest)) << "honest observation " << i << " refused";
+    honest_only.Learn(honest);
+  }
+  EXPECT_NEAR(errors.refused_share(), 0.5, 0.05);
+  EXPECT_TRUE(at::equal(errors.model_error_rate(), honest_only.model_error_rate()));
+}
+
+TEST(ForecastErrorModel, AModelThatLostTrackWidensItsRateInBoundedStepsUntilTheDataPass) {
+  // Calibrated at q = 0.05, then its forecasts start missing as a rate of 20
+  // would (its physics changed): at first every observation is refused.
+  ForecastErrorModel errors = Make({.observation_noise_std = {0.1}});
+  at::Generator gen = at::detail::createCPUGenerator(8);
+  for (int i = 0; i < 500; ++i) errors.Learn(Draw(gen, 0.05, 0.01, 0.1, 8));
+  const at::Tensor calibrated = errors.model_error_rate();
+  int refused = 0;
+  for (; refused < 31; ++refused) {
+    const ScoredForecast off = Draw(gen, 20.0, 0.01, 0.1, 8);
+    ASSERT_FALSE(errors.CheckWindows(off, "before the update").ok());
+    ASSERT_FALSE(errors.LearnRefused(off)) << "learned from refusal " << refused << ", before losing track";
+  }
+  EXPECT_TRUE(at::equal(errors.model_error_rate(), calibrated)) << "the first 31 refusals taught nothing";
+
+  // Lost track: a refusal teaches q as a window at the test's limit would,
+  // whatever its size — a reading of 1e6 no more than one just past the limit.
+  ScoredForecast off = Draw(gen, 20.0, 0.01, 0.1, 8);
+  ScoredForecast wild = off;
+  wild.innovation = off.innovation * 1e6;
+  ForecastErrorModel twin = errors;
+  ASSERT_TRUE(errors.LearnRefused(off));
+  ASSERT_TRUE(twin.LearnRefused(wild));
+  EXPECT_TRUE(at::allclose(errors.model_error_rate(), twin.model_error_rate(), 1e-9, 0.0));
+  const at::Tensor step = errors.model_error_rate() - calibrated;
+  EXPECT_TRUE((step > 0).all().item<bool>()) << step;
+  EXPECT_TRUE((step < 10.0 * calibrated).all().item<bool>()) << "one refusal moved q by " << step;
+
+  // Until the data pass again, and q settles at what they miss.
+  int accepted_recently = 0;
+  for (int i = 0; i < 3000; ++i) {
+    const bool accepted = Feed(errors, Draw(gen, 20.0, 0.01, 0.1, 8));
+    if (i >= 2900) accepted_recently += accepted;
+  }
+  EXPECT_GE(accepted_recently, 99);
+  EXPECT_LT(errors.refused_share(), 0.05);
+  for (int64_t d = 0; d < kDim; ++d) EXPECT_NEAR(errors.model_error_rate()[d].item<double>(), 20.0, 0.25 * 20.0) << d;
+}
+
 TEST(ForecastErrorModel, StateRoundTrips) {
   ForecastErrorModel errors = Make({.observation_noise_std = {0.1}});
   at::Generator gen = at::detail::createCPUGenerator(6);
   for (int i = 0; i < 50; ++i) errors.Learn(Draw(gen, 0.05, 0.01, i % 3 ? 0.1 : 0.4, 8));
+  ScoredForecast refused = Draw(gen, 0.05, 0.01, 0.1, 8);
+  refused.innovation[0][0] = 1e6;
+  errors.LearnRefused(refused);
   ForecastErrorModel restored = Make({.observation_noise_std = {0.1}});
   ASSERT_TRUE(restored.Restore(errors.state()).ok());
   EXPECT_TRUE(at::equal(restored.model_error_rate(), errors.model_error_rate()));
   EXPECT_EQ(restored.ConformalScale(0.4), errors.ConformalScale(0.4));
+  EXPECT_EQ(restored.refused_share(), errors.refused_share());
   const ScoredForecast next = Draw(gen, 0.05, 0.01, 0.1, 8);
   errors.Learn(next);
   restored.Learn(next);
