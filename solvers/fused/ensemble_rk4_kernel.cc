@@ -6,6 +6,8 @@
 #include <cstring>
 #include <xsimd/xsimd.hpp>
 
+#include "solvers/fused/vector_tanh.h"
+
 namespace hybrid::solvers {
 namespace {
 
@@ -25,22 +27,6 @@ using RowView = Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>;
 // caller's arrays.
 template <typename T>
 using Buffer = std::vector<T, Eigen::aligned_allocator<T>>;
-
-// Every value through xsimd's tanh, the tail too (padded): a value's tanh
-// does not depend on where it falls in the batch, so forecasts solved
-// together (dynamic batching) answer what each would alone, bit for bit.
-template <typename T>
-void TanhInPlace(T* p, int64_t n) {
-  using Batch = xsimd::batch<T>;
-  constexpr auto kWidth = static_cast<int64_t>(Batch::size);
-  int64_t i = 0;
-  for (; i + kWidth <= n; i += kWidth) xsimd::tanh(Batch::load_unaligned(p + i)).store_unaligned(p + i);
-  if (i == n) return;
-  alignas(Batch::arch_type::alignment()) T tail[kWidth] = {};
-  std::copy(p + i, p + n, tail);
-  xsimd::tanh(Batch::load_aligned(tail)).store_aligned(tail);
-  std::copy(tail, tail + (n - i), p + i);
-}
 
 // out[r] = b + in[r] · W for every row r of in [rows, fan_in], W [fan_in,
 // fan_out]: every entry is b_j then one fused multiply-add per k in
@@ -155,7 +141,7 @@ class MemberField {
       const bool last = l + 1 == layers_;
       T* out = last ? k : acts ? acts + offsets_[l] : (l % 2 == 0 ? ping_.data() : pong_.data());
       Affine(in, f_.batch, fan_in, f_.weights[l] + m_ * fan_in * fan_out, f_.biases[l] + m_ * fan_out, fan_out, out);
-      if (!last) TanhInPlace(out, f_.batch * fan_out);
+      if (!last) VectorTanh(out, out, f_.batch * fan_out);
       in = out;
     }
     if (scaled_) Scale(k);

@@ -2,21 +2,48 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
+#include <torch/csrc/autograd/custom_function.h>
 
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "solvers/networks/vector_tanh_activation.h"
 
 namespace hybrid::solvers {
 namespace {
 
-// Wraps one cell around both spatial dimensions of [N, C, H, W].
-at::Tensor PadCircular(const at::Tensor& x) {
-  const int64_t h = x.size(2);
-  const int64_t w = x.size(3);
-  at::Tensor rows = at::cat({x.narrow(2, h - 1, 1), x, x.narrow(2, 0, 1)}, 2);
-  return at::cat({rows.narrow(3, w - 1, 1), rows, rows.narrow(3, 0, 1)}, 3);
-}
+// Wraps one cell around both spatial dimensions of [N, C, H, W] → [N, C, H + 2, W + 2].
+// One allocation and five copies forward; backward folds the halo back onto
+// the cells it copies (rows, then columns, so the corners land right) with
+// two copies and four slice additions, where cat's and narrow's autograd
+// zero-fill and copy the whole field six times. The backward is made of
+// differentiable operations, so higher derivatives stay exact.
+class PadCircular : public torch::autograd::Function<PadCircular> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* /*context*/, const at::Tensor& x) {
+    const int64_t h = x.size(2), w = x.size(3);
+    at::Tensor out = at::empty({x.size(0), x.size(1), h + 2, w + 2}, x.options());
+    at::Tensor middle = out.narrow(3, 1, w);
+    middle.narrow(2, 1, h).copy_(x);
+    middle.narrow(2, 0, 1).copy_(x.narrow(2, h - 1, 1));
+    middle.narrow(2, h + 1, 1).copy_(x.narrow(2, 0, 1));
+    out.narrow(3, 0, 1).copy_(out.narrow(3, w, 1));
+    out.narrow(3, w + 1, 1).copy_(out.narrow(3, 1, 1));
+    return out;
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* /*context*/,
+                                                 torch::autograd::variable_list grad) {
+    const at::Tensor& g = grad[0];
+    const int64_t h = g.size(2) - 2, w = g.size(3) - 2;
+    at::Tensor rows = g.narrow(2, 1, h).clone();
+    rows.narrow(2, 0, 1).add_(g.narrow(2, h + 1, 1));
+    rows.narrow(2, h - 1, 1).add_(g.narrow(2, 0, 1));
+    at::Tensor cells = rows.narrow(3, 1, w).clone();
+    cells.narrow(3, 0, 1).add_(rows.narrow(3, w + 1, 1));
+    cells.narrow(3, w - 1, 1).add_(rows.narrow(3, 0, 1));
+    return {cells};
+  }
+};
 
 }  // namespace
 
@@ -47,10 +74,10 @@ at::Tensor MemberConvImpl::Forward(const at::Tensor& x) const {
   // [M, B, C·H·W] → [B, M·C, H, W]: member m's channels form group m.
   at::Tensor h = x.reshape({m, b, c, height, width}).transpose(0, 1).reshape({b, m * c, height, width});
   for (size_t k = 0; k < weights_.size(); ++k) {
-    h = at::conv2d(PadCircular(h), weights_[k], biases_[k], /*stride=*/{1, 1}, /*padding=*/at::IntArrayRef{0, 0},
+    h = at::conv2d(PadCircular::apply(h), weights_[k], biases_[k], /*stride=*/{1, 1}, /*padding=*/at::IntArrayRef{0, 0},
                    /*dilation=*/{1, 1},
                    /*groups=*/m);
-    if (k + 1 < weights_.size()) h = at::tanh(h);
+    if (k + 1 < weights_.size()) h = VectorTanhActivation(h);
   }
   return h.reshape({b, m, c, height, width}).transpose(0, 1).reshape({m, b, c * height * width});
 }

@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "absl/strings/str_cat.h"
+#include "solvers/networks/vector_tanh_activation.h"
 
 namespace hybrid::solvers {
 
@@ -30,7 +31,7 @@ at::Tensor MemberMlpImpl::Forward(const at::Tensor& x) const {
   for (size_t k = 0; k < weights_.size(); ++k) {
     h = at::baddbmm(biases_[k], h, weights_[k]);
     if (k + 1 < weights_.size()) {
-      h = at::tanh(h);
+      h = VectorTanhActivation(h);
       if (options_.dropout > 0.0 && is_training()) h = at::dropout(h, options_.dropout, /*train=*/true);
     }
   }

@@ -11,11 +11,10 @@ the median (scripts/bench passes it to training_benchmark).
 
     /usr/bin/python3 tests/benchmarks/lorenz63_training_torch.py [--rounds 15] [--ms-only]
 """
-import argparse
 import math
-import time
 
 import torch
+from torch_reference_timing import run
 
 WINDOWS, STEPS, H = 64, 20, 0.01
 
@@ -76,10 +75,6 @@ def rk4_path(f, x0):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--ms-only", action="store_true")
-    args = parser.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(1)
     starts, observed = true_windows()
@@ -94,21 +89,7 @@ def main():
         adam.step()
         return loss.item()
 
-    first = [iteration() for _ in range(5)]
-    times = []
-    for _ in range(max(1, args.rounds)):
-        start = time.perf_counter()
-        for _ in range(5):
-            iteration()
-        times.append((time.perf_counter() - start) / 5 * 1e3)
-    times.sort()
-    median = times[len(times) // 2]
-    if args.ms_only:
-        print(f"{median:.4f}")
-        return
-    print(f"first losses {', '.join(f'{v:.4g}' for v in first)}; rho {model.log_rho.exp().item():.4f}")
-    print(f"pytorch rk4 loop: {median:.3f} ms per iteration ({times[0]:.3f} - {times[-1]:.3f}), "
-          f"torch {torch.__version__}, 1 thread")
+    run(__doc__, iteration, lambda: f"rho {model.log_rho.exp().item():.4f}", rounds=15, per_round=5)
 
 
 if __name__ == "__main__":

@@ -18,14 +18,10 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
-#include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <cstdlib>
-#include <cstring>
-#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,9 +29,12 @@
 #include "solvers/training/hybrid_objective.h"
 #include "solvers/training/theta_phi_adam.h"
 #include "tests/benchmarks/handwritten_lorenz63_training.h"
+#include "tests/benchmarks/training_benchmark_support.h"
 
 namespace {
 
+using hybrid::bench::TimeIterations;
+using hybrid::bench::Timing;
 using hybrid::solvers::HybridModel;
 using hybrid::solvers::HybridModelSpec;
 
@@ -132,39 +131,15 @@ hybrid::bench::HandwrittenParameters ParametersOf(const HybridModel& model) {
   return p;
 }
 
-struct Timing {
-  std::vector<double> ms;
-  double Median() const {
-    std::vector<double> s = ms;
-    std::sort(s.begin(), s.end());
-    return s[s.size() / 2];
-  }
-  double Min() const { return *std::min_element(ms.begin(), ms.end()); }
-  double Max() const { return *std::max_element(ms.begin(), ms.end()); }
-};
-
-double TimeIterations(const std::function<void()>& step, int iterations) {
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < iterations; ++i) step();
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / iterations;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   at::set_num_threads(1);
-  int rounds = 15;
-  double torch_reference_ms = 0.0;
-  for (int i = 1; i < argc; ++i) {
-    if (std::strncmp(argv[i], "--rounds=", 9) == 0) {
-      rounds = std::max(1, std::atoi(argv[i] + 9));
-    } else if (std::strncmp(argv[i], "--torch_reference_ms=", 21) == 0) {
-      torch_reference_ms = std::atof(argv[i] + 21);
-    } else {
-      std::fprintf(stderr, "usage: training_benchmark [--rounds=N] [--torch_reference_ms=X]\n");
-      return 2;
-    }
-  }
+  const std::optional<hybrid::bench::BenchmarkOptions> options =
+      hybrid::bench::ParseBenchmarkOptions(argc, argv, "training_benchmark", 15);
+  if (!options) return 2;
+  const int rounds = options->rounds;
+  const double torch_reference_ms = options->torch_reference_ms;
   const Problem problem = MakeProblem();
   ServedTraining fused(true, problem), libtorch(false, problem);
   hybrid::bench::HandwrittenLorenz63Training handwritten(ParametersOf(fused.model()), kWindows, kSteps,

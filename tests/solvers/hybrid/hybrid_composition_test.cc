@@ -6,6 +6,10 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <utility>
+#include <vector>
+
 #include "solvers/hybrid/hybrid_model.h"
 #include "solvers/training/hybrid_objective.h"
 #include "tests/solvers/finite_differences.h"
@@ -95,15 +99,20 @@ TEST(Composition, RejectsInconsistentSpecsByField) {
   EXPECT_NE(HybridModel::Create(spec).status().message().find("parallel_alpha"), std::string::npos);
 }
 
-TEST(ConvClosure, IsTranslationEquivariantOnThePeriodicGridAndPerMember) {
+// FitzHugh–Nagumo with 2 members and a CNN closure of `hidden` channels at full output scale.
+std::shared_ptr<HybridModel> ConvClosureModel(int64_t grid, std::vector<int64_t> hidden) {
   HybridModelSpec spec;
   spec.physics = "fitzhugh_nagumo";
   spec.physics_options.members = 2;
-  spec.physics_options.structure = {{"grid", 8}};
+  spec.physics_options.structure = {{"grid", grid}};
   spec.network = NetworkKind::kConv;
-  spec.hidden = {4, 4};
+  spec.hidden = std::move(hidden);
   spec.output_scale = 1.0;
-  const auto model = HybridModel::Create(spec).value();
+  return HybridModel::Create(spec).value();
+}
+
+TEST(ConvClosure, IsTranslationEquivariantOnThePeriodicGridAndPerMember) {
+  const auto model = ConvClosureModel(8, {4, 4});
   at::Generator gen = at::detail::createCPUGenerator(2);
   const at::Tensor x = at::rand({2, 3, 2 * 64}, gen, at::kDouble);
   auto field = [](const at::Tensor& t) { return t.view({2, 3, 2, 8, 8}); };
@@ -117,6 +126,21 @@ TEST(ConvClosure, IsTranslationEquivariantOnThePeriodicGridAndPerMember) {
   other[1].add_(1.0);
   EXPECT_TRUE(model->Correction(other)[0].equal(g[0]));
   EXPECT_FALSE(at::allclose(g[0], model->Correction(x.flip(0))[1]));
+}
+
+TEST(ConvClosure, GradientsMatchFiniteDifferencesAcrossThePeriodicBoundary) {
+  // The circular padding's backward folds the halo back onto the cells it
+  // copies; a wrong fold shows at the edge cells, which a 4×4 grid makes half of all.
+  const auto model = ConvClosureModel(4, {3, 3});
+  at::Generator gen = at::detail::createCPUGenerator(4);
+  at::Tensor x = at::randn({2, 3, 2 * 16}, gen, at::kDouble).requires_grad_(true);
+  const at::Tensor weights = at::randn({2, 3, 2 * 16}, gen, at::kDouble);
+  auto loss = [&] { return (model->Correction(x) * weights).sum(); };
+  EXPECT_LT(WorstRelativeError(loss, x, 1e-6), 1e-6);
+  for (const auto& item : model->named_parameters(/*recurse=*/true)) {
+    if (item.key().find("correction") == std::string::npos) continue;
+    EXPECT_LT(WorstRelativeError(loss, item.value(), 1e-6), 1e-6) << item.key();
+  }
 }
 
 // A smaller ensemble for Predict: member m of FirstMembers(k) must be member m
