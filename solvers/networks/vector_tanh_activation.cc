@@ -11,7 +11,8 @@ namespace {
 class VectorTanhFunction : public torch::autograd::Function<VectorTanhFunction> {
  public:
   static at::Tensor forward(torch::autograd::AutogradContext* context, const at::Tensor& x) {
-    const at::Tensor in = x.contiguous();
+    // Any dense layout (channels-last fields too): elementwise over the storage.
+    const at::Tensor in = x.is_non_overlapping_and_dense() ? x : x.contiguous();
     at::Tensor out = at::empty_like(in);
     if (in.scalar_type() == at::kFloat) {
       VectorTanh(in.data_ptr<float>(), out.data_ptr<float>(), in.numel());

@@ -7,8 +7,9 @@
 //
 //   at::Tensor h = VectorTanhActivation(at::conv2d(...));
 //
-// Any shape; float32 and float64 on the CPU take the vector path, anything
-// else (other dtypes or devices) at::tanh. Thread-safe.
+// Any shape; the output keeps a dense input's layout (channels-last too).
+// float32 and float64 on the CPU take the vector path, anything else (other
+// dtypes or devices) at::tanh. Thread-safe.
 #pragma once
 
 #include <ATen/core/Tensor.h>

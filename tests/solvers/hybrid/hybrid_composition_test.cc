@@ -100,8 +100,10 @@ TEST(Composition, RejectsInconsistentSpecsByField) {
 }
 
 // FitzHugh–Nagumo with 2 members and a CNN closure of `hidden` channels at full output scale.
-std::shared_ptr<HybridModel> ConvClosureModel(int64_t grid, std::vector<int64_t> hidden) {
+std::shared_ptr<HybridModel> ConvClosureModel(int64_t grid, std::vector<int64_t> hidden,
+                                              at::ScalarType dtype = at::kDouble) {
   HybridModelSpec spec;
+  spec.physics_options.dtype = dtype;
   spec.physics = "fitzhugh_nagumo";
   spec.physics_options.members = 2;
   spec.physics_options.structure = {{"grid", grid}};
@@ -141,6 +143,24 @@ TEST(ConvClosure, GradientsMatchFiniteDifferencesAcrossThePeriodicBoundary) {
     if (item.key().find("correction") == std::string::npos) continue;
     EXPECT_LT(WorstRelativeError(loss, item.value(), 1e-6), 1e-6) << item.key();
   }
+}
+
+TEST(ConvClosure, Float32ChannelsLastAgreesWithFloat64) {
+  // float32 runs channels-last through oneDNN, float64 NCHW: the same
+  // weights (drawn in float64, then rounded) give the same values and input
+  // gradients to float32 rounding.
+  const auto exact = ConvClosureModel(8, {4, 4});
+  const auto single = ConvClosureModel(8, {4, 4}, at::kFloat);
+  at::Generator gen = at::detail::createCPUGenerator(5);
+  const at::Tensor x = at::randn({2, 3, 2 * 64}, gen, at::kDouble);
+  const at::Tensor weights = at::randn({2, 3, 2 * 64}, gen, at::kDouble);
+  at::Tensor x64 = x.clone().requires_grad_(true), x32 = x.to(at::kFloat).requires_grad_(true);
+  const at::Tensor g64 = exact->Correction(x64), g32 = single->Correction(x32);
+  (g64 * weights).sum().backward();
+  (g32 * weights.to(at::kFloat)).sum().backward();
+  const double scale = g64.abs().max().item<double>(), grad_scale = x64.grad().abs().max().item<double>();
+  EXPECT_LT((g32.to(at::kDouble) - g64).abs().max().item<double>(), 1e-5 * scale);
+  EXPECT_LT((x32.grad().to(at::kDouble) - x64.grad()).abs().max().item<double>(), 1e-5 * grad_scale);
 }
 
 // A smaller ensemble for Predict: member m of FirstMembers(k) must be member m

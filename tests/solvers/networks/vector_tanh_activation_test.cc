@@ -25,8 +25,11 @@ TEST(VectorTanhActivation, MatchesLibmWithinAFewUlpAtEveryPosition) {
       EXPECT_LE(worst, 4.0 * ulp) << "n " << n << " dtype " << dtype;
     }
   }
-  const at::Tensor odd = at::randn({5, 3, 4}, at::kDouble).transpose(0, 2);  // Not contiguous.
+  const at::Tensor odd = at::randn({5, 3, 4}, at::kDouble).transpose(0, 2);  // Not contiguous, but dense.
   EXPECT_TRUE(at::allclose(VectorTanhActivation(odd), at::tanh(odd), 1e-15, 0.0));
+  EXPECT_EQ(VectorTanhActivation(odd).strides(), odd.strides()) << "the layout is kept";
+  const at::Tensor every_other = at::randn({6, 4}, at::kDouble).slice(0, 0, 6, 2);  // Not dense.
+  EXPECT_TRUE(at::allclose(VectorTanhActivation(every_other), at::tanh(every_other), 1e-15, 0.0));
 }
 
 TEST(VectorTanhActivation, FirstAndSecondDerivativesAreTanhs) {
