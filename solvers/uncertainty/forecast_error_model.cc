@@ -170,6 +170,9 @@ bool ForecastErrorModel::LearnRefused(const ScoredForecast& s) {
   // that it misses by at least that much, and no reading, however wild,
   // counts for more.
   const auto [d2, k] = WindowStatistics(s);
+  // A diverged forecast sample (an infinite or NaN innovation) has no limit
+  // to shrink onto: counted, never learned from, or q would be NaN for good.
+  if (!at::isfinite(d2).all().item<bool>()) return false;
   const at::Tensor k_contiguous = k.contiguous();
   std::vector<double> limits(static_cast<size_t>(k.size(0)));
   for (size_t i = 0; i < limits.size(); ++i) {
@@ -257,6 +260,10 @@ absl::Status ForecastErrorModel::Restore(State state) {
   denominator_ = moments[1].clone();
   rate_ = moments[2].clone();
   scale_ = moments[3].clone();
+  if (!(state.refused_share >= 0.0 && state.refused_share <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("calibrator state: errors.refused_share must be in [0, 1], got ", state.refused_share));
+  }
   observed_ = state.observed.to(at::kDouble).clone();
   scores_ = state.scores;
   conformal_ = std::move(state.conformal);

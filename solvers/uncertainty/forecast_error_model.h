@@ -138,7 +138,10 @@ class ForecastErrorModel {
   // Records an observation the innovation test refused before any update.
   // While the model has lost track (it refused at least 80% of the recent
   // scored observations), also learns from it as from an accepted one with
-  // every point's innovation shrunk onto the test's limit; true when it did.
+  // every point's innovation shrunk onto the test's limit — unless one is not
+  // finite (a diverged sample) — true when it did. (The server publishes
+  // the widened q with the next accepted update: a version's answers never
+  // change.)
   bool LearnRefused(const ScoredForecast& scored);
   // Share of the recent scored observations (about twenty) that were refused.
   double refused_share() const { return refused_share_; }
@@ -154,7 +157,8 @@ class ForecastErrorModel {
     double refused_share = 0.0;
   };
   State state() const;
-  // INVALID_ARGUMENT when the state is of another state dimension.
+  // INVALID_ARGUMENT when the state is of another state dimension or its
+  // refused share is outside [0, 1].
   absl::Status Restore(State state);
 
  private:

@@ -12,6 +12,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "solvers/uncertainty/ensemble_stats.h"
 
@@ -180,6 +181,13 @@ TEST(ForecastErrorModel, AModelThatLostTrackWidensItsRateInBoundedStepsUntilTheD
   EXPECT_TRUE((step > 0).all().item<bool>()) << step;
   EXPECT_TRUE((step < 10.0 * calibrated).all().item<bool>()) << "one refusal moved q by " << step;
 
+  // A diverged sample (an infinite innovation) is refused and counted, never learned from.
+  ScoredForecast diverged = Draw(gen, 20.0, 0.01, 0.1, 8);
+  diverged.innovation[3][1] = std::numeric_limits<double>::infinity();
+  const at::Tensor before_diverged = errors.model_error_rate();
+  EXPECT_FALSE(errors.LearnRefused(diverged));
+  EXPECT_TRUE(at::equal(errors.model_error_rate(), before_diverged));
+
   // Until the data pass again, and q settles at what they miss.
   int accepted_recently = 0;
   for (int i = 0; i < 3000; ++i) {
@@ -209,6 +217,9 @@ TEST(ForecastErrorModel, StateRoundTrips) {
   EXPECT_TRUE(at::equal(restored.model_error_rate(), errors.model_error_rate())) << "and continues identically";
   ForecastErrorModel wider = ForecastErrorModel::Create({}, 5).value();
   EXPECT_EQ(wider.Restore(errors.state()).code(), absl::StatusCode::kInvalidArgument);
+  ForecastErrorModel::State bad = errors.state();
+  bad.refused_share = std::nan("");
+  EXPECT_EQ(restored.Restore(bad).code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace
