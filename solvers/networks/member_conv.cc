@@ -73,11 +73,10 @@ at::Tensor MemberConvImpl::Forward(const at::Tensor& x) const {
   const int64_t height = options_.field_shape[1];
   const int64_t width = options_.field_shape[2];
   // [M, B, C·H·W] → [B, M·C, H, W]: member m's channels form group m.
-  // float32 fields channels-last: LibTorch then runs oneDNN's convolutions
-  // forward and backward (1 thread, 32×32, 16 windows: 2→16 forward +
-  // backward 0.87 vs 8.9 ms; the whole FitzHugh–Nagumo training iteration
-  // 0.86× the time). float64, which oneDNN lacks, stays NCHW (channels-last
-  // is slower there).
+  // float32 fields channels-last: LibTorch 1.13's convolutions are much
+  // faster so (1 thread, 32×32, 16 windows: 2→16 forward + backward 0.87 vs
+  // 8.9 ms; the whole FitzHugh–Nagumo training iteration 0.86× the time).
+  // float64 stays NCHW: channels-last is slower there (2→16: 15.2 vs 10.5 ms).
   const at::MemoryFormat format =
       x.scalar_type() == at::kFloat ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous;
   at::Tensor h =

@@ -1,6 +1,6 @@
 // VectorTanhActivation: tanh(x) as a differentiable LibTorch operation whose
 // forward runs xsimd's vector tanh (solvers/fused/vector_tanh.h) instead of
-// Debian's scalar at::tanh (12× faster on a [16, 16, 32, 32] float field);
+// Debian's at::tanh (80–96 µs vs 3.1–3.9 ms on a [16, 16, 32, 32] float field);
 // the backward is at::tanh_backward on the saved output, itself
 // differentiable, so higher derivatives stay exact. The networks' hidden
 // activations use it.

@@ -255,15 +255,15 @@ absl::Status ForecastErrorModel::Restore(State state) {
       state.moments.size(1) != rate_.size(0) || state.observed.sizes() != observed_.sizes()) {
     return absl::InvalidArgumentError("calibrator state: the forecast error model has another state dimension");
   }
+  if (!(state.refused_share >= 0.0 && state.refused_share <= 1.0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("calibrator state: errors.refused_share must be in [0, 1], got ", state.refused_share));
+  }
   const at::Tensor moments = state.moments.to(at::kDouble);
   numerator_ = moments[0].clone();
   denominator_ = moments[1].clone();
   rate_ = moments[2].clone();
   scale_ = moments[3].clone();
-  if (!(state.refused_share >= 0.0 && state.refused_share <= 1.0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("calibrator state: errors.refused_share must be in [0, 1], got ", state.refused_share));
-  }
   observed_ = state.observed.to(at::kDouble).clone();
   scores_ = state.scores;
   conformal_ = std::move(state.conformal);

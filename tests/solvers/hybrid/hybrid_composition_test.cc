@@ -146,7 +146,7 @@ TEST(ConvClosure, GradientsMatchFiniteDifferencesAcrossThePeriodicBoundary) {
 }
 
 TEST(ConvClosure, Float32ChannelsLastAgreesWithFloat64) {
-  // float32 runs channels-last through oneDNN, float64 NCHW: the same
+  // float32 runs channels-last, float64 NCHW: the same
   // weights (drawn in float64, then rounded) give the same values and input
   // gradients to float32 rounding.
   const auto exact = ConvClosureModel(8, {4, 4});
