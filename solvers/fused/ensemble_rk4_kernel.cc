@@ -28,16 +28,81 @@ using RowView = Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>>;
 template <typename T>
 using Buffer = std::vector<T, Eigen::aligned_allocator<T>>;
 
+// N columns of AffineTail for one vector of rows, `lanes` their inputs
+// transposed ([fan_in, width]); N fixed so that the sums stay in registers.
+template <int N, typename T>
+void TailColumns(const T* lanes, int64_t fan_in, const T* w, const T* b, int64_t fan_out, int64_t first, T* out) {
+  using Batch = xsimd::batch<T>;
+  constexpr int64_t kWidth = static_cast<int64_t>(Batch::size);
+  Batch acc[N];
+  for (int c = 0; c < N; ++c) acc[c] = Batch(b[first + c]);
+  for (int64_t k = 0; k < fan_in; ++k) {
+    const Batch x = Batch::load_aligned(lanes + k * kWidth);
+    for (int c = 0; c < N; ++c) acc[c] = xsimd::fma(x, Batch(w[k * fan_out + first + c]), acc[c]);
+  }
+  alignas(Batch::arch_type::alignment()) T column[kWidth];
+  for (int c = 0; c < N; ++c) {
+    acc[c].store_aligned(column);
+    for (int64_t lane = 0; lane < kWidth; ++lane) out[lane * fan_out + first + c] = column[lane];
+  }
+}
+
+// Affine's columns from `first` on, fewer than a vector (a 16 → 3 output
+// layer: all of them): a vector of rows at a time in the lanes, their inputs
+// transposed into `lanes` (aligned, [fan_in, width]) so that every weight is
+// one broadcast. Every entry is still b_j then one fused multiply-add per k
+// ascending, as in the scalar loop that takes the rows left over, so its bits
+// do not depend on the rows beside it. Row by row it was one dependent chain
+// of fan_in scalar FMAs per entry, which took most of Predict's field
+// evaluation.
+template <typename T>
+void AffineTail(const T* in, int64_t rows, int64_t fan_in, const T* w, const T* b, int64_t fan_out, int64_t first,
+                T* lanes, T* out) {
+  constexpr int64_t kWidth = static_cast<int64_t>(xsimd::batch<T>::size);
+  constexpr int64_t kGroup = 4;
+  int64_t r = 0;
+  for (; r + kWidth <= rows; r += kWidth) {
+    for (int64_t lane = 0; lane < kWidth; ++lane) {
+      for (int64_t k = 0; k < fan_in; ++k) lanes[k * kWidth + lane] = in[(r + lane) * fan_in + k];
+    }
+    for (int64_t c = first; c < fan_out; c += kGroup) {
+      T* block = out + r * fan_out;
+      switch (std::min(kGroup, fan_out - c)) {
+        case 1:
+          TailColumns<1>(lanes, fan_in, w, b, fan_out, c, block);
+          break;
+        case 2:
+          TailColumns<2>(lanes, fan_in, w, b, fan_out, c, block);
+          break;
+        case 3:
+          TailColumns<3>(lanes, fan_in, w, b, fan_out, c, block);
+          break;
+        default:
+          TailColumns<kGroup>(lanes, fan_in, w, b, fan_out, c, block);
+          break;
+      }
+    }
+  }
+  for (; r < rows; ++r) {
+    for (int64_t j = first; j < fan_out; ++j) {
+      T acc = b[j];
+      for (int64_t k = 0; k < fan_in; ++k) acc = std::fma(in[r * fan_in + k], w[k * fan_out + j], acc);
+      out[r * fan_out + j] = acc;
+    }
+  }
+}
+
 // out[r] = b + in[r] · W for every row r of in [rows, fan_in], W [fan_in,
 // fan_out]: every entry is b_j then one fused multiply-add per k in
-// ascending k, whether it falls in a vector (xsimd, four rows sharing each
-// weight load) or in the scalar tail. Not Eigen's product: that picks a
+// ascending k, whether it falls in a vector of columns (xsimd, four rows
+// sharing each weight load) or in AffineTail. Not Eigen's product: that picks a
 // coefficient-wise kernel for few rows and GEMM for many, and splits rows
 // into scalar and vector parts by address, so a row's last bits would depend
 // on how many rows share the call — and dynamic batching promises a
-// forecast's answer is the same alone or batched.
+// forecast's answer is the same alone or batched. `lanes`: AffineTail's
+// scratch, [fan_in, SIMD width].
 template <typename T>
-void Affine(const T* in, int64_t rows, int64_t fan_in, const T* w, const T* b, int64_t fan_out, T* out) {
+void Affine(const T* in, int64_t rows, int64_t fan_in, const T* w, const T* b, int64_t fan_out, T* lanes, T* out) {
   using Batch = xsimd::batch<T>;
   constexpr int64_t kWidth = static_cast<int64_t>(Batch::size);
   constexpr int64_t kRows = 4;
@@ -63,13 +128,7 @@ void Affine(const T* in, int64_t rows, int64_t fan_in, const T* w, const T* b, i
       acc.store_unaligned(out + r * fan_out + j);
     }
   }
-  for (r = 0; r < rows; ++r) {
-    for (int64_t j = vector_end; j < fan_out; ++j) {
-      T acc = b[j];
-      for (int64_t k = 0; k < fan_in; ++k) acc = std::fma(in[r * fan_in + k], w[k * fan_out + j], acc);
-      out[r * fan_out + j] = acc;
-    }
-  }
+  if (vector_end < fan_out) AffineTail(in, rows, fan_in, w, b, fan_out, vector_end, lanes, out);
 }
 
 // out = x + Σ c_i k_i, added one stage at a time in the order the LibTorch
@@ -109,6 +168,7 @@ class MemberField {
     physics_out_.resize(n_);
     ping_.resize(f.batch * widest);
     pong_.resize(f.batch * widest);
+    lanes_.resize(xsimd::batch<T>::size * widest);
     factor_.assign(f.dim, f.gain);
     for (int64_t j = 0; j < f.dim; ++j) {
       if (f.mask != nullptr) factor_[j] *= f.mask[j];
@@ -140,7 +200,8 @@ class MemberField {
       const int64_t fan_in = f_.widths[l], fan_out = f_.widths[l + 1];
       const bool last = l + 1 == layers_;
       T* out = last ? k : acts ? acts + offsets_[l] : (l % 2 == 0 ? ping_.data() : pong_.data());
-      Affine(in, f_.batch, fan_in, f_.weights[l] + m_ * fan_in * fan_out, f_.biases[l] + m_ * fan_out, fan_out, out);
+      Affine(in, f_.batch, fan_in, f_.weights[l] + m_ * fan_in * fan_out, f_.biases[l] + m_ * fan_out, fan_out,
+             lanes_.data(), out);
       if (!last) VectorTanh(out, out, f_.batch * fan_out);
       in = out;
     }
@@ -212,6 +273,7 @@ class MemberField {
   const int64_t layers_;
   std::vector<int64_t> offsets_;  // Of each hidden layer's activations in `acts`.
   Buffer<T> input_, physics_out_, ping_, pong_, factor_, theta_gradient_;
+  Buffer<T> lanes_;  // AffineTail's transposed inputs, [widest fan-in, SIMD width].
   bool scaled_ = false;
   int64_t m_ = 0;
   const T* theta_ = nullptr;
