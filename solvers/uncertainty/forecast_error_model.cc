@@ -6,12 +6,36 @@
 #include <boost/math/distributions/fisher_f.hpp>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <mutex>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "solvers/uncertainty/ensemble_stats.h"
 
 namespace hybrid::solvers {
 namespace {
+
+// k · F⁻¹_{k, ν}(1 − α), remembered: Boost's inverse incomplete beta takes
+// ~8 µs (k = 3, ν = 39, α = 1e-6), the guard asks for it for every scored
+// point of every observation, and once ν saturates there are a handful of
+// distinct (k, ν, α). Thread-safe; at most kMaxRemembered entries.
+double ScaledFQuantile(int64_t k, double nu, double alpha) {
+  constexpr size_t kMaxRemembered = 4096;
+  static std::mutex mutex;
+  static std::map<std::tuple<int64_t, double, double>, double> remembered;
+  const auto key = std::make_tuple(k, nu, alpha);
+  {
+    const std::lock_guard<std::mutex> lock(mutex);
+    if (const auto it = remembered.find(key); it != remembered.end()) return it->second;
+  }
+  const boost::math::fisher_f_distribution<double> f(static_cast<double>(k), nu);
+  const double limit = static_cast<double>(k) * boost::math::quantile(boost::math::complement(f, alpha));
+  const std::lock_guard<std::mutex> lock(mutex);
+  if (remembered.size() >= kMaxRemembered) remembered.clear();
+  remembered.emplace(key, limit);
+  return limit;
+}
 
 constexpr double kPriorDof = 2.0;
 constexpr double kPriorObservations = 2.0;  // The prior counts as this many observations in q.
@@ -109,9 +133,7 @@ double ForecastErrorModel::degrees_of_freedom(int64_t samples) const {
 
 double ForecastErrorModel::Threshold(int64_t components, int64_t samples) const {
   if (components <= 0) return std::numeric_limits<double>::infinity();
-  const boost::math::fisher_f_distribution<double> f(static_cast<double>(components), degrees_of_freedom(samples));
-  return static_cast<double>(components) *
-         boost::math::quantile(boost::math::complement(f, options_.guard_false_alarm));
+  return ScaledFQuantile(components, degrees_of_freedom(samples), options_.guard_false_alarm);
 }
 
 std::pair<at::Tensor, at::Tensor> ForecastErrorModel::WindowStatistics(const ScoredForecast& s) const {
