@@ -219,6 +219,10 @@ absl::Status OnlineCalibrator::CheckParameters() const {
   for (size_t i = 0; i < physics.specs().size(); ++i) {
     const ParameterSpec& spec = physics.specs()[i];
     const Extent e = ExtentOf(physics.Value(i));
+    if (!e.finite) {  // A finite raw value can overflow (a positive parameter is exp(raw)).
+      return absl::FailedPreconditionError(
+          absl::StrCat("divergence guard: the update made ", spec.name, " non-finite; update rolled back"));
+    }
     if (e.lo < spec.lower || e.hi > spec.upper) {
       return absl::FailedPreconditionError(absl::StrCat("divergence guard: the update moved ", spec.name, " to [", e.lo,
                                                         ", ", e.hi, "], outside its bounds [", spec.lower, ", ",

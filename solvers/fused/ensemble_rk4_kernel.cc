@@ -30,64 +30,60 @@ using Buffer = std::vector<T, Eigen::aligned_allocator<T>>;
 
 // N columns of AffineTail for one vector of rows, `lanes` their inputs
 // transposed ([fan_in, width]); N fixed so that the sums stay in registers.
+// The first `valid` lanes are stored.
 template <int N, typename T>
-void TailColumns(const T* lanes, int64_t fan_in, const T* w, const T* b, int64_t fan_out, int64_t first, T* out) {
+void TailColumns(const T* lanes, int64_t fan_in, const T* w, const T* b, int64_t fan_out, int64_t first, int64_t valid,
+                 T* out) {
   using Batch = xsimd::batch<T>;
   constexpr int64_t kWidth = static_cast<int64_t>(Batch::size);
   Batch acc[N];
   for (int c = 0; c < N; ++c) acc[c] = Batch(b[first + c]);
   for (int64_t k = 0; k < fan_in; ++k) {
-    const Batch x = Batch::load_aligned(lanes + k * kWidth);
+    const Batch x = Batch::load_unaligned(lanes + k * kWidth);
     for (int c = 0; c < N; ++c) acc[c] = xsimd::fma(x, Batch(w[k * fan_out + first + c]), acc[c]);
   }
   alignas(Batch::arch_type::alignment()) T column[kWidth];
   for (int c = 0; c < N; ++c) {
     acc[c].store_aligned(column);
-    for (int64_t lane = 0; lane < kWidth; ++lane) out[lane * fan_out + first + c] = column[lane];
+    for (int64_t lane = 0; lane < valid; ++lane) out[lane * fan_out + first + c] = column[lane];
   }
 }
 
 // Affine's columns from `first` on, fewer than a vector (a 16 → 3 output
 // layer: all of them): a vector of rows at a time in the lanes, their inputs
-// transposed into `lanes` (aligned, [fan_in, width]) so that every weight is
-// one broadcast. Every entry is still b_j then one fused multiply-add per k
-// ascending, as in the scalar loop that takes the rows left over, so its bits
-// do not depend on the rows beside it. Row by row it was one dependent chain
-// of fan_in scalar FMAs per entry, which took most of Predict's field
+// transposed into `lanes` ([fan_in, width]) so that every weight is one
+// broadcast; the last rows with zeros in the lanes beyond them. Every row
+// takes the same instructions wherever it falls (with or without hardware
+// FMA, where xsimd's fma and std::fma round differently), so its bits do not
+// depend on the rows beside it. Row by row this was one dependent chain of
+// fan_in scalar FMAs per entry, which took most of Predict's field
 // evaluation.
 template <typename T>
 void AffineTail(const T* in, int64_t rows, int64_t fan_in, const T* w, const T* b, int64_t fan_out, int64_t first,
                 T* lanes, T* out) {
   constexpr int64_t kWidth = static_cast<int64_t>(xsimd::batch<T>::size);
   constexpr int64_t kGroup = 4;
-  int64_t r = 0;
-  for (; r + kWidth <= rows; r += kWidth) {
+  for (int64_t r = 0; r < rows; r += kWidth) {
+    const int64_t valid = std::min(kWidth, rows - r);
     for (int64_t lane = 0; lane < kWidth; ++lane) {
-      for (int64_t k = 0; k < fan_in; ++k) lanes[k * kWidth + lane] = in[(r + lane) * fan_in + k];
+      for (int64_t k = 0; k < fan_in; ++k) lanes[k * kWidth + lane] = lane < valid ? in[(r + lane) * fan_in + k] : T(0);
     }
+    T* block = out + r * fan_out;
     for (int64_t c = first; c < fan_out; c += kGroup) {
-      T* block = out + r * fan_out;
       switch (std::min(kGroup, fan_out - c)) {
         case 1:
-          TailColumns<1>(lanes, fan_in, w, b, fan_out, c, block);
+          TailColumns<1>(lanes, fan_in, w, b, fan_out, c, valid, block);
           break;
         case 2:
-          TailColumns<2>(lanes, fan_in, w, b, fan_out, c, block);
+          TailColumns<2>(lanes, fan_in, w, b, fan_out, c, valid, block);
           break;
         case 3:
-          TailColumns<3>(lanes, fan_in, w, b, fan_out, c, block);
+          TailColumns<3>(lanes, fan_in, w, b, fan_out, c, valid, block);
           break;
         default:
-          TailColumns<kGroup>(lanes, fan_in, w, b, fan_out, c, block);
+          TailColumns<kGroup>(lanes, fan_in, w, b, fan_out, c, valid, block);
           break;
       }
-    }
-  }
-  for (; r < rows; ++r) {
-    for (int64_t j = first; j < fan_out; ++j) {
-      T acc = b[j];
-      for (int64_t k = 0; k < fan_in; ++k) acc = std::fma(in[r * fan_in + k], w[k * fan_out + j], acc);
-      out[r * fan_out + j] = acc;
     }
   }
 }
@@ -156,7 +152,7 @@ class MemberField {
  public:
   explicit MemberField(const HybridFieldArrays<T>& f)
       : f_(f), n_(f.batch * f.dim), layers_(f.widths.empty() ? 0 : static_cast<int64_t>(f.widths.size()) - 1) {
-    int64_t widest = f.dim, offset = 0;
+    int64_t widest = std::max(f.dim, f.widths.empty() ? int64_t{0} : f.widths[0]), offset = 0;
     for (int64_t l = 0; l < layers_; ++l) {
       widest = std::max(widest, f.widths[l + 1]);
       if (l + 1 < layers_) {

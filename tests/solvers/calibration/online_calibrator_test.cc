@@ -141,6 +141,19 @@ TEST(OnlineCalibrator, UpdateThatLeavesTheBoundsIsRolledBackWithItsOptimizerStat
   EXPECT_EQ(calibrator->accepted(), 0);
 }
 
+// ρ = exp(raw): a step of ~1000 in log ρ leaves raw finite and ρ infinite,
+// which a bound of +∞ would not catch.
+TEST(OnlineCalibrator, UpdateThatOverflowsAParameterIsRolledBack) {
+  std::shared_ptr<HybridModel> model = Model(20.0, {});
+  auto calibrator = OnlineCalibrator::Create(model, {.learning_rate_theta = 1000.0}).value();
+  std::shared_ptr<HybridModel> before = model->Clone();
+  absl::StatusOr<CalibrationStep> step = calibrator->Update(TrueWindows(8, 3));
+  EXPECT_EQ(step.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(step.status().message().find("made rho non-finite"), absl::string_view::npos) << step.status();
+  ExpectSameParameters(*model, *before);
+  EXPECT_EQ(calibrator->reverted_updates(), 1);
+}
+
 TEST(OnlineCalibrator, MaskedComponentsDoNotEnterTheLoss) {
   WindowBatch batch = TrueWindows(8, 11);
   batch.mask = at::ones_like(batch.end);

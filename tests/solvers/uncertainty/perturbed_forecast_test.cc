@@ -201,6 +201,14 @@ TEST(PerturbedForecast, ForecastsSolvedTogetherAreTheirOwnOnTheFusedPath) {
   // Widths past one vector but no multiple of it: rows that start off a vector boundary.
   spec.hidden = {12, 20};
   ExpectTogetherMatchesAlone(*HybridModel::Create(spec).value(), /*bit_for_bit=*/true);
+  // A correction as large as the physics, so that the last bits of its 3
+  // outputs (fewer than a vector: rows in the lanes) reach the states: at
+  // 0.01 a differently rounded output vanishes in the sum with dx/dt.
+  spec.hidden = {16, 16};
+  spec.output_scale = 1.0;
+  ExpectTogetherMatchesAlone(*HybridModel::Create(spec).value(), /*bit_for_bit=*/true);
+  spec.physics_options.dtype = at::kFloat;
+  ExpectTogetherMatchesAlone(*HybridModel::Create(spec).value(), /*bit_for_bit=*/true);
 }
 
 TEST(PerturbedForecast, ForecastsSolvedTogetherAgreeWithAloneOnTheLibTorchPath) {
