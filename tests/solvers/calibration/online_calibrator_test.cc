@@ -8,6 +8,8 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include "solvers/integrate/ode_solver.h"
 #include "solvers/physics/lorenz63.h"
 
@@ -128,30 +130,29 @@ TEST(OnlineCalibrator, GuardRollsBackAPoisonedWindowAndKeepsCalibrating) {
   EXPECT_EQ(calibrator->accepted(), 7);
 }
 
-TEST(OnlineCalibrator, UpdateThatLeavesTheBoundsIsRolledBackWithItsOptimizerState) {
+// One Adam step at learning rate `lr` in log ρ from ρ = 20 is refused with
+// `reason`, and model and optimizer are as before it.
+void ExpectFirstStepRolledBack(double lr, const std::string& reason) {
   std::shared_ptr<HybridModel> model = Model(20.0, {});
-  // A learning rate of 20 in log ρ: the first Adam step moves ρ by a factor e^±20.
-  auto calibrator = OnlineCalibrator::Create(model, {.learning_rate_theta = 20.0}).value();
+  auto calibrator = OnlineCalibrator::Create(model, {.learning_rate_theta = lr}).value();
   std::shared_ptr<HybridModel> before = model->Clone();
   absl::StatusOr<CalibrationStep> step = calibrator->Update(TrueWindows(8, 3));
   EXPECT_EQ(step.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(step.status().message().find("outside its bounds"), absl::string_view::npos) << step.status();
+  EXPECT_NE(step.status().message().find(reason), absl::string_view::npos) << step.status();
   ExpectSameParameters(*model, *before);
   EXPECT_EQ(calibrator->reverted_updates(), 1);
   EXPECT_EQ(calibrator->accepted(), 0);
 }
 
-// ρ = exp(raw): a step of ~1000 in log ρ leaves raw finite and ρ infinite,
-// which a bound of +∞ would not catch.
+TEST(OnlineCalibrator, UpdateThatLeavesTheBoundsIsRolledBackWithItsOptimizerState) {
+  // The first step moves ρ by a factor e^±20.
+  ExpectFirstStepRolledBack(20.0, "outside its bounds");
+}
+
 TEST(OnlineCalibrator, UpdateThatOverflowsAParameterIsRolledBack) {
-  std::shared_ptr<HybridModel> model = Model(20.0, {});
-  auto calibrator = OnlineCalibrator::Create(model, {.learning_rate_theta = 1000.0}).value();
-  std::shared_ptr<HybridModel> before = model->Clone();
-  absl::StatusOr<CalibrationStep> step = calibrator->Update(TrueWindows(8, 3));
-  EXPECT_EQ(step.status().code(), absl::StatusCode::kFailedPrecondition);
-  EXPECT_NE(step.status().message().find("made rho non-finite"), absl::string_view::npos) << step.status();
-  ExpectSameParameters(*model, *before);
-  EXPECT_EQ(calibrator->reverted_updates(), 1);
+  // ρ = exp(raw): a step of ~1000 leaves raw finite and ρ infinite, which a
+  // bound of +∞ would not catch.
+  ExpectFirstStepRolledBack(1000.0, "made rho non-finite");
 }
 
 TEST(OnlineCalibrator, MaskedComponentsDoNotEnterTheLoss) {
