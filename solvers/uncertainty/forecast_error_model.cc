@@ -9,6 +9,7 @@
 #include <map>
 #include <mutex>
 #include <tuple>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "solvers/uncertainty/ensemble_stats.h"
@@ -136,6 +137,14 @@ double ForecastErrorModel::Threshold(int64_t components, int64_t samples) const 
   return ScaledFQuantile(components, degrees_of_freedom(samples), options_.guard_false_alarm);
 }
 
+std::vector<double> ForecastErrorModel::PointLimits(const at::Tensor& components, int64_t samples) const {
+  const at::Tensor k = components.contiguous();
+  const double* k_values = k.data_ptr<double>();
+  std::vector<double> limits(static_cast<size_t>(k.numel()));
+  for (size_t i = 0; i < limits.size(); ++i) limits[i] = Threshold(static_cast<int64_t>(k_values[i]), samples);
+  return limits;
+}
+
 std::pair<at::Tensor, at::Tensor> ForecastErrorModel::WindowStatistics(const ScoredForecast& s) const {
   const at::Tensor mask = s.mask.to(at::kDouble);
   const at::Tensor variance = ObservationVariance(s);
@@ -149,12 +158,13 @@ absl::Status ForecastErrorModel::CheckWindows(const ScoredForecast& s, const cha
   // Each scored point on its own: points along one observed path share the
   // start's error, so their sum is no χ² of the summed components.
   const int64_t n = d2.size(0), per_window = std::max<int64_t>(1, n / std::max<int64_t>(1, s.windows));
-  const double* d2_values = d2.contiguous().data_ptr<double>();
-  const at::Tensor k_contiguous = k.contiguous();
+  const at::Tensor d2_contiguous = d2.contiguous(), k_contiguous = k.contiguous();
+  const double* d2_values = d2_contiguous.data_ptr<double>();
   const double* k_values = k_contiguous.data_ptr<double>();
+  const std::vector<double> limits = PointLimits(k_contiguous, s.samples);
   for (int64_t i = 0; i < n; ++i) {
     const auto components = static_cast<int64_t>(k_values[i]);
-    const double threshold = Threshold(components, s.samples);
+    const double threshold = limits[static_cast<size_t>(i)];
     if (!(d2_values[i] <= threshold)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "divergence guard: window ", i / per_window, " of this observation ", when,
@@ -195,12 +205,8 @@ bool ForecastErrorModel::LearnRefused(const ScoredForecast& s) {
   // A diverged forecast sample (an infinite or NaN innovation) has no limit
   // to shrink onto: counted, never learned from, or q would be NaN for good.
   if (!at::isfinite(d2).all().item<bool>()) return false;
-  const at::Tensor k_contiguous = k.contiguous();
-  std::vector<double> limits(static_cast<size_t>(k.size(0)));
-  for (size_t i = 0; i < limits.size(); ++i) {
-    limits[i] = Threshold(static_cast<int64_t>(k_contiguous.data_ptr<double>()[i]), s.samples);
-  }
-  const at::Tensor shrink = at::clamp_max(at::sqrt(at::tensor(limits, at::kDouble) / d2.clamp_min(1e-300)), 1.0);
+  const at::Tensor limits = at::tensor(PointLimits(k, s.samples), at::kDouble);
+  const at::Tensor shrink = at::clamp_max(at::sqrt(limits / d2.clamp_min(1e-300)), 1.0);
   ScoredForecast clipped = s;
   clipped.innovation = s.innovation.to(at::kDouble) * shrink.unsqueeze(-1);
   LearnFrom(clipped, /*refused=*/true);

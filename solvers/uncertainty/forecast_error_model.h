@@ -130,6 +130,8 @@ class ForecastErrorModel {
   std::pair<at::Tensor, at::Tensor> WindowStatistics(const ScoredForecast& scored) const;
   // The threshold on d² for k observed components.
   double Threshold(int64_t components, int64_t samples) const;
+  // Threshold of every scored point, from its observed components [N] (float64).
+  std::vector<double> PointLimits(const at::Tensor& components, int64_t samples) const;
   // Share of observed values inside the observation interval at
   // coverage_level (with the conformal scales): what the model promised.
   double Coverage(const ScoredForecast& scored) const;
